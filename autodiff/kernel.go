@@ -1,0 +1,141 @@
+package autodiff
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// Value describes one kernel operand at compile time: its element type and
+// shape, and its value when it is known before any input arrives (an
+// initializer, a Constant, a Shape output, or anything computed only from
+// those).
+type Value struct {
+	DType tensor.DType
+	Shape []int
+	// Const is non-nil when the value is known at compile time. Kernels may
+	// read it in Setup (for example Reshape's target shape) and must not
+	// modify it.
+	Const *tensor.Tensor
+	// Present is false for an omitted optional input ("" in the node).
+	Present bool
+}
+
+// Output is what Setup declares for one node output.
+type Output struct {
+	DType tensor.DType
+	Shape []int
+}
+
+// Kernel is the implementation of one ONNX node, created once per compiled
+// program. It owns any workspace it needs (allocated in Setup), so that
+// Forward and Backward do not allocate.
+//
+// Contract:
+//   - Setup is called once with the operands' types, shapes and known
+//     values. It validates attributes and shapes and returns one Output per
+//     node output. It returns an error (naming what is wrong) for anything a
+//     user's model can get wrong; Forward and Backward may then assume valid
+//     operands and panic only on programmer errors.
+//   - Forward reads in (len = number of node inputs; nil for an omitted
+//     optional input) and writes every element of out (pre-allocated with the
+//     shapes from Setup; their contents on entry are unspecified).
+//   - Backward is given the forward operands, the forward outputs, and the
+//     gradients of the loss with respect to the outputs (gout[i] is nil when
+//     no gradient flows into output i). It ADDS the gradient with respect
+//     to input i into gin[i] (gin[i] is nil when that gradient is not
+//     needed, for example for integer inputs).
+type Kernel interface {
+	Setup(in []Value) ([]Output, error)
+	Forward(ctx *RunContext, in, out []*tensor.Tensor) error
+	Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error
+}
+
+// RunContext is what a kernel may need at run time besides its operands.
+type RunContext struct {
+	// Training selects training-mode behaviour (BatchNormalization uses
+	// batch statistics and updates running statistics; Dropout drops).
+	Training bool
+	// RNG supplies randomness for training-mode Dropout. It is owned by the
+	// program and seeded by the caller.
+	RNG RNG
+	// Workers bounds the parallelism of kernels (>= 1).
+	Workers int
+}
+
+// RNG is the source of randomness kernels draw from.
+type RNG interface {
+	Float32() float32
+}
+
+// NonDifferentiable is embedded by kernels with no gradient (Shape, or ops
+// whose outputs are integers). Its Backward does nothing.
+type NonDifferentiable struct{}
+
+// Backward adds nothing: no gradient flows through the op.
+func (NonDifferentiable) Backward(*RunContext, []*tensor.Tensor, []*tensor.Tensor, []*tensor.Tensor, []*tensor.Tensor) error {
+	return nil
+}
+
+// KernelFactory makes the kernel for node. opset is the model's version of
+// the default ONNX domain, for ops whose semantics changed between opsets.
+type KernelFactory func(node *graph.Node, opset int64) (Kernel, error)
+
+// kernels maps ONNX op types (default domain) to their factories. Each op
+// file registers itself in an init function; the map is never exported.
+var kernels = map[string]KernelFactory{}
+
+func register(opType string, f KernelFactory) {
+	if _, dup := kernels[opType]; dup {
+		panic("autodiff: kernel registered twice: " + opType)
+	}
+	kernels[opType] = f
+}
+
+// SupportedOps lists the op types the engine implements, sorted.
+func SupportedOps() []string {
+	ops := make([]string, 0, len(kernels))
+	for k := range kernels {
+		ops = append(ops, k)
+	}
+	sort.Strings(ops)
+	return ops
+}
+
+// UnsupportedOpError lists every node whose op the engine does not
+// implement.
+type UnsupportedOpError struct {
+	Nodes []*graph.Node
+}
+
+func (e *UnsupportedOpError) Error() string {
+	var parts []string
+	for i, n := range e.Nodes {
+		if i == 10 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(e.Nodes)-10))
+			break
+		}
+		dom := ""
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			dom = n.Domain + "."
+		}
+		parts = append(parts, fmt.Sprintf("%s%s (node %q)", dom, n.OpType, n.Name))
+	}
+	return "autodiff: unsupported ops: " + strings.Join(parts, ", ") +
+		"; supported: " + strings.Join(SupportedOps(), ", ")
+}
+
+// NodeError wraps an error raised while setting up or running one node.
+type NodeError struct {
+	Node *graph.Node
+	Err  error
+}
+
+func (e *NodeError) Error() string {
+	return fmt.Sprintf("autodiff: node %q (%s): %v", e.Node.Name, e.Node.OpType, e.Err)
+}
+
+func (e *NodeError) Unwrap() error { return e.Err }

@@ -1,0 +1,437 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// Options configure Compile. A nil *Options means defaults.
+type Options struct {
+	// Params names the initializers that gradients are wanted for. Nil means
+	// every float32 initializer. Gradients with respect to graph inputs are
+	// always available.
+	Params []string
+	// Workers bounds kernel parallelism; 0 means GOMAXPROCS.
+	Workers int
+	// Seed seeds training-mode randomness (Dropout).
+	Seed uint64
+}
+
+// slot is one value of the program: its buffer, its gradient and how it is
+// made.
+type slot struct {
+	name    string
+	val     *tensor.Tensor
+	grad    *tensor.Tensor // nil when no gradient is tracked
+	isConst bool
+	isInput bool
+	isParam bool
+	init    *graph.Initializer
+}
+
+type step struct {
+	node     *graph.Node
+	kernel   Kernel
+	in       []int // slot index per input, -1 for omitted
+	out      []int
+	inT      []*tensor.Tensor
+	outT     []*tensor.Tensor
+	goutT    []*tensor.Tensor
+	ginT     []*tensor.Tensor
+	needGrad bool
+}
+
+// Program is a graph compiled for fixed input shapes: every buffer is
+// allocated once, so Forward and Backward run without allocating. A Program
+// is not safe for concurrent use.
+type Program struct {
+	g       *graph.Graph
+	slots   []*slot
+	byName  map[string]int
+	steps   []*step // non-constant nodes in execution order
+	inputs  []int
+	outputs []int
+	params  []int
+	ctx     RunContext
+}
+
+// pcgRNG adapts math/rand/v2 to RNG.
+type pcgRNG struct{ r *rand.Rand }
+
+func (p pcgRNG) Float32() float32 { return p.r.Float32() }
+
+// Compile prepares g to run with the given input shapes (one per graph input
+// that is not an initializer, in graph order; symbolic dimensions are fixed
+// by these). It reports every unsupported op at once, and any shape or
+// attribute error naming the node.
+func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	g := m.Graph
+	if g == nil {
+		return nil, errors.New("autodiff: model has no graph")
+	}
+	opset := m.Opset()
+
+	var unsupported []*graph.Node
+	for _, n := range g.Nodes {
+		if (n.Domain != "" && n.Domain != "ai.onnx") || kernels[n.OpType] == nil {
+			unsupported = append(unsupported, n)
+		}
+	}
+	if len(unsupported) > 0 {
+		return nil, &UnsupportedOpError{Nodes: unsupported}
+	}
+
+	order, err := topoOrder(g)
+	if err != nil {
+		return nil, err
+	}
+
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = defaultWorkers()
+	}
+	p := &Program{
+		g:      g,
+		byName: map[string]int{},
+		ctx: RunContext{
+			Workers: workers,
+			RNG:     pcgRNG{rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))},
+		},
+	}
+	add := func(s *slot) int {
+		p.byName[s.name] = len(p.slots)
+		p.slots = append(p.slots, s)
+		return len(p.slots) - 1
+	}
+
+	wantParam := map[string]bool{}
+	if opts.Params != nil {
+		for _, n := range opts.Params {
+			wantParam[n] = true
+		}
+	}
+	addInit := func(in *graph.Initializer) {
+		if _, ok := p.byName[in.Name]; ok {
+			return
+		}
+		s := &slot{name: in.Name, val: in.Value, isConst: true, init: in}
+		if in.Value.DType == tensor.Float32 && (opts.Params == nil || wantParam[in.Name]) {
+			s.isParam = true
+			s.isConst = false
+		}
+		idx := add(s)
+		if s.isParam {
+			p.params = append(p.params, idx)
+		}
+	}
+	for _, in := range g.Initializers {
+		addInit(in)
+	}
+	for _, sp := range g.SparseInitializers {
+		if sp.Dense != nil {
+			addInit(sp.Dense)
+		}
+	}
+	for name := range wantParam {
+		if _, ok := p.byName[name]; !ok {
+			return nil, fmt.Errorf("autodiff: parameter %q is not an initializer of the graph", name)
+		}
+	}
+
+	k := 0
+	for _, vi := range g.Inputs {
+		if _, isInit := p.byName[vi.Name]; isInit {
+			continue // an initializer also listed as input (IR < 4 style)
+		}
+		if k >= len(inputShapes) {
+			return nil, fmt.Errorf("autodiff: graph input %q: no shape given (%d shapes for the graph's inputs)", vi.Name, len(inputShapes))
+		}
+		shape := append([]int(nil), inputShapes[k]...)
+		k++
+		dt := tensor.Float32
+		if vi.Type != nil && vi.Type.IsTensor {
+			dt = vi.Type.Elem
+			if vi.Type.HasShape {
+				if len(vi.Type.Shape) != len(shape) {
+					return nil, fmt.Errorf("autodiff: graph input %q: shape %v has rank %d, the model declares rank %d", vi.Name, shape, len(shape), len(vi.Type.Shape))
+				}
+				for i, d := range vi.Type.Shape {
+					if d.HasValue && d.Value != int64(shape[i]) {
+						return nil, fmt.Errorf("autodiff: graph input %q: dimension %d is %d, the model declares %d", vi.Name, i, shape[i], d.Value)
+					}
+				}
+			}
+		}
+		idx := add(&slot{name: vi.Name, val: allocTensor(dt, shape), isInput: true})
+		p.inputs = append(p.inputs, idx)
+	}
+	if k != len(inputShapes) {
+		return nil, fmt.Errorf("autodiff: %d input shapes given, the graph has %d inputs", len(inputShapes), k)
+	}
+
+	for _, n := range order {
+		kern, err := kernels[n.OpType](n, opset)
+		if err != nil {
+			return nil, &NodeError{Node: n, Err: err}
+		}
+		st := &step{node: n, kernel: kern}
+		vals := make([]Value, len(n.Inputs))
+		allConst := true
+		for i, name := range n.Inputs {
+			if name == "" {
+				st.in = append(st.in, -1)
+				continue
+			}
+			idx, ok := p.byName[name]
+			if !ok {
+				return nil, &NodeError{Node: n, Err: fmt.Errorf("input %q is produced by no node, initializer or graph input", name)}
+			}
+			s := p.slots[idx]
+			st.in = append(st.in, idx)
+			vals[i] = Value{DType: s.val.DType, Shape: s.val.Shape, Present: true}
+			if s.isConst {
+				vals[i].Const = s.val
+			} else {
+				allConst = false
+			}
+		}
+		outs, err := kern.Setup(vals)
+		if err != nil {
+			return nil, &NodeError{Node: n, Err: err}
+		}
+		if len(outs) < len(n.Outputs) {
+			return nil, &NodeError{Node: n, Err: fmt.Errorf("kernel declared %d outputs, node has %d", len(outs), len(n.Outputs))}
+		}
+		_, isShape := kern.(shapeOnly)
+		constNode := allConst || isShape
+		for i, name := range n.Outputs {
+			if name == "" {
+				st.out = append(st.out, -1)
+				continue
+			}
+			if _, dup := p.byName[name]; dup {
+				return nil, &NodeError{Node: n, Err: fmt.Errorf("output %q is produced twice", name)}
+			}
+			idx := add(&slot{name: name, val: allocTensor(outs[i].DType, outs[i].Shape), isConst: constNode})
+			st.out = append(st.out, idx)
+		}
+		st.inT = make([]*tensor.Tensor, len(st.in))
+		st.ginT = make([]*tensor.Tensor, len(st.in))
+		st.outT = make([]*tensor.Tensor, len(st.out))
+		st.goutT = make([]*tensor.Tensor, len(st.out))
+		for i, idx := range st.in {
+			if idx >= 0 {
+				st.inT[i] = p.slots[idx].val
+			}
+		}
+		for i, idx := range st.out {
+			if idx >= 0 {
+				st.outT[i] = p.slots[idx].val
+			} else {
+				// An omitted output still needs a buffer to be written.
+				st.outT[i] = allocTensor(outs[i].DType, outs[i].Shape)
+			}
+		}
+		if constNode {
+			// Fold now: its value never changes.
+			if err := kern.Forward(&RunContext{Workers: workers}, st.inT, st.outT); err != nil {
+				return nil, &NodeError{Node: n, Err: err}
+			}
+			continue
+		}
+		p.steps = append(p.steps, st)
+	}
+
+	for _, vi := range g.Outputs {
+		idx, ok := p.byName[vi.Name]
+		if !ok {
+			return nil, fmt.Errorf("autodiff: graph output %q is produced by no node", vi.Name)
+		}
+		p.outputs = append(p.outputs, idx)
+	}
+
+	// Gradient buffers: every float32 value that depends on a parameter or
+	// an input.
+	for _, s := range p.slots {
+		if !s.isConst && s.val.DType == tensor.Float32 {
+			s.grad = tensor.New(s.val.Shape...)
+		}
+	}
+	for _, st := range p.steps {
+		for i, idx := range st.in {
+			if idx >= 0 && p.slots[idx].grad != nil {
+				st.ginT[i] = p.slots[idx].grad
+				st.needGrad = true
+			}
+		}
+		for i, idx := range st.out {
+			if idx >= 0 {
+				st.goutT[i] = p.slots[idx].grad
+			}
+		}
+	}
+	return p, nil
+}
+
+// shapeOnly marks kernels whose outputs depend only on input shapes (Shape),
+// so they fold at compile time even when their input is not constant.
+type shapeOnly interface{ shapeOnly() }
+
+func allocTensor(dt tensor.DType, shape []int) *tensor.Tensor {
+	t := &tensor.Tensor{DType: dt, Shape: append([]int(nil), shape...)}
+	n := tensor.Numel(shape)
+	switch {
+	case dt == tensor.Float32:
+		t.F32 = make([]float32, n)
+	case dt == tensor.Float64:
+		t.F64 = make([]float64, n)
+	case dt.IsInteger():
+		t.I64 = make([]int64, n)
+	default:
+		t.F32 = make([]float32, n)
+	}
+	return t
+}
+
+// SetTraining selects training mode (batch statistics, active Dropout).
+func (p *Program) SetTraining(on bool) { p.ctx.Training = on }
+
+// Input returns the buffer of the i-th graph input; callers fill it before
+// Forward.
+func (p *Program) Input(i int) *tensor.Tensor { return p.slots[p.inputs[i]].val }
+
+// Output returns the buffer of the i-th graph output, valid after Forward
+// until the next Forward.
+func (p *Program) Output(i int) *tensor.Tensor { return p.slots[p.outputs[i]].val }
+
+// OutputGrad returns the gradient buffer of the i-th graph output; callers
+// fill it (for example with the loss gradient) before Backward.
+func (p *Program) OutputGrad(i int) *tensor.Tensor { return p.slots[p.outputs[i]].grad }
+
+// Value returns the current buffer of the value named name, or nil.
+func (p *Program) Value(name string) *tensor.Tensor {
+	if idx, ok := p.byName[name]; ok {
+		return p.slots[idx].val
+	}
+	return nil
+}
+
+// Grad returns the gradient buffer of the value named name (valid after
+// Backward), or nil when no gradient is tracked for it.
+func (p *Program) Grad(name string) *tensor.Tensor {
+	if idx, ok := p.byName[name]; ok {
+		return p.slots[idx].grad
+	}
+	return nil
+}
+
+// Params lists the names of the initializers that receive gradients, in
+// graph order.
+func (p *Program) Params() []string {
+	out := make([]string, len(p.params))
+	for i, idx := range p.params {
+		out[i] = p.slots[idx].name
+	}
+	return out
+}
+
+// Forward runs the graph on the current contents of the input buffers.
+func (p *Program) Forward() error {
+	for _, st := range p.steps {
+		if err := st.kernel.Forward(&p.ctx, st.inT, st.outT); err != nil {
+			return &NodeError{Node: st.node, Err: err}
+		}
+	}
+	return nil
+}
+
+// Backward propagates the gradients placed in OutputGrad buffers back to
+// every parameter and input. It first zeroes every other gradient buffer,
+// so gradients do not accumulate across calls.
+func (p *Program) Backward() error {
+	isOut := make(map[int]bool, len(p.outputs))
+	for _, idx := range p.outputs {
+		isOut[idx] = true
+	}
+	for i, s := range p.slots {
+		if s.grad != nil && !isOut[i] {
+			clear(s.grad.F32)
+		}
+	}
+	for i := len(p.steps) - 1; i >= 0; i-- {
+		st := p.steps[i]
+		if !st.needGrad {
+			continue
+		}
+		if err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT); err != nil {
+			return &NodeError{Node: st.node, Err: err}
+		}
+	}
+	return nil
+}
+
+// topoOrder returns the nodes in a topological order that keeps file order
+// among independent nodes, or a *graph.CycleError-like error naming the
+// nodes on a cycle.
+func topoOrder(g *graph.Graph) ([]*graph.Node, error) {
+	producer := map[string]int{}
+	for i, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o != "" {
+				producer[o] = i
+			}
+		}
+	}
+	indeg := make([]int, len(g.Nodes))
+	users := make([][]int, len(g.Nodes))
+	for i, n := range g.Nodes {
+		for _, in := range n.Inputs {
+			if j, ok := producer[in]; ok && in != "" {
+				indeg[i]++
+				users[j] = append(users[j], i)
+			}
+		}
+	}
+	// Smallest-index-first queue keeps file order stable.
+	var ready []int
+	for i := range g.Nodes {
+		if indeg[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	order := make([]*graph.Node, 0, len(g.Nodes))
+	for len(ready) > 0 {
+		mi := 0
+		for j := range ready {
+			if ready[j] < ready[mi] {
+				mi = j
+			}
+		}
+		i := ready[mi]
+		ready = append(ready[:mi], ready[mi+1:]...)
+		order = append(order, g.Nodes[i])
+		for _, u := range users[i] {
+			indeg[u]--
+			if indeg[u] == 0 {
+				ready = append(ready, u)
+			}
+		}
+	}
+	if len(order) != len(g.Nodes) {
+		var names []string
+		for i, d := range indeg {
+			if d > 0 {
+				names = append(names, g.Nodes[i].Name)
+			}
+		}
+		return nil, fmt.Errorf("autodiff: graph has a cycle through nodes %q", names)
+	}
+	return order, nil
+}
