@@ -64,6 +64,34 @@ type RunContext struct {
 	RNG RNG
 	// Workers bounds the parallelism of kernels (>= 1).
 	Workers int
+	// FreezeRunningStats stops training-mode BatchNormalization from
+	// updating its running mean and variance (it still normalizes with
+	// batch statistics). C-SAM's second pass of a step sets it so that the
+	// statistics move once per step.
+	FreezeRunningStats bool
+	// Scratch is workspace shared by all kernels of a program, which run
+	// one at a time: at least as long as the largest Workspace any of them
+	// asked for. Its contents are unspecified on entry to Forward and
+	// Backward and belong to the running kernel until it returns.
+	Scratch []float32
+}
+
+// WorkspaceUser is implemented by kernels that need temporary float32
+// space in Forward or Backward (im2col columns, per-chunk partial sums).
+// Compile calls Workspace after Setup with the program's worker count and
+// allocates RunContext.Scratch once for the largest request.
+type WorkspaceUser interface {
+	Workspace(workers int) int
+}
+
+// scratch returns the first n elements of c.Scratch. A context that was not
+// made by Compile (a test calling a kernel directly) gets its Scratch grown
+// here; a compiled Program never allocates in this call.
+func (c *RunContext) scratch(n int) []float32 {
+	if len(c.Scratch) < n {
+		c.Scratch = make([]float32, n)
+	}
+	return c.Scratch[:n]
 }
 
 // RNG is the source of randomness kernels draw from.

@@ -57,6 +57,9 @@ type Program struct {
 	outputs []int
 	params  []int
 	ctx     RunContext
+	// zeroGrads are the gradient buffers Backward clears first (every
+	// tracked gradient except the outputs', which the caller fills).
+	zeroGrads [][]float32
 }
 
 // pcgRNG adapts math/rand/v2 to RNG.
@@ -249,6 +252,14 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 		p.steps = append(p.steps, st)
 	}
 
+	ws := 0
+	for _, st := range p.steps {
+		if wu, ok := st.kernel.(WorkspaceUser); ok {
+			ws = max(ws, wu.Workspace(workers))
+		}
+	}
+	p.ctx.Scratch = make([]float32, ws)
+
 	for _, vi := range g.Outputs {
 		idx, ok := p.byName[vi.Name]
 		if !ok {
@@ -262,6 +273,15 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	for _, s := range p.slots {
 		if !s.isConst && s.val.DType == tensor.Float32 {
 			s.grad = tensor.New(s.val.Shape...)
+		}
+	}
+	isOut := make(map[int]bool, len(p.outputs))
+	for _, idx := range p.outputs {
+		isOut[idx] = true
+	}
+	for i, s := range p.slots {
+		if s.grad != nil && !isOut[i] {
+			p.zeroGrads = append(p.zeroGrads, s.grad.F32)
 		}
 	}
 	for _, st := range p.steps {
@@ -302,6 +322,14 @@ func allocTensor(dt tensor.DType, shape []int) *tensor.Tensor {
 
 // SetTraining selects training mode (batch statistics, active Dropout).
 func (p *Program) SetTraining(on bool) { p.ctx.Training = on }
+
+// SetFreezeRunningStats stops (true) or resumes (false) the update of
+// BatchNormalization running statistics in training mode; see
+// RunContext.FreezeRunningStats.
+func (p *Program) SetFreezeRunningStats(on bool) { p.ctx.FreezeRunningStats = on }
+
+// Workers is the number of goroutines kernels may use.
+func (p *Program) Workers() int { return p.ctx.Workers }
 
 // Input returns the buffer of the i-th graph input; callers fill it before
 // Forward.
@@ -356,15 +384,7 @@ func (p *Program) Forward() error {
 // every parameter and input. It first zeroes every other gradient buffer,
 // so gradients do not accumulate across calls.
 func (p *Program) Backward() error {
-	isOut := make(map[int]bool, len(p.outputs))
-	for _, idx := range p.outputs {
-		isOut[idx] = true
-	}
-	for i, s := range p.slots {
-		if s.grad != nil && !isOut[i] {
-			clear(s.grad.F32)
-		}
-	}
+	tensor.ForEach(p.ctx.Workers, len(p.zeroGrads), func(_, i int) { clear(p.zeroGrads[i]) })
 	for i := len(p.steps) - 1; i >= 0; i-- {
 		st := p.steps[i]
 		if !st.needGrad {

@@ -1,0 +1,61 @@
+# csam-onnx: the two commands of the README are `make demo` and `make test`.
+# `make help` lists every target.
+
+GO           ?= go
+BIN          := bin/csam-onnx
+# The whole suite runs well under this on 2 cores; the limit only stops a
+# hung test from holding CI for its 90 minutes.
+TEST_TIMEOUT ?= 30m
+# RUN narrows the tests: make test RUN=TestInspect PKGS=./internal/cli
+RUN          ?=
+PKGS         ?= ./...
+FUZZTIME     ?= 30s
+DEMO_MODEL   := testdata/models/small_cnn_32_op14_evalbn.onnx
+
+.PHONY: help setup build test demo bench conformance fuzz generate lint clean
+
+help:
+	@echo "make demo         set up, build, and run the main job on the shipped model"
+	@echo "make test         set up and run the whole test suite (RUN=regexp PKGS=./pkg to narrow)"
+	@echo "make setup        install Debian packages, onnxruntime 1.24.3 and Go modules (quiet when present)"
+	@echo "make build        build $(BIN)"
+	@echo "make bench        benchmarks of the engine"
+	@echo "make conformance  run the ONNX conformance tests and write docs/conformance.md"
+	@echo "make fuzz         fuzz onnxio.Decode for $(FUZZTIME)"
+	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
+	@echo "make lint         gofmt and go vet"
+
+setup:
+	@scripts/setup.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/csam-onnx
+
+test: setup
+	$(GO) test -timeout $(TEST_TIMEOUT) $(if $(RUN),-run '$(RUN)') $(PKGS)
+
+demo: setup build
+	$(BIN) inspect $(DEMO_MODEL)
+	@echo
+	$(BIN) check $(DEMO_MODEL)
+
+bench: setup
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./tensor/... ./autodiff/...
+
+conformance: setup
+	$(GO) test -run '^TestConformance' -timeout 60m ./autodiff -args -conformance.write=$(CURDIR)/docs/conformance.md
+
+fuzz: setup
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./onnxio
+
+generate:
+	@scripts/setup.sh --generate
+	GOPATH="$$($(GO) env GOPATH)" $(GO) generate ./onnxio/...
+
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,267 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// activation identifies an elementwise activation function.
+type activation int
+
+const (
+	actRelu activation = iota
+	actLeakyRelu
+	actClip
+	actSigmoid
+	actHardSigmoid
+	actHardSwish
+)
+
+func init() {
+	simple := func(a activation) KernelFactory {
+		return func(n *graph.Node, opset int64) (Kernel, error) { return newActivation(n, opset, a) }
+	}
+	register("Relu", simple(actRelu))
+	register("LeakyRelu", simple(actLeakyRelu))
+	register("Clip", simple(actClip))
+	register("Sigmoid", simple(actSigmoid))
+	register("HardSigmoid", simple(actHardSigmoid))
+	register("HardSwish", simple(actHardSwish))
+}
+
+// activationKernel runs one elementwise activation. NaN inputs give NaN
+// outputs (Relu, Clip: NaN passes through; the comparisons are written so
+// that it does) and NaN gradients where the derivative reads them.
+//
+// Derivatives at kinks follow PyTorch: Relu'(0) = 0; Clip passes the
+// gradient for min <= x <= max; HardSigmoid passes it strictly inside its
+// linear part; HardSwish'(±3) uses the middle piece (x/3 + 1/2).
+type activationKernel struct {
+	act         activation
+	alpha, beta float32
+	// Clip: bounds from attributes (opset < 11) or constant inputs; minIn
+	// and maxIn are the input positions to read at run time otherwise (-1).
+	lo, hi       float32
+	minIn, maxIn int
+	n            int
+}
+
+// activationParallelMin is the element count below which an activation
+// runs on one goroutine (starting goroutines costs more than it saves).
+const activationParallelMin = 1 << 15
+
+func newActivation(n *graph.Node, opset int64, a activation) (Kernel, error) {
+	k := &activationKernel{act: a, minIn: -1, maxIn: -1}
+	switch a {
+	case actLeakyRelu:
+		k.alpha = n.AttrFloat("alpha", 0.01)
+	case actHardSigmoid:
+		k.alpha, k.beta = n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
+	case actClip:
+		k.lo, k.hi = float32(math.Inf(-1)), float32(math.Inf(1))
+		if opset < 11 {
+			k.lo = n.AttrFloat("min", -math.MaxFloat32)
+			k.hi = n.AttrFloat("max", math.MaxFloat32)
+		}
+	}
+	return k, nil
+}
+
+func (k *activationKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) < 1 || !in[0].Present {
+		return nil, errors.New("missing input X")
+	}
+	if in[0].DType != tensor.Float32 {
+		return nil, fmt.Errorf("X is %s; the engine runs activations in float32 only", in[0].DType)
+	}
+	if k.act == actClip {
+		if len(in) > 3 {
+			return nil, fmt.Errorf("%d inputs, Clip takes at most 3 (input, min, max)", len(in))
+		}
+		for i := 1; i < len(in); i++ {
+			if !in[i].Present {
+				continue
+			}
+			if in[i].DType != tensor.Float32 || tensor.Numel(in[i].Shape) != 1 || len(in[i].Shape) > 1 {
+				return nil, fmt.Errorf("Clip bound input %d is %s%v, want a float32 scalar", i, in[i].DType, in[i].Shape)
+			}
+			switch {
+			case in[i].Const != nil && i == 1:
+				k.lo = in[i].Const.F32[0]
+			case in[i].Const != nil:
+				k.hi = in[i].Const.F32[0]
+			case i == 1:
+				k.minIn = 1
+			default:
+				k.maxIn = 2
+			}
+		}
+	} else if len(in) != 1 {
+		return nil, fmt.Errorf("%d inputs, want 1", len(in))
+	}
+	k.n = tensor.Numel(in[0].Shape)
+	return []Output{{DType: tensor.Float32, Shape: append([]int(nil), in[0].Shape...)}}, nil
+}
+
+func (k *activationKernel) bounds(in []*tensor.Tensor) (lo, hi float32) {
+	lo, hi = k.lo, k.hi
+	if k.minIn >= 0 {
+		lo = in[k.minIn].F32[0]
+	}
+	if k.maxIn >= 0 {
+		hi = in[k.maxIn].F32[0]
+	}
+	return lo, hi
+}
+
+func (k *activationKernel) workers(ctx *RunContext) int {
+	if k.n < activationParallelMin {
+		return 1
+	}
+	return ctx.Workers
+}
+
+func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
+	x, y := in[0].F32, out[0].F32
+	lo, hi := k.bounds(in)
+	tensor.Parallel(k.workers(ctx), k.n, func(s, e int) {
+		xs, ys := x[s:e], y[s:e]
+		switch k.act {
+		case actRelu:
+			for i, v := range xs {
+				if v < 0 {
+					v = 0
+				}
+				ys[i] = v
+			}
+		case actLeakyRelu:
+			for i, v := range xs {
+				if v < 0 {
+					v *= k.alpha
+				}
+				ys[i] = v
+			}
+		case actClip:
+			for i, v := range xs {
+				if v < lo {
+					v = lo
+				}
+				if v > hi {
+					v = hi
+				}
+				ys[i] = v
+			}
+		case actSigmoid:
+			for i, v := range xs {
+				ys[i] = sigmoid32(v)
+			}
+		case actHardSigmoid:
+			for i, v := range xs {
+				ys[i] = clamp01(k.alpha*v + k.beta)
+			}
+		case actHardSwish:
+			for i, v := range xs {
+				ys[i] = v * clamp01(v/6+0.5)
+			}
+		}
+	})
+	return nil
+}
+
+func sigmoid32(v float32) float32 {
+	if v >= 0 {
+		return float32(1 / (1 + math.Exp(-float64(v))))
+	}
+	e := math.Exp(float64(v))
+	return float32(e / (1 + e))
+}
+
+// clamp01 clamps v to [0, 1]; NaN stays NaN.
+func clamp01(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	if v > 1 {
+		return 1
+	}
+	return v
+}
+
+func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil {
+		return nil
+	}
+	x, y, dy := in[0].F32, out[0].F32, gout[0].F32
+	lo, hi := k.bounds(in)
+	if gin[0] != nil {
+		dx := gin[0].F32
+		tensor.Parallel(k.workers(ctx), k.n, func(s, e int) {
+			xs, gs, ds := x[s:e], dy[s:e], dx[s:e]
+			switch k.act {
+			case actRelu:
+				for i, v := range xs {
+					if v > 0 {
+						ds[i] += gs[i]
+					}
+				}
+			case actLeakyRelu:
+				for i, v := range xs {
+					if v > 0 {
+						ds[i] += gs[i]
+					} else {
+						ds[i] += k.alpha * gs[i]
+					}
+				}
+			case actClip:
+				for i, v := range xs {
+					if v >= lo && v <= hi {
+						ds[i] += gs[i]
+					}
+				}
+			case actSigmoid:
+				ys := y[s:e]
+				for i, v := range ys {
+					ds[i] += gs[i] * v * (1 - v)
+				}
+			case actHardSigmoid:
+				for i, v := range xs {
+					if t := k.alpha*v + k.beta; t > 0 && t < 1 {
+						ds[i] += k.alpha * gs[i]
+					}
+				}
+			case actHardSwish:
+				for i, v := range xs {
+					switch {
+					case v < -3:
+					case v > 3:
+						ds[i] += gs[i]
+					default:
+						ds[i] += gs[i] * (v/3 + 0.5)
+					}
+				}
+			}
+		})
+	}
+	if k.act != actClip {
+		return nil
+	}
+	// Gradients of run-time Clip bounds: the sums of dy where the bound
+	// was active, in element order.
+	for i, pos := range []int{k.minIn, k.maxIn} {
+		if pos < 0 || pos >= len(gin) || gin[pos] == nil {
+			continue
+		}
+		var s float64
+		for j, v := range x {
+			if (i == 0 && v < lo) || (i == 1 && v > hi && !(v < lo)) {
+				s += float64(dy[j])
+			}
+		}
+		gin[pos].F32[0] += float32(s)
+	}
+	return nil
+}

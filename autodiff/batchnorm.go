@@ -1,0 +1,241 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+func init() {
+	register("BatchNormalization", newBatchNorm)
+}
+
+// batchNormKernel is BatchNormalization (opsets 1-15).
+//
+// Inference (the default) normalizes with the running mean and variance
+// inputs. Training mode, selected by Program.SetTraining(true) or by the
+// opset-14+ training_mode=1 attribute, normalizes with the batch mean and
+// biased batch variance (per channel, over batch and spatial axes, as ONNX
+// defines them) and computes new running statistics
+// running = momentum·running + (1-momentum)·batch. Those go to the optional
+// outputs (running_mean/running_var from opset 14; mean, var, saved_mean,
+// saved_inv_std before); and when the program is in training mode
+// (RunContext.Training) and the statistics are not frozen, they are also
+// written back into the mean and var input tensors, which for a compiled
+// model are the graph's initializers, so that an exported model carries
+// them. No gradient flows through the running-statistics outputs.
+type batchNormKernel struct {
+	eps, momentum float32
+	trainingAttr  bool
+	nOut          int
+	opset         int64
+
+	n, c, plane int
+	mean, istd  []float32 // per channel, of the last Forward
+	trained     bool      // the last Forward used batch statistics
+}
+
+func newBatchNorm(n *graph.Node, opset int64) (Kernel, error) {
+	k := &batchNormKernel{
+		eps:      n.AttrFloat("epsilon", 1e-5),
+		momentum: n.AttrFloat("momentum", 0.9),
+		nOut:     len(n.Outputs),
+		opset:    opset,
+	}
+	if !(k.eps >= 0) {
+		return nil, fmt.Errorf("epsilon is %v, want >= 0", k.eps)
+	}
+	if opset < 9 && n.AttrInt("spatial", 1) != 1 {
+		return nil, errors.New("spatial=0 (per-activation statistics) is not supported")
+	}
+	switch t := n.AttrInt("training_mode", 0); t {
+	case 0:
+	case 1:
+		k.trainingAttr = true
+	default:
+		return nil, fmt.Errorf("training_mode is %d, want 0 or 1", t)
+	}
+	if opset >= 14 && k.nOut > 3 {
+		return nil, fmt.Errorf("%d outputs, BatchNormalization-%d has at most 3", k.nOut, opset)
+	}
+	if k.nOut > 5 {
+		return nil, fmt.Errorf("%d outputs, BatchNormalization has at most 5", k.nOut)
+	}
+	return k, nil
+}
+
+func (k *batchNormKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 5 {
+		return nil, fmt.Errorf("%d inputs, want 5 (X, scale, B, input_mean, input_var)", len(in))
+	}
+	for i, v := range in {
+		if !v.Present {
+			return nil, fmt.Errorf("input %d is missing; all 5 are required", i)
+		}
+		if v.DType != tensor.Float32 {
+			return nil, fmt.Errorf("input %d is %s; the engine runs BatchNormalization in float32 only", i, v.DType)
+		}
+	}
+	x := in[0].Shape
+	if len(x) < 2 {
+		return nil, fmt.Errorf("X has shape %v, want [N, C, ...]", x)
+	}
+	k.n, k.c = x[0], x[1]
+	k.plane = tensor.Numel(x[2:])
+	for i, name := range []string{"scale", "B", "input_mean", "input_var"} {
+		if s := in[i+1].Shape; len(s) != 1 || s[0] != k.c {
+			return nil, fmt.Errorf("%s has shape %v, want [%d] (the channels of X %v)", name, s, k.c, x)
+		}
+	}
+	k.mean = make([]float32, k.c)
+	k.istd = make([]float32, k.c)
+	outs := []Output{{DType: tensor.Float32, Shape: append([]int(nil), x...)}}
+	for i := 1; i < k.nOut; i++ {
+		outs = append(outs, Output{DType: tensor.Float32, Shape: []int{k.c}})
+	}
+	return outs, nil
+}
+
+func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
+	x, scale, bias, rmean, rvar := in[0].F32, in[1].F32, in[2].F32, in[3].F32, in[4].F32
+	y := out[0].F32
+	k.trained = ctx.Training || k.trainingAttr
+	update := ctx.Training && !ctx.FreezeRunningStats
+	nm := float64(k.n * k.plane)
+	tensor.ForEach(ctx.Workers, k.c, func(_, c int) {
+		var mean, v float64
+		if k.trained {
+			for n := range k.n {
+				for _, xv := range x[(n*k.c+c)*k.plane:][:k.plane] {
+					mean += float64(xv)
+				}
+			}
+			mean /= nm
+			for n := range k.n {
+				for _, xv := range x[(n*k.c+c)*k.plane:][:k.plane] {
+					d := float64(xv) - mean
+					v += d * d
+				}
+			}
+			v /= nm
+		} else {
+			mean, v = float64(rmean[c]), float64(rvar[c])
+		}
+		istd := 1 / math.Sqrt(v+float64(k.eps))
+		k.mean[c], k.istd[c] = float32(mean), float32(istd)
+		a := float32(float64(scale[c]) * istd)
+		b := float32(float64(bias[c]) - mean*float64(scale[c])*istd)
+		for n := range k.n {
+			off := (n*k.c + c) * k.plane
+			src, dst := x[off:off+k.plane], y[off:off+k.plane]
+			for i, xv := range src {
+				dst[i] = xv*a + b
+			}
+		}
+		if !k.trained {
+			return
+		}
+		mom := float64(k.momentum)
+		newMean := float32(mom*float64(rmean[c]) + (1-mom)*mean)
+		newVar := float32(mom*float64(rvar[c]) + (1-mom)*v)
+		if k.nOut > 1 && out[1] != nil {
+			out[1].F32[c] = newMean
+		}
+		if k.nOut > 2 && out[2] != nil {
+			out[2].F32[c] = newVar
+		}
+		if k.nOut > 3 && out[3] != nil {
+			out[3].F32[c] = float32(mean)
+		}
+		if k.nOut > 4 && out[4] != nil {
+			out[4].F32[c] = float32(istd)
+		}
+		if update {
+			rmean[c], rvar[c] = newMean, newVar
+		}
+	})
+	if !k.trained {
+		// Inference-mode extra outputs (opset < 14 allows them) pass the
+		// running statistics through.
+		for i := 1; i < min(k.nOut, 3); i++ {
+			if out[i] != nil {
+				copy(out[i].F32, in[i+2].F32)
+			}
+		}
+	}
+	return nil
+}
+
+func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil {
+		return nil
+	}
+	x, scale, dy := in[0].F32, in[1].F32, gout[0].F32
+	grad := func(i int) []float32 {
+		if i < len(gin) && gin[i] != nil {
+			return gin[i].F32
+		}
+		return nil
+	}
+	dx, dscale, dbias, dmean, dvar := grad(0), grad(1), grad(2), grad(3), grad(4)
+	nm := float64(k.n * k.plane)
+	tensor.ForEach(ctx.Workers, k.c, func(_, c int) {
+		mean, istd := k.mean[c], float64(k.istd[c])
+		// Σ dy and Σ dy·x̂ over the channel.
+		var sdy, sdyx float64
+		for n := range k.n {
+			off := (n*k.c + c) * k.plane
+			g, xs := dy[off:off+k.plane], x[off:off+k.plane]
+			for i, gv := range g {
+				sdy += float64(gv)
+				sdyx += float64(gv) * float64(xs[i]-mean)
+			}
+		}
+		sdyx *= istd
+		if dscale != nil {
+			dscale[c] += float32(sdyx)
+		}
+		if dbias != nil {
+			dbias[c] += float32(sdy)
+		}
+		sc := float64(scale[c])
+		if !k.trained {
+			if dmean != nil {
+				dmean[c] += float32(-sc * istd * sdy)
+			}
+			if dvar != nil {
+				// d/dvar of (x-mean)(var+eps)^-1/2 = -(x-mean)/2 · istd³.
+				dvar[c] += float32(-0.5 * sc * istd * istd * sdyx)
+			}
+		}
+		if dx == nil {
+			return
+		}
+		if !k.trained {
+			a := float32(sc * istd)
+			for n := range k.n {
+				off := (n*k.c + c) * k.plane
+				g, d := dy[off:off+k.plane], dx[off:off+k.plane]
+				for i, gv := range g {
+					d[i] += gv * a
+				}
+			}
+			return
+		}
+		// dx = scale·istd · (dy - mean(dy) - x̂·mean(dy·x̂)).
+		a := float32(sc * istd)
+		mdy := float32(sdy / nm)
+		mdyx := float32(sdyx / nm * istd) // multiplies (x - mean)
+		for n := range k.n {
+			off := (n*k.c + c) * k.plane
+			g, xs, d := dy[off:off+k.plane], x[off:off+k.plane], dx[off:off+k.plane]
+			for i, gv := range g {
+				d[i] += a * (gv - mdy - (xs[i]-mean)*mdyx)
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,583 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+func init() {
+	register("Conv", newConv)
+}
+
+// windowSpec is the sliding-window attributes shared by Conv, MaxPool and
+// AveragePool: kernel_shape, strides, pads, dilations, auto_pad and (for
+// pools) ceil_mode. The engine supports 1-D and 2-D windows; a 1-D window
+// runs as a 2-D one of height 1.
+type windowSpec struct {
+	kernel    []int // nil: take it from the weight (Conv)
+	strides   []int
+	dilations []int
+	pads      []int // begin..., end...; nil means zeros
+	autoPad   string
+	ceil      bool
+}
+
+func readWindowSpec(n *graph.Node, withCeil bool) (*windowSpec, error) {
+	ints := func(name string) ([]int, error) {
+		a := n.Attr(name)
+		if a == nil {
+			return nil, nil
+		}
+		out := make([]int, len(a.Ints))
+		for i, v := range a.Ints {
+			if v < 0 || v > math.MaxInt32 {
+				return nil, fmt.Errorf("%s has value %d out of range", name, v)
+			}
+			out[i] = int(v)
+		}
+		return out, nil
+	}
+	s := &windowSpec{}
+	var err error
+	if s.kernel, err = ints("kernel_shape"); err != nil {
+		return nil, err
+	}
+	if s.strides, err = ints("strides"); err != nil {
+		return nil, err
+	}
+	if s.dilations, err = ints("dilations"); err != nil {
+		return nil, err
+	}
+	if s.pads, err = ints("pads"); err != nil {
+		return nil, err
+	}
+	s.autoPad = n.AttrString("auto_pad", "NOTSET")
+	switch s.autoPad {
+	case "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID":
+	default:
+		return nil, fmt.Errorf("auto_pad %q is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID", s.autoPad)
+	}
+	if s.autoPad != "NOTSET" && s.pads != nil {
+		for _, p := range s.pads {
+			if p != 0 {
+				return nil, fmt.Errorf("auto_pad %s and explicit pads %v are both set; the model must use one of them", s.autoPad, s.pads)
+			}
+		}
+	}
+	if withCeil {
+		switch c := n.AttrInt("ceil_mode", 0); c {
+		case 0:
+		case 1:
+			s.ceil = true
+		default:
+			return nil, fmt.Errorf("ceil_mode is %d, want 0 or 1", c)
+		}
+	}
+	for _, v := range s.strides {
+		if v == 0 {
+			return nil, errors.New("strides contain 0")
+		}
+	}
+	for _, v := range s.dilations {
+		if v == 0 {
+			return nil, errors.New("dilations contain 0")
+		}
+	}
+	return s, nil
+}
+
+// resolvedWindow is a window spec applied to an input: the 2-D geometry and
+// the padding after each axis (which AveragePool's divisor needs).
+type resolvedWindow struct {
+	tensor.Window
+	PadB, PadR int
+}
+
+// resolve applies s to the spatial dimensions in (1 or 2 of them) with the
+// given kernel size, and computes the output size.
+func (s *windowSpec) resolve(in, kernel []int) (resolvedWindow, []int, error) {
+	r := len(in)
+	if r != 1 && r != 2 {
+		return resolvedWindow{}, nil, fmt.Errorf("%d spatial dimensions: only 1-D and 2-D windows are supported", r)
+	}
+	get := func(v []int, name string, def int) ([]int, error) {
+		if v == nil {
+			out := make([]int, r)
+			for i := range out {
+				out[i] = def
+			}
+			return out, nil
+		}
+		if len(v) != r {
+			return nil, fmt.Errorf("%s has %d values, want %d (one per spatial axis)", name, len(v), r)
+		}
+		return v, nil
+	}
+	if len(kernel) != r {
+		return resolvedWindow{}, nil, fmt.Errorf("kernel_shape has %d values, want %d (one per spatial axis)", len(kernel), r)
+	}
+	for _, k := range kernel {
+		if k <= 0 {
+			return resolvedWindow{}, nil, fmt.Errorf("kernel_shape %v has a non-positive size", kernel)
+		}
+	}
+	strides, err := get(s.strides, "strides", 1)
+	if err != nil {
+		return resolvedWindow{}, nil, err
+	}
+	dil, err := get(s.dilations, "dilations", 1)
+	if err != nil {
+		return resolvedWindow{}, nil, err
+	}
+	pads := s.pads
+	if pads == nil {
+		pads = make([]int, 2*r)
+	} else if len(pads) != 2*r {
+		return resolvedWindow{}, nil, fmt.Errorf("pads has %d values, want %d (begin and end per spatial axis)", len(pads), 2*r)
+	}
+	pb := make([]int, r)
+	pe := make([]int, r)
+	out := make([]int, r)
+	for i := range r {
+		dk := (kernel[i]-1)*dil[i] + 1
+		switch s.autoPad {
+		case "VALID":
+			out[i] = floorDiv(in[i]-dk, strides[i]) + 1
+		case "SAME_UPPER", "SAME_LOWER":
+			out[i] = (in[i] + strides[i] - 1) / strides[i]
+			total := max(0, (out[i]-1)*strides[i]+dk-in[i])
+			if s.autoPad == "SAME_UPPER" {
+				pb[i] = total / 2
+			} else {
+				pb[i] = total - total/2
+			}
+			pe[i] = total - pb[i]
+		default:
+			pb[i], pe[i] = pads[i], pads[i+r]
+			span := in[i] + pb[i] + pe[i] - dk
+			if s.ceil {
+				out[i] = ceilDiv(span, strides[i]) + 1
+				// A last window that would start in the end padding is
+				// dropped (the rule of PyTorch and onnxruntime).
+				if out[i] > 1 && (out[i]-1)*strides[i] >= in[i]+pb[i] {
+					out[i]--
+				}
+			} else {
+				out[i] = floorDiv(span, strides[i]) + 1
+			}
+		}
+		if out[i] <= 0 {
+			return resolvedWindow{}, nil, fmt.Errorf("spatial input size %v with kernel %v, dilations %v and pads %v gives an empty output", in, kernel, dil, pads)
+		}
+	}
+	w := resolvedWindow{}
+	if r == 1 {
+		w.Window = tensor.Window{H: 1, W: in[0], KH: 1, KW: kernel[0], SH: 1, SW: strides[0], DH: 1, DW: dil[0], PadL: pb[0], OH: 1, OW: out[0]}
+		w.PadR = pe[0]
+	} else {
+		w.Window = tensor.Window{H: in[0], W: in[1], KH: kernel[0], KW: kernel[1], SH: strides[0], SW: strides[1],
+			DH: dil[0], DW: dil[1], PadT: pb[0], PadL: pb[1], OH: out[0], OW: out[1]}
+		w.PadB, w.PadR = pe[0], pe[1]
+	}
+	return w, out, nil
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func ceilDiv(a, b int) int { return -floorDiv(-a, b) }
+
+// convTargetCols is the number of GEMM columns (batch × output pixels) the
+// convolution groups into one chunk: a few samples at once when the output
+// plane is small, so that the GEMM stays efficient. Chunks depend only on
+// shapes, never on the worker count, which keeps results bit-identical for
+// any number of workers.
+const convTargetCols = 256
+
+// convReduceGroups bounds the partial weight gradients: chunks are split
+// into at most this many contiguous groups, each accumulating its own
+// partial dW, summed in group order.
+const convReduceGroups = 4
+
+// convKernel is Conv (ONNX opset 1-22 semantics; 1-D and 2-D): im2col +
+// GEMM for dense and grouped convolutions, a direct kernel for depthwise
+// ones.
+type convKernel struct {
+	spec  *windowSpec
+	group int
+
+	win       resolvedWindow
+	n, c, m   int // batch, input channels, output channels
+	cg, mg    int // per group
+	kg        int // cg*KH*KW
+	inPlane   int // H*W
+	outPlane  int // OH*OW
+	hasBias   bool
+	depthwise bool
+	direct1x1 bool // 1×1, stride 1, no padding: the image is its own im2col
+	chunk     int  // samples per chunk
+	nChunks   int
+	nGroups   int // reduction groups for dW
+	workers   int
+}
+
+func newConv(n *graph.Node, _ int64) (Kernel, error) {
+	spec, err := readWindowSpec(n, false)
+	if err != nil {
+		return nil, err
+	}
+	g := n.AttrInt("group", 1)
+	if g < 1 || g > math.MaxInt32 {
+		return nil, fmt.Errorf("group is %d, want >= 1", g)
+	}
+	return &convKernel{spec: spec, group: int(g)}, nil
+}
+
+func (k *convKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) < 2 || !in[0].Present || !in[1].Present {
+		return nil, errors.New("Conv needs inputs X and W")
+	}
+	x, w := in[0], in[1]
+	if x.DType != tensor.Float32 || w.DType != tensor.Float32 {
+		return nil, fmt.Errorf("X is %s and W is %s; the engine runs Conv in float32 only", x.DType, w.DType)
+	}
+	if len(x.Shape) != 3 && len(x.Shape) != 4 {
+		return nil, fmt.Errorf("X has shape %v: only 1-D and 2-D convolutions (rank 3 or 4 input) are supported", x.Shape)
+	}
+	if len(w.Shape) != len(x.Shape) {
+		return nil, fmt.Errorf("W has shape %v, X has shape %v: ranks differ", w.Shape, x.Shape)
+	}
+	k.n, k.c, k.m = x.Shape[0], x.Shape[1], w.Shape[0]
+	if k.c%k.group != 0 || k.m%k.group != 0 {
+		return nil, fmt.Errorf("group %d does not divide input channels %d and output channels %d", k.group, k.c, k.m)
+	}
+	k.cg, k.mg = k.c/k.group, k.m/k.group
+	if w.Shape[1] != k.cg {
+		return nil, fmt.Errorf("W has shape %v: %d input channels per group, X has %d channels in %d groups (%d each)", w.Shape, w.Shape[1], k.c, k.group, k.cg)
+	}
+	kshape := w.Shape[2:]
+	if k.spec.kernel != nil && !sameInts(k.spec.kernel, kshape) {
+		return nil, fmt.Errorf("kernel_shape %v does not match W's spatial shape %v", k.spec.kernel, kshape)
+	}
+	if len(in) > 2 && in[2].Present {
+		if in[2].DType != tensor.Float32 || len(in[2].Shape) != 1 || in[2].Shape[0] != k.m {
+			return nil, fmt.Errorf("B is %s%v, want float32[%d]", in[2].DType, in[2].Shape, k.m)
+		}
+		k.hasBias = true
+	}
+	win, out, err := k.spec.resolve(x.Shape[2:], kshape)
+	if err != nil {
+		return nil, err
+	}
+	k.win = win
+	k.inPlane = win.H * win.W
+	k.outPlane = win.OH * win.OW
+	k.kg = k.cg * win.KH * win.KW
+	k.depthwise = k.group > 1 && k.cg == 1
+	k.direct1x1 = win.KH == 1 && win.KW == 1 && win.SH == 1 && win.SW == 1 && win.PadT == 0 && win.PadL == 0 &&
+		win.OH == win.H && win.OW == win.W
+	k.chunk = max(1, min(k.n, (convTargetCols+k.outPlane-1)/k.outPlane))
+	k.nChunks = (k.n + k.chunk - 1) / k.chunk
+	k.nGroups = min(k.nChunks, convReduceGroups)
+	return []Output{{DType: tensor.Float32, Shape: append([]int{k.n, k.m}, out...)}}, nil
+}
+
+// per-worker workspace: col (kg×cols), dcol (kg×cols), tmp (m×cols).
+func (k *convKernel) workerSpace() int {
+	cols := k.chunk * k.outPlane
+	return 2*k.kg*cols + k.m*cols
+}
+
+// Workspace implements WorkspaceUser.
+func (k *convKernel) Workspace(workers int) int {
+	if k.depthwise {
+		return 0
+	}
+	return workers*k.workerSpace() + k.nGroups*k.m*k.kg
+}
+
+func (k *convKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
+	x, w, y := in[0].F32, in[1].F32, out[0].F32
+	if k.depthwise {
+		k.depthwiseForward(ctx, x, w, y)
+	} else {
+		k.gemmForward(ctx, x, w, y)
+	}
+	if k.hasBias {
+		b := in[2].F32
+		tensor.Parallel(ctx.Workers, k.n*k.m, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				bv := b[i%k.m]
+				row := y[i*k.outPlane : (i+1)*k.outPlane]
+				for j := range row {
+					row[j] += bv
+				}
+			}
+		})
+	}
+	return nil
+}
+
+func (k *convKernel) chunkRange(q int) (s0, s1 int) {
+	s0 = q * k.chunk
+	return s0, min(k.n, s0+k.chunk)
+}
+
+func (k *convKernel) gemmForward(ctx *RunContext, x, w, y []float32) {
+	workers := max(1, ctx.Workers)
+	per := k.workerSpace()
+	scratch := ctx.scratch(k.Workspace(workers))
+	tensor.ForEach(workers, k.nChunks, func(wk, q int) {
+		ws := scratch[wk*per : (wk+1)*per]
+		cols := k.chunk * k.outPlane
+		col := ws[:k.kg*cols]
+		tmp := ws[2*k.kg*cols:]
+		s0, s1 := k.chunkRange(q)
+		nc := (s1 - s0) * k.outPlane
+		for g := range k.group {
+			wg := w[g*k.mg*k.kg:]
+			var bmat []float32
+			ldb := nc
+			if k.direct1x1 && s1-s0 == 1 {
+				bmat, ldb = x[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane
+			} else {
+				for s := s0; s < s1; s++ {
+					tensor.Im2col(&k.win.Window, k.cg, x[(s*k.c+g*k.cg)*k.inPlane:], col, nc, (s-s0)*k.outPlane)
+				}
+				bmat = col
+			}
+			if s1-s0 == 1 {
+				tensor.Sgemm(false, false, k.mg, nc, k.kg, 1, wg, k.kg, bmat, ldb, 0, y[(s0*k.m+g*k.mg)*k.outPlane:], k.outPlane)
+				continue
+			}
+			tensor.Sgemm(false, false, k.mg, nc, k.kg, 1, wg, k.kg, bmat, ldb, 0, tmp, nc)
+			for s := s0; s < s1; s++ {
+				for m := range k.mg {
+					copy(y[(s*k.m+g*k.mg+m)*k.outPlane:][:k.outPlane], tmp[m*nc+(s-s0)*k.outPlane:])
+				}
+			}
+		}
+	})
+}
+
+func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil {
+		return nil
+	}
+	dy := gout[0].F32
+	if k.hasBias && len(gin) > 2 && gin[2] != nil {
+		db := gin[2].F32
+		tensor.Parallel(ctx.Workers, k.m, func(lo, hi int) {
+			for m := lo; m < hi; m++ {
+				var s float64
+				for n := range k.n {
+					for _, v := range dy[(n*k.m+m)*k.outPlane:][:k.outPlane] {
+						s += float64(v)
+					}
+				}
+				db[m] += float32(s)
+			}
+		})
+	}
+	var dx, dw []float32
+	if gin[0] != nil {
+		dx = gin[0].F32
+	}
+	if gin[1] != nil {
+		dw = gin[1].F32
+	}
+	if dx == nil && dw == nil {
+		return nil
+	}
+	if k.depthwise {
+		k.depthwiseBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw)
+		return nil
+	}
+	k.gemmBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw)
+	return nil
+}
+
+func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
+	workers := max(1, ctx.Workers)
+	per := k.workerSpace()
+	scratch := ctx.scratch(k.Workspace(workers))
+	wsz := k.m * k.kg // = group*mg*kg, the size of W
+	partials := scratch[workers*per:]
+	tensor.ForEach(workers, k.nGroups, func(wk, r int) {
+		ws := scratch[wk*per : (wk+1)*per]
+		cols := k.chunk * k.outPlane
+		col := ws[:k.kg*cols]
+		dcol := ws[k.kg*cols : 2*k.kg*cols]
+		tmp := ws[2*k.kg*cols:]
+		part := partials[r*wsz : (r+1)*wsz]
+		q0, q1 := r*k.nChunks/k.nGroups, (r+1)*k.nChunks/k.nGroups
+		for q := q0; q < q1; q++ {
+			s0, s1 := k.chunkRange(q)
+			nc := (s1 - s0) * k.outPlane
+			// The output gradient of the chunk as an m × nc matrix.
+			dyMat, lddy := dy[s0*k.m*k.outPlane:], k.outPlane
+			if s1-s0 > 1 {
+				for s := s0; s < s1; s++ {
+					for m := range k.m {
+						copy(tmp[m*nc+(s-s0)*k.outPlane:][:k.outPlane], dy[(s*k.m+m)*k.outPlane:])
+					}
+				}
+				dyMat, lddy = tmp, nc
+			}
+			for g := range k.group {
+				dyg := dyMat[g*k.mg*lddy:]
+				direct := k.direct1x1 && s1-s0 == 1
+				if dw != nil {
+					var bmat []float32
+					ldb := nc
+					if direct {
+						bmat, ldb = x[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane
+					} else {
+						for s := s0; s < s1; s++ {
+							tensor.Im2col(&k.win.Window, k.cg, x[(s*k.c+g*k.cg)*k.inPlane:], col, nc, (s-s0)*k.outPlane)
+						}
+						bmat = col
+					}
+					var beta float32
+					if q > q0 {
+						beta = 1
+					}
+					tensor.Sgemm(false, true, k.mg, k.kg, nc, 1, dyg, lddy, bmat, ldb, beta, part[g*k.mg*k.kg:], k.kg)
+				}
+				if dx != nil {
+					wg := w[g*k.mg*k.kg:]
+					if direct {
+						tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 1, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
+						continue
+					}
+					tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 0, dcol, nc)
+					for s := s0; s < s1; s++ {
+						tensor.Col2im(&k.win.Window, k.cg, dcol, nc, (s-s0)*k.outPlane, dx[(s*k.c+g*k.cg)*k.inPlane:])
+					}
+				}
+			}
+		}
+	})
+	if dw == nil {
+		return
+	}
+	// Sum the partials in group order: elementwise, so the split over
+	// workers does not change the result.
+	tensor.Parallel(workers, wsz, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			s := partials[i]
+			for r := 1; r < k.nGroups; r++ {
+				s += partials[r*wsz+i]
+			}
+			dw[i] += s
+		}
+	})
+}
+
+// depthwiseForward runs a group == channels convolution directly: each
+// output channel reads one input channel.
+func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
+	g := &k.win.Window
+	khw := g.KH * g.KW
+	tensor.ForEach(ctx.Workers, k.n*k.m, func(_, i int) {
+		n, m := i/k.m, i%k.m
+		c := m / k.mg
+		plane := x[(n*k.c+c)*k.inPlane:][:k.inPlane]
+		wm := w[m*khw : (m+1)*khw]
+		dst := y[i*k.outPlane : (i+1)*k.outPlane]
+		clear(dst)
+		for ki := range g.KH {
+			for kj := range g.KW {
+				wv := wm[ki*g.KW+kj]
+				depthwiseTap(g, ki, kj, func(o, src int) { dst[o] += wv * plane[src] })
+			}
+		}
+	})
+}
+
+// depthwiseTap calls fn(output index, input index) for every output pixel
+// whose window tap (ki, kj) falls inside the image, row by row.
+func depthwiseTap(g *tensor.Window, ki, kj int, fn func(o, src int)) {
+	ohLo, ohHi := validRangeWin(g.OH, g.SH, ki*g.DH-g.PadT, g.H)
+	owLo, owHi := validRangeWin(g.OW, g.SW, kj*g.DW-g.PadL, g.W)
+	for oh := ohLo; oh < ohHi; oh++ {
+		ih := oh*g.SH - g.PadT + ki*g.DH
+		iw := owLo*g.SW - g.PadL + kj*g.DW
+		o := oh * g.OW
+		for ow := owLo; ow < owHi; ow++ {
+			fn(o+ow, ih*g.W+iw)
+			iw += g.SW
+		}
+	}
+}
+
+// validRangeWin returns the o in [0, n) with 0 <= o*s + base < size.
+func validRangeWin(n, s, base, size int) (lo, hi int) {
+	if base < 0 {
+		lo = (-base + s - 1) / s
+	}
+	if size-1-base < 0 {
+		return 0, 0
+	}
+	hi = min(n, (size-1-base)/s+1)
+	return min(lo, hi), hi
+}
+
+func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
+	g := &k.win.Window
+	khw := g.KH * g.KW
+	if dx != nil {
+		// Each input channel gathers from its mg output channels.
+		tensor.ForEach(ctx.Workers, k.n*k.c, func(_, i int) {
+			n, c := i/k.c, i%k.c
+			dplane := dx[i*k.inPlane : (i+1)*k.inPlane]
+			for m := c * k.mg; m < (c+1)*k.mg; m++ {
+				src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
+				wm := w[m*khw : (m+1)*khw]
+				for ki := range g.KH {
+					for kj := range g.KW {
+						wv := wm[ki*g.KW+kj]
+						depthwiseTap(g, ki, kj, func(o, xi int) { dplane[xi] += wv * src[o] })
+					}
+				}
+			}
+		})
+	}
+	if dw != nil {
+		// One weight tap per item, summed over the batch in order.
+		tensor.ForEach(ctx.Workers, k.m*khw, func(_, i int) {
+			m, t := i/khw, i%khw
+			ki, kj := t/g.KW, t%g.KW
+			c := m / k.mg
+			var s float32
+			for n := range k.n {
+				plane := x[(n*k.c+c)*k.inPlane:][:k.inPlane]
+				src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
+				depthwiseTap(g, ki, kj, func(o, xi int) { s += src[o] * plane[xi] })
+			}
+			dw[i] += s
+		})
+	}
+}
+
+// sameInts reports whether a and b hold the same values.
+func sameInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

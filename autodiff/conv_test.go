@@ -1,0 +1,215 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// coreConvCase is one Conv configuration of the tests.
+type coreConvCase struct {
+	name   string
+	x, w   []int // input and weight shapes
+	bias   bool
+	attrs  []*graph.Attribute
+	wantY  []int // expected output shape
+	padBeg []int // the begin padding the case implies (for the reference)
+	stride []int
+	dil    []int
+	group  int
+}
+
+func coreConvCases() []coreConvCase {
+	return []coreConvCase{
+		{name: "3x3-pad1", x: []int{2, 3, 5, 5}, w: []int{4, 3, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 4, 5, 5}, padBeg: []int{1, 1}},
+		{name: "stride2-asympad", x: []int{2, 2, 6, 7}, w: []int{3, 2, 3, 2},
+			attrs: []*graph.Attribute{intsAttr("strides", 2, 2), intsAttr("pads", 1, 0, 0, 1)}, wantY: []int{2, 3, 3, 4}, padBeg: []int{1, 0}, stride: []int{2, 2}},
+		{name: "dilation2", x: []int{1, 2, 7, 6}, w: []int{2, 2, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intsAttr("dilations", 2, 2), intsAttr("pads", 2, 1, 2, 1)}, wantY: []int{1, 2, 7, 4}, padBeg: []int{2, 1}, dil: []int{2, 2}},
+		{name: "group2", x: []int{2, 4, 5, 5}, w: []int{6, 2, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 6, 5, 5}, padBeg: []int{1, 1}, group: 2},
+		{name: "depthwise", x: []int{2, 3, 6, 6}, w: []int{3, 1, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intAttr("group", 3), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 2, 2)}, wantY: []int{2, 3, 3, 3}, padBeg: []int{1, 1}, stride: []int{2, 2}, group: 3},
+		{name: "depthwise-multiplier2-dilated", x: []int{1, 2, 6, 5}, w: []int{4, 1, 2, 3},
+			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("dilations", 2, 1)}, wantY: []int{1, 4, 4, 3}, padBeg: []int{0, 0}, dil: []int{2, 1}, group: 2},
+		{name: "1x1-direct", x: []int{2, 3, 4, 5}, w: []int{5, 3, 1, 1}, bias: true,
+			wantY: []int{2, 5, 4, 5}, padBeg: []int{0, 0}},
+		{name: "1x1-stride2", x: []int{3, 3, 4, 4}, w: []int{2, 3, 1, 1},
+			attrs: []*graph.Attribute{intsAttr("strides", 2, 2)}, wantY: []int{3, 2, 2, 2}, padBeg: []int{0, 0}, stride: []int{2, 2}},
+		{name: "same-upper", x: []int{2, 2, 5, 6}, w: []int{3, 2, 3, 4},
+			attrs: []*graph.Attribute{stringAttr("auto_pad", "SAME_UPPER"), intsAttr("strides", 2, 2)}, wantY: []int{2, 3, 3, 3}, padBeg: []int{1, 1}, stride: []int{2, 2}},
+		{name: "same-lower", x: []int{1, 2, 5, 6}, w: []int{2, 2, 2, 2},
+			attrs: []*graph.Attribute{stringAttr("auto_pad", "SAME_LOWER")}, wantY: []int{1, 2, 5, 6}, padBeg: []int{1, 1}},
+		{name: "valid", x: []int{2, 2, 5, 6}, w: []int{2, 2, 3, 3},
+			attrs: []*graph.Attribute{stringAttr("auto_pad", "VALID"), intsAttr("strides", 2, 2)}, wantY: []int{2, 2, 2, 2}, padBeg: []int{0, 0}, stride: []int{2, 2}},
+		{name: "1d", x: []int{2, 3, 9}, w: []int{4, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intsAttr("pads", 1, 2), intsAttr("strides", 2)}, wantY: []int{2, 4, 5}, padBeg: []int{1}, stride: []int{2}},
+	}
+}
+
+// coreRefConv is a float64 direct convolution (1-D or 2-D) for reference.
+func coreRefConv(x, w, b *tensor.Tensor, yShape, padBeg, stride, dil []int, group int) []float64 {
+	if group == 0 {
+		group = 1
+	}
+	x4, w4, y4 := coreAs4D(x.Shape), coreAs4D(w.Shape), coreAs4D(yShape)
+	pb := coreAs2(padBeg, 0)
+	st := coreAs2(stride, 1)
+	dl := coreAs2(dil, 1)
+	n, c, h, wd := x4[0], x4[1], x4[2], x4[3]
+	m, cg, kh, kw := w4[0], w4[1], w4[2], w4[3]
+	oh, ow := y4[2], y4[3]
+	mg := m / group
+	y := make([]float64, n*m*oh*ow)
+	for in := range n {
+		for om := range m {
+			g := om / mg
+			for i := range oh {
+				for j := range ow {
+					var s float64
+					if b != nil {
+						s = float64(b.F32[om])
+					}
+					for ci := range cg {
+						cc := g*cg + ci
+						for p := range kh {
+							for q := range kw {
+								ih := i*st[0] - pb[0] + p*dl[0]
+								iw := j*st[1] - pb[1] + q*dl[1]
+								if ih < 0 || ih >= h || iw < 0 || iw >= wd {
+									continue
+								}
+								s += float64(x.F32[((in*c+cc)*h+ih)*wd+iw]) * float64(w.F32[((om*cg+ci)*kh+p)*kw+q])
+							}
+						}
+					}
+					y[((in*m+om)*oh+i)*ow+j] = s
+				}
+			}
+		}
+	}
+	_ = n
+	return y
+}
+
+// coreAs4D views a rank-3 (1-D conv) shape as rank 4 with height 1.
+func coreAs4D(s []int) []int {
+	if len(s) == 3 {
+		return []int{s[0], s[1], 1, s[2]}
+	}
+	return s
+}
+
+// coreAs2 pads a per-axis attribute of a 1-D case to 2 axes.
+func coreAs2(v []int, def int) []int {
+	switch len(v) {
+	case 0:
+		return []int{def, def}
+	case 1:
+		return []int{def, v[0]}
+	}
+	return v
+}
+
+func TestConvForwardMatchesReference(t *testing.T) {
+	for _, tc := range coreConvCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 7))
+			x, w := randomTensor(rng, tc.x...), randomTensor(rng, tc.w...)
+			inputs := []*tensor.Tensor{x, w}
+			var b *tensor.Tensor
+			nIn := 2
+			if tc.bias {
+				b = randomTensor(rng, tc.w[0])
+				inputs = append(inputs, b)
+				nIn = 3
+			}
+			out, err := runKernel(newTestNode("Conv", nIn, 1, tc.attrs...), 13, inputs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameInts(out[0].Shape, tc.wantY) {
+				t.Fatalf("Conv output shape = %v, want %v", out[0].Shape, tc.wantY)
+			}
+			want := coreRefConv(x, w, b, tc.wantY, tc.padBeg, tc.stride, tc.dil, tc.group)
+			for i, v := range out[0].F32 {
+				// float32 sums of at most 27 products of values in [-1, 1).
+				if math.Abs(float64(v)-want[i]) > 1e-5 {
+					t.Fatalf("y[%d] = %v, want %v", i, v, want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestConvGradients(t *testing.T) {
+	for _, tc := range coreConvCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(8, 8))
+			inputs := []*tensor.Tensor{randomTensor(rng, tc.x...), randomTensor(rng, tc.w...)}
+			wrt := []int{0, 1}
+			if tc.bias {
+				inputs = append(inputs, randomTensor(rng, tc.w[0]))
+				wrt = append(wrt, 2)
+			}
+			gradCheck(t, newTestNode("Conv", len(inputs), 1, tc.attrs...), 13, inputs, wrt, 0)
+		})
+	}
+}
+
+// TestConvChunkedBatch covers the path where one GEMM spans several
+// samples (small output planes) and the multi-group dW reduction.
+func TestConvChunkedBatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	// 2×2 output planes: 64 samples per chunk would exceed N, so 3 chunks
+	// need N > 64; use 130 samples of 1 channel: chunks of 64, 64, 2.
+	x := randomTensor(rng, 130, 1, 2, 2)
+	w := randomTensor(rng, 2, 1, 1, 1)
+	inputs := []*tensor.Tensor{x, w}
+	node := newTestNode("Conv", 2, 1)
+	out, err := runKernel(node, 13, inputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := coreRefConv(x, w, nil, []int{130, 2, 2, 2}, nil, nil, nil, 1)
+	for i, v := range out[0].F32 {
+		if math.Abs(float64(v)-want[i]) > 1e-6 {
+			t.Fatalf("y[%d] = %v, want %v", i, v, want[i])
+		}
+	}
+	// The loss sums 1040 outputs; its float32 rounding noise divided by the
+	// step is larger than for the small cases, still well below 1e-2 while
+	// a wrong gradient is off by O(1).
+	gradCheck(t, node, 13, inputs, []int{1}, 1e-2)
+}
+
+func TestConvSetupErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		x, w  []int
+		attrs []*graph.Attribute
+	}{
+		{"channels", []int{1, 3, 5, 5}, []int{2, 2, 3, 3}, nil},
+		{"group", []int{1, 3, 5, 5}, []int{2, 1, 3, 3}, []*graph.Attribute{intAttr("group", 2)}},
+		{"3d", []int{1, 1, 3, 3, 3}, []int{1, 1, 1, 1, 1}, nil},
+		{"empty-output", []int{1, 1, 2, 2}, []int{1, 1, 3, 3}, nil},
+		{"pads-length", []int{1, 1, 5, 5}, []int{1, 1, 3, 3}, []*graph.Attribute{intsAttr("pads", 1, 1)}},
+		{"kernel-shape", []int{1, 1, 5, 5}, []int{1, 1, 3, 3}, []*graph.Attribute{intsAttr("kernel_shape", 2, 2)}},
+		{"auto-pad", []int{1, 1, 5, 5}, []int{1, 1, 3, 3}, []*graph.Attribute{stringAttr("auto_pad", "SAME")}},
+		{"zero-stride", []int{1, 1, 5, 5}, []int{1, 1, 3, 3}, []*graph.Attribute{intsAttr("strides", 0, 1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := trySetupKernel(newTestNode("Conv", 2, 1, tt.attrs...), 13,
+				[]*tensor.Tensor{tensor.New(tt.x...), tensor.New(tt.w...)}, nil)
+			if err == nil {
+				t.Fatalf("Conv setup with x %v, w %v, attrs %v: no error", tt.x, tt.w, fmt.Sprint(tt.attrs))
+			}
+		})
+	}
+}

@@ -1,0 +1,404 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// Add, Sub, Mul, Div (numpy broadcasting; before opset 7 the legacy
+// `broadcast`/`axis` attributes) and Sum (variadic broadcasting), in
+// float32 with gradients, and in float64 and the integer types forward
+// only. Integer results wrap to the element type, as numpy's do; integer
+// division truncates toward zero.
+
+func init() {
+	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
+		register(op.String(), func(n *graph.Node, opset int64) (Kernel, error) {
+			return newArith(n, opset, op)
+		})
+	}
+	register("Sum", func(n *graph.Node, opset int64) (Kernel, error) { return &sumKernel{}, nil })
+}
+
+type arithOp int
+
+const (
+	opAdd arithOp = iota
+	opSub
+	opMul
+	opDiv
+)
+
+func (o arithOp) String() string { return [...]string{"Add", "Sub", "Mul", "Div"}[o] }
+
+// arithKernel is a binary arithmetic op.
+type arithKernel struct {
+	op arithOp
+	// Legacy (opset < 7) broadcasting: B is broadcast to A only when
+	// broadcast=1, aligned at axis (default: trailing dimensions).
+	legacy    bool
+	broadcast bool
+	axis      int64
+	hasAxis   bool
+
+	dtype tensor.DType
+	plan  *bcastPlan
+}
+
+func newArith(n *graph.Node, opset int64, op arithOp) (Kernel, error) {
+	k := &arithKernel{op: op}
+	if opset > 0 && opset < 7 {
+		k.legacy = true
+		k.broadcast = n.AttrInt("broadcast", 0) != 0
+		if a := n.Attr("axis"); a != nil {
+			k.axis, k.hasAxis = a.I, true
+		}
+	}
+	if len(n.Inputs) != 2 {
+		return nil, fmt.Errorf("%s takes 2 inputs, got %d", op, len(n.Inputs))
+	}
+	return k, nil
+}
+
+// legacyShape returns B's shape as rank(A) dimensions under the opset < 7
+// rules.
+func (k *arithKernel) legacyShape(a, b []int) ([]int, error) {
+	if !k.broadcast {
+		if !equalShapes(a, b) {
+			return nil, fmt.Errorf("shapes %v and %v differ and broadcast=0 (opset < 7 needs broadcast=1 to broadcast)", a, b)
+		}
+		return b, nil
+	}
+	if len(b) > len(a) {
+		return nil, fmt.Errorf("with broadcast=1, B's rank (%v) may not exceed A's (%v)", b, a)
+	}
+	axis := int64(len(a) - len(b))
+	if k.hasAxis {
+		axis = k.axis
+		if axis < 0 {
+			axis += int64(len(a))
+		}
+		if axis < 0 || axis+int64(len(b)) > int64(len(a)) {
+			return nil, fmt.Errorf("axis %d does not place B %v inside A %v", k.axis, b, a)
+		}
+	}
+	out := make([]int, len(a))
+	for i := range out {
+		out[i] = 1
+	}
+	for i, d := range b {
+		ad := a[int(axis)+i]
+		if d != ad && d != 1 {
+			return nil, fmt.Errorf("B %v does not broadcast to A %v at axis %d", b, a, axis)
+		}
+		out[int(axis)+i] = d
+	}
+	return out, nil
+}
+
+func (k *arithKernel) Setup(in []Value) ([]Output, error) {
+	if !in[0].Present || !in[1].Present {
+		return nil, errors.New("both inputs are required")
+	}
+	if in[0].DType != in[1].DType {
+		return nil, fmt.Errorf("input types differ: %s and %s", in[0].DType, in[1].DType)
+	}
+	if err := checkArithDType(in[0].DType); err != nil {
+		return nil, err
+	}
+	k.dtype = in[0].DType
+	a, b := in[0].Shape, in[1].Shape
+	if k.legacy {
+		var err error
+		if b, err = k.legacyShape(a, b); err != nil {
+			return nil, err
+		}
+	}
+	out, err := broadcastShapes(a, b)
+	if err != nil {
+		return nil, err
+	}
+	k.plan = newBcastPlan(out, a, b)
+	return []Output{{DType: k.dtype, Shape: out}}, nil
+}
+
+// checkArithDType accepts the element types the arithmetic kernels compute
+// in.
+func checkArithDType(dt tensor.DType) error {
+	if dt == tensor.Float32 || dt == tensor.Float64 || (dt.IsInteger() && dt != tensor.Bool) {
+		return nil
+	}
+	return fmt.Errorf("element type %s is not supported (float32, float64 and integer types are)", dt)
+}
+
+func (k *arithKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	switch {
+	case k.dtype == tensor.Float32:
+		arithFloat(k.plan, k.op, out[0].F32, in[0].F32, in[1].F32)
+	case k.dtype == tensor.Float64:
+		arithFloat(k.plan, k.op, out[0].F64, in[0].F64, in[1].F64)
+	default:
+		return arithInt(k.plan, k.op, k.dtype, out[0].I64, in[0].I64, in[1].I64)
+	}
+	return nil
+}
+
+// arithFloat computes z = a op b over the plan's rows.
+func arithFloat[T float32 | float64](p *bcastPlan, op arithOp, z, a, b []T) {
+	sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
+	p.rows(func(o int, offs []int) {
+		zz := z[o : o+n]
+		ia, ib := offs[0], offs[1]
+		switch op {
+		case opAdd:
+			for i := range zz {
+				zz[i] = a[ia+i*sa] + b[ib+i*sb]
+			}
+		case opSub:
+			for i := range zz {
+				zz[i] = a[ia+i*sa] - b[ib+i*sb]
+			}
+		case opMul:
+			for i := range zz {
+				zz[i] = a[ia+i*sa] * b[ib+i*sb]
+			}
+		case opDiv:
+			for i := range zz {
+				zz[i] = a[ia+i*sa] / b[ib+i*sb]
+			}
+		}
+	})
+}
+
+// arithInt computes z = a op b for integer types, wrapping to dt.
+func arithInt(p *bcastPlan, op arithOp, dt tensor.DType, z, a, b []int64) error {
+	sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
+	var err error
+	p.rows(func(o int, offs []int) {
+		if err != nil {
+			return
+		}
+		zz := z[o : o+n]
+		ia, ib := offs[0], offs[1]
+		for i := range zz {
+			x, y := a[ia+i*sa], b[ib+i*sb]
+			var r int64
+			switch op {
+			case opAdd:
+				r = x + y
+			case opSub:
+				r = x - y
+			case opMul:
+				r = x * y
+			case opDiv:
+				if y == 0 {
+					err = errors.New("integer division by zero")
+					return
+				}
+				if dt == tensor.Uint64 {
+					r = int64(uint64(x) / uint64(y))
+				} else {
+					r = x / y
+				}
+			}
+			zz[i] = wrapInt(dt, r)
+		}
+	})
+	return err
+}
+
+// wrapInt reduces v to the range of the integer type dt (two's complement
+// wrap-around, as numpy and onnxruntime compute).
+func wrapInt(dt tensor.DType, v int64) int64 {
+	switch dt {
+	case tensor.Int8:
+		return int64(int8(v))
+	case tensor.Uint8:
+		return int64(uint8(v))
+	case tensor.Int16:
+		return int64(int16(v))
+	case tensor.Uint16:
+		return int64(uint16(v))
+	case tensor.Int32:
+		return int64(int32(v))
+	case tensor.Uint32:
+		return int64(uint32(v))
+	}
+	return v
+}
+
+func (k *arithKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil || k.dtype != tensor.Float32 {
+		return nil
+	}
+	p, g := k.plan, gout[0].F32
+	switch k.op {
+	case opAdd:
+		for i := range 2 {
+			if gin[i] != nil {
+				p.reduceSumInto(i, gin[i].F32, g)
+			}
+		}
+		return nil
+	case opSub:
+		if gin[0] != nil {
+			p.reduceSumInto(0, gin[0].F32, g)
+		}
+		if gin[1] != nil {
+			addScaledBroadcast(p, 1, gin[1].F32, g, nil, 0, -1)
+		}
+		return nil
+	}
+	a, b, z := in[0].F32, in[1].F32, out[0].F32
+	switch k.op {
+	case opMul:
+		// dz/da = b, dz/db = a.
+		if gin[0] != nil {
+			addScaledBroadcast(p, 0, gin[0].F32, g, b, 1, 1)
+		}
+		if gin[1] != nil {
+			addScaledBroadcast(p, 1, gin[1].F32, g, a, 0, 1)
+		}
+	case opDiv:
+		// dz/da = 1/b, dz/db = -a/b² = -z/b.
+		sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
+		var ga, gb []float32
+		if gin[0] != nil {
+			ga = gin[0].F32
+		}
+		if gin[1] != nil {
+			gb = gin[1].F32
+		}
+		p.rows(func(o int, offs []int) {
+			ia, ib := offs[0], offs[1]
+			for i, gv := range g[o : o+n] {
+				bv := b[ib+i*sb]
+				if ga != nil {
+					ga[ia+i*sa] += gv / bv
+				}
+				if gb != nil {
+					gb[ib+i*sb] -= gv * z[o+i] / bv
+				}
+			}
+		})
+	}
+	return nil
+}
+
+// addScaledBroadcast adds scale·g·other into dst, reducing over the
+// dimensions input k is broadcast along; other (input j of the plan) may be
+// nil for a factor of 1.
+func addScaledBroadcast(p *bcastPlan, k int, dst, g, other []float32, j int, scale float32) {
+	sk, n := p.innerStride(k), p.inner
+	sj := 0
+	if other != nil {
+		sj = p.innerStride(j)
+	}
+	p.rows(func(o int, offs []int) {
+		ik, ij := offs[k], 0
+		if other != nil {
+			ij = offs[j]
+		}
+		for i, gv := range g[o : o+n] {
+			if other != nil {
+				gv *= other[ij+i*sj]
+			}
+			dst[ik+i*sk] += scale * gv
+		}
+	})
+}
+
+// sumKernel is Sum: the elementwise sum of any number of inputs, with
+// broadcasting.
+type sumKernel struct {
+	dtype tensor.DType
+	plan  *bcastPlan
+}
+
+func (k *sumKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) == 0 {
+		return nil, errors.New("Sum needs at least one input")
+	}
+	shapes := make([][]int, len(in))
+	for i, v := range in {
+		if !v.Present {
+			return nil, fmt.Errorf("input %d is omitted", i)
+		}
+		if v.DType != in[0].DType {
+			return nil, fmt.Errorf("input types differ: %s and %s", in[0].DType, v.DType)
+		}
+		shapes[i] = v.Shape
+	}
+	if err := checkArithDType(in[0].DType); err != nil {
+		return nil, err
+	}
+	k.dtype = in[0].DType
+	out, err := broadcastShapes(shapes...)
+	if err != nil {
+		return nil, err
+	}
+	k.plan = newBcastPlan(out, shapes...)
+	return []Output{{DType: k.dtype, Shape: out}}, nil
+}
+
+func (k *sumKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	switch {
+	case k.dtype == tensor.Float32:
+		sumRows(k.plan, out[0].F32, in, func(t *tensor.Tensor) []float32 { return t.F32 })
+	case k.dtype == tensor.Float64:
+		sumRows(k.plan, out[0].F64, in, func(t *tensor.Tensor) []float64 { return t.F64 })
+	default:
+		sumRows(k.plan, out[0].I64, in, func(t *tensor.Tensor) []int64 { return t.I64 })
+		for i, v := range out[0].I64 {
+			out[0].I64[i] = wrapInt(k.dtype, v)
+		}
+	}
+	return nil
+}
+
+func sumRows[T float32 | float64 | int64](p *bcastPlan, z []T, in []*tensor.Tensor, data func(*tensor.Tensor) []T) {
+	n := p.inner
+	p.rows(func(o int, offs []int) {
+		zz := z[o : o+n]
+		for k, t := range in {
+			x, s, off := data(t), p.innerStride(k), offs[k]
+			if k == 0 {
+				for i := range zz {
+					zz[i] = x[off+i*s]
+				}
+				continue
+			}
+			for i := range zz {
+				zz[i] += x[off+i*s]
+			}
+		}
+	})
+}
+
+func (k *sumKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil || k.dtype != tensor.Float32 {
+		return nil
+	}
+	for i, g := range gin {
+		if g != nil {
+			k.plan.reduceSumInto(i, g.F32, gout[0].F32)
+		}
+	}
+	return nil
+}
+
+// equalShapes reports whether a and b are the same shape.
+func equalShapes(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

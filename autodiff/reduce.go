@@ -1,0 +1,142 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// ReduceMean: the mean over axes (an attribute before opset 18, the
+// optional input 1 from 18), keeping the reduced axes as size 1 when
+// keepdims=1 (the default). No axes means every axis, unless
+// noop_with_empty_axes=1 (opset 18), which makes the op an identity.
+
+func init() {
+	register("ReduceMean", func(n *graph.Node, opset int64) (Kernel, error) {
+		k := &reduceMeanKernel{keepDims: n.AttrInt("keepdims", 1) != 0}
+		if opset < 18 {
+			k.axes = n.AttrInts("axes", nil)
+		} else {
+			k.axesInput = true
+			k.noopEmpty = n.AttrInt("noop_with_empty_axes", 0) != 0
+		}
+		return k, nil
+	})
+}
+
+type reduceMeanKernel struct {
+	keepDims  bool
+	axes      []int64
+	axesInput bool
+	noopEmpty bool
+
+	noop  bool
+	plan  *bcastPlan // over the input shape; "input" 0 is the kept output
+	count int        // elements averaged into each output
+	acc   []float64  // scratch, one per output element
+}
+
+func (k *reduceMeanKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) == 0 || !in[0].Present {
+		return nil, errors.New("the data input is missing")
+	}
+	if in[0].DType != tensor.Float32 {
+		return nil, fmt.Errorf("element type %s is not supported (float32 is)", in[0].DType)
+	}
+	x := in[0].Shape
+	axes := k.axes
+	if k.axesInput && len(in) > 1 && in[1].Present {
+		var err error
+		if axes, err = constInts(in[1], "the axes input"); err != nil {
+			return nil, err
+		}
+	}
+	reduce := make([]bool, len(x))
+	if len(axes) == 0 {
+		if k.noopEmpty {
+			k.noop = true
+			return []Output{{DType: tensor.Float32, Shape: x}}, nil
+		}
+		for i := range reduce {
+			reduce[i] = true
+		}
+	}
+	for _, a := range axes {
+		ax, err := axisIndex(a, len(x))
+		if err != nil {
+			return nil, err
+		}
+		reduce[ax] = true
+	}
+	kept := make([]int, len(x))
+	var out []int
+	k.count = 1
+	for i, d := range x {
+		if reduce[i] {
+			kept[i] = 1
+			k.count *= d
+			if k.keepDims {
+				out = append(out, 1)
+			}
+			continue
+		}
+		kept[i] = d
+		out = append(out, d)
+	}
+	if out == nil {
+		out = []int{}
+	}
+	k.plan = newBcastPlan(x, kept)
+	k.acc = make([]float64, tensor.Numel(kept))
+	return []Output{{DType: tensor.Float32, Shape: out}}, nil
+}
+
+func (k *reduceMeanKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	if k.noop {
+		copy(out[0].F32, in[0].F32)
+		return nil
+	}
+	x, acc, n, s := in[0].F32, k.acc, k.plan.inner, k.plan.innerStride(0)
+	clear(acc)
+	k.plan.rows(func(o int, offs []int) {
+		a := offs[0]
+		if s == 0 {
+			var sum float64
+			for _, v := range x[o : o+n] {
+				sum += float64(v)
+			}
+			acc[a] += sum
+			return
+		}
+		for i, v := range x[o : o+n] {
+			acc[a+i] += float64(v)
+		}
+	})
+	// An empty reduction (count 0) gives NaN, as 0/0 does in numpy.
+	for i, v := range acc {
+		out[0].F32[i] = float32(v / float64(k.count))
+	}
+	return nil
+}
+
+func (k *reduceMeanKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gin[0] == nil || gout[0] == nil {
+		return nil
+	}
+	gx, g := gin[0].F32, gout[0].F32
+	if k.noop {
+		addInto(gx, g)
+		return nil
+	}
+	inv := 1 / float32(k.count)
+	n, s := k.plan.inner, k.plan.innerStride(0)
+	k.plan.rows(func(o int, offs []int) {
+		a := offs[0]
+		for i := range gx[o : o+n] {
+			gx[o+i] += g[a+i*s] * inv
+		}
+	})
+	return nil
+}

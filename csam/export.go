@@ -1,0 +1,67 @@
+package csam
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+)
+
+// Provenance is what Annotate records in the pruned model's metadata_props.
+type Provenance struct {
+	ToolVersion string
+	Data        string
+	Command     string
+}
+
+// Annotate records how m was pruned in its metadata_props (keys prefixed
+// "csam."), replacing earlier csam.* entries of a pruning run.
+func Annotate(m *graph.Model, res *Result, cfg Config, p Provenance) error {
+	layers, err := json.Marshal(res.Layers)
+	if err != nil {
+		return fmt.Errorf("csam: encoding layer sparsity: %w", err)
+	}
+	set := map[string]string{
+		"csam.tool_version":      p.ToolVersion,
+		"csam.method":            cfg.Method,
+		"csam.target_sparsity":   strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64),
+		"csam.achieved_sparsity": strconv.FormatFloat(res.Sparsity, 'f', 6, 64),
+		"csam.granularity":       "weight",
+		"csam.seed":              strconv.FormatUint(cfg.Seed, 10),
+		"csam.data":              p.Data,
+		"csam.layers":            string(layers),
+	}
+	if cfg.Method == "csam" {
+		set["csam.variant"] = cfg.Variant
+		set["csam.rho"] = strconv.FormatFloat(cfg.Rho, 'g', -1, 64)
+		set["csam.rho_norm"] = cfg.RhoNorm
+	}
+	if p.Command != "" {
+		set["csam.command"] = p.Command
+	}
+	SetMetadata(m, set)
+	return nil
+}
+
+// SetMetadata sets metadata_props entries, replacing existing keys and
+// appending new ones in sorted order so the output is reproducible.
+func SetMetadata(m *graph.Model, kv map[string]string) {
+	done := map[string]bool{}
+	for i := range m.Metadata {
+		if v, ok := kv[m.Metadata[i].Key]; ok {
+			m.Metadata[i].Value = v
+			done[m.Metadata[i].Key] = true
+		}
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		if !done[k] {
+			keys = append(keys, k)
+		}
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		m.Metadata = append(m.Metadata, graph.StringPair{Key: k, Value: kv[k]})
+	}
+}

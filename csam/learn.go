@@ -1,0 +1,731 @@
+package csam
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+
+	"github.com/csam-onnx/csam-onnx/autodiff"
+	"github.com/csam-onnx/csam-onnx/finetune"
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// Methods lists the pruning methods Learn implements.
+func Methods() []string {
+	return []string{"csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra"}
+}
+
+// Variants lists the C-SAM perturbation variants (CSAM-SPEC §2.4–2.5).
+func Variants() []string { return []string{"A", "B", "C", "D", "E"} }
+
+// Config configures Learn. DefaultConfig gives the spec's defaults.
+type Config struct {
+	Method   string
+	Sparsity float64
+	// Global selects one top-k over all layers instead of per layer.
+	Global    bool
+	Selection Selection
+
+	// C-SAM (CSAM-SPEC §2.4): variant, radius and its normalization
+	// ("layer", "global", "adaptive"), uniform mask noise a, Hamming radius
+	// ρ_H (variant B), sparsity penalty λ_sp (variant D).
+	Variant    string
+	Rho        float64
+	RhoNorm    string
+	MaskNoise  float64
+	RhoHamming float64
+	LambdaSp   float64
+
+	// Mask search (θ frozen): epochs, learning rate and momentum of the
+	// score optimizer (cosine schedule).
+	SearchEpochs   int
+	SearchLR       float64
+	SearchMomentum float64
+
+	// Fine-tuning (mask frozen): epochs, learning rate (cosine), momentum,
+	// weight decay. SAMRho > 0 fine-tunes with SAM (prune-sam uses it; the
+	// sam-prune baseline uses it for its dense phase).
+	FinetuneEpochs int
+	FinetuneLR     float64
+	Momentum       float64
+	WeightDecay    float64
+	SAMRho         float64
+	LabelSmoothing float64
+
+	Batch   int
+	Seed    uint64
+	Workers int
+
+	// CheckpointDir holds one checkpoint per phase; Resume continues from
+	// them.
+	CheckpointDir   string
+	CheckpointEvery int
+	Resume          bool
+}
+
+// DefaultConfig returns the defaults of CSAM-SPEC §2.6 for method.
+func DefaultConfig(method string) Config {
+	return Config{
+		Method: method, Sparsity: 0.9, Variant: "A", Rho: 0.05, RhoNorm: "layer",
+		RhoHamming: 0.01, LambdaSp: 1,
+		SearchEpochs: 20, SearchLR: 0.01, SearchMomentum: 0.9,
+		FinetuneEpochs: 20, FinetuneLR: 0.01, Momentum: 0.9, WeightDecay: 5e-4,
+		SAMRho: 0.05, Batch: 128,
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("csam: "+format, a...)) }
+	switch c.Method {
+	case "csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra":
+	default:
+		bad("unknown method %q (want one of %v)", c.Method, Methods())
+	}
+	if !(c.Sparsity > 0 && c.Sparsity < 1) {
+		bad("sparsity %v must be in (0, 1)", c.Sparsity)
+	}
+	switch c.Variant {
+	case "A", "B", "C", "D", "E":
+	default:
+		bad("unknown C-SAM variant %q (want A–E)", c.Variant)
+	}
+	switch c.RhoNorm {
+	case "layer", "global", "adaptive":
+	default:
+		bad("unknown rho normalization %q (want layer, global or adaptive)", c.RhoNorm)
+	}
+	if c.Rho < 0 || c.MaskNoise < 0 || c.RhoHamming < 0 || c.LambdaSp < 0 || c.SAMRho < 0 {
+		bad("rho, mask noise, Hamming radius, sparsity penalty and SAM rho must be ≥ 0")
+	}
+	if c.SearchEpochs < 0 || c.FinetuneEpochs < 0 {
+		bad("epochs must be ≥ 0")
+	}
+	if c.SearchLR <= 0 || c.FinetuneLR <= 0 {
+		bad("learning rates must be positive")
+	}
+	if c.Batch <= 0 {
+		bad("batch size %d must be positive", c.Batch)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinErrors(errs)
+}
+
+// Hooks report progress of every phase.
+type Hooks struct {
+	OnPhase func(name string, epochs int)
+	finetune.Hooks
+}
+
+// LayerResult is the outcome for one pruned tensor.
+type LayerResult struct {
+	Weight   string  `json:"weight"`
+	Node     string  `json:"node"`
+	Params   int     `json:"params"`
+	Kept     int     `json:"kept"`
+	Sparsity float64 `json:"sparsity"`
+}
+
+// Result is what Learn did.
+type Result struct {
+	Method   string                `json:"method"`
+	Sparsity float64               `json:"sparsity"` // achieved, over pruned layers
+	Layers   []LayerResult         `json:"layers"`
+	Epochs   []finetune.EpochStats `json:"epochs"`
+	Phases   []string              `json:"phases"`
+}
+
+// Learn prunes m in place to cfg.Sparsity with cfg.Method, training on
+// src: it learns the mask (C-SAM or a baseline), fine-tunes the kept
+// weights, and leaves m with pruned weights set to exactly zero and its
+// graph as it was (no mask nodes). It can be cancelled through ctx and
+// resumed from cfg.CheckpointDir.
+func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config, hooks Hooks) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	layers, err := SelectLayers(m.Graph, cfg.Selection)
+	if err != nil {
+		return nil, err
+	}
+	density := 1 - cfg.Sparsity
+	allocate(layers, density)
+	bin := newBinarizer(layers, density, cfg.Global)
+	res := &Result{Method: cfg.Method}
+	onEpoch := hooks.OnEpoch
+	hooks.OnEpoch = func(e finetune.EpochStats) {
+		res.Epochs = append(res.Epochs, e)
+		if onEpoch != nil {
+			onEpoch(e)
+		}
+	}
+	phase := func(name string, epochs int) finetune.LoopConfig {
+		res.Phases = append(res.Phases, name)
+		if hooks.OnPhase != nil {
+			hooks.OnPhase(name, epochs)
+		}
+		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume,
+			Meta: map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}}
+		if cfg.CheckpointDir != "" {
+			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
+		}
+		return lc
+	}
+	magnitudeMask := func() {
+		MagnitudeScores(layers)
+		bin.apply(layers, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
+	}
+	ftEpochs := cfg.FinetuneEpochs
+	ftSAM := 0.0
+
+	switch cfg.Method {
+	case "csam", "hydra":
+		if err := search(ctx, m, layers, bin, src, cfg, phase("search", cfg.SearchEpochs), hooks.Hooks); err != nil {
+			return nil, err
+		}
+	case "magnitude":
+		magnitudeMask()
+		ftEpochs += cfg.SearchEpochs
+	case "prune-sam":
+		magnitudeMask()
+		ftEpochs += cfg.SearchEpochs
+		ftSAM = cfg.SAMRho
+	case "sam-prune":
+		if err := trainPhase(ctx, m, nil, src, cfg, phase("dense-sam", cfg.SearchEpochs), cfg.SAMRho, nil, hooks.Hooks); err != nil {
+			return nil, err
+		}
+		magnitudeMask()
+	case "gmp":
+		ftEpochs += cfg.SearchEpochs
+		for _, l := range layers {
+			for i := range l.Mask {
+				l.Mask[i] = 1
+			}
+		}
+	}
+
+	var gradual func(it finetune.Iter)
+	if cfg.Method == "gmp" {
+		// Gradual magnitude pruning (Zhu & Gupta 2017): sparsity follows
+		// s_t = s_f·(1 − (1 − t/T)^3) over the first 3/4 of fine-tuning,
+		// re-pruning by magnitude every 1/40 of the ramp.
+		total := ftEpochs * src.StepsPerEpoch()
+		ramp := total * 3 / 4
+		every := max(1, ramp/40)
+		gradual = func(it finetune.Iter) {
+			if it.Global%every != 0 || it.Global > ramp {
+				return
+			}
+			t := float64(it.Global+every) / float64(ramp)
+			if t > 1 {
+				t = 1
+			}
+			s := cfg.Sparsity * (1 - math.Pow(1-t, 3))
+			d := 1 - s
+			for _, l := range layers {
+				l.Keep = keepCount(d, len(l.W))
+			}
+			gb := newBinarizer(layers, d, cfg.Global)
+			MagnitudeScores(layers)
+			gb.apply(layers, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
+			for _, l := range layers {
+				for i, mk := range l.Mask {
+					if mk == 0 {
+						l.W[i] = 0
+					}
+				}
+			}
+		}
+	}
+	masks := map[string][]float32{}
+	for _, l := range layers {
+		masks[l.Weight] = l.Mask
+	}
+	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, gradual, hooks.Hooks); err != nil {
+		return nil, err
+	}
+	if cfg.Method == "gmp" {
+		// Make the final mask exact (the ramp ends at the target).
+		for _, l := range layers {
+			l.Keep = keepCount(density, len(l.W))
+		}
+		magnitudeMask()
+	}
+
+	kept, total := 0, 0
+	for _, l := range layers {
+		for i, mk := range l.Mask {
+			if mk == 0 {
+				l.W[i] = 0
+			}
+		}
+		k := l.Kept()
+		kept += k
+		total += len(l.W)
+		res.Layers = append(res.Layers, LayerResult{Weight: l.Weight, Node: l.Node, Params: len(l.W), Kept: k, Sparsity: 1 - float64(k)/float64(len(l.W))})
+	}
+	res.Sparsity = 1 - float64(kept)/float64(total)
+	return res, nil
+}
+
+// trainPhase fine-tunes the weights of m (kept entries only when masks is
+// set) with SGD, or SAM when samRho > 0.
+func trainPhase(ctx context.Context, m *graph.Model, masks map[string][]float32, src finetune.Source, cfg Config, lc finetune.LoopConfig, samRho float64, before func(finetune.Iter), hooks finetune.Hooks) error {
+	if lc.Epochs == 0 {
+		return nil
+	}
+	tr, err := finetune.NewTrainer(m, finetune.TrainConfig{
+		Batch: cfg.Batch, Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay,
+		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Workers: cfg.Workers, Masks: masks, SAMRho: samRho,
+		Schedule: finetune.Schedule{Kind: "cosine", Base: cfg.FinetuneLR, TotalSteps: lc.Epochs * src.StepsPerEpoch()},
+	})
+	if err != nil {
+		return err
+	}
+	step := tr.Step
+	if before != nil {
+		step = func(ctx context.Context, it finetune.Iter, b finetune.Batch) (finetune.StepStats, error) {
+			before(it)
+			return tr.Step(ctx, it, b)
+		}
+	}
+	return finetune.Loop(ctx, lc, src, tr, step, hooks)
+}
+
+// searcher is the mask-search phase: θ frozen, scores trained.
+type searcher struct {
+	cfg    Config
+	layers []*Layer
+	bin    *binarizer
+	prog   *autodiff.Program
+	masks  map[string]*tensor.Tensor // the mask initializers the graph reads
+	vel    [][]float32
+	pert   [][]float32 // C̃ buffers
+	rng    *rand.Rand
+	sched  finetune.Schedule
+	hydra  bool
+}
+
+func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer, src finetune.Source, cfg Config, lc finetune.LoopConfig, hooks finetune.Hooks) error {
+	hydra := cfg.Method == "hydra"
+	if hydra {
+		HydraInit(layers)
+	} else {
+		PercentileInit(layers, 1-cfg.Sparsity)
+	}
+	s := &searcher{cfg: cfg, layers: layers, bin: bin, hydra: hydra,
+		rng:   rand.New(rand.NewPCG(cfg.Seed, 0xc5a3)),
+		sched: finetune.Schedule{Kind: "cosine", Base: cfg.SearchLR, TotalSteps: lc.Epochs * src.StepsPerEpoch()}}
+	if lc.Epochs > 0 {
+		masks, err := insertMaskNodes(m.Graph, layers)
+		if err != nil {
+			return err
+		}
+		defer removeMaskNodes(m.Graph, layers)
+		s.masks = masks
+		var names []string
+		for _, l := range layers {
+			names = append(names, maskName(l.Weight))
+			s.vel = append(s.vel, make([]float32, len(l.W)))
+			s.pert = append(s.pert, make([]float32, len(l.W)))
+		}
+		shape, err := finetune.InputShape(m, cfg.Batch)
+		if err != nil {
+			return err
+		}
+		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: names, Workers: cfg.Workers, Seed: cfg.Seed})
+		if err != nil {
+			return err
+		}
+		s.prog.SetTraining(true)
+		if err := finetune.Loop(ctx, lc, src, s, s.step, hooks); err != nil {
+			return err
+		}
+	}
+	// The final mask: top-k of the learned scores (|s| for HYDRA).
+	s.bin.apply(layers, s.scoreForTopK, func(l *Layer) []float32 { return l.Mask })
+	return nil
+}
+
+// HydraInit sets scores to HYDRA's scaled init s = √(6/fan_in)·θ/max|θ|
+// per layer (CSAM-SPEC §2.7).
+func HydraInit(layers []*Layer) {
+	for _, l := range layers {
+		fanIn := len(l.W) / l.Shape[0]
+		maxAbs := 0.0
+		for _, w := range l.W {
+			maxAbs = math.Max(maxAbs, math.Abs(float64(w)))
+		}
+		if maxAbs == 0 {
+			maxAbs = 1
+		}
+		scale := math.Sqrt(6/float64(fanIn)) / maxAbs
+		for i, w := range l.W {
+			l.Score[i] = float32(float64(w) * scale)
+		}
+	}
+}
+
+func (s *searcher) scoreForTopK(l *Layer) []float32 {
+	if !s.hydra {
+		return l.Score
+	}
+	for i, v := range l.Score {
+		l.work[i] = float32(math.Abs(float64(v)))
+	}
+	return l.work
+}
+
+// setMasks copies per-layer masks into the graph's mask tensors.
+func (s *searcher) setMasks(src func(i int, l *Layer) []float32) {
+	for i, l := range s.layers {
+		copy(s.masks[l.Weight].F32, src(i, l))
+	}
+}
+
+func (s *searcher) grad(l *Layer) []float32 { return s.prog.Grad(maskName(l.Weight)).F32 }
+
+// step is one mask-search step: CSAM-SPEC §2.4 (variant A) and §2.5
+// (B–E), or HYDRA's score update.
+func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch) (finetune.StepStats, error) {
+	cfg := s.cfg
+	lr := s.sched.At(it.Global)
+	stats := finetune.StepStats{Count: len(b.Labels), Extra: map[string]float64{}}
+
+	if s.hydra {
+		// Hydra: edge-popup top-k of |s| with a straight-through gradient,
+		// chain rule through |·| gives sign(s)·g.
+		var tmp []float32
+		s.bin.apply(s.layers, s.scoreForTopK, func(l *Layer) []float32 { return l.Mask })
+		s.setMasks(func(_ int, l *Layer) []float32 { return l.Mask })
+		loss, correct, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing)
+		if err != nil {
+			return stats, err
+		}
+		_ = tmp
+		stats.Loss, stats.Correct = loss, correct
+		for i, l := range s.layers {
+			g := s.grad(l)
+			for j := range g {
+				if l.Score[j] < 0 {
+					g[j] = -g[j]
+				}
+			}
+			sgdUpdate(l.Score, g, s.vel[i], lr, cfg.SearchMomentum, false)
+		}
+		return stats, nil
+	}
+
+	// (a)+(b): loss and mask gradient at the current mask M = B(C).
+	var binScore func(*Layer) []float32
+	if cfg.Variant == "D" {
+		// Threshold binarizer: M = 1[C ≥ 0.5].
+		for _, l := range s.layers {
+			threshold(l.Mask, l.Score)
+		}
+	} else {
+		binScore = func(l *Layer) []float32 { return l.Score }
+		s.bin.apply(s.layers, binScore, func(l *Layer) []float32 { return l.Mask })
+	}
+
+	if cfg.Variant == "E" {
+		// Bernoulli mask M̃ = 1[u < C], one pass, straight-through.
+		for i, l := range s.layers {
+			p := s.pert[i]
+			for j, c := range l.Score {
+				if s.rng.Float32() < c {
+					p[j] = 1
+				} else {
+					p[j] = 0
+				}
+			}
+		}
+		s.setMasks(func(i int, _ *Layer) []float32 { return s.pert[i] })
+		s.countFlips(stats.Extra)
+		loss, correct, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing)
+		if err != nil {
+			return stats, err
+		}
+		stats.Loss, stats.Correct = loss, correct
+		s.update(lr)
+		return stats, nil
+	}
+
+	needFirst := cfg.Variant != "C" || cfg.Rho > 0
+	if needFirst {
+		s.setMasks(func(_ int, l *Layer) []float32 { return l.Mask })
+		if _, _, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing); err != nil {
+			return stats, err
+		}
+	}
+
+	// (c): the perturbed mask.
+	switch cfg.Variant {
+	case "B":
+		s.hammingPerturb()
+	default:
+		s.continuousPerturb(needFirst)
+		if cfg.Variant == "D" {
+			for i := range s.layers {
+				threshold(s.pert[i], s.pert[i])
+			}
+		} else {
+			s.bin.apply(s.layers, func(l *Layer) []float32 {
+				return s.pert[s.indexOf(l)]
+			}, func(l *Layer) []float32 { return s.pert[s.indexOf(l)] })
+		}
+	}
+	s.setMasks(func(i int, _ *Layer) []float32 { return s.pert[i] })
+	s.countFlips(stats.Extra)
+
+	// (d): gradient at the perturbed structure; (e): apply it at C.
+	loss, correct, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing)
+	if err != nil {
+		return stats, err
+	}
+	stats.Loss, stats.Correct = loss, correct
+	if cfg.Variant == "D" && cfg.LambdaSp > 0 {
+		s.sparsityPenalty(&stats)
+	}
+	s.update(lr)
+	return stats, nil
+}
+
+func (s *searcher) indexOf(l *Layer) int {
+	for i, x := range s.layers {
+		if x == l {
+			return i
+		}
+	}
+	panic("csam: layer not found")
+}
+
+// continuousPerturb writes C̃ = clip(C + ξ + ε) into s.pert (variants A, C,
+// D). ε follows the gradient of the first pass, normalized per layer,
+// globally, or adaptively (ASAM); ξ ~ U(−a, a).
+func (s *searcher) continuousPerturb(haveGrad bool) {
+	cfg := s.cfg
+	var globalNorm float64
+	if haveGrad && cfg.RhoNorm != "layer" {
+		for _, l := range s.layers {
+			g := s.grad(l)
+			for j, v := range g {
+				x := float64(v)
+				if cfg.RhoNorm == "adaptive" {
+					x *= math.Abs(float64(l.Score[j])) + 0.01
+				}
+				globalNorm += x * x
+			}
+		}
+		globalNorm = math.Sqrt(globalNorm)
+	}
+	for i, l := range s.layers {
+		p := s.pert[i]
+		copy(p, l.Score)
+		if haveGrad && cfg.Rho > 0 && cfg.Variant != "C" {
+			g := s.grad(l)
+			switch cfg.RhoNorm {
+			case "layer":
+				var n float64
+				for _, v := range g {
+					n += float64(v) * float64(v)
+				}
+				scale := cfg.Rho * math.Sqrt(float64(len(g))) / (math.Sqrt(n) + 1e-12)
+				for j, v := range g {
+					p[j] += float32(scale * float64(v))
+				}
+			case "global":
+				scale := cfg.Rho / (globalNorm + 1e-12)
+				for j, v := range g {
+					p[j] += float32(scale * float64(v))
+				}
+			case "adaptive":
+				scale := cfg.Rho / (globalNorm + 1e-12)
+				for j, v := range g {
+					t := math.Abs(float64(l.Score[j])) + 0.01
+					p[j] += float32(scale * t * t * float64(v))
+				}
+			}
+		}
+		a := cfg.MaskNoise
+		if cfg.Variant == "C" && a == 0 {
+			a = 0.05
+		}
+		if a > 0 {
+			for j := range p {
+				p[j] += float32((2*s.rng.Float64() - 1) * a)
+			}
+		}
+		for j, v := range p {
+			p[j] = clip01(v)
+		}
+	}
+}
+
+// hammingPerturb writes into s.pert the mask M with the r = ⌈ρ_H·κ·N_l⌉
+// kept entries of largest first-order loss increase Δ_i = g_i·(1 − 2M_i)
+// pruned, and as many pruned entries of largest Δ revived (only Δ > 0), so
+// the density stays exactly constant (variant B).
+func (s *searcher) hammingPerturb() {
+	for i, l := range s.layers {
+		p := s.pert[i]
+		copy(p, l.Mask)
+		g := s.grad(l)
+		r := int(math.Ceil(s.cfg.RhoHamming * float64(l.Keep)))
+		if r == 0 {
+			continue
+		}
+		kept := s.topDelta(l, g, 1, r)
+		pruned := s.topDelta(l, g, 0, r)
+		n := min(len(kept), len(pruned))
+		for _, j := range kept[:n] {
+			p[j] = 0
+		}
+		for _, j := range pruned[:n] {
+			p[j] = 1
+		}
+	}
+}
+
+// topDelta returns up to r indices with mask value m and the largest
+// positive Δ = g·(1 − 2m), largest first.
+func (s *searcher) topDelta(l *Layer, g []float32, m float32, r int) []int {
+	sign := float32(1 - 2*m)
+	scores := l.work
+	cand := 0
+	for j, mk := range l.Mask {
+		d := g[j] * sign
+		if mk == m && d > 0 {
+			scores[j] = d
+			cand++
+		} else {
+			scores[j] = float32(math.Inf(-1))
+		}
+	}
+	r = min(r, cand)
+	if r == 0 {
+		return nil
+	}
+	sel := make([]float32, len(scores))
+	tmp := make([]float32, len(scores))
+	topKMask(sel, scores, tmp, r)
+	out := make([]int, 0, r)
+	for j, v := range sel {
+		if v != 0 {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// countFlips records kept→pruned and pruned→kept flips between M and the
+// perturbed mask (the diagnostic of CSAM-SPEC §2.4).
+func (s *searcher) countFlips(extra map[string]float64) {
+	var kp, pk float64
+	for i, l := range s.layers {
+		p := s.pert[i]
+		for j, m := range l.Mask {
+			switch {
+			case m != 0 && p[j] == 0:
+				kp++
+			case m == 0 && p[j] != 0:
+				pk++
+			}
+		}
+	}
+	extra["flips_kept_to_pruned"] = kp
+	extra["flips_pruned_to_kept"] = pk
+}
+
+// sparsityPenalty adds λ_sp·(mean(C) − κ)² to the loss and its gradient to
+// the mask gradients (variant D).
+func (s *searcher) sparsityPenalty(st *finetune.StepStats) {
+	var sum float64
+	n := 0
+	for _, l := range s.layers {
+		for _, c := range l.Score {
+			sum += float64(c)
+		}
+		n += len(l.Score)
+	}
+	mean := sum / float64(n)
+	diff := mean - (1 - s.cfg.Sparsity)
+	st.Loss += s.cfg.LambdaSp * diff * diff
+	gp := float32(2 * s.cfg.LambdaSp * diff / float64(n))
+	for _, l := range s.layers {
+		g := s.grad(l)
+		for j := range g {
+			g[j] += gp
+		}
+	}
+}
+
+// update applies the gradient at the perturbed mask to C with momentum SGD
+// and clips C to [0,1] (§2.4 (e)).
+func (s *searcher) update(lr float64) {
+	for i, l := range s.layers {
+		sgdUpdate(l.Score, s.grad(l), s.vel[i], lr, s.cfg.SearchMomentum, true)
+	}
+}
+
+func sgdUpdate(w, g, v []float32, lr, mu float64, clip bool) {
+	l, m := float32(lr), float32(mu)
+	for j := range w {
+		v[j] = m*v[j] + g[j]
+		x := w[j] - l*v[j]
+		if clip {
+			x = clip01(x)
+		}
+		w[j] = x
+	}
+}
+
+func threshold(dst, c []float32) {
+	for j, v := range c {
+		if v >= 0.5 {
+			dst[j] = 1
+		} else {
+			dst[j] = 0
+		}
+	}
+}
+
+func clip01(v float32) float32 {
+	if v < 0 {
+		return 0
+	}
+	if v > 1 {
+		return 1
+	}
+	return v
+}
+
+// Snapshot returns scores and score velocities for a checkpoint.
+func (s *searcher) Snapshot() map[string][]float32 {
+	out := map[string][]float32{}
+	for i, l := range s.layers {
+		out["score."+l.Weight] = l.Score
+		out["vel."+l.Weight] = s.vel[i]
+	}
+	return out
+}
+
+// Restore loads a Snapshot.
+func (s *searcher) Restore(m map[string][]float32) error {
+	for i, l := range s.layers {
+		sc, v := m["score."+l.Weight], m["vel."+l.Weight]
+		if len(sc) != len(l.Score) || len(v) != len(s.vel[i]) {
+			return fmt.Errorf("csam: checkpoint does not match layer %q", l.Weight)
+		}
+		copy(l.Score, sc)
+		copy(s.vel[i], v)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package csam
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"testing"
+)
+
+// topKReference sorts (score desc, index asc) and keeps the first k.
+func topKReference(scores []float32, k int) []float32 {
+	idx := make([]int, len(scores))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return scores[idx[a]] > scores[idx[b]] })
+	out := make([]float32, len(scores))
+	for _, i := range idx[:k] {
+		out[i] = 1
+	}
+	return out
+}
+
+func TestTopKMaskMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 7, 100, 1001} {
+		for _, ties := range []bool{false, true} {
+			scores := make([]float32, n)
+			for i := range scores {
+				if ties {
+					scores[i] = float32(rng.IntN(4))
+				} else {
+					scores[i] = rng.Float32()
+				}
+			}
+			for _, k := range []int{0, 1, n / 3, n / 2, n - 1, n} {
+				got := make([]float32, n)
+				topKMask(got, scores, make([]float32, n), k)
+				want := topKReference(scores, k)
+				if !slices.Equal(got, want) {
+					t.Fatalf("topKMask(n=%d, ties=%v, k=%d) differs from the sorted reference", n, ties, k)
+				}
+			}
+		}
+	}
+}
+
+func TestPercentileLinear(t *testing.T) {
+	a := []float32{5, 1, 4, 2, 3}
+	for _, c := range []struct{ p, want float64 }{{0, 1}, {25, 2}, {50, 3}, {90, 4.6}, {100, 5}} {
+		got := percentile(slices.Clone(a), c.p)
+		if d := got - c.want; d > 1e-6 || d < -1e-6 {
+			t.Errorf("percentile(%v, %v) = %v, want %v", a, c.p, got, c.want)
+		}
+	}
+}
+
+func TestKeepCount(t *testing.T) {
+	for _, c := range []struct {
+		d    float64
+		n, k int
+	}{{0.1, 100, 10}, {0.1, 101, 11}, {0.5, 3, 2}, {0.3, 10, 3}, {0.0, 10, 1}, {1, 10, 10}} {
+		if got := keepCount(c.d, c.n); got != c.k {
+			t.Errorf("keepCount(%v, %d) = %d, want %d", c.d, c.n, got, c.k)
+		}
+	}
+}

@@ -1,0 +1,91 @@
+package dataset
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CIFAR10Classes are the CIFAR-10 class names in label order, as listed
+// in the official batches.meta.txt.
+var CIFAR10Classes = []string{"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+
+// cifarRecord is the size of one record of the CIFAR-10 binary format: a
+// label byte, then 1024 red, 1024 green and 1024 blue bytes (32×32, row
+// major).
+const cifarRecord = 1 + 3*32*32
+
+// ReadCIFAR10Binary reads files in the CIFAR-10 binary format (such as
+// data_batch_1.bin … data_batch_5.bin or test_batch.bin) into one Dataset
+// in file order. A file whose size is not a whole number of 3,073-byte
+// records, or a label byte above 9, is an error naming the file and record.
+func ReadCIFAR10Binary(files ...string) (*Dataset, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("dataset: ReadCIFAR10Binary: no files given")
+	}
+	d := &Dataset{Name: strings.Join(files, ","), C: 3, H: 32, W: 32, Classes: append([]string(nil), CIFAR10Classes...)}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("dataset: %w", err)
+		}
+		st, err := f.Stat()
+		if err == nil && st.Size()%cifarRecord != 0 {
+			f.Close()
+			return nil, fmt.Errorf("dataset: %s: size %d is not a multiple of the CIFAR-10 record size %d (1 label + 3072 pixel bytes): record %d is truncated; is this a CIFAR-10 binary batch file?",
+				name, st.Size(), cifarRecord, st.Size()/cifarRecord)
+		}
+		err = decodeCIFAR10(d, f, name)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// decodeCIFAR10 appends the records read from r to d. name is used in
+// errors and in d.Sources.
+func decodeCIFAR10(d *Dataset, r io.Reader, name string) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var rec [cifarRecord]byte
+	base := filepath.Base(name)
+	for i := 0; ; i++ {
+		n, err := io.ReadFull(br, rec[:])
+		if err == io.EOF {
+			return nil
+		}
+		if err == io.ErrUnexpectedEOF {
+			return fmt.Errorf("dataset: %s: record %d is truncated (%d of %d bytes); the file size must be a multiple of %d", name, i, n, cifarRecord, cifarRecord)
+		}
+		if err != nil {
+			return fmt.Errorf("dataset: %s: record %d: %w", name, i, err)
+		}
+		if rec[0] > 9 {
+			return fmt.Errorf("dataset: %s: record %d has label %d, want 0..9; is this a CIFAR-10 (not CIFAR-100) file?", name, i, rec[0])
+		}
+		d.Labels = append(d.Labels, int(rec[0]))
+		d.Pixels = append(d.Pixels, rec[1:]...)
+		d.Sources = append(d.Sources, fmt.Sprintf("%s#%d", base, i))
+	}
+}
+
+// WriteCIFAR10Binary writes d in the CIFAR-10 binary format. d must hold
+// 3×32×32 images with labels below 256.
+func WriteCIFAR10Binary(w io.Writer, d *Dataset) error {
+	if d.C != 3 || d.H != 32 || d.W != 32 {
+		return fmt.Errorf("dataset: %s: cannot write %dx%dx%d images as CIFAR-10 records (3x32x32)", d.Name, d.C, d.H, d.W)
+	}
+	bw := bufio.NewWriter(w)
+	for i, l := range d.Labels {
+		if l < 0 || l > 255 {
+			return fmt.Errorf("dataset: %s: image %d has label %d, which does not fit the label byte", d.Name, i, l)
+		}
+		bw.WriteByte(byte(l))
+		bw.Write(d.Raw(i))
+	}
+	return bw.Flush()
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/internal/testenv"
+)
+
+// TestBadInput runs inspect and check on every bad file onnxio commits
+// (issue 2, must-show 4): each must fail with exit status 1 and one line
+// that names the file and the problem, without a panic.
+func TestBadInput(t *testing.T) {
+	dir := filepath.Join(testenv.RepoRoot(), "onnxio", "testdata", "bad")
+	lib := testenv.ORTLibrary(t)
+	tests := []struct {
+		file string
+		// want are substrings of the message for both commands; check and
+		// inspect add their own.
+		want        []string
+		wantCheck   []string
+		wantInspect []string
+	}{
+		{file: "empty.onnx", want: []string{"empty"}},
+		{file: "truncated.onnx", want: []string{"not an ONNX model"}},
+		{file: "png.onnx", want: []string{"not an ONNX model"}},
+		{
+			file: "unknown_op.onnx",
+			// check lists every unsupported op with its node name.
+			wantCheck:   []string{`FancyOp (node "fancy1")`, `Frobnicate (node "frob1")`},
+			wantInspect: []string{"FancyOp"},
+		},
+		{file: "opset26.onnx", want: []string{"opset 26", "25"}},
+		{file: "ir14.onnx", want: []string{"IR version 14", "13"}},
+		{file: "cycle.onnx", want: []string{"cycle"}},
+		{file: "dangling_input.onnx", want: []string{"produced by no node"}},
+		{file: "huge_dims.onnx", want: []string{"elements"}},
+		{file: "external_dotdot.onnx", want: []string{"external"}},
+		{file: "external_abs.onnx", want: []string{"external", "absolute"}},
+		{file: "external_missing.onnx", want: []string{"external"}},
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		covered[tt.file] = true
+		path := filepath.Join(dir, tt.file)
+		for _, verb := range []string{"inspect", "check"} {
+			t.Run(verb+"/"+tt.file, func(t *testing.T) {
+				args := []string{verb, path}
+				if verb == "check" {
+					args = append(args, "--ort-lib", lib)
+				}
+				_, _, err, code := execute(t, args...)
+				if err == nil {
+					t.Fatalf("csam-onnx %s %s succeeded", verb, tt.file)
+				}
+				msg := OneLine(err)
+				if code != 1 {
+					t.Errorf("exit status %d, want 1 (%s)", code, msg)
+				}
+				want := append([]string{tt.file}, tt.want...)
+				if verb == "check" {
+					want = append(want, tt.wantCheck...)
+				} else {
+					want = append(want, tt.wantInspect...)
+				}
+				for _, w := range want {
+					if !strings.Contains(msg, w) {
+						t.Errorf("message %q does not contain %q", msg, w)
+					}
+				}
+				if strings.Contains(msg, "goroutine ") || strings.Contains(msg, "panic") {
+					t.Errorf("message %q looks like a crash", msg)
+				}
+			})
+		}
+	}
+	// Every committed bad file is covered here.
+	files, err := filepath.Glob(filepath.Join(dir, "*.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no bad files under %s", dir)
+	}
+	for _, f := range files {
+		if !covered[filepath.Base(f)] {
+			t.Errorf("%s is not covered by TestBadInput: add it to the table", filepath.Base(f))
+		}
+	}
+}

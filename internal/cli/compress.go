@@ -1,0 +1,411 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/csam-onnx/csam-onnx/autodiff"
+	"github.com/csam-onnx/csam-onnx/csam"
+	"github.com/csam-onnx/csam-onnx/dataset"
+	"github.com/csam-onnx/csam-onnx/finetune"
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/runtime"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// CompressOptions are the inputs of `csam-onnx compress`.
+type CompressOptions struct {
+	IO     *IOStreams
+	Global *GlobalOptions
+
+	Model        string
+	Data         string
+	Output       string
+	Config       string
+	Granularity  string
+	SparseFormat string
+	TrainSubset  int
+	TestSubset   int
+	CropPad      int
+	Flip         bool
+
+	CheckpointDir   string
+	CheckpointEvery int
+	Resume          bool
+
+	Learn csam.Config
+	Args  []string
+}
+
+// NewCmdCompress returns the compress command.
+func NewCmdCompress(ios *IOStreams, g *GlobalOptions, runF func(context.Context, *CompressOptions) error) *cobra.Command {
+	opts := &CompressOptions{IO: ios, Global: g, Learn: csam.DefaultConfig("csam")}
+	l := &opts.Learn
+	cmd := &cobra.Command{
+		Use:   "compress <model.onnx> --data SPEC --sparsity S [--method M] -o OUT",
+		Short: "Prune a model with C-SAM (or a baseline) and verify the written file",
+		Long: `Learn a pruning mask for an ONNX image classifier and write the pruned model.
+
+--method csam (default) searches the mask with compression-aware sharpness
+minimization (weights frozen, --search-epochs), then fine-tunes the kept
+weights (--finetune-epochs). Baselines: magnitude (one-shot, then
+fine-tune), gmp (gradual magnitude pruning), sam-prune (SAM-train dense, then
+prune and fine-tune), prune-sam (prune, then SAM fine-tune), hydra (score
+search from scaled init). Every method gets the same number of epochs in all.
+
+Pruned weights are written as exact zeros in ordinary initializers (or as
+sparse_initializer with --sparse-format coo where smaller). The written file
+is then checked in onnxruntime: parity with the Go engine on test images and
+clean test accuracy, reported in OUT.json.
+
+Every flag can also come from a YAML recipe (--config), keyed by flag name;
+flags on the command line win. Checkpoints go to --checkpoint-dir (default
+OUT.ckpt/) and --resume continues an interrupted run.`,
+		Example: "  csam-onnx compress models/fmnist_resnet8.onnx --data fashion-mnist --sparsity 0.9 -o out/fmnist.csam.onnx",
+		Args:    exactArgs(1, "one model file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			opts.Args = os.Args
+			if opts.Config != "" {
+				if err := applyRecipe(cmd.Flags(), opts.Config); err != nil {
+					return err
+				}
+			}
+			if opts.Data == "" {
+				return FlagErrorf("compress: --data is required (e.g. fashion-mnist, cifar10:DIR)")
+			}
+			if opts.Output == "" {
+				return FlagErrorf("compress: -o/--output is required")
+			}
+			switch opts.Granularity {
+			case "weight":
+			case "channel":
+				return FlagErrorf("compress: --granularity channel (structured pruning) is not implemented yet; use --granularity weight")
+			default:
+				return FlagErrorf("compress: --granularity %q: want weight or channel", opts.Granularity)
+			}
+			switch opts.SparseFormat {
+			case "dense", "coo":
+			default:
+				return FlagErrorf("compress: --sparse-format %q: want dense or coo", opts.SparseFormat)
+			}
+			l.Seed = g.Seed
+			l.Workers = g.Threads
+			if err := l.Validate(); err != nil {
+				return &FlagError{Err: err}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return compressRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Data, "data", "", "data set spec (train split for learning, test split for the check)")
+	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
+	f.StringVar(&opts.Config, "config", "", "YAML recipe holding any of these flags")
+	f.StringVar(&l.Method, "method", l.Method, "pruning method: "+strings.Join(csam.Methods(), ", "))
+	f.Float64Var(&l.Sparsity, "sparsity", l.Sparsity, "fraction of prunable weights to remove, in (0,1)")
+	f.StringVar(&opts.Granularity, "granularity", "weight", "weight (unstructured) or channel (structured)")
+	f.BoolVar(&l.Global, "global", false, "one top-k over all layers instead of per layer")
+	f.BoolVar(&l.Selection.SkipFirst, "skip-first", false, "leave the first convolution dense")
+	f.BoolVar(&l.Selection.SkipLast, "skip-last", false, "leave the classifier dense")
+	f.StringVar(&l.Variant, "variant", l.Variant, "C-SAM variant: A (SAM on the soft mask), B (Hamming flips), C (uniform noise), D (threshold + sparsity penalty), E (Bernoulli)")
+	f.Float64Var(&l.Rho, "rho", l.Rho, "C-SAM perturbation radius")
+	f.StringVar(&l.RhoNorm, "rho-norm", l.RhoNorm, "radius normalization: layer, global or adaptive")
+	f.Float64Var(&l.MaskNoise, "mask-noise", 0, "uniform mask noise amplitude a")
+	f.Float64Var(&l.RhoHamming, "rho-hamming", l.RhoHamming, "variant B: fraction of kept weights flipped")
+	f.Float64Var(&l.LambdaSp, "lambda-sp", l.LambdaSp, "variant D: sparsity penalty weight")
+	f.IntVar(&l.SearchEpochs, "search-epochs", l.SearchEpochs, "mask-search epochs (weights frozen)")
+	f.Float64Var(&l.SearchLR, "search-lr", l.SearchLR, "mask-search learning rate")
+	f.IntVar(&l.FinetuneEpochs, "finetune-epochs", l.FinetuneEpochs, "fine-tuning epochs (mask frozen)")
+	f.Float64Var(&l.FinetuneLR, "finetune-lr", l.FinetuneLR, "fine-tuning learning rate")
+	f.Float64Var(&l.WeightDecay, "weight-decay", l.WeightDecay, "fine-tuning weight decay")
+	f.Float64Var(&l.SAMRho, "sam-rho", l.SAMRho, "SAM radius of the sam-prune and prune-sam baselines")
+	f.IntVar(&l.Batch, "batch", l.Batch, "batch size")
+	f.IntVar(&opts.TrainSubset, "train-subset", 0, "learn on a stratified subset of N training images (0: all)")
+	f.IntVar(&opts.TestSubset, "test-subset", 0, "check on the first N test images (0: all)")
+	f.IntVar(&opts.CropPad, "crop-pad", -1, "random-crop padding (-1: 4 for 32 px and larger, 2 below)")
+	f.BoolVar(&opts.Flip, "flip", true, "random horizontal flips")
+	f.StringVar(&opts.SparseFormat, "sparse-format", "dense", "dense (zeros in initializers) or coo (sparse_initializer where smaller)")
+	f.StringVar(&opts.CheckpointDir, "checkpoint-dir", "", "checkpoint folder (default OUT.ckpt)")
+	f.IntVar(&opts.CheckpointEvery, "checkpoint-every", 200, "checkpoint every N steps")
+	f.BoolVar(&opts.Resume, "resume", false, "continue an interrupted run from its checkpoints")
+	return cmd
+}
+
+// applyRecipe sets, from a YAML file of flag: value pairs, every flag not
+// given on the command line.
+func applyRecipe(fs *pflag.FlagSet, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return FlagErrorf("--config: %v", err)
+	}
+	var kv map[string]any
+	if err := yaml.Unmarshal(b, &kv); err != nil {
+		return FlagErrorf("--config %s: not a YAML mapping of flag names to values: %v", path, err)
+	}
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		fl := fs.Lookup(k)
+		if fl == nil || k == "config" {
+			return FlagErrorf("--config %s: unknown key %q (keys are compress's flag names, e.g. sparsity, method)", path, k)
+		}
+		if fl.Changed {
+			continue
+		}
+		if err := fs.Set(k, fmt.Sprint(kv[k])); err != nil {
+			return FlagErrorf("--config %s: %s: %v", path, k, err)
+		}
+	}
+	return nil
+}
+
+// CompressReport is written next to the pruned model as OUT.json.
+type CompressReport struct {
+	Tool        string                `json:"tool"`
+	Command     string                `json:"command"`
+	Input       string                `json:"input"`
+	Output      string                `json:"output"`
+	Data        string                `json:"data"`
+	Config      csam.Config           `json:"config"`
+	Result      *csam.Result          `json:"result"`
+	WallSeconds float64               `json:"wall_seconds"`
+	Check       CompressCheck         `json:"check"`
+	Size        runtime.FileSize      `json:"size"`
+	DenseTest   *finetune.Evaluation  `json:"dense_test_go_engine,omitempty"`
+	Epochs      []finetune.EpochStats `json:"-"`
+}
+
+// CompressCheck is the verification of the written file.
+type CompressCheck struct {
+	ORTVersion      string  `json:"onnxruntime_version"`
+	TestImages      int     `json:"test_images"`
+	AccuracyORT     float64 `json:"accuracy_onnxruntime"`
+	AccuracyGo      float64 `json:"accuracy_go_engine"`
+	MaxAbsLogitDiff float64 `json:"max_abs_logit_diff"`
+}
+
+func compressRun(ctx context.Context, opts *CompressOptions) error {
+	start := time.Now()
+	ortLib, err := runtime.FindLibrary(opts.Global.ORTLib)
+	if err != nil {
+		return err
+	}
+	m, err := loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	l := opts.Learn
+	shape, err := finetune.InputShape(m, l.Batch)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
+	// Refuse unsupported ops before any data is read.
+	if _, err := autodiff.Compile(m, [][]int{shapeWithBatch(shape, 1)}, &autodiff.Options{Params: []string{}}); err != nil {
+		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
+	train, test, err := loadSplits(ctx, opts.Data, true)
+	if err != nil {
+		return err
+	}
+	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
+		return fmt.Errorf("--data %s does not fit %s: %w", opts.Data, opts.Model, err)
+	}
+	if opts.TrainSubset > 0 && opts.TrainSubset < train.Len() {
+		train = train.Stratified(opts.TrainSubset, newPCG(opts.Global.Seed))
+	}
+	if opts.TestSubset > 0 && opts.TestSubset < test.Len() {
+		test = test.Head(opts.TestSubset)
+	}
+	ckdir := opts.CheckpointDir
+	if ckdir == "" {
+		ckdir = opts.Output + ".ckpt"
+	}
+	if err := os.MkdirAll(ckdir, 0o755); err != nil {
+		return err
+	}
+	l.CheckpointDir, l.CheckpointEvery, l.Resume = ckdir, opts.CheckpointEvery, opts.Resume
+	pad := opts.CropPad
+	if pad < 0 {
+		pad = 2
+		if train.H >= 32 {
+			pad = 4
+		}
+	}
+	src := &finetune.DatasetSource{Data: train, Batch: l.Batch, Train: true, Seed: opts.Global.Seed,
+		Augment: &dataset.Augment{Pad: pad, FlipH: opts.Flip}}
+	if src.StepsPerEpoch() == 0 {
+		return fmt.Errorf("--data %s: %d training images is fewer than one batch of %d", opts.Data, train.Len(), l.Batch)
+	}
+	rep := &CompressReport{Tool: "csam-onnx " + Version, Command: strings.Join(opts.Args, " "), Input: opts.Model,
+		Output: opts.Output, Data: opts.Data, Config: l}
+	var prog *progress
+	phase := ""
+	enc := json.NewEncoder(opts.IO.Out)
+	res, err := csam.Learn(ctx, m, src, l, csam.Hooks{
+		OnPhase: func(name string, epochs int) {
+			phase = name
+			prog = newProgress(opts.IO, opts.Global, name, epochs*src.StepsPerEpoch())
+		},
+		Hooks: finetune.Hooks{
+			OnStep: func(it finetune.Iter, st finetune.StepStats) { prog.step(it, st) },
+			OnEpoch: func(e finetune.EpochStats) {
+				prog.clear()
+				line := map[string]any{"phase": phase, "epoch": e.Epoch + 1, "loss": e.Loss, "train_accuracy": e.Accuracy}
+				for k, v := range e.Extra {
+					line[k] = v
+				}
+				enc.Encode(line)
+			},
+		},
+	})
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("compress: interrupted; checkpoints are in %s, rerun the same command with --resume: %w", ckdir, err)
+		}
+		return err
+	}
+	rep.Result = res
+	if err := csam.Annotate(m, res, l, csam.Provenance{ToolVersion: Version, Data: opts.Data, Command: rep.Command}); err != nil {
+		return err
+	}
+	if opts.SparseFormat == "coo" {
+		sparsifyModel(m, res)
+	}
+	if dir := filepath.Dir(opts.Output); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := onnxio.WriteFile(opts.Output, m); err != nil {
+		return err
+	}
+	// Verify the written file, not the in-memory model.
+	written, err := onnxio.ReadFile(opts.Output)
+	if err != nil {
+		return fmt.Errorf("compress: reading back %s: %w", opts.Output, err)
+	}
+	goEval, err := finetune.Evaluate(ctx, written, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+	if err != nil {
+		return err
+	}
+	if err := runtime.Init(ortLib); err != nil {
+		return err
+	}
+	sess, err := runtime.Open(opts.Output, &runtime.SessionOptions{IntraOpThreads: opts.Global.Threads})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	ortEval, err := runtime.Accuracy(ctx, sess, ortBatches(ctx, test, 256), 256)
+	if err != nil {
+		return err
+	}
+	diff, err := parityOnData(written, sess, test, 64)
+	if err != nil {
+		return err
+	}
+	rep.Check = CompressCheck{ORTVersion: runtime.Version(), TestImages: ortEval.N, AccuracyORT: ortEval.Accuracy(),
+		AccuracyGo: goEval.Accuracy, MaxAbsLogitDiff: diff}
+	if rep.Size, err = runtime.ModelSize(opts.Output); err != nil {
+		return err
+	}
+	rep.WallSeconds = time.Since(start).Seconds()
+	if err := writeJSON(opts.Output+".json", rep); err != nil {
+		return err
+	}
+	os.RemoveAll(ckdir)
+	fmt.Fprintf(opts.IO.ErrOut, "wrote %s: %s, sparsity %.4f; test accuracy %.2f%% in onnxruntime (%.2f%% Go engine, max logit difference %.2g) on %d images; %.0f s\n",
+		opts.Output, res.Method, res.Sparsity, 100*rep.Check.AccuracyORT, 100*rep.Check.AccuracyGo, diff, rep.Check.TestImages, rep.WallSeconds)
+	if diff > compressParityATol {
+		return &CheckFailedError{Model: opts.Output, ATol: compressParityATol, Failed: []OutputDiff{{Name: "logits", Problem: fmt.Sprintf("max abs difference %.3g on test images", diff)}}}
+	}
+	return nil
+}
+
+func shapeWithBatch(shape []int, b int) []int {
+	s := append([]int(nil), shape...)
+	s[0] = b
+	return s
+}
+
+// parityOnData runs the first batch of test images through the Go engine
+// and onnxruntime and returns the largest absolute logit difference.
+func parityOnData(m *graph.Model, sess *runtime.Session, test *dataset.Dataset, batch int) (float64, error) {
+	n := min(batch, test.Len())
+	shape, err := finetune.InputShape(m, n)
+	if err != nil {
+		return 0, err
+	}
+	prog, err := autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: []string{}})
+	if err != nil {
+		return 0, err
+	}
+	in := prog.Input(0)
+	for i := 0; i < n; i++ {
+		test.Image(in.F32[i*test.Stride():(i+1)*test.Stride()], i)
+	}
+	if err := prog.Forward(); err != nil {
+		return 0, err
+	}
+	outs, err := sess.Run([]*tensor.Tensor{in})
+	if err != nil {
+		return 0, err
+	}
+	var worst float64
+	for i, v := range prog.Output(0).F32 {
+		worst = math.Max(worst, math.Abs(float64(v)-float64(outs[0].F32[i])))
+	}
+	return worst, nil
+}
+
+// compressParityATol bounds the logit difference between the Go engine and
+// onnxruntime on real test images. Logits of trained models reach ±20, and
+// float32 sums in different orders differ by a few ulps of the partial
+// sums, so this is looser than check's 1e-4 on random inputs; a wrong
+// kernel is off by whole units.
+const compressParityATol = 1e-3
+
+// sparsifyModel moves every pruned weight whose COO form (4-byte value +
+// 8-byte index per nonzero) is smaller than its dense form (4 bytes per
+// element) into sparse_initializer.
+func sparsifyModel(m *graph.Model, res *csam.Result) {
+	pruned := map[string]bool{}
+	for _, l := range res.Layers {
+		pruned[l.Weight] = true
+	}
+	kept := m.Graph.Initializers[:0]
+	for _, in := range m.Graph.Initializers {
+		if pruned[in.Name] && in.Value.DType == tensor.Float32 {
+			nnz := 0
+			for _, v := range in.Value.F32 {
+				if v != 0 {
+					nnz++
+				}
+			}
+			if 12*nnz < 4*len(in.Value.F32) {
+				m.Graph.SparseInitializers = append(m.Graph.SparseInitializers, onnxio.Sparsify(in))
+				continue
+			}
+		}
+		kept = append(kept, in)
+	}
+	m.Graph.Initializers = kept
+}

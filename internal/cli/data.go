@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/csam-onnx/csam-onnx/dataset"
+	"github.com/csam-onnx/csam-onnx/runtime"
+)
+
+// loadSplits loads the training and test splits of a data spec. The test
+// split is "test"; a data set without one is an error that says so.
+func loadSplits(ctx context.Context, spec string, needTrain bool) (train, test *dataset.Dataset, err error) {
+	if needTrain {
+		train, err = dataset.Load(ctx, spec, "train")
+		if err != nil {
+			return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
+		}
+	}
+	test, err = dataset.Load(ctx, spec, "test")
+	if err != nil {
+		return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
+	}
+	if train != nil {
+		if err := train.SameClasses(test); err != nil {
+			return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
+		}
+	}
+	return train, test, nil
+}
+
+// ortBatches serves a data set to the runtime evaluations, in order.
+func ortBatches(ctx context.Context, d *dataset.Dataset, batch int) runtime.Batches {
+	return func(yield func(runtime.Batch, error) bool) {
+		for b, err := range d.Batches(ctx, batch, dataset.BatchOptions{}) {
+			if !yield(runtime.Batch{Images: b.Images, Labels: b.Labels}, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// channelStats returns the per-channel mean and standard deviation of a
+// data set's pixels in [0,1] (over at most 10,000 images), which a new
+// model uses to normalize its input.
+func channelStats(d *dataset.Dataset) (mean, std []float32) {
+	n := min(d.Len(), 10000)
+	c, hw := d.C, d.H*d.W
+	sum := make([]float64, c)
+	sq := make([]float64, c)
+	for i := 0; i < n; i++ {
+		raw := d.Raw(i)
+		for ch := 0; ch < c; ch++ {
+			for _, v := range raw[ch*hw : (ch+1)*hw] {
+				x := float64(v) / 255
+				sum[ch] += x
+				sq[ch] += x * x
+			}
+		}
+	}
+	mean = make([]float32, c)
+	std = make([]float32, c)
+	cnt := float64(n * hw)
+	for ch := 0; ch < c; ch++ {
+		m := sum[ch] / cnt
+		v := sq[ch]/cnt - m*m
+		if v < 1e-6 {
+			v = 1e-6
+		}
+		mean[ch] = float32(m)
+		std[ch] = float32(math.Sqrt(v))
+	}
+	return mean, std
+}

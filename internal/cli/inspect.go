@@ -1,0 +1,449 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// InspectOptions are the inputs of `csam-onnx inspect`.
+type InspectOptions struct {
+	IO     *IOStreams
+	Global *GlobalOptions
+
+	Model string
+	JSON  bool
+}
+
+// NewCmdInspect returns the inspect command. runF, when non-nil, replaces
+// inspectRun (tests use it to capture the parsed options).
+func NewCmdInspect(ios *IOStreams, g *GlobalOptions, runF func(context.Context, *InspectOptions) error) *cobra.Command {
+	opts := &InspectOptions{IO: ios, Global: g}
+	cmd := &cobra.Command{
+		Use:   "inspect <model.onnx>",
+		Short: "Describe a model: opsets, inputs, ops, parameters, MACs, sparsity",
+		Long: `Describe an ONNX model: producer, IR version, opsets, inputs and outputs with
+their shapes (symbolic dimensions by name), a histogram of op types, the
+parameter count (elements of all initializers), the multiply-accumulates of
+every Conv, Gemm and MatMul at batch size 1 and in total, the fraction of
+exact zeros in each of their weights, and the file size.
+
+With --json the same facts are printed as JSON with a fixed field order, so
+the output of two runs on the same file is byte-identical.`,
+		Example: "  csam-onnx inspect model.onnx\n  csam-onnx inspect --json model.onnx | jq .macs",
+		Args:    exactArgs(1, "one model file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return inspectRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON instead of tables")
+	return cmd
+}
+
+// InspectReport is what inspect finds out about a model. Its JSON form is
+// the output of `inspect --json`: fields in this order, maps with sorted
+// keys.
+type InspectReport struct {
+	File            string         `json:"file"`
+	FileSize        int64          `json:"file_size"`
+	Producer        string         `json:"producer"`
+	ProducerVersion string         `json:"producer_version"`
+	IRVersion       int64          `json:"ir_version"`
+	Opsets          []OpsetInfo    `json:"opsets"`
+	Inputs          []ValueSummary `json:"inputs"`
+	Outputs         []ValueSummary `json:"outputs"`
+	Nodes           int            `json:"nodes"`
+	Ops             map[string]int `json:"ops"`
+	Initializers    int            `json:"initializers"`
+	Parameters      int64          `json:"parameters"`
+	// Batch is the batch size the MACs are counted at (symbolic dimensions
+	// are set to it).
+	Batch int   `json:"macs_batch"`
+	MACs  int64 `json:"macs"`
+	// WeightSparsity is the fraction of exact zeros over all layer weights.
+	WeightSparsity float64        `json:"weight_sparsity"`
+	Layers         []LayerSummary `json:"layers"`
+}
+
+// OpsetInfo is one opset import.
+type OpsetInfo struct {
+	Domain  string `json:"domain"`
+	Version int64  `json:"version"`
+}
+
+// ValueSummary is a graph input or output.
+type ValueSummary struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	// Shape holds each dimension as a number, a symbol, or "?"; nil when the
+	// file gives no shape.
+	Shape []string `json:"shape"`
+}
+
+// LayerSummary is one Conv, Gemm or MatMul node.
+type LayerSummary struct {
+	Name        string  `json:"name"`
+	Op          string  `json:"op"`
+	Weight      string  `json:"weight"`
+	WeightShape []int   `json:"weight_shape"`
+	OutputShape []int   `json:"output_shape"`
+	Params      int64   `json:"params"`
+	MACs        int64   `json:"macs"`
+	Zeros       int64   `json:"zeros"`
+	Sparsity    float64 `json:"sparsity"`
+}
+
+func inspectRun(ctx context.Context, opts *InspectOptions) error {
+	m, err := loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(opts.Model)
+	if err != nil {
+		return err
+	}
+	r, err := Inspect(m, 1)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
+	r.File = opts.Model
+	r.FileSize = fi.Size()
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	return writeInspectText(opts.IO.Out, r)
+}
+
+// Inspect summarizes m, counting MACs with every symbolic input dimension
+// set to batch. File and FileSize are left empty.
+func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
+	g := m.Graph
+	r := &InspectReport{
+		Producer:        m.ProducerName,
+		ProducerVersion: m.ProducerVersion,
+		IRVersion:       m.IRVersion,
+		Nodes:           len(g.Nodes),
+		Ops:             map[string]int{},
+		Batch:           batch,
+		Opsets:          []OpsetInfo{},
+		Inputs:          []ValueSummary{},
+		Outputs:         []ValueSummary{},
+		Layers:          []LayerSummary{},
+	}
+	for _, o := range m.OpsetImports {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		r.Opsets = append(r.Opsets, OpsetInfo{Domain: d, Version: o.Version})
+	}
+	sort.SliceStable(r.Opsets, func(i, j int) bool { return r.Opsets[i].Domain < r.Opsets[j].Domain })
+	inputs := graphInputs(g)
+	for _, vi := range inputs {
+		r.Inputs = append(r.Inputs, summarizeValue(vi))
+	}
+	for _, vi := range g.Outputs {
+		r.Outputs = append(r.Outputs, summarizeValue(vi))
+	}
+	for _, n := range g.Nodes {
+		op := n.OpType
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			op = n.Domain + "." + op
+		}
+		r.Ops[op]++
+	}
+	inits := map[string]*graph.Initializer{}
+	addInit := func(in *graph.Initializer) {
+		if in == nil || in.Value == nil {
+			return
+		}
+		if _, dup := inits[in.Name]; dup {
+			return
+		}
+		inits[in.Name] = in
+		r.Initializers++
+		r.Parameters += int64(tensor.Numel(in.Value.Shape))
+	}
+	for _, in := range g.Initializers {
+		addInit(in)
+	}
+	for _, s := range g.SparseInitializers {
+		addInit(s.Dense)
+	}
+
+	// Shapes at the given batch: symbolic (or unknown) input dimensions
+	// take the batch size.
+	inShapes := map[string][]int{}
+	for _, vi := range inputs {
+		if vi.Type == nil || !vi.Type.IsTensor || !vi.Type.HasShape {
+			return nil, fmt.Errorf("graph input %q declares no shape; MACs cannot be counted", vi.Name)
+		}
+		s := make([]int, len(vi.Type.Shape))
+		for i, d := range vi.Type.Shape {
+			s[i] = batch
+			if d.HasValue {
+				s[i] = int(d.Value)
+			}
+		}
+		inShapes[vi.Name] = s
+	}
+	shapes, err := graph.InferShapes(m, inShapes)
+	if err != nil {
+		return nil, fmt.Errorf("shape inference at batch %d failed (MACs need every shape): %w", batch, err)
+	}
+	shapeOf := func(name string) []int {
+		if in, ok := inits[name]; ok {
+			return in.Value.Shape
+		}
+		return shapes[name]
+	}
+
+	var zeros, weights int64
+	for i, n := range g.Nodes {
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			continue
+		}
+		var wIdx int
+		switch n.OpType {
+		case "Conv", "Gemm":
+			wIdx = 1
+		case "MatMul":
+			wIdx = 1
+			if len(n.Inputs) == 2 && inits[n.Inputs[1]] == nil && inits[n.Inputs[0]] != nil {
+				wIdx = 0
+			}
+		default:
+			continue
+		}
+		if len(n.Inputs) < 2 || len(n.Outputs) < 1 {
+			continue
+		}
+		name := n.Name
+		if name == "" {
+			name = fmt.Sprintf("%s#%d", n.OpType, i)
+		}
+		l := LayerSummary{
+			Name:        name,
+			Op:          n.OpType,
+			WeightShape: []int{},
+			OutputShape: []int{},
+		}
+		out := shapes[n.Outputs[0]]
+		if out != nil {
+			l.OutputShape = append(l.OutputShape, out...)
+		}
+		macs, err := layerMACs(n, shapeOf, out)
+		if err != nil {
+			return nil, fmt.Errorf("node %q (%s): %w", name, n.OpType, err)
+		}
+		l.MACs = macs
+		r.MACs += macs
+		if w := inits[n.Inputs[wIdx]]; w != nil {
+			l.Weight = w.Name
+			l.WeightShape = append(l.WeightShape, w.Value.Shape...)
+			for _, k := range n.Inputs[1:] {
+				if in := inits[k]; in != nil && k != "" {
+					l.Params += int64(tensor.Numel(in.Value.Shape))
+				}
+			}
+			if wIdx == 0 {
+				l.Params = int64(tensor.Numel(w.Value.Shape))
+			}
+			l.Zeros = countZeros(w.Value)
+			numel := int64(tensor.Numel(w.Value.Shape))
+			if numel > 0 {
+				l.Sparsity = float64(l.Zeros) / float64(numel)
+			}
+			zeros += l.Zeros
+			weights += numel
+		}
+		r.Layers = append(r.Layers, l)
+	}
+	if weights > 0 {
+		r.WeightSparsity = float64(zeros) / float64(weights)
+	}
+	return r, nil
+}
+
+// layerMACs counts the multiply-accumulates of one Conv, Gemm or MatMul
+// node with output shape out (bias additions are not counted):
+//   - Conv: every output element sums over C_in/group × kernel elements:
+//     numel(out) × numel(W)/W[0].
+//   - Gemm and MatMul: every output element is a dot product of length K.
+func layerMACs(n *graph.Node, shapeOf func(string) []int, out []int) (int64, error) {
+	if out == nil {
+		return 0, fmt.Errorf("output %q has no inferred shape", n.Outputs[0])
+	}
+	outN := int64(tensor.Numel(out))
+	a, b := shapeOf(n.Inputs[0]), shapeOf(n.Inputs[1])
+	switch n.OpType {
+	case "Conv":
+		if len(b) < 3 || b[0] == 0 {
+			return 0, fmt.Errorf("weight %q has shape %v, want [C_out, C_in/group, k...]", n.Inputs[1], b)
+		}
+		return outN * int64(tensor.Numel(b[1:])), nil
+	case "Gemm":
+		if len(a) != 2 {
+			return 0, fmt.Errorf("input %q has shape %v, want rank 2", n.Inputs[0], a)
+		}
+		k := a[1]
+		if n.AttrInt("transA", 0) != 0 {
+			k = a[0]
+		}
+		return outN * int64(k), nil
+	case "MatMul":
+		if len(a) == 0 {
+			return 0, fmt.Errorf("input %q has no known shape", n.Inputs[0])
+		}
+		return outN * int64(a[len(a)-1]), nil
+	}
+	return 0, nil
+}
+
+func countZeros(t *tensor.Tensor) int64 {
+	var z int64
+	switch {
+	case t.F32 != nil:
+		for _, v := range t.F32 {
+			if v == 0 {
+				z++
+			}
+		}
+	case t.F64 != nil:
+		for _, v := range t.F64 {
+			if v == 0 {
+				z++
+			}
+		}
+	case t.I64 != nil:
+		for _, v := range t.I64 {
+			if v == 0 {
+				z++
+			}
+		}
+	}
+	return z
+}
+
+func summarizeValue(vi *graph.ValueInfo) ValueSummary {
+	s := ValueSummary{Name: vi.Name, DType: "?"}
+	if vi.Type != nil && vi.Type.IsTensor {
+		s.DType = vi.Type.Elem.String()
+		if vi.Type.HasShape {
+			s.Shape = make([]string, len(vi.Type.Shape))
+			for i, d := range vi.Type.Shape {
+				s.Shape[i] = d.String()
+			}
+		}
+	}
+	return s
+}
+
+func writeInspectText(w io.Writer, r *InspectReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	opsets := make([]string, len(r.Opsets))
+	for i, o := range r.Opsets {
+		opsets[i] = fmt.Sprintf("%s %d", o.Domain, o.Version)
+	}
+	producer := strings.TrimSpace(r.Producer + " " + r.ProducerVersion)
+	if producer == "" {
+		producer = "(not recorded)"
+	}
+	fmt.Fprintf(tw, "file\t%s (%s bytes)\n", r.File, group(r.FileSize))
+	fmt.Fprintf(tw, "producer\t%s\n", producer)
+	fmt.Fprintf(tw, "IR version\t%d\n", r.IRVersion)
+	fmt.Fprintf(tw, "opsets\t%s\n", strings.Join(opsets, ", "))
+	for _, v := range r.Inputs {
+		fmt.Fprintf(tw, "input\t%s\t%s\t%s\n", v.Name, v.DType, shapeString(v.Shape))
+	}
+	for _, v := range r.Outputs {
+		fmt.Fprintf(tw, "output\t%s\t%s\t%s\n", v.Name, v.DType, shapeString(v.Shape))
+	}
+	fmt.Fprintf(tw, "nodes\t%d\n", r.Nodes)
+	fmt.Fprintf(tw, "parameters\t%s (in %d initializers)\n", group(r.Parameters), r.Initializers)
+	fmt.Fprintf(tw, "MACs\t%s (batch %d)\n", group(r.MACs), r.Batch)
+	fmt.Fprintf(tw, "weight sparsity\t%.2f%%\n", 100*r.WeightSparsity)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	ops := make([]string, 0, len(r.Ops))
+	for op := range r.Ops {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	fmt.Fprintf(tw, "op type\tcount\t\n")
+	for _, op := range ops {
+		fmt.Fprintf(tw, "%s\t%d\t\n", op, r.Ops[op])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	if len(r.Layers) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "layer\top\tweight shape\toutput shape\tparams\tMACs\tsparsity\t\n")
+	for _, l := range r.Layers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f%%\t\n", l.Name, l.Op, intsString(l.WeightShape), intsString(l.OutputShape),
+			group(l.Params), group(l.MACs), 100*l.Sparsity)
+	}
+	fmt.Fprintf(tw, "total\t\t\t\t\t%s\t%.2f%%\t\n", group(r.MACs), 100*r.WeightSparsity)
+	return tw.Flush()
+}
+
+func shapeString(dims []string) string {
+	if dims == nil {
+		return "(no shape)"
+	}
+	return "[" + strings.Join(dims, " ") + "]"
+}
+
+func intsString(v []int) string {
+	s := make([]string, len(v))
+	for i, d := range v {
+		s[i] = strconv.Itoa(d)
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// group writes n with thousands separators: 1234567 → 1,234,567.
+func group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+)
+
+// loadModel reads the model at path and validates it: every command goes
+// through here, so a damaged or inconsistent file gets the same one-line
+// refusal whichever verb is run.
+func loadModel(path string) (*graph.Model, error) {
+	if fi, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such file; give the path of an .onnx model", path)
+		}
+		return nil, err
+	} else if fi.IsDir() {
+		return nil, fmt.Errorf("%s is a folder; give the path of an .onnx model file", path)
+	}
+	m, err := onnxio.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if m.Graph == nil {
+		return nil, fmt.Errorf("%s: the model has no graph", path)
+	}
+	if err := graph.Validate(m); err != nil {
+		return nil, fmt.Errorf("%s: invalid graph: %w", path, err)
+	}
+	return m, nil
+}
+
+// graphInputs are the graph inputs that are not initializers: the values a
+// caller must feed.
+func graphInputs(g *graph.Graph) []*graph.ValueInfo {
+	var out []*graph.ValueInfo
+	for _, vi := range g.Inputs {
+		if g.Initializer(vi.Name) == nil {
+			out = append(out, vi)
+		}
+	}
+	return out
+}

@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// testIO returns streams writing to buffers; stderr is not a terminal, so
+// no progress is printed.
+func testIO() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
+	var out, errOut bytes.Buffer
+	return &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, &out, &errOut
+}
+
+// execute runs the command tree with args, as main does, and returns the
+// error and the exit status main would use.
+func execute(t *testing.T, args ...string) (stdout, stderr string, err error, code int) {
+	t.Helper()
+	ios, out, errOut := testIO()
+	cmd := NewCmdRoot(ios)
+	cmd.SetArgs(args)
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("PANIC: %v", r)
+			}
+		}()
+		err = cmd.ExecuteContext(context.Background())
+	}()
+	if err != nil && strings.HasPrefix(err.Error(), "PANIC: ") {
+		t.Fatalf("csam-onnx %s panicked: %v", strings.Join(args, " "), err)
+	}
+	return out.String(), errOut.String(), err, ExitCode(err)
+}
+
+func TestCheckFlags(t *testing.T) {
+	tests := []struct {
+		args   []string
+		want   CheckOptions
+		global GlobalOptions
+	}{
+		{
+			args:   []string{"m.onnx"},
+			want:   CheckOptions{Model: "m.onnx", Batch: 1, ATol: DefaultCheckATol},
+			global: GlobalOptions{Seed: 1},
+		},
+		{
+			args:   []string{"m.onnx", "--input", "a.pb", "--input", "b.pb", "--batch", "4", "--seed", "7", "--atol", "1e-3", "--threads", "2", "-q", "--ort-lib", "/x/lib.so"},
+			want:   CheckOptions{Model: "m.onnx", Inputs: []string{"a.pb", "b.pb"}, Batch: 4, ATol: 1e-3},
+			global: GlobalOptions{Seed: 7, Threads: 2, Quiet: true, ORTLib: "/x/lib.so"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ios, _, _ := testIO()
+			var got *CheckOptions
+			root := newCmdRoot(ios, runners{check: func(_ context.Context, o *CheckOptions) error { got = o; return nil }})
+			root.SetArgs(append([]string{"check"}, tt.args...))
+			if err := root.Execute(); err != nil {
+				t.Fatalf("check %v: %v", tt.args, err)
+			}
+			if got == nil {
+				t.Fatal("runF was not called")
+			}
+			if diff := cmp.Diff(tt.want, *got, cmpopts.IgnoreFields(CheckOptions{}, "IO", "Global")); diff != "" {
+				t.Errorf("options (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.global, *got.Global); diff != "" {
+				t.Errorf("global options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // in the message
+	}{
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"inspect"}, "want one model file"},
+		{[]string{"inspect", "a.onnx", "b.onnx"}, "want one model file"},
+		{[]string{"inspect", "--nope", "a.onnx"}, "unknown flag: --nope"},
+		{[]string{"check", "a.onnx", "--batch", "0"}, "--batch 0"},
+		{[]string{"check", "a.onnx", "--atol", "-1"}, "--atol -1"},
+		{[]string{"check", "a.onnx", "--atol", "NaN"}, "--atol NaN"},
+		{[]string{"check", "a.onnx", "--batch", "x"}, `invalid argument "x"`},
+		{[]string{"--threads", "-2", "inspect", "a.onnx"}, "--threads -2"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, _, err, code := execute(t, tt.args...)
+			if err == nil {
+				t.Fatalf("csam-onnx %v succeeded, want a usage error", tt.args)
+			}
+			var fe *FlagError
+			if !errors.As(err, &fe) {
+				t.Errorf("error %q is a %T, want *FlagError", err, err)
+			}
+			if code != 2 {
+				t.Errorf("exit status %d, want 2", code)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("boom"), 1},
+		{FlagErrorf("bad flag"), 2},
+		{fmt.Errorf("wrapped: %w", FlagErrorf("bad flag")), 2},
+		{context.Canceled, 2},
+		{fmt.Errorf("interrupted: %w", context.Canceled), 2},
+		{&CheckFailedError{Model: "m.onnx", Failed: []OutputDiff{{Name: "y", MaxAbs: 1}}}, 3},
+	}
+	for _, tt := range tests {
+		if got := ExitCode(tt.err); got != tt.want {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestOneLine(t *testing.T) {
+	err := errors.Join(errors.New("graph: a\n"), errors.New(""), errors.New("graph: b"))
+	if got, want := OneLine(err), "graph: a; graph: b"; got != want {
+		t.Errorf("OneLine = %q, want %q", got, want)
+	}
+}
+
+func TestGroup(t *testing.T) {
+	tests := []struct {
+		in   int64
+		want string
+	}{{0, "0"}, {999, "999"}, {1000, "1,000"}, {2802304, "2,802,304"}, {-1234, "-1,234"}}
+	for _, tt := range tests {
+		if got := group(tt.in); got != tt.want {
+			t.Errorf("group(%d) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	out, _, err, code := execute(t, "--help")
+	if err != nil || code != 0 {
+		t.Fatalf("--help: %v (exit %d)", err, code)
+	}
+	for _, want := range []string{"inspect", "check", "--ort-lib", "--threads", "--seed", "Exit status"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help output lacks %q:\n%s", want, out)
+		}
+	}
+	out, _, err, _ = execute(t, "--version")
+	if err != nil || !strings.Contains(out, Version) {
+		t.Errorf("--version = %q, %v; want it to contain %q", out, err, Version)
+	}
+}

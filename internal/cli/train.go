@@ -1,0 +1,305 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/csam-onnx/csam-onnx/csam"
+	"github.com/csam-onnx/csam-onnx/dataset"
+	"github.com/csam-onnx/csam-onnx/finetune"
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/runtime"
+)
+
+// TrainOptions are the inputs of `csam-onnx train`.
+type TrainOptions struct {
+	IO     *IOStreams
+	Global *GlobalOptions
+
+	Arch      string
+	Width     float64
+	InputSize int
+	Init      string
+	Data      string
+	Output    string
+
+	Epochs         int
+	Batch          int
+	LR             float64
+	Momentum       float64
+	Nesterov       bool
+	WeightDecay    float64
+	Schedule       string
+	WarmupEpochs   float64
+	StepEvery      int
+	Gamma          float64
+	LabelSmoothing float64
+	CropPad        int
+	Flip           bool
+	TrainSubset    int
+
+	Checkpoint      string
+	CheckpointEvery int
+	Resume          bool
+
+	// Args is the command line, recorded in the model.
+	Args []string
+}
+
+// NewCmdTrain returns the train command.
+func NewCmdTrain(ios *IOStreams, g *GlobalOptions, runF func(context.Context, *TrainOptions) error) *cobra.Command {
+	opts := &TrainOptions{IO: ios, Global: g}
+	cmd := &cobra.Command{
+		Use:   "train --arch ARCH --data SPEC --epochs N -o model.onnx",
+		Short: "Train a reference architecture (or continue an ONNX model) on a data set",
+		Long: `Train a dense image classifier in the Go engine and write it as ONNX.
+
+--arch builds a fresh model (` + strings.Join(models.Archs(), ", ") + `) whose
+input normalization uses the training set's per-channel mean and standard
+deviation; --init continues training an existing ONNX model instead.
+
+Checkpoints are written to --checkpoint (default OUT.ckpt) every
+--checkpoint-every steps and at each epoch end; --resume continues from it
+and ends with the same weights as an uninterrupted run. Ctrl-C writes a
+checkpoint and exits with status 2.
+
+Writes OUT (ONNX), OUT.json (the report) and one JSON line per epoch on
+stdout; the test accuracy is measured on the written file in onnxruntime.`,
+		Example: "  csam-onnx train --arch resnet8 --data fashion-mnist --epochs 10 -o fmnist.onnx",
+		Args:    exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Args = os.Args
+			if (opts.Arch == "") == (opts.Init == "") {
+				return FlagErrorf("train: give exactly one of --arch (a new model) or --init (an ONNX model to continue)")
+			}
+			if opts.Data == "" {
+				return FlagErrorf("train: --data is required (e.g. fashion-mnist, cifar10:DIR, flowers102:TARBALL)")
+			}
+			if opts.Output == "" {
+				return FlagErrorf("train: -o/--output is required")
+			}
+			if opts.Epochs < 1 || opts.Batch < 1 {
+				return FlagErrorf("train: --epochs and --batch must be at least 1")
+			}
+			if !(opts.LR > 0) {
+				return FlagErrorf("train: --lr %v must be positive", opts.LR)
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return trainRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Arch, "arch", "", "architecture to build: "+strings.Join(models.Archs(), ", "))
+	f.Float64Var(&opts.Width, "width", 1, "width multiplier of every channel count")
+	f.IntVar(&opts.InputSize, "input-size", 0, "input height and width (default: the data's)")
+	f.StringVar(&opts.Init, "init", "", "ONNX model to continue training instead of --arch")
+	f.StringVar(&opts.Data, "data", "", "data set spec: fashion-mnist, mnist, cifar10:DIR, flowers102:TARBALL[@SIZE], folder:DIR")
+	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
+	f.IntVar(&opts.Epochs, "epochs", 10, "training epochs")
+	f.IntVar(&opts.Batch, "batch", 128, "batch size")
+	f.Float64Var(&opts.LR, "lr", 0.1, "peak learning rate")
+	f.Float64Var(&opts.Momentum, "momentum", 0.9, "SGD momentum")
+	f.BoolVar(&opts.Nesterov, "nesterov", true, "Nesterov momentum")
+	f.Float64Var(&opts.WeightDecay, "weight-decay", 5e-4, "L2 weight decay")
+	f.StringVar(&opts.Schedule, "schedule", "cosine", "learning-rate schedule: cosine, step or constant")
+	f.Float64Var(&opts.WarmupEpochs, "warmup", 1, "linear warm-up, in epochs")
+	f.IntVar(&opts.StepEvery, "step-every", 0, "step schedule: decay every N epochs")
+	f.Float64Var(&opts.Gamma, "gamma", 0.1, "step schedule: decay factor")
+	f.Float64Var(&opts.LabelSmoothing, "label-smoothing", 0, "label smoothing of the cross-entropy")
+	f.IntVar(&opts.CropPad, "crop-pad", -1, "random-crop padding in pixels (-1: 4 for 32 px and larger, 2 below)")
+	f.BoolVar(&opts.Flip, "flip", true, "random horizontal flips")
+	f.IntVar(&opts.TrainSubset, "train-subset", 0, "train on a stratified subset of N images (0: all)")
+	f.StringVar(&opts.Checkpoint, "checkpoint", "", "checkpoint file (default OUT.ckpt)")
+	f.IntVar(&opts.CheckpointEvery, "checkpoint-every", 200, "checkpoint every N steps (and at each epoch end)")
+	f.BoolVar(&opts.Resume, "resume", false, "continue from the checkpoint")
+	return cmd
+}
+
+// TrainReport is written next to the trained model as OUT.json.
+type TrainReport struct {
+	Tool        string                `json:"tool"`
+	Command     string                `json:"command"`
+	Arch        string                `json:"arch,omitempty"`
+	Width       float64               `json:"width,omitempty"`
+	Data        string                `json:"data"`
+	Seed        uint64                `json:"seed"`
+	Epochs      []finetune.EpochStats `json:"epochs"`
+	Params      int                   `json:"params"`
+	WallSeconds float64               `json:"wall_seconds"`
+	TestGo      finetune.Evaluation   `json:"test_go_engine"`
+	TestORT     runtime.Eval          `json:"test_onnxruntime"`
+	ORTAccuracy float64               `json:"test_accuracy_onnxruntime"`
+	ORTVersion  string                `json:"onnxruntime_version"`
+}
+
+func trainRun(ctx context.Context, opts *TrainOptions) error {
+	start := time.Now()
+	ortLib, err := runtime.FindLibrary(opts.Global.ORTLib)
+	if err != nil {
+		return err
+	}
+	train, test, err := loadSplits(ctx, opts.Data, true)
+	if err != nil {
+		return err
+	}
+	if opts.TrainSubset > 0 && opts.TrainSubset < train.Len() {
+		train = train.Stratified(opts.TrainSubset, newPCG(opts.Global.Seed))
+	}
+	var m *graph.Model
+	if opts.Init != "" {
+		if m, err = loadModel(opts.Init); err != nil {
+			return err
+		}
+	} else {
+		size := opts.InputSize
+		if size == 0 {
+			size = train.H
+		}
+		if size != train.H || size != train.W {
+			return FlagErrorf("train: --input-size %d does not match the data's %d×%d images; load the data at that size (e.g. flowers102:TARBALL@%d)", size, train.H, train.W, size)
+		}
+		mean, std := channelStats(train)
+		m, err = models.Build(models.Config{Arch: opts.Arch, Width: opts.Width, InputSize: size, InChannels: train.C,
+			Classes: train.NumClasses(), Mean: mean, Std: std, Seed: opts.Global.Seed})
+		if err != nil {
+			return err
+		}
+	}
+	shape, err := finetune.InputShape(m, opts.Batch)
+	if err != nil {
+		return err
+	}
+	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
+		return fmt.Errorf("--data %s does not fit the model: %w", opts.Data, err)
+	}
+	pad := opts.CropPad
+	if pad < 0 {
+		pad = 2
+		if train.H >= 32 {
+			pad = 4
+		}
+	}
+	src := &finetune.DatasetSource{Data: train, Batch: opts.Batch, Train: true, Seed: opts.Global.Seed,
+		Augment: &dataset.Augment{Pad: pad, FlipH: opts.Flip}}
+	steps := src.StepsPerEpoch()
+	if steps == 0 {
+		return fmt.Errorf("--data %s: %d training images is fewer than one batch of %d", opts.Data, train.Len(), opts.Batch)
+	}
+	sched := finetune.Schedule{Kind: opts.Schedule, Base: opts.LR, TotalSteps: opts.Epochs * steps,
+		WarmupSteps: int(opts.WarmupEpochs * float64(steps)), StepEvery: opts.StepEvery * steps, Gamma: opts.Gamma}
+	tr, err := finetune.NewTrainer(m, finetune.TrainConfig{Batch: opts.Batch, Schedule: sched, Momentum: opts.Momentum,
+		Nesterov: opts.Nesterov, WeightDecay: opts.WeightDecay, LabelSmoothing: opts.LabelSmoothing,
+		Seed: opts.Global.Seed, Workers: opts.Global.Threads})
+	if err != nil {
+		return err
+	}
+	ckpt := opts.Checkpoint
+	if ckpt == "" {
+		ckpt = opts.Output + ".ckpt"
+	}
+	rep := &TrainReport{Tool: "csam-onnx " + Version, Command: strings.Join(opts.Args, " "), Arch: opts.Arch, Width: opts.Width,
+		Data: opts.Data, Seed: opts.Global.Seed}
+	prog := newProgress(opts.IO, opts.Global, "train", opts.Epochs*steps)
+	enc := json.NewEncoder(opts.IO.Out)
+	lc := finetune.LoopConfig{Phase: "train", Epochs: opts.Epochs, CheckpointPath: ckpt, CheckpointEvery: opts.CheckpointEvery,
+		Resume: opts.Resume, Meta: map[string]string{"data": opts.Data, "arch": opts.Arch, "init": opts.Init,
+			"seed": fmt.Sprint(opts.Global.Seed), "batch": fmt.Sprint(opts.Batch)}}
+	if !opts.Resume {
+		if _, err := os.Stat(ckpt); err == nil {
+			return FlagErrorf("train: checkpoint %s exists; pass --resume to continue it, or delete it to start over", ckpt)
+		}
+	}
+	err = finetune.Loop(ctx, lc, src, tr, tr.Step, finetune.Hooks{
+		OnStep: prog.step,
+		OnEpoch: func(e finetune.EpochStats) {
+			rep.Epochs = append(rep.Epochs, e)
+			prog.clear()
+			enc.Encode(map[string]any{"epoch": e.Epoch + 1, "loss": e.Loss, "train_accuracy": e.Accuracy, "samples": e.Samples})
+		},
+	})
+	prog.clear()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return fmt.Errorf("train: interrupted; checkpoint saved to %s, rerun with --resume: %w", ckpt, err)
+		}
+		return err
+	}
+	rep.TestGo, err = finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+	if err != nil {
+		return err
+	}
+	for _, in := range m.Graph.Initializers {
+		rep.Params += in.Value.Len()
+	}
+	csam.SetMetadata(m, map[string]string{
+		"csam.tool_version": Version, "csam.command": rep.Command, "csam.seed": fmt.Sprint(opts.Global.Seed),
+		"csam.data": opts.Data, "csam.epochs": fmt.Sprint(opts.Epochs),
+	})
+	if err := os.MkdirAll(filepath.Dir(opts.Output), 0o755); err != nil {
+		return err
+	}
+	if err := onnxio.WriteFile(opts.Output, m); err != nil {
+		return err
+	}
+	if err := runtime.Init(ortLib); err != nil {
+		return err
+	}
+	sess, err := runtime.Open(opts.Output, &runtime.SessionOptions{IntraOpThreads: opts.Global.Threads})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	rep.TestORT, err = runtime.Accuracy(ctx, sess, ortBatches(ctx, test, 256), 256)
+	if err != nil {
+		return err
+	}
+	rep.ORTAccuracy = rep.TestORT.Accuracy()
+	rep.ORTVersion = runtime.Version()
+	rep.WallSeconds = time.Since(start).Seconds()
+	if err := writeJSON(opts.Output+".json", rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.ErrOut, "wrote %s: test accuracy %.2f%% in onnxruntime (%.2f%% in the Go engine), %d parameters, %.0f s\n",
+		opts.Output, 100*rep.ORTAccuracy, 100*rep.TestGo.Accuracy, rep.Params, rep.WallSeconds)
+	os.Remove(ckpt)
+	return nil
+}
+
+// outputClasses is the size of the model's first output's last dimension,
+// or 0 when it is not fixed.
+func outputClasses(m *graph.Model) int {
+	if len(m.Graph.Outputs) == 0 || m.Graph.Outputs[0].Type == nil {
+		return 0
+	}
+	sh := m.Graph.Outputs[0].Type.Shape
+	if len(sh) == 0 || !sh[len(sh)-1].HasValue {
+		return 0
+	}
+	return int(sh[len(sh)-1].Value)
+}
+
+// writeJSON writes v as indented JSON to path atomically.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,272 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Plot is one rendered figure.
+type Plot struct {
+	File    string // file name, e.g. "corruptions.png"
+	Title   string
+	Caption string
+	PNG     []byte
+}
+
+var (
+	modelColor    = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	baselineColor = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+)
+
+// Plots renders the figures the report's data supports, in a fixed order.
+func Plots(r *Report) ([]Plot, error) {
+	var out []Plot
+	add := func(p *Plot, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			out = append(out, *p)
+		}
+		return nil
+	}
+	if err := add(corruptionPlot(r)); err != nil {
+		return nil, err
+	}
+	if err := add(ccCertPlot(r)); err != nil {
+		return nil, err
+	}
+	if err := add(smoothingPlot(r)); err != nil {
+		return nil, err
+	}
+	if err := add(sparsityPlot(r)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func render(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))}
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("report: rendering plot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func line(xs, ys []float64, col color.Color, dashed bool) (*plotter.Line, *plotter.Scatter, error) {
+	pts := make(plotter.XYs, len(xs))
+	for i := range xs {
+		pts[i].X, pts[i].Y = xs[i], ys[i]
+	}
+	l, s, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("report: %w", err)
+	}
+	l.Color = col
+	l.Width = vg.Points(1.5)
+	s.Color = col
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	}
+	return l, s, nil
+}
+
+// corruptionPlot: accuracy vs severity, one panel per family, model solid
+// and baseline dashed (mean over the family's corruptions).
+func corruptionPlot(r *Report) (*Plot, error) {
+	c := r.Corruptions
+	if c == nil || len(c.Items) == 0 {
+		return nil, nil
+	}
+	families := map[string]bool{}
+	for _, it := range c.Items {
+		families[it.Family] = true
+	}
+	names := make([]string, 0, len(families))
+	for f := range families {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	cols := len(names)
+	tiles := draw.Tiles{Rows: 1, Cols: cols, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	w, h := vg.Length(cols)*2.6*vg.Inch, 2.8*vg.Inch
+	canvas := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))
+	dc := draw.New(canvas)
+	cells := plot.Align([][]*plot.Plot{make([]*plot.Plot, cols)}, tiles, dc)
+	for i, fam := range names {
+		p := plot.New()
+		p.Title.Text = fam
+		p.X.Label.Text = "severity"
+		if i == 0 {
+			p.Y.Label.Text = "accuracy"
+		}
+		p.Y.Min, p.Y.Max = 0, 1
+		sev, acc, base, hasBase := familyMeans(c, fam)
+		l, s, err := line(sev, acc, modelColor, false)
+		if err != nil {
+			return nil, err
+		}
+		p.Add(l, s)
+		if i == 0 {
+			p.Legend.Add("model", l)
+			p.Legend.Top = false
+			p.Legend.Left = true
+		}
+		if hasBase {
+			bl, bs, err := line(sev, base, baselineColor, true)
+			if err != nil {
+				return nil, err
+			}
+			p.Add(bl, bs)
+			if i == 0 {
+				p.Legend.Add("baseline", bl)
+			}
+		}
+		p.Add(plotter.NewGrid())
+		p.Draw(cells[0][i])
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("report: rendering plot: %w", err)
+	}
+	return &Plot{File: "corruptions.png", Title: "Accuracy under corruptions",
+		Caption: "Mean accuracy over each family's corruptions per severity (CIFAR-10-C-style, regenerated in Go); solid: model, dashed: baseline.",
+		PNG:     buf.Bytes()}, nil
+}
+
+// familyMeans averages a family's items per severity.
+func familyMeans(c *Corruptions, fam string) (sev, acc, base []float64, hasBase bool) {
+	sum := map[int]float64{}
+	bsum := map[int]float64{}
+	n := map[int]int{}
+	hasBase = true
+	for _, it := range c.Items {
+		if it.Family != fam {
+			continue
+		}
+		sum[it.Severity] += it.Accuracy
+		n[it.Severity]++
+		if it.BaselineAccuracy == nil {
+			hasBase = false
+		} else {
+			bsum[it.Severity] += *it.BaselineAccuracy
+		}
+	}
+	keys := make([]int, 0, len(n))
+	for k := range n {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		sev = append(sev, float64(k))
+		acc = append(acc, sum[k]/float64(n[k]))
+		base = append(base, bsum[k]/float64(n[k]))
+	}
+	return sev, acc, base, hasBase
+}
+
+func ccCertPlot(r *Report) (*Plot, error) {
+	c := r.CCCert
+	if c == nil || len(c.Eps) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "CC-Cert certified accuracy (" + c.Transform + ")"
+	p.X.Label.Text = "ε (log scale)"
+	p.Y.Label.Text = "certified accuracy"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min, p.Y.Max = 0, 1
+	if err := addCurves(p, c.Eps, c.Certified, c.Baseline); err != nil {
+		return nil, err
+	}
+	png, err := render(p, 5*vg.Inch, 3.5*vg.Inch)
+	if err != nil {
+		return nil, err
+	}
+	return &Plot{File: "cc_cert.png", Title: "CC-Cert", PNG: png,
+		Caption: fmt.Sprintf("Fraction of %d test images certified at confidence 1−ε (n=%d, k=%d, δ=%g).", c.Images, c.N, c.K, c.Delta)}, nil
+}
+
+func smoothingPlot(r *Report) (*Plot, error) {
+	s := r.Smoothing
+	if s == nil || len(s.Radii) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Randomized smoothing, σ = %g", s.Sigma)
+	p.X.Label.Text = "ℓ2 radius"
+	p.Y.Label.Text = "certified accuracy"
+	p.Y.Min, p.Y.Max = 0, 1
+	if err := addCurves(p, s.Radii, s.Certified, s.Baseline); err != nil {
+		return nil, err
+	}
+	png, err := render(p, 5*vg.Inch, 3.5*vg.Inch)
+	if err != nil {
+		return nil, err
+	}
+	return &Plot{File: "smoothing.png", Title: "Randomized smoothing", PNG: png,
+		Caption: fmt.Sprintf("Certified accuracy vs radius on %d test images (n0=%d, n=%d, α=%g); ACR %.3f.", s.Images, s.N0, s.N, s.Alpha, s.ACR)}, nil
+}
+
+func addCurves(p *plot.Plot, xs, ys, base []float64) error {
+	l, s, err := line(xs, ys, modelColor, false)
+	if err != nil {
+		return err
+	}
+	p.Add(l, s, plotter.NewGrid())
+	p.Legend.Add("model", l)
+	if len(base) == len(xs) {
+		bl, bs, err := line(xs, base, baselineColor, true)
+		if err != nil {
+			return err
+		}
+		p.Add(bl, bs)
+		p.Legend.Add("baseline", bl)
+	}
+	return nil
+}
+
+func sparsityPlot(r *Report) (*Plot, error) {
+	ls := r.Model.Layers
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	vals := make(plotter.Values, len(ls))
+	labels := make([]string, len(ls))
+	for i, l := range ls {
+		vals[i] = l.Sparsity
+		labels[i] = fmt.Sprint(i)
+	}
+	p := plot.New()
+	p.Title.Text = "Sparsity per layer"
+	p.X.Label.Text = "layer (graph order)"
+	p.Y.Label.Text = "fraction of zero weights"
+	p.Y.Min, p.Y.Max = 0, 1
+	bars, err := plotter.NewBarChart(vals, vg.Points(max(2, 300/float64(len(ls)))))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	bars.Color = modelColor
+	bars.LineStyle.Width = 0
+	p.Add(bars, plotter.NewGrid())
+	if len(ls) <= 30 {
+		p.NominalX(labels...)
+	}
+	png, err := render(p, 6*vg.Inch, 3*vg.Inch)
+	if err != nil {
+		return nil, err
+	}
+	return &Plot{File: "sparsity.png", Title: "Sparsity per layer", PNG: png,
+		Caption: fmt.Sprintf("Fraction of exact zeros in each of the %d Conv/Gemm/MatMul weights; overall %.2f%%.", len(ls), 100*r.Model.Sparsity)}, nil
+}

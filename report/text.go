@@ -1,0 +1,188 @@
+package report
+
+import (
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io"
+	"sort"
+	"strings"
+)
+
+func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
+
+func optPct(v *float64) string {
+	if v == nil {
+		return "–"
+	}
+	return pct(*v)
+}
+
+func kib(b int64) string { return fmt.Sprintf("%.1f KiB", float64(b)/1024) }
+
+// rows builds the summary table both the Markdown and HTML forms print.
+func summaryRows(r *Report) [][3]string {
+	base := r.Baseline
+	bv := func(f func(*Model) string) string {
+		if base == nil {
+			return "–"
+		}
+		return f(base)
+	}
+	rows := [][3]string{
+		{"file", r.Model.Path, bv(func(m *Model) string { return m.Path })},
+		{"parameters (nonzero)", fmt.Sprintf("%d (%d)", r.Model.Params, r.Model.Nonzero), bv(func(m *Model) string { return fmt.Sprintf("%d (%d)", m.Params, m.Nonzero) })},
+		{"sparsity of prunable weights", pct(r.Model.Sparsity), bv(func(m *Model) string { return pct(m.Sparsity) })},
+		{"file size", kib(r.Model.Bytes), bv(func(m *Model) string { return kib(m.Bytes) })},
+		{"gzip size", kib(r.Model.GzipBytes), bv(func(m *Model) string { return kib(m.GzipBytes) })},
+	}
+	keys := make([]string, 0, len(r.Model.LatencyMs))
+	for k := range r.Model.LatencyMs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		rows = append(rows, [3]string{"onnxruntime latency, batch " + k, fmt.Sprintf("%.2f ms", r.Model.LatencyMs[k]),
+			bv(func(m *Model) string {
+				if v, ok := m.LatencyMs[k]; ok {
+					return fmt.Sprintf("%.2f ms", v)
+				}
+				return "–"
+			})})
+	}
+	rows = append(rows, [3]string{fmt.Sprintf("clean accuracy (%d images)", r.Clean.Images), pct(r.Clean.Accuracy), optPct(r.Clean.BaselineAccuracy)})
+	if c := r.Corruptions; c != nil {
+		rows = append(rows, [3]string{"mean corruption accuracy", pct(c.Mean), optPct(c.BaselineMean)})
+		rows = append(rows, [3]string{"mCE (unnormalized)", pct(c.MCE), optPct(c.BaselineMCE)})
+	}
+	if c := r.CCCert; c != nil {
+		for i, e := range c.Eps {
+			b := "–"
+			if i < len(c.Baseline) {
+				b = pct(c.Baseline[i])
+			}
+			rows = append(rows, [3]string{fmt.Sprintf("CC-Cert certified accuracy, ε=%g", e), pct(c.Certified[i]), b})
+		}
+	}
+	if s := r.Smoothing; s != nil {
+		for i, rad := range s.Radii {
+			b := "–"
+			if i < len(s.Baseline) {
+				b = pct(s.Baseline[i])
+			}
+			rows = append(rows, [3]string{fmt.Sprintf("smoothing certified accuracy, r=%g (σ=%g)", rad, s.Sigma), pct(s.Certified[i]), b})
+		}
+		b := "–"
+		if s.BaselineACR != nil {
+			b = fmt.Sprintf("%.3f", *s.BaselineACR)
+		}
+		rows = append(rows, [3]string{"smoothing ACR", fmt.Sprintf("%.3f", s.ACR), b})
+	}
+	return rows
+}
+
+// WriteMarkdown writes the report as Markdown, referring to the plots by
+// file name.
+func WriteMarkdown(w io.Writer, r *Report, plots []Plot) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# csam-onnx verification report\n\n")
+	fmt.Fprintf(&b, "Measured in onnxruntime %s on the exported file. Data: %s", r.ORTVersion, r.Data)
+	if r.DataNote != "" {
+		fmt.Fprintf(&b, " (%s)", r.DataNote)
+	}
+	fmt.Fprintf(&b, ". Seed %d.\n\nCommand: `%s`\n\n", r.Seed, r.Command)
+	fmt.Fprintf(&b, "| | model | baseline |\n|---|---|---|\n")
+	for _, row := range summaryRows(r) {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", row[0], mdEscape(row[1]), mdEscape(row[2]))
+	}
+	if c := r.Corruptions; c != nil {
+		fmt.Fprintf(&b, "\n## Corruptions (CIFAR-10-C-style, regenerated)\n\n")
+		if c.Note != "" {
+			fmt.Fprintf(&b, "%s\n\n", c.Note)
+		}
+		if len(c.Excluded) > 0 {
+			fmt.Fprintf(&b, "Left out of the means: %s.\n\n", strings.Join(c.Excluded, ", "))
+		}
+		fmt.Fprintf(&b, "| corruption | family |")
+		for _, s := range c.Severities {
+			fmt.Fprintf(&b, " s%d |", s)
+		}
+		fmt.Fprintf(&b, "\n|---|---|%s\n", strings.Repeat("---|", len(c.Severities)))
+		for _, name := range corruptionNames(c) {
+			fam := ""
+			cells := map[int]string{}
+			for _, it := range c.Items {
+				if it.Name == name {
+					fam = it.Family
+					cell := pct(it.Accuracy)
+					if it.BaselineAccuracy != nil {
+						cell += " (" + pct(*it.BaselineAccuracy) + ")"
+					}
+					cells[it.Severity] = cell
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s |", name, fam)
+			for _, s := range c.Severities {
+				fmt.Fprintf(&b, " %s |", cells[s])
+			}
+			b.WriteString("\n")
+		}
+		if r.Baseline != nil {
+			b.WriteString("\nBaseline accuracy in parentheses.\n")
+		}
+	}
+	if len(plots) > 0 {
+		b.WriteString("\n## Plots\n\n")
+		for _, p := range plots {
+			fmt.Fprintf(&b, "![%s](%s)\n\n%s\n\n", p.Title, p.File, p.Caption)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func corruptionNames(c *Corruptions) []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, it := range c.Items {
+		if !seen[it.Name] {
+			seen[it.Name] = true
+			names = append(names, it.Name)
+		}
+	}
+	return names
+}
+
+var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>csam-onnx report: {{.R.Model.Path}}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
+th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem}figure{margin:1.5rem 0}img{max-width:100%}
+figcaption{color:#555;font-size:.9rem}
+</style></head><body>
+<h1>csam-onnx verification report</h1>
+<p>Measured in onnxruntime {{.R.ORTVersion}} on the exported file. Data: {{.R.Data}}{{if .R.DataNote}} ({{.R.DataNote}}){{end}}. Seed {{.R.Seed}}.</p>
+<p>Command: <code>{{.R.Command}}</code></p>
+<table><tr><th></th><th>model</th><th>baseline</th></tr>
+{{range .Rows}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td>{{index . 2}}</td></tr>
+{{end}}</table>
+{{with .R.Corruptions}}{{if .Note}}<p>{{.Note}}</p>{{end}}{{if .Excluded}}<p>Left out of the means: {{range $i, $e := .Excluded}}{{if $i}}, {{end}}{{$e}}{{end}}.</p>{{end}}{{end}}
+{{range .Plots}}<figure><img alt="{{.Title}}" src="data:image/png;base64,{{.Data}}"><figcaption>{{.Caption}}</figcaption></figure>
+{{end}}</body></html>
+`))
+
+// WriteHTML writes a self-contained HTML page with the plots embedded.
+func WriteHTML(w io.Writer, r *Report, plots []Plot) error {
+	type plotData struct {
+		Title, Caption string
+		Data           string
+	}
+	var pd []plotData
+	for _, p := range plots {
+		pd = append(pd, plotData{Title: p.Title, Caption: p.Caption, Data: base64.StdEncoding.EncodeToString(p.PNG)})
+	}
+	return htmlPage.Execute(w, map[string]any{"R": r, "Rows": summaryRows(r), "Plots": pd})
+}

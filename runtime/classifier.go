@@ -1,0 +1,172 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"slices"
+
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// Batch is a batch of labelled images: Images is a float32 tensor
+// [N, C, H, W] (any per-image shape the model takes) with pixels in
+// [0, 1], Labels has N class indices.
+type Batch struct {
+	Images *tensor.Tensor
+	Labels []int
+}
+
+// Batches is the input of the evaluations: a sequence of batches, ended
+// early by a non-nil error. Any data source (the dataset package, an
+// in-memory slice through SliceBatches) is adapted to it with a few lines.
+// Batch sizes need not match the size the model is run at: evaluations
+// regroup samples as they need.
+type Batches = iter.Seq2[Batch, error]
+
+// SliceBatches serves images [N, ...] and their labels as batches of at
+// most size samples (the last one may be smaller). The batches share
+// images' storage.
+func SliceBatches(images *tensor.Tensor, labels []int, size int) Batches {
+	return func(yield func(Batch, error) bool) {
+		if images == nil || images.DType != tensor.Float32 || len(images.Shape) < 2 {
+			yield(Batch{}, fmt.Errorf("runtime: SliceBatches: images must be a float32 tensor [N, ...], got %v", images))
+			return
+		}
+		n := images.Shape[0]
+		if len(labels) != n {
+			yield(Batch{}, fmt.Errorf("runtime: SliceBatches: %d images but %d labels", n, len(labels)))
+			return
+		}
+		if size < 1 {
+			size = n
+		}
+		per := tensor.Numel(images.Shape[1:])
+		for lo := 0; lo < n; lo += size {
+			hi := min(lo+size, n)
+			shape := append([]int{hi - lo}, images.Shape[1:]...)
+			b := Batch{Images: tensor.FromFloat32(images.F32[lo*per:hi*per], shape...), Labels: labels[lo:hi]}
+			if !yield(b, nil) {
+				return
+			}
+		}
+	}
+}
+
+// checkBatch validates one batch from a Batches sequence.
+func checkBatch(b Batch) error {
+	if b.Images == nil || b.Images.DType != tensor.Float32 || len(b.Images.Shape) < 2 {
+		return fmt.Errorf("images must be a float32 tensor [N, C, H, W], got %v", b.Images)
+	}
+	if len(b.Images.F32) != b.Images.Len() {
+		return fmt.Errorf("images %v hold %d values, want %d", b.Images, len(b.Images.F32), b.Images.Len())
+	}
+	if b.Images.Shape[0] != len(b.Labels) {
+		return fmt.Errorf("%d images but %d labels", b.Images.Shape[0], len(b.Labels))
+	}
+	return nil
+}
+
+// classifier runs a Session as an image classifier: one float32 input
+// [N, sample...] and a float32 first output [N, K] of logits.
+type classifier struct {
+	s        *Session
+	sample   []int // per-image shape
+	per      int   // values per image
+	maxBatch int   // the model's fixed batch size, or 0 when it is free
+	classes  int   // K, or 0 until known
+}
+
+// newClassifier checks that s can classify images of the given per-image
+// shape, and says what does not fit.
+func newClassifier(s *Session, sample []int) (*classifier, error) {
+	if len(s.inputs) != 1 {
+		return nil, fmt.Errorf("runtime: %s: a classifier takes one image input, the model has %d inputs (%s)", s.name, len(s.inputs), infoNames(s.inputs))
+	}
+	in := s.inputs[0]
+	if in.Kind != "tensor" || in.DType != tensor.Float32 {
+		return nil, fmt.Errorf("runtime: %s: input %s: a classifier takes a float32 image tensor", s.name, in)
+	}
+	c := &classifier{s: s, sample: slices.Clone(sample), per: tensor.Numel(sample)}
+	if len(in.Shape) > 0 {
+		fits := len(in.Shape) == len(sample)+1
+		for i := 0; fits && i < len(sample); i++ {
+			fits = in.Shape[i+1] < 0 || in.Shape[i+1] == int64(sample[i])
+		}
+		if !fits {
+			return nil, fmt.Errorf("runtime: %s: input %q takes %v (-1 = any), but the data has images of shape %v; use data of the size the model was trained on", s.name, in.Name, in.Shape, sample)
+		}
+		if in.Shape[0] > 0 {
+			c.maxBatch = int(in.Shape[0])
+		}
+	}
+	out := s.outputs[0]
+	if out.Kind != "tensor" || out.DType != tensor.Float32 {
+		return nil, fmt.Errorf("runtime: %s: output %s: a classifier gives float32 logits [N, classes]", s.name, out)
+	}
+	if len(out.Shape) > 0 && len(out.Shape) != 2 {
+		return nil, fmt.Errorf("runtime: %s: output %s: a classifier gives logits [N, classes], this has rank %d", s.name, out, len(out.Shape))
+	}
+	if len(out.Shape) == 2 && out.Shape[1] > 0 {
+		c.classes = int(out.Shape[1])
+	}
+	return c, nil
+}
+
+// logits runs n images held contiguously in x (n·per values) and returns
+// their n·K logits, running at most batch images at a time (and never more
+// than the model's fixed batch size).
+func (c *classifier) logits(ctx context.Context, x []float32, n, batch int) ([]float32, error) {
+	if len(x) != n*c.per {
+		return nil, fmt.Errorf("runtime: %s: %d values for %d images of shape %v", c.s.name, len(x), n, c.sample)
+	}
+	if batch < 1 || batch > n {
+		batch = n
+	}
+	if c.maxBatch > 0 {
+		batch = c.maxBatch
+	}
+	var out []float32
+	if c.classes > 0 {
+		out = make([]float32, 0, n*c.classes)
+	}
+	for lo := 0; lo < n; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+batch, n)
+		var in *tensor.Tensor
+		if c.maxBatch > 0 && hi-lo < c.maxBatch {
+			// A fixed-batch model gets a zero-padded last batch.
+			pad := make([]float32, c.maxBatch*c.per)
+			copy(pad, x[lo*c.per:hi*c.per])
+			in = tensor.FromFloat32(pad, append([]int{c.maxBatch}, c.sample...)...)
+		} else {
+			in = tensor.FromFloat32(x[lo*c.per:hi*c.per], append([]int{hi - lo}, c.sample...)...)
+		}
+		res, err := c.s.Run([]*tensor.Tensor{in})
+		if err != nil {
+			return nil, err
+		}
+		y := res[0]
+		if len(y.Shape) != 2 || y.Shape[0] != in.Shape[0] || (c.classes > 0 && y.Shape[1] != c.classes) || y.Shape[1] < 1 {
+			return nil, fmt.Errorf("runtime: %s: output %q has shape %v for a batch of %d; a classifier gives logits [N, classes]", c.s.name, c.s.outputs[0].Name, y.Shape, in.Shape[0])
+		}
+		if c.classes == 0 {
+			c.classes = y.Shape[1]
+			out = make([]float32, 0, n*c.classes)
+		}
+		out = append(out, y.F32[:(hi-lo)*c.classes]...)
+	}
+	return out, nil
+}
+
+// checkLabels reports labels outside the model's classes.
+func (c *classifier) checkLabels(labels []int, first int) error {
+	for i, l := range labels {
+		if l < 0 || l >= c.classes {
+			return fmt.Errorf("runtime: %s: label %d of sample %d is outside the model's %d classes; the data and the model do not fit", c.s.name, l, first+i, c.classes)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,410 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// DefaultIntraOpThreads is the intra-op thread count of a session whose
+// options leave it zero: the two cores of the machines this project runs on.
+const DefaultIntraOpThreads = 2
+
+// SessionOptions configures a Session. A nil *SessionOptions means all
+// defaults.
+type SessionOptions struct {
+	// IntraOpThreads is onnxruntime's intra-op thread pool size; 0 means
+	// DefaultIntraOpThreads.
+	IntraOpThreads int
+	// DisableSpinning stops onnxruntime's idle worker threads from
+	// busy-waiting between runs. Spinning lowers latency; disabling it
+	// frees the cores for other work between small runs.
+	DisableSpinning bool
+	// Name is used in errors about a model opened with OpenBytes (for
+	// example the file it came from); empty means "in-memory model".
+	Name string
+}
+
+// IOInfo describes one input or output of a model as onnxruntime sees it.
+type IOInfo struct {
+	Name string
+	// DType is the element type; tensor.Undefined for a non-tensor value
+	// (sequence, map, optional), which Run does not support.
+	DType tensor.DType
+	// Shape has -1 for each symbolic or unknown dimension. A tensor of
+	// unknown rank is reported with an empty Shape, like a scalar.
+	Shape []int64
+	// Kind is "tensor", or what the value is otherwise ("sequence", "map",
+	// "sparse tensor", "optional", "opaque").
+	Kind string
+}
+
+func (io IOInfo) String() string {
+	if io.Kind != "tensor" {
+		return fmt.Sprintf("%s (%s)", io.Name, io.Kind)
+	}
+	return fmt.Sprintf("%s %s%v", io.Name, io.DType, io.Shape)
+}
+
+// Session is an onnxruntime inference session for one model. Run may be
+// called from several goroutines at once; Close must not run concurrently
+// with anything else and ends the session's life: the caller that opened a
+// Session closes it.
+type Session struct {
+	name    string // model path, or SessionOptions.Name, for errors
+	mu      sync.RWMutex
+	sess    *ort.DynamicAdvancedSession
+	inputs  []IOInfo
+	outputs []IOInfo
+}
+
+// Open creates a session for the model file at path (external data is
+// resolved by onnxruntime relative to the file). Init must have been
+// called.
+func Open(path string, opts *SessionOptions) (*Session, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("runtime: open model %q: %w", path, err)
+	}
+	return open(path, path, nil, opts)
+}
+
+// OpenBytes creates a session for a serialized model held in memory (a model
+// with external data cannot be opened this way). Errors name opts.Name.
+func OpenBytes(model []byte, opts *SessionOptions) (*Session, error) {
+	name := "in-memory model"
+	if opts != nil && opts.Name != "" {
+		name = opts.Name
+	}
+	if len(model) == 0 {
+		return nil, fmt.Errorf("runtime: %s: empty model", name)
+	}
+	return open(name, "", model, opts)
+}
+
+func open(name, path string, data []byte, opts *SessionOptions) (s *Session, err error) {
+	if !Initialized() {
+		return nil, fmt.Errorf("runtime: %s: onnxruntime is not initialized; call runtime.Init(runtime.FindLibrary(...)) first", name)
+	}
+	var o SessionOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.IntraOpThreads < 0 {
+		return nil, fmt.Errorf("runtime: %s: IntraOpThreads = %d, want ≥ 0 (0 means %d)", name, o.IntraOpThreads, DefaultIntraOpThreads)
+	}
+	if o.IntraOpThreads == 0 {
+		o.IntraOpThreads = DefaultIntraOpThreads
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, ortError("create session options", name, err)
+	}
+	// The options are copied into the session; they are released whatever
+	// happens below.
+	defer so.Destroy()
+	if err := so.SetIntraOpNumThreads(o.IntraOpThreads); err != nil {
+		return nil, ortError("set intra-op threads", name, err)
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, ortError("set inter-op threads", name, err)
+	}
+	if o.DisableSpinning {
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return nil, ortError("disable spinning", name, err)
+		}
+	}
+
+	// The binding discovers inputs and outputs through a temporary session.
+	var ins, outs []ort.InputOutputInfo
+	if data != nil {
+		ins, outs, err = ort.GetInputOutputInfoWithONNXData(data)
+	} else {
+		ins, outs, err = ort.GetInputOutputInfoWithOptions(path, so)
+	}
+	if err != nil {
+		return nil, ortError("load model", name, err)
+	}
+	s = &Session{name: name, inputs: convertInfo(ins), outputs: convertInfo(outs)}
+	inNames := make([]string, len(ins))
+	for i, in := range ins {
+		inNames[i] = in.Name
+	}
+	outNames := make([]string, len(outs))
+	for i, out := range outs {
+		outNames[i] = out.Name
+	}
+	if data != nil {
+		s.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(data, inNames, outNames, so)
+	} else {
+		s.sess, err = ort.NewDynamicAdvancedSession(path, inNames, outNames, so)
+	}
+	if err != nil {
+		return nil, ortError("create session", name, err)
+	}
+	return s, nil
+}
+
+func convertInfo(infos []ort.InputOutputInfo) []IOInfo {
+	out := make([]IOInfo, len(infos))
+	for i, in := range infos {
+		io := IOInfo{Name: in.Name, Kind: kindName(in.OrtValueType)}
+		if io.Kind == "tensor" {
+			io.DType = tensor.DType(in.DataType)
+			io.Shape = append([]int64{}, in.Dimensions...)
+		}
+		out[i] = io
+	}
+	return out
+}
+
+func kindName(t ort.ONNXType) string {
+	switch t {
+	case ort.ONNXTypeTensor:
+		return "tensor"
+	case ort.ONNXTypeSequence:
+		return "sequence"
+	case ort.ONNXTypeMap:
+		return "map"
+	case ort.ONNXTypeSparseTensor:
+		return "sparse tensor"
+	case ort.ONNXTypeOptional:
+		return "optional"
+	case ort.ONNXTypeOpaque:
+		return "opaque"
+	}
+	return "unknown"
+}
+
+// Name is the model path given to Open, or SessionOptions.Name.
+func (s *Session) Name() string { return s.name }
+
+// Inputs describes the model's inputs in the order Run takes them.
+func (s *Session) Inputs() []IOInfo { return cloneInfo(s.inputs) }
+
+// Outputs describes the model's outputs in the order Run returns them.
+func (s *Session) Outputs() []IOInfo { return cloneInfo(s.outputs) }
+
+func cloneInfo(in []IOInfo) []IOInfo {
+	out := make([]IOInfo, len(in))
+	for i, io := range in {
+		io.Shape = append([]int64(nil), io.Shape...)
+		out[i] = io
+	}
+	return out
+}
+
+// Close releases the session. Closing a closed session is a no-op.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	if err != nil {
+		return ortError("close", s.name, err)
+	}
+	return nil
+}
+
+// ErrClosed is returned by Run on a closed session.
+var ErrClosed = errors.New("runtime: session is closed")
+
+// Run runs the model on inputs, given in the order of Inputs(), and returns
+// every output in the order of Outputs(). Outputs are allocated by
+// onnxruntime and copied into new tensors the caller owns; the inputs are
+// only read. Supported element types: float32, float64, all integer types
+// and bool (held in tensor.Tensor.I64), strings, and float16/bfloat16 as raw
+// bytes. Models without inputs or outputs, and non-tensor values, cannot be
+// run through the binding and give an error.
+func (s *Session) Run(inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.sess == nil {
+		return nil, fmt.Errorf("%w: %s", ErrClosed, s.name)
+	}
+	if len(s.inputs) == 0 {
+		return nil, fmt.Errorf("runtime: %s: the model has no inputs; onnxruntime_go cannot run such a model (fold it into constants instead)", s.name)
+	}
+	if len(s.outputs) == 0 {
+		return nil, fmt.Errorf("runtime: %s: the model has no outputs", s.name)
+	}
+	if len(inputs) != len(s.inputs) {
+		return nil, fmt.Errorf("runtime: %s: Run got %d inputs, the model takes %d (%s)", s.name, len(inputs), len(s.inputs), infoNames(s.inputs))
+	}
+	for _, out := range s.outputs {
+		if out.Kind != "tensor" {
+			return nil, fmt.Errorf("runtime: %s: output %q is a %s; only tensor outputs are supported", s.name, out.Name, out.Kind)
+		}
+	}
+	vals := make([]ort.Value, len(inputs))
+	defer destroyAll(vals)
+	for i, t := range inputs {
+		if err := checkInput(s.inputs[i], t); err != nil {
+			return nil, fmt.Errorf("runtime: %s: %w", s.name, err)
+		}
+		v, err := toORT(t)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: %s: input %q: %w", s.name, s.inputs[i].Name, err)
+		}
+		vals[i] = v
+	}
+
+	// First attempt: pre-allocate the outputs the binding cannot allocate
+	// itself (declared rank 0; 2-byte types, which it truncates).
+	outs, err := s.runOnce(vals, s.plan(nil, true))
+	if err != nil {
+		// A declared rank 0 may also mean "rank unknown": retry with those
+		// outputs left to onnxruntime.
+		if hasScalar(s.outputs) {
+			if outs2, err2 := s.runOnce(vals, s.plan(nil, false)); err2 == nil {
+				outs, err = outs2, nil
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Second attempt when a raw-typed output had a dynamic shape: its
+	// contents were truncated by the binding, but its shape is now known.
+	if shapes, again := rawShapes(s.outputs, outs); again {
+		destroyAll(outs)
+		if outs, err = s.runOnce(vals, s.plan(shapes, true)); err != nil {
+			return nil, err
+		}
+	}
+	defer destroyAll(outs)
+	res := make([]*tensor.Tensor, len(outs))
+	for j, v := range outs {
+		t, err := fromORT(v)
+		if err != nil {
+			return nil, fmt.Errorf("runtime: %s: output %q: %w", s.name, s.outputs[j].Name, err)
+		}
+		res[j] = t
+	}
+	return res, nil
+}
+
+func infoNames(infos []IOInfo) string {
+	names := make([]string, len(infos))
+	for i, in := range infos {
+		names[i] = in.String()
+	}
+	return strings.Join(names, ", ")
+}
+
+func checkInput(info IOInfo, t *tensor.Tensor) error {
+	if t == nil {
+		return fmt.Errorf("input %q is nil", info.Name)
+	}
+	if info.Kind != "tensor" {
+		return fmt.Errorf("input %q is a %s; only tensor inputs are supported", info.Name, info.Kind)
+	}
+	if info.DType != t.DType {
+		return fmt.Errorf("input %q: got %s, the model wants %s", info.Name, t.DType, info.DType)
+	}
+	if len(info.Shape) == 0 {
+		return nil // scalar or rank not declared
+	}
+	bad := len(info.Shape) != len(t.Shape)
+	for i := 0; !bad && i < len(t.Shape); i++ {
+		bad = info.Shape[i] >= 0 && info.Shape[i] != int64(t.Shape[i])
+	}
+	if bad {
+		return fmt.Errorf("input %q: got shape %v, the model wants %v (-1 = any)", info.Name, t.Shape, info.Shape)
+	}
+	return nil
+}
+
+// plan returns the output slots for one run: nil slots are allocated by
+// onnxruntime, others are pre-allocated here. rawShapes gives known shapes
+// of raw-typed outputs from an earlier run.
+func (s *Session) plan(rawShapes map[int][]int64, scalars bool) []ort.Value {
+	outs := make([]ort.Value, len(s.outputs))
+	for j, info := range s.outputs {
+		shape := info.Shape
+		if rs, ok := rawShapes[j]; ok {
+			shape = rs
+		}
+		switch {
+		case len(shape) == 0 && scalars && nativeType(info.DType):
+			v, err := newScalarOutput(info.DType)
+			if err == nil {
+				outs[j] = v
+			}
+		case rawSize(info.DType) > 0 && len(shape) > 0 && static(shape):
+			n := int64(rawSize(info.DType))
+			for _, d := range shape {
+				n *= d
+			}
+			if n == 0 {
+				continue
+			}
+			v, err := ort.NewCustomDataTensor(ort.NewShape(shape...), make([]byte, n), ort.TensorElementDataType(info.DType))
+			if err == nil {
+				outs[j] = v
+			}
+		}
+	}
+	return outs
+}
+
+func hasScalar(infos []IOInfo) bool {
+	for _, in := range infos {
+		if len(in.Shape) == 0 && nativeType(in.DType) {
+			return true
+		}
+	}
+	return false
+}
+
+// rawShapes reports the shapes of raw-typed outputs that onnxruntime
+// allocated (and the binding truncated), and whether there are any.
+func rawShapes(infos []IOInfo, outs []ort.Value) (map[int][]int64, bool) {
+	var m map[int][]int64
+	for j, info := range infos {
+		if rawSize(info.DType) == 0 || (len(info.Shape) > 0 && static(info.Shape)) {
+			continue
+		}
+		if m == nil {
+			m = map[int][]int64{}
+		}
+		m[j] = append([]int64(nil), outs[j].GetShape()...)
+	}
+	return m, m != nil
+}
+
+func static(shape []int64) bool {
+	for _, d := range shape {
+		if d < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// runOnce runs the session with prepared outputs; on error it releases
+// every output value it holds.
+func (s *Session) runOnce(ins, outs []ort.Value) ([]ort.Value, error) {
+	if err := s.sess.Run(ins, outs); err != nil {
+		destroyAll(outs)
+		return nil, ortError("run", s.name, err)
+	}
+	return outs, nil
+}
+
+func destroyAll(vals []ort.Value) {
+	for i, v := range vals {
+		if v != nil {
+			v.Destroy()
+			vals[i] = nil
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// coreNaiveIm2col is the definition of Im2col, written for clarity.
+func coreNaiveIm2col(g *Window, c int, x []float32) []float32 {
+	cols := g.OH * g.OW
+	out := make([]float32, c*g.KH*g.KW*cols)
+	for ci := range c {
+		for i := range g.KH {
+			for j := range g.KW {
+				r := (ci*g.KH+i)*g.KW + j
+				for oh := range g.OH {
+					for ow := range g.OW {
+						ih := oh*g.SH - g.PadT + i*g.DH
+						iw := ow*g.SW - g.PadL + j*g.DW
+						if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+							out[r*cols+oh*g.OW+ow] = x[(ci*g.H+ih)*g.W+iw]
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []Window{
+		{H: 5, W: 6, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1},
+		{H: 7, W: 7, KH: 3, KW: 2, SH: 2, SW: 3, DH: 1, DW: 2, PadT: 0, PadL: 2},
+		{H: 4, W: 9, KH: 2, KW: 3, SH: 3, SW: 2, DH: 2, DW: 3, PadT: 2, PadL: 3},
+		{H: 1, W: 8, KH: 1, KW: 3, SH: 1, SW: 2, DH: 1, DW: 1, PadT: 0, PadL: 1},
+		{H: 3, W: 3, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 2, PadL: 2},
+	}
+	for n, g := range cases {
+		// Output size with end padding equal to begin padding.
+		g.OH = (g.H+2*g.PadT-((g.KH-1)*g.DH+1))/g.SH + 1
+		g.OW = (g.W+2*g.PadL-((g.KW-1)*g.DW+1))/g.SW + 1
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			const c = 2
+			x := coreRandSlice(r, c*g.H*g.W)
+			want := coreNaiveIm2col(&g, c, x)
+			cols := g.OH * g.OW
+			// Place the image's columns at offset 3 of a wider matrix to test ld.
+			ld := cols + 5
+			got := make([]float32, c*g.KH*g.KW*ld)
+			for i := range got {
+				got[i] = 99
+			}
+			Im2col(&g, c, x, got, ld, 3)
+			for row := range c * g.KH * g.KW {
+				for k := range cols {
+					if got[row*ld+3+k] != want[row*cols+k] {
+						t.Fatalf("col[%d,%d] = %v, want %v", row, k, got[row*ld+3+k], want[row*cols+k])
+					}
+				}
+			}
+			// <Im2col(x), y> == <x, Col2im(y)> for random y.
+			y := coreRandSlice(r, len(got))
+			var lhs float64
+			for row := range c * g.KH * g.KW {
+				for k := range cols {
+					lhs += float64(want[row*cols+k]) * float64(y[row*ld+3+k])
+				}
+			}
+			back := make([]float32, len(x))
+			Col2im(&g, c, y, ld, 3, back)
+			var rhs, mag float64
+			for i := range x {
+				rhs += float64(x[i]) * float64(back[i])
+				mag += abs64(float64(x[i]) * float64(back[i]))
+			}
+			// Col2im adds up to KH*KW float32 values per pixel: each add
+			// rounds with relative error 2^-24, far below 1e-6.
+			if d := abs64(lhs - rhs); d > 1e-6*(1+mag) {
+				t.Fatalf("<im2col x, y> = %v, <x, col2im y> = %v", lhs, rhs)
+			}
+		})
+	}
+}
+
+func abs64(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
