@@ -24,11 +24,17 @@ func gaussianBlur(sev int, x *raster, _ *rand.Rand) {
 }
 
 // glassBlur: gaussian(σ) → uint8 (truncation) → iterations of local pixel
-// swaps → gaussian(σ). The swaps visit h from H−d down to d+1 and, inside,
-// w from W−d down to d+1 (31..2 for CIFAR), and swap pixel (h,w) with
-// (h+dy, w+dx), dx,dy drawn from numpy's randint(−d, d), whose upper bound
-// is exclusive: for d = 1 the offsets are only −1 and 0. σ and d scale with
-// min(h,w)/32 (d rounded, at least 1).
+// "swaps" → gaussian(σ). The loops visit h from H−d down to d+1 and, inside,
+// w from W−d down to d+1 (31..2 for CIFAR), and draw dx, dy from numpy's
+// randint(−d, d), whose upper bound is exclusive: for d = 1 the offsets are
+// only −1 and 0. The original writes the swap as
+// x[h,w], x[h',w'] = x[h',w'], x[h,w] on a 3-D numpy array, where both
+// sides are views: the first assignment copies pixel (h',w') into (h,w)
+// and the second then copies it back onto itself. So the "swap" is a copy,
+// and since (h',w') lies up-left of (h,w) and is visited later, each pass
+// moves every visited pixel's content by one random up-left step taken from
+// the pass's input. This is reproduced here (see glassShuffle). σ and d
+// scale with min(h,w)/32 (d rounded, at least 1).
 func glassBlur(sev int, x *raster, rng *rand.Rand) {
 	p := glassBlurParams[sev-1]
 	s := x.scale()
@@ -42,8 +48,10 @@ func glassBlur(sev int, x *raster, rng *rand.Rand) {
 	gaussianRaster(x, sigma, 4, nearest)
 }
 
-// glassShuffle is the swap stage of glass blur (all channels of a pixel
-// move together).
+// glassShuffle is the pixel-moving stage of glass blur, with the
+// semantics of the original's numpy view "swap": pixel (h,w) takes the
+// value of pixel (h+dy, w+dx), which keeps its own (all channels move
+// together).
 func glassShuffle(x *raster, d, iters int, rng *rand.Rand) {
 	n := x.h * x.w
 	for it := 0; it < iters; it++ {
@@ -55,7 +63,7 @@ func glassShuffle(x *raster, d, iters int, rng *rand.Rand) {
 				b := (hh+dy)*x.w + ww + dx
 				for ch := 0; ch < x.c; ch++ {
 					o := ch * n
-					x.p[o+a], x.p[o+b] = x.p[o+b], x.p[o+a]
+					x.p[o+a] = x.p[o+b]
 				}
 			}
 		}

@@ -136,7 +136,6 @@ func elasticTransform(sev int, x *raster, rng *rand.Rand) {
 		}
 	}
 	inv, ok := inverseAffine(src, dst)
-	n := x.h * x.w
 	warped := newRaster(x.c, x.h, x.w)
 	for ch := 0; ch < x.c; ch++ {
 		in, out := x.plane(ch), warped.plane(ch)
@@ -153,16 +152,8 @@ func elasticTransform(sev int, x *raster, rng *rand.Rand) {
 			}
 		}
 	}
-	dx := make([]float64, n)
-	dy := make([]float64, n)
-	for i := range dx {
-		dx[i] = 2*rng.Float64() - 1
-	}
-	for i := range dy {
-		dy[i] = 2*rng.Float64() - 1
-	}
-	gaussianPlane(dx, x.h, x.w, sigma, 3, reflect)
-	gaussianPlane(dy, x.h, x.w, sigma, 3, reflect)
+	dx := elasticField(x.h, x.w, sigma, rng)
+	dy := elasticField(x.h, x.w, sigma, rng)
 	for ch := 0; ch < x.c; ch++ {
 		in, out := warped.plane(ch), x.plane(ch)
 		for y := 0; y < x.h; y++ {
@@ -172,6 +163,17 @@ func elasticTransform(sev int, x *raster, rng *rand.Rand) {
 			}
 		}
 	}
+}
+
+// elasticField is one displacement field before scaling by α:
+// gaussian(U(−1,1), σ, mode reflect, truncate 3).
+func elasticField(h, w int, sigma float64, rng *rand.Rand) []float64 {
+	f := make([]float64, h*w)
+	for i := range f {
+		f[i] = 2*rng.Float64() - 1
+	}
+	gaussianPlane(f, h, w, sigma, 3, reflect)
+	return f
 }
 
 // inverseAffine returns the 2×3 matrix mapping dst points back to src

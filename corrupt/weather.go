@@ -163,40 +163,38 @@ func frost(sev int, x *raster, rng *rand.Rand) {
 }
 
 // frostTexture draws an icy texture in the manner of the frost photographs
-// at the scale the original crops them: a bluish-gray diamond-square haze,
-// dendritic ice crystals (bright needles with side branches at ±60°, as ice
-// grows in six-fold symmetry), a slight blur and grain, tinted cyan-white.
+// at the scale the original crops them (photographs scaled by 0.2, then a
+// 32×32 crop): a blotchy blue-gray diamond-square haze with many small
+// dendritic ice crystals over it (bright needles with side branches at
+// ±60°, as ice grows in six-fold symmetry), slightly blurred, with grain.
+// Crystals are blended over the haze in "screen" mode, so they read as
+// white-cyan ice on a bluish pane.
 func frostTexture(h, w int, s float64, rng *rand.Rand) *raster {
 	n := h * w
 	ms := nextPow2(max(h, w))
-	haze := plasmaFractal(ms, 1.7, rng)
-	t := make([]float64, n)
-	for y := 0; y < h; y++ {
-		for xx := 0; xx < w; xx++ {
-			t[y*w+xx] = 0.18 + 0.32*haze[y*ms+xx]
-		}
-	}
+	haze := plasmaFractal(ms, 1.5, rng)
 	cr := make([]float64, n)
-	count := int(math.Round(9 * float64(n) / (1024 * s * s) * s))
-	count = max(count, 3)
+	count := max(3, int(math.Round(24*float64(n)/(1024*s*s))))
 	for k := 0; k < count; k++ {
 		x0 := (1.2*rng.Float64() - 0.1) * float64(w)
 		y0 := (1.2*rng.Float64() - 0.1) * float64(h)
 		angle := 2 * math.Pi * rng.Float64()
-		length := (6 + 14*rng.Float64()) * s
-		bright := 0.45 + 0.55*rng.Float64()
+		length := (3 + 8*rng.Float64()) * s
+		bright := 0.4 + 0.6*rng.Float64()
 		drawCrystal(cr, h, w, x0, y0, angle, length, bright, 2, s, rng)
 	}
-	gaussianPlane(cr, h, w, 0.45*s, 4, nearest)
-	for i := range t {
-		t[i] = clip01(t[i] + 0.95*cr[i] + 0.025*rng.NormFloat64())
-	}
+	gaussianPlane(cr, h, w, 0.5*s, 4, nearest)
+	bgTint := [3]float64{0.62, 0.74, 0.92}
 	tex := newRaster(3, h, w)
-	tint := [3]float64{0.83, 0.93, 1.0}
 	for ch := 0; ch < 3; ch++ {
 		pl := tex.plane(ch)
-		for i, v := range t {
-			pl[i] = clip01(tint[ch]*v + 0.04*float64(ch))
+		for y := 0; y < h; y++ {
+			for xx := 0; xx < w; xx++ {
+				i := y*w + xx
+				bg := (0.12 + 0.45*haze[y*ms+xx]) * bgTint[ch]
+				c := min(1, 1.1*cr[i]) * (0.93 + 0.035*float64(ch))
+				pl[i] = clip01(1 - (1-bg)*(1-c) + 0.02*rng.NormFloat64())
+			}
 		}
 	}
 	return tex
@@ -207,7 +205,7 @@ func frostTexture(h, w int, s float64, rng *rand.Rand) *raster {
 // maximum of what is drawn over them.
 func drawCrystal(dst []float64, h, w int, x0, y0, angle, length, bright float64, depth int, s float64, rng *rand.Rand) {
 	dx, dy := math.Cos(angle), math.Sin(angle)
-	next := (2 + 2*rng.Float64()) * s
+	next := (1 + 1.5*rng.Float64()) * s
 	for t := 0.0; t <= length; t += 0.35 {
 		v := bright * (1 - 0.55*t/length)
 		splatMax(dst, h, w, x0+t*dx, y0+t*dy, v)
@@ -218,7 +216,7 @@ func drawCrystal(dst []float64, h, w int, x0, y0, angle, length, bright float64,
 			}
 			bl := (length - t) * (0.35 + 0.3*rng.Float64())
 			drawCrystal(dst, h, w, x0+t*dx, y0+t*dy, angle+side*math.Pi/3, bl, v*0.9, depth-1, s, rng)
-			next = t + (2+2*rng.Float64())*s
+			next = t + (1+1.5*rng.Float64())*s
 		}
 	}
 }

@@ -311,6 +311,9 @@ type searcher struct {
 	rng    *rand.Rand
 	sched  finetune.Schedule
 	hydra  bool
+	// bufs are the BatchNormalization running statistics the search
+	// updates (it runs in training mode), checkpointed with the scores.
+	bufs map[string][]float32
 }
 
 func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer, src finetune.Source, cfg Config, lc finetune.LoopConfig, hooks finetune.Hooks) error {
@@ -330,6 +333,12 @@ func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer
 		}
 		defer removeMaskNodes(m.Graph, layers)
 		s.masks = masks
+		s.bufs = map[string][]float32{}
+		for _, n := range finetune.BufferNames(m.Graph) {
+			if in := m.Graph.Initializer(n); in != nil {
+				s.bufs[n] = in.Value.F32
+			}
+		}
 		var names []string
 		for _, l := range layers {
 			names = append(names, maskName(l.Weight))
@@ -714,6 +723,9 @@ func (s *searcher) Snapshot() map[string][]float32 {
 		out["score."+l.Weight] = l.Score
 		out["vel."+l.Weight] = s.vel[i]
 	}
+	for n, v := range s.bufs {
+		out["buf."+n] = v
+	}
 	return out
 }
 
@@ -726,6 +738,13 @@ func (s *searcher) Restore(m map[string][]float32) error {
 		}
 		copy(l.Score, sc)
 		copy(s.vel[i], v)
+	}
+	for n, dst := range s.bufs {
+		v := m["buf."+n]
+		if len(v) != len(dst) {
+			return fmt.Errorf("csam: checkpoint does not match buffer %q", n)
+		}
+		copy(dst, v)
 	}
 	return nil
 }

@@ -224,7 +224,7 @@ func (l *folderLoad) walkDir(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			l.classText[path.Dir(rel)] = string(b)
+			l.classText[relDir(rel)] = string(b)
 			return nil
 		}
 		if !isImageName(e.Name()) {
@@ -308,7 +308,7 @@ func (l *folderLoad) walkTar(ctx context.Context) error {
 				return fmt.Errorf("dataset: %s: %s: %w (the archive is truncated or corrupt)", l.root, rel, err)
 			}
 			if isClass {
-				l.classText[path.Dir(rel)] = string(data)
+				l.classText[relDir(rel)] = string(data)
 				continue
 			}
 			select {
@@ -553,4 +553,13 @@ func parallel(workers, n int, fn func(lo, hi int)) {
 		wg.Go(func() { fn(k*n/workers, (k+1)*n/workers) })
 	}
 	wg.Wait()
+}
+
+// relDir is path.Dir for slash paths relative to the root, with "" for
+// the root itself.
+func relDir(rel string) string {
+	if d := path.Dir(rel); d != "." {
+		return d
+	}
+	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,17 +82,25 @@ func TestRoundTripORT(t *testing.T) {
 	}
 
 	start := time.Now()
+	var mu sync.Mutex
 	models, sets := 0, 0
-	for _, dir := range dirs {
-		name, _ := filepath.Rel(filepath.Dir(filepath.Dir(dir)), dir)
-		t.Run(name, func(t *testing.T) {
-			n := roundTripOne(t, dir)
-			if !t.Failed() {
-				models++
-				sets += n
-			}
-		})
-	}
+	// The models run two at a time (-parallel defaults to GOMAXPROCS),
+	// each session on one thread; the group returns when all are done.
+	t.Run("models", func(t *testing.T) {
+		for _, dir := range dirs {
+			name, _ := filepath.Rel(filepath.Dir(filepath.Dir(dir)), dir)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				n := roundTripOne(t, dir)
+				if !t.Failed() {
+					mu.Lock()
+					models++
+					sets += n
+					mu.Unlock()
+				}
+			})
+		}
+	})
 	t.Logf("round trip in onnxruntime %s: %d of %d models (%d test data sets) give bit-identical outputs after onnxio read → write, in %v",
 		runtime.Version(), models, len(dirs), sets, time.Since(start).Round(time.Millisecond))
 }

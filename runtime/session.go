@@ -120,13 +120,7 @@ func open(name, path string, data []byte, opts *SessionOptions) (s *Session, err
 		}
 	}
 
-	// The binding discovers inputs and outputs through a temporary session.
-	var ins, outs []ort.InputOutputInfo
-	if data != nil {
-		ins, outs, err = ort.GetInputOutputInfoWithONNXData(data)
-	} else {
-		ins, outs, err = ort.GetInputOutputInfoWithOptions(path, so)
-	}
+	ins, outs, err := discover(path, data)
 	if err != nil {
 		return nil, ortError("load model", name, err)
 	}
@@ -148,6 +142,38 @@ func open(name, path string, data []byte, opts *SessionOptions) (s *Session, err
 		return nil, ortError("create session", name, err)
 	}
 	return s, nil
+}
+
+// discover lists a model's inputs and outputs. The binding can only do it
+// through a temporary session; that session is created from a file with
+// graph optimizations off, so that it costs a parse rather than a full
+// session set-up (constant folding can take seconds on large models). A
+// model in memory is written to a temporary file for it.
+func discover(path string, data []byte) (ins, outs []ort.InputOutputInfo, err error) {
+	if data != nil {
+		f, err := os.CreateTemp("", "csam-onnx-*.onnx")
+		if err != nil {
+			return ort.GetInputOutputInfoWithONNXData(data)
+		}
+		defer os.Remove(f.Name())
+		_, werr := f.Write(data)
+		if cerr := f.Close(); werr != nil || cerr != nil {
+			return ort.GetInputOutputInfoWithONNXData(data)
+		}
+		path = f.Name()
+	}
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer so.Destroy()
+	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+		return nil, nil, err
+	}
+	if err := so.SetIntraOpNumThreads(1); err != nil {
+		return nil, nil, err
+	}
+	return ort.GetInputOutputInfoWithOptions(path, so)
 }
 
 func convertInfo(infos []ort.InputOutputInfo) []IOInfo {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,7 +162,7 @@ func applyRecipe(fs *pflag.FlagSet, path string) error {
 	for k := range kv {
 		keys = append(keys, k)
 	}
-	sortStrings(keys)
+	slices.Sort(keys)
 	for _, k := range keys {
 		fl := fs.Lookup(k)
 		if fl == nil || k == "config" {

@@ -71,8 +71,8 @@ type InspectReport struct {
 	Ops             map[string]int `json:"ops"`
 	Initializers    int            `json:"initializers"`
 	Parameters      int64          `json:"parameters"`
-	// Batch is the batch size the MACs are counted at (symbolic dimensions
-	// are set to it).
+	// Batch is the batch size the MACs are counted at: the first dimension
+	// of every input is set to it (1 unless the graph fixes its batch).
 	Batch int   `json:"macs_batch"`
 	MACs  int64 `json:"macs"`
 	// WeightSparsity is the fraction of exact zeros over all layer weights.
@@ -188,23 +188,46 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 		addInit(s.Dense)
 	}
 
-	// Shapes at the given batch: symbolic (or unknown) input dimensions
-	// take the batch size.
+	// Shapes at the given batch: the first dimension of every input is set
+	// to batch (MACs are per batch of that size whatever batch the export
+	// fixed), other symbolic dimensions to 1. When the graph does not allow
+	// that (a constant reshape that bakes in the exported batch), the
+	// declared sizes are used and Batch says which batch the MACs are for.
+	declared := map[string][]int{}
 	inShapes := map[string][]int{}
+	override := false
 	for _, vi := range inputs {
 		if vi.Type == nil || !vi.Type.IsTensor || !vi.Type.HasShape {
 			return nil, fmt.Errorf("graph input %q declares no shape; MACs cannot be counted", vi.Name)
 		}
+		d := make([]int, len(vi.Type.Shape))
 		s := make([]int, len(vi.Type.Shape))
-		for i, d := range vi.Type.Shape {
-			s[i] = batch
-			if d.HasValue {
-				s[i] = int(d.Value)
+		for i, dim := range vi.Type.Shape {
+			d[i] = 1
+			if i == 0 {
+				d[i] = batch
+			}
+			if dim.HasValue {
+				d[i] = int(dim.Value)
+			}
+			s[i] = d[i]
+			if i == 0 {
+				s[i] = batch
 			}
 		}
+		if len(d) > 0 && d[0] != batch {
+			override = true
+		}
+		declared[vi.Name] = d
 		inShapes[vi.Name] = s
 	}
 	shapes, err := graph.InferShapes(m, inShapes)
+	if err != nil && override {
+		if shapes2, err2 := graph.InferShapes(m, declared); err2 == nil {
+			shapes, err = shapes2, nil
+			r.Batch = declared[inputs[0].Name][0]
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("shape inference at batch %d failed (MACs need every shape): %w", batch, err)
 	}

@@ -225,7 +225,7 @@ func TestInspectText(t *testing.T) {
 	}
 	for _, want := range []string{
 		"producer", "pytorch 1.13.0", "IR version", "ai.onnx 14",
-		"input", "float32", "[1 3 32 32]", "logits",
+		"input", "float32", "[2 3 32 32]", "logits", "(batch 1)",
 		"24,570", "2,802,304", "BatchNormalization", "/features/features.0/Conv", "442,368",
 	} {
 		if !strings.Contains(out, want) {

@@ -1,0 +1,127 @@
+package autodiff
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+func TestActivationValues(t *testing.T) {
+	xs := []float32{-4, -1, -0.25, 0.5, 2, 5}
+	tests := []struct {
+		op    string
+		opset int64
+		attrs []*graph.Attribute
+		extra []*tensor.Tensor // Clip bounds as inputs
+		f     func(x float64) float64
+	}{
+		{"Relu", 14, nil, nil, func(x float64) float64 { return math.Max(x, 0) }},
+		{"LeakyRelu", 16, []*graph.Attribute{floatAttr("alpha", 0.1)}, nil, func(x float64) float64 {
+			if x < 0 {
+				return 0.1 * x
+			}
+			return x
+		}},
+		{"Sigmoid", 13, nil, nil, func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }},
+		{"HardSigmoid", 6, []*graph.Attribute{floatAttr("alpha", 0.25), floatAttr("beta", 0.4)}, nil, func(x float64) float64 {
+			return math.Max(0, math.Min(1, 0.25*x+0.4))
+		}},
+		{"HardSwish", 14, nil, nil, func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) }},
+		{"Clip", 6, []*graph.Attribute{floatAttr("min", -1), floatAttr("max", 2)}, nil, func(x float64) float64 { return math.Max(-1, math.Min(2, x)) }},
+		{"Clip", 13, nil, []*tensor.Tensor{tensor.FromFloat32([]float32{0}), tensor.FromFloat32([]float32{6})}, func(x float64) float64 { return math.Max(0, math.Min(6, x)) }},
+		{"Clip", 13, nil, []*tensor.Tensor{tensor.FromFloat32([]float32{-0.5})}, func(x float64) float64 { return math.Max(-0.5, x) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op, func(t *testing.T) {
+			in := append([]*tensor.Tensor{tensor.FromFloat32(append([]float32(nil), xs...), 2, 3)}, tt.extra...)
+			out, err := runKernel(newTestNode(tt.op, len(in), 1, tt.attrs...), tt.opset, in...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, x := range xs {
+				// float32 results of float64-exact formulas.
+				if want := tt.f(float64(x)); math.Abs(float64(out[0].F32[i])-want) > 1e-6 {
+					t.Errorf("%s(%v) = %v, want %v", tt.op, x, out[0].F32[i], want)
+				}
+			}
+		})
+	}
+}
+
+func TestActivationGradients(t *testing.T) {
+	tests := []struct {
+		name   string
+		op     string
+		opset  int64
+		attrs  []*graph.Attribute
+		bounds []float32 // Clip bounds passed as run-time inputs
+	}{
+		{"relu", "Relu", 14, nil, nil},
+		{"leaky", "LeakyRelu", 16, []*graph.Attribute{floatAttr("alpha", 0.2)}, nil},
+		{"sigmoid", "Sigmoid", 13, nil, nil},
+		{"hardsigmoid", "HardSigmoid", 6, []*graph.Attribute{floatAttr("alpha", 0.5)}, nil},
+		{"hardswish", "HardSwish", 14, nil, nil},
+		{"clip-attrs", "Clip", 6, []*graph.Attribute{floatAttr("min", -0.45), floatAttr("max", 0.55)}, nil},
+		{"clip-inputs", "Clip", 13, nil, []float32{-0.45, 0.55}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 11))
+			// Values on a grid offset from every kink of these functions
+			// (0, ±3, clip bounds, hard-sigmoid corners) by more than the step.
+			x := tensor.New(4, 25)
+			for i := range x.F32 {
+				x.F32[i] = -4.02 + 0.08*float32(rng.IntN(100))
+			}
+			in := []*tensor.Tensor{x}
+			wrt := []int{0}
+			for _, b := range tt.bounds {
+				in = append(in, tensor.FromFloat32([]float32{b}))
+				wrt = append(wrt, len(in)-1)
+			}
+			gradCheck(t, newTestNode(tt.op, len(in), 1, tt.attrs...), tt.opset, in, wrt, 0)
+		})
+	}
+}
+
+func TestActivationNaNPropagates(t *testing.T) {
+	for _, op := range []string{"Relu", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Clip"} {
+		x := tensor.FromFloat32([]float32{float32(math.NaN())}, 1)
+		out, err := runKernel(newTestNode(op, 1, 1), 14, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !math.IsNaN(float64(out[0].F32[0])) {
+			t.Errorf("%s(NaN) = %v, want NaN", op, out[0].F32[0])
+		}
+	}
+}
+
+func TestActivationParallelMatchesSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	x := randomTensor(rng, activationParallelMin+7)
+	node := newTestNode("HardSwish", 1, 1)
+	kern, outs := setupKernel(t, node, 14, []*tensor.Tensor{x}, nil)
+	y1, y2 := tensor.New(outs[0].Shape...), tensor.New(outs[0].Shape...)
+	if err := kern.Forward(&RunContext{Workers: 1}, []*tensor.Tensor{x}, []*tensor.Tensor{y1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kern.Forward(&RunContext{Workers: 3}, []*tensor.Tensor{x}, []*tensor.Tensor{y2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range y1.F32 {
+		if y1.F32[i] != y2.F32[i] {
+			t.Fatalf("y[%d] = %v with 1 worker, %v with 3", i, y1.F32[i], y2.F32[i])
+		}
+	}
+}
+
+func TestClipBadBound(t *testing.T) {
+	in := []*tensor.Tensor{tensor.New(3), tensor.New(2)}
+	if _, _, err := trySetupKernel(newTestNode("Clip", 2, 1), 13, in, nil); err == nil {
+		t.Error("Clip with a 2-element min: no error")
+	}
+}

@@ -1,0 +1,140 @@
+package autodiff
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+func TestGemm(t *testing.T) {
+	const m, n, k = 3, 4, 5
+	for _, tA := range []int64{0, 1} {
+		for _, tB := range []int64{0, 1} {
+			for _, cShape := range [][]int{nil, {}, {n}, {1, n}, {m, 1}, {m, n}} {
+				name := fmt.Sprintf("tA=%d,tB=%d,C=%v", tA, tB, cShape)
+				t.Run(name, func(t *testing.T) {
+					rng := rand.New(rand.NewPCG(5, 5))
+					aShape, bShape := []int{m, k}, []int{k, n}
+					if tA == 1 {
+						aShape = []int{k, m}
+					}
+					if tB == 1 {
+						bShape = []int{n, k}
+					}
+					in := []*tensor.Tensor{randomTensor(rng, aShape...), randomTensor(rng, bShape...)}
+					if cShape != nil {
+						in = append(in, randomTensor(rng, cShape...))
+					}
+					node := newTestNode("Gemm", len(in), 1, intAttr("transA", tA), intAttr("transB", tB),
+						floatAttr("alpha", 0.7), floatAttr("beta", -1.3))
+					out, err := runKernel(node, 13, in...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					at := func(x *tensor.Tensor, i, j int, tr bool) float64 {
+						if tr {
+							i, j = j, i
+						}
+						return float64(x.F32[i*x.Shape[1]+j])
+					}
+					for i := range m {
+						for j := range n {
+							var s float64
+							for p := range k {
+								s += at(in[0], i, p, tA == 1) * at(in[1], p, j, tB == 1)
+							}
+							want := 0.7 * s
+							if cShape != nil {
+								c := in[2]
+								ci, cj := i, j
+								if len(cShape) < 2 || cShape[0] == 1 {
+									ci = 0
+								}
+								if len(cShape) == 0 || cShape[len(cShape)-1] == 1 {
+									cj = 0
+								}
+								cols := 1
+								if len(cShape) > 0 {
+									cols = cShape[len(cShape)-1]
+								}
+								want += -1.3 * float64(c.F32[ci*cols+cj])
+							}
+							// float32 sums of 5 products of values in [-1, 1).
+							if got := float64(out[0].F32[i*n+j]); math.Abs(got-want) > 1e-5 {
+								t.Fatalf("Y[%d,%d] = %v, want %v", i, j, got, want)
+							}
+						}
+					}
+					wrt := []int{0, 1}
+					if cShape != nil {
+						wrt = append(wrt, 2)
+					}
+					gradCheck(t, node, 13, in, wrt, 0)
+				})
+			}
+		}
+	}
+}
+
+func TestMatMul(t *testing.T) {
+	tests := []struct{ a, b, want []int }{
+		{[]int{3, 4}, []int{4, 5}, []int{3, 5}},
+		{[]int{4}, []int{4, 5}, []int{5}},
+		{[]int{3, 4}, []int{4}, []int{3}},
+		{[]int{4}, []int{4}, []int{}},
+		{[]int{2, 3, 4}, []int{4, 5}, []int{2, 3, 5}},          // folded
+		{[]int{3, 4}, []int{2, 4, 5}, []int{2, 3, 5}},          // A shared
+		{[]int{2, 1, 3, 4}, []int{3, 4, 2}, []int{2, 3, 3, 2}}, // both broadcast
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%v×%v", tt.a, tt.b), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(6, 6))
+			a, b := randomTensor(rng, tt.a...), randomTensor(rng, tt.b...)
+			node := newTestNode("MatMul", 2, 1)
+			out, err := runKernel(node, 13, a, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameInts(out[0].Shape, tt.want) {
+				t.Fatalf("MatMul shape = %v, want %v", out[0].Shape, tt.want)
+			}
+			gradCheck(t, node, 13, []*tensor.Tensor{a, b}, []int{0, 1}, 0)
+		})
+	}
+	// One value checked by hand: [1 2; 3 4] × [5; 6] = [17; 39].
+	out, err := runKernel(newTestNode("MatMul", 2, 1), 13,
+		tensor.FromFloat32([]float32{1, 2, 3, 4}, 2, 2), tensor.FromFloat32([]float32{5, 6}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].F32[0] != 17 || out[0].F32[1] != 39 {
+		t.Errorf("MatMul([1 2; 3 4], [5 6]) = %v, want [17 39]", out[0].F32)
+	}
+}
+
+func TestGemmMatMulSetupErrors(t *testing.T) {
+	tests := []struct {
+		op    string
+		in    [][]int
+		attrs []*graph.Attribute
+	}{
+		{"Gemm", [][]int{{3, 4}, {5, 6}}, nil},
+		{"Gemm", [][]int{{3, 4}, {4, 6}, {2, 6}}, nil},
+		{"Gemm", [][]int{{3, 4, 1}, {4, 6}}, nil},
+		{"MatMul", [][]int{{3, 4}, {5, 6}}, nil},
+		{"MatMul", [][]int{{2, 3, 4}, {3, 4, 5}}, nil},
+	}
+	for _, tt := range tests {
+		var in []*tensor.Tensor
+		for _, s := range tt.in {
+			in = append(in, tensor.New(s...))
+		}
+		if _, _, err := trySetupKernel(newTestNode(tt.op, len(in), 1, tt.attrs...), 13, in, nil); err == nil {
+			t.Errorf("%s with inputs %v: no error", tt.op, tt.in)
+		}
+	}
+}

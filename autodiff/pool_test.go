@@ -1,0 +1,123 @@
+package autodiff
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+func TestPoolShapesAndValues(t *testing.T) {
+	// A 4×4 image 0..15 (row-major).
+	img := make([]float32, 16)
+	for i := range img {
+		img[i] = float32(i)
+	}
+	x := tensor.FromFloat32(img, 1, 1, 4, 4)
+	tests := []struct {
+		name  string
+		op    string
+		attrs []*graph.Attribute
+		shape []int
+		want  []float32
+	}{
+		{"max-2x2-s2", "MaxPool", []*graph.Attribute{intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2)},
+			[]int{1, 1, 2, 2}, []float32{5, 7, 13, 15}},
+		{"max-3x3-s2-ceil", "MaxPool", []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intAttr("ceil_mode", 1)},
+			[]int{1, 1, 2, 2}, []float32{10, 11, 14, 15}},
+		{"max-3x3-s2-floor", "MaxPool", []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2)},
+			[]int{1, 1, 1, 1}, []float32{10}},
+		{"max-pad1-dil2", "MaxPool", []*graph.Attribute{intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 1, 1), intsAttr("dilations", 2, 2), intsAttr("strides", 2, 2)},
+			[]int{1, 1, 2, 2}, []float32{5, 7, 13, 15}},
+		{"avg-2x2-pad1-exclude", "AveragePool", []*graph.Attribute{intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 2, 2)},
+			[]int{1, 1, 3, 3}, []float32{0, 1.5, 3, 6, 7.5, 9, 12, 13.5, 15}},
+		{"avg-2x2-pad1-include", "AveragePool", []*graph.Attribute{intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 2, 2), intAttr("count_include_pad", 1)},
+			[]int{1, 1, 3, 3}, []float32{0, 0.75, 0.75, 3, 7.5, 4.5, 3, 6.75, 3.75}},
+		{"avg-3x3-s2-ceil", "AveragePool", []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intAttr("ceil_mode", 1)},
+			[]int{1, 1, 2, 2}, []float32{5, 6.5, 11, 12.5}},
+		{"avg-same-upper", "AveragePool", []*graph.Attribute{intsAttr("kernel_shape", 2, 2), stringAttr("auto_pad", "SAME_UPPER")},
+			[]int{1, 1, 4, 4}, []float32{2.5, 3.5, 4.5, 5, 6.5, 7.5, 8.5, 9, 10.5, 11.5, 12.5, 13, 12.5, 13.5, 14.5, 15}},
+		{"global", "GlobalAveragePool", nil, []int{1, 1, 1, 1}, []float32{7.5}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := runKernel(newTestNode(tt.op, 1, 1, tt.attrs...), 19, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameInts(out[0].Shape, tt.shape) {
+				t.Fatalf("%s shape = %v, want %v", tt.op, out[0].Shape, tt.shape)
+			}
+			for i, v := range out[0].F32 {
+				if math.Abs(float64(v-tt.want[i])) > 1e-6 {
+					t.Fatalf("%s = %v, want %v", tt.op, out[0].F32, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestPoolGradients(t *testing.T) {
+	tests := []struct {
+		name  string
+		op    string
+		x     []int
+		attrs []*graph.Attribute
+	}{
+		{"max-2x2", "MaxPool", []int{2, 2, 5, 6}, []*graph.Attribute{intsAttr("kernel_shape", 2, 2), intsAttr("strides", 2, 2)}},
+		{"max-3x3-pad-ceil", "MaxPool", []int{1, 2, 6, 6}, []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 0, 0), intAttr("ceil_mode", 1)}},
+		{"max-dilated", "MaxPool", []int{1, 1, 7, 7}, []*graph.Attribute{intsAttr("kernel_shape", 2, 3), intsAttr("dilations", 2, 1)}},
+		{"max-1d", "MaxPool", []int{2, 2, 9}, []*graph.Attribute{intsAttr("kernel_shape", 3), intsAttr("strides", 2)}},
+		{"avg-exclude", "AveragePool", []int{2, 2, 5, 5}, []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 2, 2)}},
+		{"avg-include", "AveragePool", []int{1, 2, 5, 5}, []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1), intAttr("count_include_pad", 1)}},
+		{"avg-ceil", "AveragePool", []int{1, 1, 6, 7}, []*graph.Attribute{intsAttr("kernel_shape", 3, 2), intsAttr("strides", 2, 2), intAttr("ceil_mode", 1)}},
+		{"global", "GlobalAveragePool", []int{2, 3, 4, 5}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(10, 10))
+			// Distinct, well separated values keep MaxPool away from ties
+			// (a kink): a permutation of a grid with spacing 0.1 > the step.
+			x := tensor.New(tt.x...)
+			for i, p := range rng.Perm(len(x.F32)) {
+				x.F32[i] = float32(p) * 0.1
+			}
+			gradCheck(t, newTestNode(tt.op, 1, 1, tt.attrs...), 19, []*tensor.Tensor{x}, []int{0}, 0)
+		})
+	}
+}
+
+func TestMaxPoolNaNPropagates(t *testing.T) {
+	x := tensor.FromFloat32([]float32{1, float32(math.NaN()), 3, 4}, 1, 1, 2, 2)
+	out, err := runKernel(newTestNode("MaxPool", 1, 1, intsAttr("kernel_shape", 2, 2)), 13, x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(float64(out[0].F32[0])) {
+		t.Errorf("MaxPool over a window with NaN = %v, want NaN", out[0].F32[0])
+	}
+}
+
+func TestPoolSetupErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		op   string
+		node *graph.Node
+		x    []int
+	}{
+		{"no-kernel", "MaxPool", newTestNode("MaxPool", 1, 1), []int{1, 1, 4, 4}},
+		{"indices", "MaxPool", newTestNode("MaxPool", 1, 2, intsAttr("kernel_shape", 2, 2)), []int{1, 1, 4, 4}},
+		{"3d", "AveragePool", newTestNode("AveragePool", 1, 1, intsAttr("kernel_shape", 2, 2, 2)), []int{1, 1, 4, 4, 4}},
+		{"kernel-too-big", "MaxPool", newTestNode("MaxPool", 1, 1, intsAttr("kernel_shape", 5, 5)), []int{1, 1, 4, 4}},
+		{"ceil-mode", "MaxPool", newTestNode("MaxPool", 1, 1, intsAttr("kernel_shape", 2, 2), intAttr("ceil_mode", 3)), []int{1, 1, 4, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := trySetupKernel(tt.node, 13, []*tensor.Tensor{tensor.New(tt.x...)}, nil); err == nil {
+				t.Errorf("%s setup: no error", tt.op)
+			}
+		})
+	}
+}

@@ -1,0 +1,85 @@
+package autodiff
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// opsSoftmaxRef computes softmax (or log-softmax) over groups of x: group
+// returns the group id of a flat index; float64 throughout.
+func opsSoftmaxRef(x []float32, group func(i int) int, log bool) []float64 {
+	maxes := map[int]float64{}
+	for i, v := range x {
+		g := group(i)
+		if m, ok := maxes[g]; !ok || float64(v) > m {
+			maxes[g] = float64(v)
+		}
+	}
+	sums := map[int]float64{}
+	for i, v := range x {
+		sums[group(i)] += math.Exp(float64(v) - maxes[group(i)])
+	}
+	out := make([]float64, len(x))
+	for i, v := range x {
+		g := group(i)
+		if log {
+			out[i] = float64(v) - maxes[g] - math.Log(sums[g])
+		} else {
+			out[i] = math.Exp(float64(v)-maxes[g]) / sums[g]
+		}
+	}
+	return out
+}
+
+func TestSoftmax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	shape := []int{2, 3, 4}
+	x := randomTensor(rng, shape...)
+	for i := range x.F32 {
+		x.F32[i] *= 5
+	}
+	x.F32[0] = 1000 // large inputs must not overflow
+	tests := []struct {
+		opset int64
+		axis  *int64
+		group func(i int) int // flat index -> normalization group
+	}{
+		// Opset 13: one axis.
+		{13, nil, func(i int) int { return i / 4 }},                     // default -1
+		{13, opsPtr(int64(1)), func(i int) int { return (i/12)*4 + i%4 }},  // axis 1
+		{13, opsPtr(int64(0)), func(i int) int { return i % 12 }},          // axis 0
+		{13, opsPtr(int64(-2)), func(i int) int { return (i/12)*4 + i%4 }}, // axis -2
+		// Opset 11: coerced to 2-D at axis.
+		{11, nil, func(i int) int { return i / 12 }},          // default 1
+		{11, opsPtr(int64(2)), func(i int) int { return i / 4 }}, // axis 2
+		{11, opsPtr(int64(0)), func(i int) int { return 0 }},     // axis 0: everything
+	}
+	for _, op := range []string{"Softmax", "LogSoftmax"} {
+		for _, tt := range tests {
+			var attrs []*graph.Attribute
+			if tt.axis != nil {
+				attrs = append(attrs, intAttr("axis", *tt.axis))
+			}
+			node := newTestNode(op, 1, 1, attrs...)
+			got, err := runKernel(node, tt.opset, x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := opsSoftmaxRef(x.F32, tt.group, op == "LogSoftmax")
+			for i, w := range want {
+				// float32 results: a few ulps of relative error.
+				if d := math.Abs(float64(got[0].F32[i]) - w); d > 1e-6*math.Max(1, math.Abs(w)) {
+					t.Errorf("%s opset %d axis %v [%d] = %v, want %v", op, tt.opset, tt.axis, i, got[0].F32[i], w)
+					break
+				}
+			}
+			gradCheck(t, node, tt.opset, []*tensor.Tensor{randomTensor(rng, shape...)}, []int{0}, gradCheckTol)
+		}
+	}
+}
+
+func opsPtr[T any](v T) *T { return &v }

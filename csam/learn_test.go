@@ -1,0 +1,186 @@
+package csam_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/csam"
+	"github.com/csam-onnx/csam-onnx/finetune"
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/internal/toydata"
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+)
+
+func toyModel(t *testing.T) *graph.Model {
+	t.Helper()
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.5, InputSize: 8, Classes: 2, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// pretrain gives the toy model a few epochs of dense training.
+func pretrain(t *testing.T, m *graph.Model, src finetune.Source) {
+	t.Helper()
+	tr, err := finetune.NewTrainer(m, finetune.TrainConfig{Batch: 8, Momentum: 0.9, Seed: 1,
+		Schedule: finetune.Schedule{Kind: "cosine", Base: 0.05, TotalSteps: 2 * src.StepsPerEpoch()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "pre", Epochs: 2}, src, tr, tr.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quick(method string, sparsity float64) csam.Config {
+	c := csam.DefaultConfig(method)
+	c.Sparsity = sparsity
+	c.SearchEpochs, c.FinetuneEpochs = 1, 2
+	c.Batch = 8
+	c.SearchLR = 0.05
+	c.Seed = 7
+	return c
+}
+
+// TestMethodsHitSparsityExactly runs every method on the toy problem and
+// checks the layer-wise sparsity equals ⌈κ·N⌉ kept per layer, pruned
+// weights are exact zeros, the graph is unchanged in shape, and the model
+// still classifies the toy data.
+func TestMethodsHitSparsityExactly(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 10, Size: 8, Seed: 1}
+	test := &toydata.Source{Batch: 8, Steps: 8, Size: 8, Seed: 99}
+	base := toyModel(t)
+	pretrain(t, base, src)
+	baseBytes, err := onnxio.Marshal(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range csam.Methods() {
+		for _, s := range []float64{0.5, 0.9} {
+			t.Run(fmt.Sprintf("%s/%.1f", method, s), func(t *testing.T) {
+				m, err := onnxio.Decode(strings.NewReader(string(baseBytes)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				nodes := len(m.Graph.Nodes)
+				res, err := csam.Learn(context.Background(), m, src, quick(method, s), csam.Hooks{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(m.Graph.Nodes) != nodes {
+					t.Fatalf("Learn left %d nodes, the model had %d (mask nodes not removed?)", len(m.Graph.Nodes), nodes)
+				}
+				for _, l := range res.Layers {
+					want := keep(1-s, l.Params)
+					if l.Kept != want {
+						t.Errorf("layer %s keeps %d of %d, want ⌈κ·N⌉ = %d", l.Weight, l.Kept, l.Params, want)
+					}
+					w := m.Graph.Initializer(l.Weight).Value.F32
+					nz := 0
+					for _, v := range w {
+						if v != 0 {
+							nz++
+						}
+					}
+					if nz > l.Kept {
+						t.Errorf("layer %s has %d nonzero weights, the mask keeps %d", l.Weight, nz, l.Kept)
+					}
+				}
+				ev, err := finetune.Evaluate(context.Background(), m, test, 8, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s == 0.5 && ev.Accuracy < 0.8 {
+					t.Errorf("at sparsity 0.5 the pruned toy model scores %.2f, want ≥ 0.8", ev.Accuracy)
+				}
+			})
+		}
+	}
+}
+
+func keep(density float64, n int) int {
+	k := int(density*float64(n) + 1 - 1e-9)
+	if k < 1 {
+		k = 1
+	}
+	return k
+}
+
+// TestCSAMFlipsAndVariants checks every variant runs, and that the
+// perturbation of variant A at the default radius actually changes the
+// structure (some mask entries flip) — the diagnostic of CSAM-SPEC §2.4.
+func TestCSAMFlipsAndVariants(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+	for _, v := range csam.Variants() {
+		t.Run(v, func(t *testing.T) {
+			m := toyModel(t)
+			cfg := quick("csam", 0.7)
+			cfg.Variant = v
+			cfg.FinetuneEpochs = 0
+			var flips float64
+			_, err := csam.Learn(context.Background(), m, src, cfg, csam.Hooks{Hooks: finetune.Hooks{
+				OnStep: func(_ finetune.Iter, st finetune.StepStats) {
+					flips += st.Extra["flips_kept_to_pruned"] + st.Extra["flips_pruned_to_kept"]
+				}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if flips == 0 {
+				t.Errorf("variant %s flipped no mask entry in %d steps", v, src.Steps)
+			}
+		})
+	}
+}
+
+func TestLearnResumesSearch(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+	cfg := quick("csam", 0.7)
+	cfg.SearchEpochs, cfg.FinetuneEpochs = 2, 1
+	ref := toyModel(t)
+	if _, err := csam.Learn(context.Background(), ref, src, cfg, csam.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = dir, 2, true
+	m := toyModel(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err := csam.Learn(ctx, m, src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+		if n++; n == 8 {
+			cancel()
+		}
+	}}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Learn after cancel = %v, want context.Canceled", err)
+	}
+	m2 := toyModel(t)
+	if _, err := csam.Learn(context.Background(), m2, src, cfg, csam.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ref.Graph.Initializers {
+		if !slices.Equal(in.Value.F32, m2.Graph.Initializer(in.Name).Value.F32) {
+			t.Fatalf("resumed run differs from the uninterrupted one in %s", in.Name)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	c := csam.DefaultConfig("nope")
+	c.Sparsity = 1.5
+	c.Variant = "Z"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate accepted a bad config")
+	}
+	for _, want := range []string{"unknown method", "sparsity", "variant"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error %q does not mention %q", err, want)
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package finetune_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/finetune"
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/internal/toydata"
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+type toySource = toydata.Source
+
+func toyModel(t *testing.T) *graph.Model {
+	t.Helper()
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.25, InputSize: 8, Classes: 2, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func newTrainer(t *testing.T, m *graph.Model, steps int) *finetune.Trainer {
+	t.Helper()
+	tr, err := finetune.NewTrainer(m, finetune.TrainConfig{Batch: 8, Momentum: 0.9, Nesterov: true, WeightDecay: 5e-4, Seed: 1,
+		Schedule: finetune.Schedule{Kind: "cosine", Base: 0.05, TotalSteps: steps, WarmupSteps: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func weights(m *graph.Model) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, in := range m.Graph.Initializers {
+		if in.Value.DType == tensor.Float32 {
+			out[in.Name] = slices.Clone(in.Value.F32)
+		}
+	}
+	return out
+}
+
+func TestTrainingLearnsToyProblem(t *testing.T) {
+	m := toyModel(t)
+	src := &toySource{Batch: 8, Steps: 12, Size: 8, Seed: 1}
+	tr := newTrainer(t, m, 3*src.Steps)
+	var epochs []finetune.EpochStats
+	err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: 3}, src, tr, tr.Step,
+		finetune.Hooks{OnEpoch: func(e finetune.EpochStats) { epochs = append(epochs, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := finetune.Evaluate(context.Background(), m, &toySource{Batch: 8, Steps: 8, Size: 8, Seed: 99}, 8, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Accuracy < 0.9 {
+		t.Errorf("after 3 epochs on a separable toy problem accuracy is %.2f, want ≥ 0.9 (epochs: %+v)", ev.Accuracy, epochs)
+	}
+	if epochs[2].Loss >= epochs[0].Loss {
+		t.Errorf("training loss did not fall: %v then %v", epochs[0].Loss, epochs[2].Loss)
+	}
+}
+
+// TestResumeIsExact interrupts training mid-epoch by cancelling the
+// context, resumes from the checkpoint, and requires weights identical to
+// an uninterrupted run.
+func TestResumeIsExact(t *testing.T) {
+	const epochs = 2
+	src := &toySource{Batch: 8, Steps: 10, Size: 8, Seed: 2}
+	total := epochs * src.Steps
+
+	ref := toyModel(t)
+	trRef := newTrainer(t, ref, total)
+	if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: epochs}, src, trRef, trRef.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+
+	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
+	m := toyModel(t)
+	tr := newTrainer(t, m, total)
+	ctx, cancel := context.WithCancel(context.Background())
+	steps := 0
+	cfg := finetune.LoopConfig{Phase: "train", Epochs: epochs, CheckpointPath: ckpt, CheckpointEvery: 3, Resume: true}
+	err := finetune.Loop(ctx, cfg, src, tr, tr.Step, finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+		steps++
+		if steps == 14 { // mid-epoch 2
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Loop after cancel = %v, want context.Canceled", err)
+	}
+
+	// A fresh process: new model and trainer, resumed from the file.
+	m2 := toyModel(t)
+	tr2 := newTrainer(t, m2, total)
+	if err := finetune.Loop(context.Background(), cfg, src, tr2, tr2.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	want, got := weights(ref), weights(m2)
+	for name, w := range want {
+		if !slices.Equal(w, got[name]) {
+			t.Fatalf("after resume, %s differs from the uninterrupted run", name)
+		}
+	}
+}
+
+func TestNonFiniteLossStops(t *testing.T) {
+	m := toyModel(t)
+	src := &toySource{Batch: 8, Steps: 4, Size: 8, Seed: 3}
+	tr := newTrainer(t, m, 4)
+	ckpt := filepath.Join(t.TempDir(), "nan.ckpt")
+	calls := 0
+	step := func(ctx context.Context, it finetune.Iter, b finetune.Batch) (finetune.StepStats, error) {
+		calls++
+		st, err := tr.Step(ctx, it, b)
+		if calls == 3 {
+			st.Loss = float64(float32(0) / float32(calls-3)) // NaN
+		}
+		return st, err
+	}
+	err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: 1, CheckpointPath: ckpt, CheckpointEvery: 2}, src, tr, step, finetune.Hooks{})
+	if !errors.Is(err, finetune.ErrNonFinite) {
+		t.Fatalf("Loop = %v, want ErrNonFinite", err)
+	}
+	ck, err := finetune.ReadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatalf("the last good checkpoint is gone: %v", err)
+	}
+	if ck.Step != 2 {
+		t.Errorf("checkpoint at step %d, want the last good one at 2", ck.Step)
+	}
+}
+
+func TestScheduleShapes(t *testing.T) {
+	s := finetune.Schedule{Kind: "cosine", Base: 0.1, TotalSteps: 100, WarmupSteps: 10}
+	if got := s.At(0); got != 0.01 {
+		t.Errorf("warm-up start = %v, want 0.01", got)
+	}
+	if got := s.At(10); got != 0.1 {
+		t.Errorf("after warm-up = %v, want 0.1", got)
+	}
+	if got := s.At(99); got > 0.001 {
+		t.Errorf("cosine end = %v, want ≈ 0", got)
+	}
+	st := finetune.Schedule{Kind: "step", Base: 1, StepEvery: 10, Gamma: 0.1}
+	if got := st.At(25); got < 0.0099 || got > 0.0101 {
+		t.Errorf("step schedule at 25 = %v, want 0.01", got)
+	}
+	if err := (finetune.Schedule{Kind: "exp", Base: 1}).Validate(); err == nil {
+		t.Error("unknown schedule accepted")
+	}
+}
+
+func TestSGDMatchesFormula(t *testing.T) {
+	w := []float32{1, -2}
+	g := []float32{0.5, 0.25}
+	o := &finetune.SGD{Momentum: 0.9, Nesterov: true, WeightDecay: 0.1}
+	o.Step([]finetune.Param{{Name: "w", W: w, G: g, Mask: []float32{1, 0}}}, 0.1)
+	// g' = 0.5 + 0.1·1 = 0.6; v = 0.6; step = 0.6 + 0.9·0.6 = 1.14.
+	if d := w[0] - (1 - 0.1*1.14); d > 1e-6 || d < -1e-6 {
+		t.Errorf("w[0] = %v, want %v", w[0], 1-0.1*1.14)
+	}
+	if w[1] != 0 {
+		t.Errorf("masked weight = %v, want 0", w[1])
+	}
+}
