@@ -126,6 +126,34 @@ func samePattern(a, b []bool) bool {
 	return true
 }
 
+// elementwise reports whether no input is broadcast: every input has the
+// output's shape, so element i of each input meets element i of the
+// output.
+func (p *bcastPlan) elementwise() bool {
+	if len(p.dims) != 1 {
+		return false
+	}
+	for _, st := range p.strides {
+		if st[0] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// parallelGrain is the fewest elements worth handing to another goroutine
+// in an elementwise loop (a few tens of microseconds of work).
+const parallelGrain = 1 << 15
+
+// parallelChunks calls fn on contiguous ranges covering [0, n), spread
+// over at most workers goroutines when n is large enough to pay for them.
+// Each index is handled by exactly one call, so elementwise results do not
+// depend on the worker count.
+func parallelChunks(workers, n int, fn func(lo, hi int)) {
+	pieces := min(workers, (n+parallelGrain-1)/parallelGrain)
+	tensor.Parallel(max(pieces, 1), n, fn)
+}
+
 // innerStride is input k's stride along a row (0 or 1).
 func (p *bcastPlan) innerStride(k int) int { return p.strides[k][len(p.dims)-1] }
 

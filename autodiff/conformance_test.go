@@ -3,13 +3,16 @@ package autodiff_test
 import (
 	"bytes"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/csam-onnx/csam-onnx/autodiff"
 	"github.com/csam-onnx/csam-onnx/autodiff/internal/conformance"
 	"github.com/csam-onnx/csam-onnx/internal/testenv"
+	"github.com/csam-onnx/csam-onnx/onnxio"
 )
 
 var conformanceWrite = flag.String("conformance.write", "", "write the conformance report (Markdown) to this file")
@@ -67,5 +70,143 @@ func TestConformanceClassifiesOps(t *testing.T) {
 	r := conformance.RunTest(filepath.Join(root, "node", "test_identity_sequence"))
 	if r.Status != conformance.Unsupported || !strings.Contains(r.Reason, "not a tensor") {
 		t.Errorf("RunTest(node/test_identity_sequence) = %s (%s), want unsupported: not a tensor", r.Status, r.Reason)
+	}
+}
+
+// TestTorchExports runs the small PyTorch exports in testdata/torchexport
+// (made by make_exports.py there), which carry the shape plumbing of real
+// exports, at the batch they were exported with and at a larger batch:
+// the dynamic-batch reshape chains must fold for any batch, and each
+// sample's outputs must not depend on the others.
+func TestTorchExports(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "torchexport", "*_op*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no exports in testdata/torchexport (%v)", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			r := conformance.RunTest(dir)
+			if r.Status != conformance.Pass {
+				t.Fatalf("RunTest = %s (%s), want pass", r.Status, r.Reason)
+			}
+			m, err := onnxio.ReadFile(filepath.Join(dir, "model.onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := onnxio.ReadTensorFile(filepath.Join(dir, "test_data_set_0", "input_0.pb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := onnxio.ReadTensorFile(filepath.Join(dir, "test_data_set_0", "output_0.pb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := x.Shape[0]
+			big := append([]int{n + 3}, x.Shape[1:]...)
+			p, err := autodiff.Compile(m, [][]int{big}, nil)
+			if err != nil {
+				t.Fatalf("Compile at batch %d: %v", n+3, err)
+			}
+			in := p.Input(0)
+			for i := range in.F32 {
+				in.F32[i] = float32(i%13) / 13
+			}
+			copy(in.F32, x.F32)
+			if err := p.Forward(); err != nil {
+				t.Fatal(err)
+			}
+			got := p.Output(0)
+			if got.Shape[0] != n+3 {
+				t.Fatalf("output shape %v at batch %d", got.Shape, n+3)
+			}
+			for i, w := range want.F32 {
+				// The tolerance of the conformance comparison.
+				if d := math.Abs(float64(got.F32[i] - w)); d > conformance.Atol+conformance.Rtol*math.Abs(float64(w)) {
+					t.Fatalf("batch %d: output[%d] = %v, want %v (the batch-%d result)", n+3, i, got.F32[i], w, n)
+				}
+			}
+		})
+	}
+}
+
+// TestTorchExportGradients checks the gradient of a random projection of
+// the outputs with respect to a few elements of every weight of the
+// exports against central finite differences of the whole program.
+func TestTorchExportGradients(t *testing.T) {
+	for _, name := range []string{"incep_op13_dyn", "mobile_op17_dyn"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "torchexport", name)
+			m, err := onnxio.ReadFile(filepath.Join(dir, "model.onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, err := onnxio.ReadTensorFile(filepath.Join(dir, "test_data_set_0", "input_0.pb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := autodiff.Compile(m, [][]int{x.Shape}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(p.Input(0).F32, x.F32)
+			if err := p.Forward(); err != nil {
+				t.Fatal(err)
+			}
+			// loss = Σ_k w_k·out_k over every output, in float64.
+			var weights [][]float32
+			for i := range m.Graph.Outputs {
+				w := make([]float32, len(p.Output(i).F32))
+				for j := range w {
+					w[j] = float32((j*7)%11)/11 - 0.5
+				}
+				weights = append(weights, w)
+			}
+			loss := func() float64 {
+				if err := p.Forward(); err != nil {
+					t.Fatal(err)
+				}
+				var l float64
+				for i, w := range weights {
+					for j, v := range p.Output(i).F32 {
+						l += float64(w[j]) * float64(v)
+					}
+				}
+				return l
+			}
+			loss()
+			for i, w := range weights {
+				copy(p.OutputGrad(i).F32, w)
+			}
+			if err := p.Backward(); err != nil {
+				t.Fatal(err)
+			}
+			checked := 0
+			for _, name := range p.Params() {
+				v, g := p.Value(name), p.Grad(name)
+				for _, j := range []int{0, len(v.F32) / 2, len(v.F32) - 1} {
+					analytic := float64(g.F32[j])
+					orig := v.F32[j]
+					const h = 1e-2
+					v.F32[j] = orig + h
+					up := loss()
+					v.F32[j] = orig - h
+					down := loss()
+					v.F32[j] = orig
+					num := (up - down) / (2 * h)
+					// h = 1e-2 in float32: rounding of a loss of size ~1
+					// gives ~1e-5, truncation h²/6·f''' ~1e-5; a wrong
+					// gradient is off by O(|num|). Max pooling is piecewise
+					// linear and the inputs are random, so no tie lies
+					// within h.
+					if d := math.Abs(analytic - num); d > 2e-3*math.Max(1, math.Abs(num)) {
+						t.Errorf("d loss/d %s[%d] = %.6g (backward), want %.6g (finite differences)", name, j, analytic, num)
+					}
+					checked++
+				}
+			}
+			if checked < 9 {
+				t.Errorf("checked %d weight elements, want at least 9", checked)
+			}
+		})
 	}
 }

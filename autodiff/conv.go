@@ -90,19 +90,19 @@ func readWindowSpec(n *graph.Node, withCeil bool) (*windowSpec, error) {
 	return s, nil
 }
 
-// resolvedWindow is a window spec applied to an input: the 2-D geometry and
+// resolvedWindow is a window spec applied to an input: the geometry and
 // the padding after each axis (which AveragePool's divisor needs).
 type resolvedWindow struct {
 	tensor.Window
-	PadB, PadR int
+	PadBack, PadB, PadR int
 }
 
-// resolve applies s to the spatial dimensions in (1 or 2 of them) with the
+// resolve applies s to the spatial dimensions in (1 to 3 of them) with the
 // given kernel size, and computes the output size.
 func (s *windowSpec) resolve(in, kernel []int) (resolvedWindow, []int, error) {
 	r := len(in)
-	if r != 1 && r != 2 {
-		return resolvedWindow{}, nil, fmt.Errorf("%d spatial dimensions: only 1-D and 2-D windows are supported", r)
+	if r < 1 || r > 3 {
+		return resolvedWindow{}, nil, fmt.Errorf("%d spatial dimensions: only 1-D, 2-D and 3-D windows are supported", r)
 	}
 	get := func(v []int, name string, def int) ([]int, error) {
 		if v == nil {
@@ -174,14 +174,23 @@ func (s *windowSpec) resolve(in, kernel []int) (resolvedWindow, []int, error) {
 			return resolvedWindow{}, nil, fmt.Errorf("spatial input size %v with kernel %v, dilations %v and pads %v gives an empty output", in, kernel, dil, pads)
 		}
 	}
-	w := resolvedWindow{}
-	if r == 1 {
-		w.Window = tensor.Window{H: 1, W: in[0], KH: 1, KW: kernel[0], SH: 1, SW: strides[0], DH: 1, DW: dil[0], PadL: pb[0], OH: 1, OW: out[0]}
-		w.PadR = pe[0]
-	} else {
-		w.Window = tensor.Window{H: in[0], W: in[1], KH: kernel[0], KW: kernel[1], SH: strides[0], SW: strides[1],
-			DH: dil[0], DW: dil[1], PadT: pb[0], PadL: pb[1], OH: out[0], OW: out[1]}
-		w.PadB, w.PadR = pe[0], pe[1]
+	// Left-pad the per-axis values to 3 axes (depth, height, width).
+	ax := func(v []int, def int) [3]int {
+		a := [3]int{def, def, def}
+		copy(a[3-r:], v)
+		return a
+	}
+	inA, kA, sA, dA, pbA, peA, oA := ax(in, 1), ax(kernel, 1), ax(strides, 1), ax(dil, 1), ax(pb, 0), ax(pe, 0), ax(out, 1)
+	w := resolvedWindow{
+		Window: tensor.Window{
+			D: inA[0], H: inA[1], W: inA[2],
+			KD: kA[0], KH: kA[1], KW: kA[2],
+			SD: sA[0], SH: sA[1], SW: sA[2],
+			DD: dA[0], DH: dA[1], DW: dA[2],
+			PadF: pbA[0], PadT: pbA[1], PadL: pbA[2],
+			OD: oA[0], OH: oA[1], OW: oA[2],
+		},
+		PadBack: peA[0], PadB: peA[1], PadR: peA[2],
 	}
 	return w, out, nil
 }
@@ -250,8 +259,8 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 	if x.DType != tensor.Float32 || w.DType != tensor.Float32 {
 		return nil, fmt.Errorf("X is %s and W is %s; the engine runs Conv in float32 only", x.DType, w.DType)
 	}
-	if len(x.Shape) != 3 && len(x.Shape) != 4 {
-		return nil, fmt.Errorf("X has shape %v: only 1-D and 2-D convolutions (rank 3 or 4 input) are supported", x.Shape)
+	if len(x.Shape) < 3 || len(x.Shape) > 5 {
+		return nil, fmt.Errorf("X has shape %v: only 1-D, 2-D and 3-D convolutions (rank 3 to 5 input) are supported", x.Shape)
 	}
 	if len(w.Shape) != len(x.Shape) {
 		return nil, fmt.Errorf("W has shape %v, X has shape %v: ranks differ", w.Shape, x.Shape)
@@ -279,12 +288,12 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		return nil, err
 	}
 	k.win = win
-	k.inPlane = win.H * win.W
-	k.outPlane = win.OH * win.OW
-	k.kg = k.cg * win.KH * win.KW
-	k.depthwise = k.group > 1 && k.cg == 1
-	k.direct1x1 = win.KH == 1 && win.KW == 1 && win.SH == 1 && win.SW == 1 && win.PadT == 0 && win.PadL == 0 &&
-		win.OH == win.H && win.OW == win.W
+	k.inPlane = win.InSize()
+	k.outPlane = win.OutSize()
+	k.kg = k.cg * win.KD * win.KH * win.KW
+	k.depthwise = k.group > 1 && k.cg == 1 && win.D == 1 && win.KD == 1
+	k.direct1x1 = win.KD == 1 && win.KH == 1 && win.KW == 1 && win.SD == 1 && win.SH == 1 && win.SW == 1 &&
+		win.PadF == 0 && win.PadT == 0 && win.PadL == 0 && win.OD == win.D && win.OH == win.H && win.OW == win.W
 	k.chunk = max(1, min(k.n, (convTargetCols+k.outPlane-1)/k.outPlane))
 	k.nChunks = (k.n + k.chunk - 1) / k.chunk
 	k.nGroups = min(k.nChunks, convReduceGroups)
@@ -507,8 +516,8 @@ func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 // depthwiseTap calls fn(output index, input index) for every output pixel
 // whose window tap (ki, kj) falls inside the image, row by row.
 func depthwiseTap(g *tensor.Window, ki, kj int, fn func(o, src int)) {
-	ohLo, ohHi := validRangeWin(g.OH, g.SH, ki*g.DH-g.PadT, g.H)
-	owLo, owHi := validRangeWin(g.OW, g.SW, kj*g.DW-g.PadL, g.W)
+	ohLo, ohHi := tensor.ValidRange(g.OH, g.SH, ki*g.DH-g.PadT, g.H)
+	owLo, owHi := tensor.ValidRange(g.OW, g.SW, kj*g.DW-g.PadL, g.W)
 	for oh := ohLo; oh < ohHi; oh++ {
 		ih := oh*g.SH - g.PadT + ki*g.DH
 		iw := owLo*g.SW - g.PadL + kj*g.DW
@@ -518,18 +527,6 @@ func depthwiseTap(g *tensor.Window, ki, kj int, fn func(o, src int)) {
 			iw += g.SW
 		}
 	}
-}
-
-// validRangeWin returns the o in [0, n) with 0 <= o*s + base < size.
-func validRangeWin(n, s, base, size int) (lo, hi int) {
-	if base < 0 {
-		lo = (-base + s - 1) / s
-	}
-	if size-1-base < 0 {
-		return 0, 0
-	}
-	hi = min(n, (size-1-base)/s+1)
-	return min(lo, hi), hi
 }
 
 func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {

@@ -196,7 +196,7 @@ func TestConvSetupErrors(t *testing.T) {
 	}{
 		{"channels", []int{1, 3, 5, 5}, []int{2, 2, 3, 3}, nil},
 		{"group", []int{1, 3, 5, 5}, []int{2, 1, 3, 3}, []*graph.Attribute{intAttr("group", 2)}},
-		{"3d", []int{1, 1, 3, 3, 3}, []int{1, 1, 1, 1, 1}, nil},
+		{"4d", []int{1, 1, 3, 3, 3, 3}, []int{1, 1, 1, 1, 1, 1}, nil},
 		{"empty-output", []int{1, 1, 2, 2}, []int{1, 1, 3, 3}, nil},
 		{"pads-length", []int{1, 1, 5, 5}, []int{1, 1, 3, 3}, []*graph.Attribute{intsAttr("pads", 1, 1)}},
 		{"kernel-shape", []int{1, 1, 5, 5}, []int{1, 1, 3, 3}, []*graph.Attribute{intsAttr("kernel_shape", 2, 2)}},
@@ -212,4 +212,19 @@ func TestConvSetupErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestConv3DGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 1))
+	inputs := []*tensor.Tensor{randomTensor(rng, 2, 4, 3, 4, 5), randomTensor(rng, 4, 2, 2, 3, 2), randomTensor(rng, 4)}
+	node := newTestNode("Conv", 3, 1, intAttr("group", 2), intsAttr("pads", 1, 0, 1, 0, 1, 1), intsAttr("strides", 1, 2, 2), intsAttr("dilations", 2, 1, 1))
+	out, err := runKernel(node, 13, inputs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// D: (3+1-3)/1+1 = 2; H: (4+1-3)/2+1 = 2; W: (5+2-2)/2+1 = 3.
+	if want := []int{2, 4, 2, 2, 3}; !sameInts(out[0].Shape, want) {
+		t.Fatalf("3-D Conv shape = %v, want %v", out[0].Shape, want)
+	}
+	gradCheck(t, node, 13, inputs, []int{0, 1, 2}, 0)
 }

@@ -134,8 +134,13 @@ func checkArithDType(dt tensor.DType) error {
 	return fmt.Errorf("element type %s is not supported (float32, float64 and integer types are)", dt)
 }
 
-func (k *arithKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+func (k *arithKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	switch {
+	case k.dtype == tensor.Float32 && k.plan.elementwise():
+		z, a, b := out[0].F32, in[0].F32, in[1].F32
+		parallelChunks(ctx.Workers, len(z), func(lo, hi int) {
+			arithSame(k.op, z[lo:hi], a[lo:hi], b[lo:hi])
+		})
 	case k.dtype == tensor.Float32:
 		arithFloat(k.plan, k.op, out[0].F32, in[0].F32, in[1].F32)
 	case k.dtype == tensor.Float64:
@@ -144,6 +149,29 @@ func (k *arithKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 		return arithInt(k.plan, k.op, k.dtype, out[0].I64, in[0].I64, in[1].I64)
 	}
 	return nil
+}
+
+// arithSame computes z = a op b for operands of the same length.
+func arithSame(op arithOp, z, a, b []float32) {
+	a, b = a[:len(z)], b[:len(z)]
+	switch op {
+	case opAdd:
+		for i := range z {
+			z[i] = a[i] + b[i]
+		}
+	case opSub:
+		for i := range z {
+			z[i] = a[i] - b[i]
+		}
+	case opMul:
+		for i := range z {
+			z[i] = a[i] * b[i]
+		}
+	case opDiv:
+		for i := range z {
+			z[i] = a[i] / b[i]
+		}
+	}
 }
 
 // arithFloat computes z = a op b over the plan's rows.
@@ -230,11 +258,15 @@ func wrapInt(dt tensor.DType, v int64) int64 {
 	return v
 }
 
-func (k *arithKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil || k.dtype != tensor.Float32 {
 		return nil
 	}
 	p, g := k.plan, gout[0].F32
+	if p.elementwise() {
+		k.backwardSame(ctx, in, out, g, gin)
+		return nil
+	}
 	switch k.op {
 	case opAdd:
 		for i := range 2 {
@@ -286,6 +318,41 @@ func (k *arithKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tenso
 		})
 	}
 	return nil
+}
+
+// backwardSame is Backward when no operand is broadcast: every gradient
+// element is independent, so the work is split over the workers.
+func (k *arithKernel) backwardSame(ctx *RunContext, in, out []*tensor.Tensor, g []float32, gin []*tensor.Tensor) {
+	var ga, gb []float32
+	if gin[0] != nil {
+		ga = gin[0].F32
+	}
+	if gin[1] != nil {
+		gb = gin[1].F32
+	}
+	a, b, z := in[0].F32, in[1].F32, out[0].F32
+	parallelChunks(ctx.Workers, len(g), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gv := g[i]
+			var da, db float32
+			switch k.op {
+			case opAdd:
+				da, db = gv, gv
+			case opSub:
+				da, db = gv, -gv
+			case opMul:
+				da, db = gv*b[i], gv*a[i]
+			case opDiv:
+				da, db = gv/b[i], -gv*z[i]/b[i]
+			}
+			if ga != nil {
+				ga[i] += da
+			}
+			if gb != nil {
+				gb[i] += db
+			}
+		}
+	})
 }
 
 // addScaledBroadcast adds scale·g·other into dst, reducing over the

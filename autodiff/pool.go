@@ -20,14 +20,16 @@ func init() {
 // MaxPool: padding never wins (it counts as -∞); a NaN in a window
 // propagates to the output; ties go to the first maximum in row-major
 // window order, which also receives the gradient. The optional Indices
-// output is not supported. storage_order only affects Indices and is
-// ignored.
+// output holds flat indices into X (row-major, or with storage_order=1
+// column-major within each plane, 2-D only).
 //
 // AveragePool: the divisor counts the window positions inside the image,
 // or with count_include_pad=1 those inside the image plus its explicit
 // padding (not the extra columns ceil_mode adds).
 type poolKernel struct {
 	isMax        bool
+	withIndices  bool
+	colMajor     bool
 	spec         *windowSpec
 	includePad   bool
 	win          resolvedWindow
@@ -48,8 +50,13 @@ func newPool(n *graph.Node, opset int64, isMax bool) (Kernel, error) {
 	}
 	k := &poolKernel{isMax: isMax, spec: spec}
 	if isMax {
-		if len(n.Outputs) > 1 && n.Outputs[1] != "" {
-			return nil, errors.New("the Indices output of MaxPool is not supported; remove it from the node")
+		k.withIndices = len(n.Outputs) > 1 && n.Outputs[1] != ""
+		switch so := n.AttrInt("storage_order", 0); so {
+		case 0:
+		case 1:
+			k.colMajor = true
+		default:
+			return nil, fmt.Errorf("storage_order is %d, want 0 or 1", so)
 		}
 	} else {
 		switch c := n.AttrInt("count_include_pad", 0); c {
@@ -71,8 +78,11 @@ func (k *poolKernel) Setup(in []Value) ([]Output, error) {
 	if x.DType != tensor.Float32 {
 		return nil, fmt.Errorf("X is %s; the engine pools float32 only", x.DType)
 	}
-	if len(x.Shape) != 3 && len(x.Shape) != 4 {
-		return nil, fmt.Errorf("X has shape %v: only 1-D and 2-D pooling (rank 3 or 4 input) is supported", x.Shape)
+	if len(x.Shape) < 3 || len(x.Shape) > 5 {
+		return nil, fmt.Errorf("X has shape %v: only 1-D, 2-D and 3-D pooling (rank 3 to 5 input) is supported", x.Shape)
+	}
+	if k.withIndices && k.colMajor && len(x.Shape) == 5 {
+		return nil, errors.New("MaxPool Indices with storage_order=1 is supported for 1-D and 2-D pooling only")
 	}
 	win, out, err := k.spec.resolve(x.Shape[2:], k.spec.kernel)
 	if err != nil {
@@ -80,8 +90,8 @@ func (k *poolKernel) Setup(in []Value) ([]Output, error) {
 	}
 	k.win = win
 	k.planes = x.Shape[0] * x.Shape[1]
-	k.inPl = win.H * win.W
-	k.outPl = win.OH * win.OW
+	k.inPl = win.InSize()
+	k.outPl = win.OutSize()
 	if k.isMax {
 		k.argmax = make([]int32, k.planes*k.outPl)
 		if k.inPl > math.MaxInt32 {
@@ -90,78 +100,110 @@ func (k *poolKernel) Setup(in []Value) ([]Output, error) {
 	} else {
 		k.inv = make([]float32, k.outPl)
 		g := &k.win
-		for oh := range g.OH {
-			for ow := range g.OW {
-				cnt := 0
-				for i := range g.KH {
-					ih := oh*g.SH - g.PadT + i*g.DH
-					for j := range g.KW {
-						iw := ow*g.SW - g.PadL + j*g.DW
-						in := ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
-						inPad := ih >= -g.PadT && ih < g.H+g.PadB && iw >= -g.PadL && iw < g.W+g.PadR
-						if in || (k.includePad && inPad) {
-							cnt++
-						}
-					}
+		for o := range k.outPl {
+			cnt := 0
+			k.window(o, func(id, ih, iw int) {
+				in := id >= 0 && id < g.D && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W
+				inPad := id >= -g.PadF && id < g.D+g.PadBack && ih >= -g.PadT && ih < g.H+g.PadB && iw >= -g.PadL && iw < g.W+g.PadR
+				if in || (k.includePad && inPad) {
+					cnt++
 				}
-				if cnt > 0 {
-					k.inv[oh*g.OW+ow] = 1 / float32(cnt)
-				}
+			})
+			if cnt > 0 {
+				k.inv[o] = 1 / float32(cnt)
 			}
 		}
 	}
-	return []Output{{DType: tensor.Float32, Shape: append([]int{x.Shape[0], x.Shape[1]}, out...)}}, nil
+	outs := []Output{{DType: tensor.Float32, Shape: append([]int{x.Shape[0], x.Shape[1]}, out...)}}
+	outs = append(outs, Output{DType: tensor.Int64, Shape: outs[0].Shape})
+	return outs, nil
+}
+
+// window calls fn(id, ih, iw) for every tap of output position o,
+// including taps in the padding (coordinates outside the input).
+func (k *poolKernel) window(o int, fn func(id, ih, iw int)) {
+	g := &k.win
+	ow := o % g.OW
+	oh := (o / g.OW) % g.OH
+	od := o / (g.OW * g.OH)
+	for a := range g.KD {
+		id := od*g.SD - g.PadF + a*g.DD
+		for i := range g.KH {
+			ih := oh*g.SH - g.PadT + i*g.DH
+			for j := range g.KW {
+				fn(id, ih, ow*g.SW-g.PadL+j*g.DW)
+			}
+		}
+	}
+}
+
+// taps calls fn(input index) for every tap of output position o inside
+// the input, in row-major window order.
+func (k *poolKernel) taps(o int, fn func(idx int)) {
+	g := &k.win
+	ow := o % g.OW
+	oh := (o / g.OW) % g.OH
+	od := o / (g.OW * g.OH)
+	for a := range g.KD {
+		id := od*g.SD - g.PadF + a*g.DD
+		if id < 0 || id >= g.D {
+			continue
+		}
+		for i := range g.KH {
+			ih := oh*g.SH - g.PadT + i*g.DH
+			if ih < 0 || ih >= g.H {
+				continue
+			}
+			base := (id*g.H + ih) * g.W
+			for j := range g.KW {
+				iw := ow*g.SW - g.PadL + j*g.DW
+				if iw < 0 || iw >= g.W {
+					continue
+				}
+				fn(base + iw)
+			}
+		}
+	}
 }
 
 func (k *poolKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	x, y := in[0].F32, out[0].F32
-	g := &k.win
 	tensor.ForEach(ctx.Workers, k.planes, func(_, p int) {
 		src := x[p*k.inPl : (p+1)*k.inPl]
 		dst := y[p*k.outPl : (p+1)*k.outPl]
-		for oh := range g.OH {
-			for ow := range g.OW {
-				o := oh*g.OW + ow
-				if k.isMax {
-					best, arg := float32(math.Inf(-1)), int32(-1)
-					for i := range g.KH {
-						ih := oh*g.SH - g.PadT + i*g.DH
-						if ih < 0 || ih >= g.H {
-							continue
-						}
-						for j := range g.KW {
-							iw := ow*g.SW - g.PadL + j*g.DW
-							if iw < 0 || iw >= g.W {
-								continue
-							}
-							v := src[ih*g.W+iw]
-							if v > best || arg < 0 || (v != v && best == best) {
-								best, arg = v, int32(ih*g.W+iw)
-							}
-						}
+		if k.isMax {
+			am := k.argmax[p*k.outPl : (p+1)*k.outPl]
+			for o := range dst {
+				best, arg := float32(math.Inf(-1)), int32(-1)
+				k.taps(o, func(idx int) {
+					v := src[idx]
+					if v > best || arg < 0 || (v != v && best == best) {
+						best, arg = v, int32(idx)
 					}
-					dst[o] = best
-					k.argmax[p*k.outPl+o] = arg
-					continue
-				}
-				var s float32
-				for i := range g.KH {
-					ih := oh*g.SH - g.PadT + i*g.DH
-					if ih < 0 || ih >= g.H {
-						continue
-					}
-					for j := range g.KW {
-						iw := ow*g.SW - g.PadL + j*g.DW
-						if iw < 0 || iw >= g.W {
-							continue
-						}
-						s += src[ih*g.W+iw]
-					}
-				}
-				dst[o] = s * k.inv[o]
+				})
+				dst[o], am[o] = best, arg
 			}
+			return
+		}
+		for o := range dst {
+			var s float32
+			k.taps(o, func(idx int) { s += src[idx] })
+			dst[o] = s * k.inv[o]
 		}
 	})
+	if k.withIndices && len(out) > 1 && out[1] != nil {
+		g := &k.win
+		idx := out[1].I64
+		for i, a := range k.argmax {
+			p := i / k.outPl
+			v := int64(a)
+			if k.colMajor && a >= 0 {
+				h, w := int(a)/g.W, int(a)%g.W
+				v = int64(w*g.H + h)
+			}
+			idx[i] = int64(p*k.inPl) + v
+		}
+	}
 	return nil
 }
 
@@ -170,7 +212,6 @@ func (k *poolKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 		return nil
 	}
 	dy, dx := gout[0].F32, gin[0].F32
-	g := &k.win
 	tensor.ForEach(ctx.Workers, k.planes, func(_, p int) {
 		d := dx[p*k.inPl : (p+1)*k.inPl]
 		gy := dy[p*k.outPl : (p+1)*k.outPl]
@@ -183,24 +224,9 @@ func (k *poolKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 			}
 			return
 		}
-		for oh := range g.OH {
-			for ow := range g.OW {
-				o := oh*g.OW + ow
-				v := gy[o] * k.inv[o]
-				for i := range g.KH {
-					ih := oh*g.SH - g.PadT + i*g.DH
-					if ih < 0 || ih >= g.H {
-						continue
-					}
-					for j := range g.KW {
-						iw := ow*g.SW - g.PadL + j*g.DW
-						if iw < 0 || iw >= g.W {
-							continue
-						}
-						d[ih*g.W+iw] += v
-					}
-				}
-			}
+		for o := range gy {
+			v := gy[o] * k.inv[o]
+			k.taps(o, func(idx int) { d[idx] += v })
 		}
 	})
 	return nil

@@ -74,6 +74,8 @@ func TestPoolGradients(t *testing.T) {
 		{"avg-include", "AveragePool", []int{1, 2, 5, 5}, []*graph.Attribute{intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1), intAttr("count_include_pad", 1)}},
 		{"avg-ceil", "AveragePool", []int{1, 1, 6, 7}, []*graph.Attribute{intsAttr("kernel_shape", 3, 2), intsAttr("strides", 2, 2), intAttr("ceil_mode", 1)}},
 		{"global", "GlobalAveragePool", []int{2, 3, 4, 5}, nil},
+		{"max-3d", "MaxPool", []int{1, 2, 4, 5, 4}, []*graph.Attribute{intsAttr("kernel_shape", 2, 3, 2), intsAttr("strides", 2, 1, 2), intsAttr("pads", 1, 0, 0, 0, 1, 1)}},
+		{"avg-3d-include", "AveragePool", []int{1, 1, 4, 4, 5}, []*graph.Attribute{intsAttr("kernel_shape", 2, 2, 3), intsAttr("pads", 1, 1, 1, 0, 0, 1), intAttr("count_include_pad", 1), intAttr("ceil_mode", 1), intsAttr("strides", 2, 2, 2)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,8 +110,8 @@ func TestPoolSetupErrors(t *testing.T) {
 		x    []int
 	}{
 		{"no-kernel", "MaxPool", newTestNode("MaxPool", 1, 1), []int{1, 1, 4, 4}},
-		{"indices", "MaxPool", newTestNode("MaxPool", 1, 2, intsAttr("kernel_shape", 2, 2)), []int{1, 1, 4, 4}},
-		{"3d", "AveragePool", newTestNode("AveragePool", 1, 1, intsAttr("kernel_shape", 2, 2, 2)), []int{1, 1, 4, 4, 4}},
+		{"storage-order", "MaxPool", newTestNode("MaxPool", 1, 2, intsAttr("kernel_shape", 2, 2), intAttr("storage_order", 2)), []int{1, 1, 4, 4}},
+		{"4d", "AveragePool", newTestNode("AveragePool", 1, 1, intsAttr("kernel_shape", 2, 2, 2, 2)), []int{1, 1, 4, 4, 4, 4}},
 		{"kernel-too-big", "MaxPool", newTestNode("MaxPool", 1, 1, intsAttr("kernel_shape", 5, 5)), []int{1, 1, 4, 4}},
 		{"ceil-mode", "MaxPool", newTestNode("MaxPool", 1, 1, intsAttr("kernel_shape", 2, 2), intAttr("ceil_mode", 3)), []int{1, 1, 4, 4}},
 	}
@@ -119,5 +121,33 @@ func TestPoolSetupErrors(t *testing.T) {
 				t.Errorf("%s setup: no error", tt.op)
 			}
 		})
+	}
+}
+
+func TestMaxPoolIndices(t *testing.T) {
+	// Two planes of a 2×3 image; the maxima sit at known places.
+	x := tensor.FromFloat32([]float32{
+		1, 9, 2,
+		3, 4, 5,
+		7, 1, 1,
+		1, 1, 8,
+	}, 1, 2, 2, 3)
+	for _, tt := range []struct {
+		order int64
+		want  []int64
+	}{
+		{0, []int64{1, 1, 6, 11}},
+		{1, []int64{2, 2, 6, 11}}, // column-major within a plane: w*H + h
+	} {
+		out, err := runKernel(newTestNode("MaxPool", 1, 2, intsAttr("kernel_shape", 2, 2), intAttr("storage_order", tt.order)), 12, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range out[1].I64 {
+			if v != tt.want[i] {
+				t.Errorf("storage_order %d: Indices = %v, want %v", tt.order, out[1].I64, tt.want)
+				break
+			}
+		}
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // Ops that move or relabel data without arithmetic: Identity, Reshape,
 // Flatten, Squeeze, Unsqueeze (all copies into a new shape), Transpose,
-// Constant, ConstantOfShape, Shape and Gather. Gradients flow through the
+// Constant, ConstantOfShape, Shape, Gather, and Cast (which PyTorch
+// exports put in shape computations). Gradients flow through the
 // float32 data input of each; integer operands (shapes, axes, indices) get
 // none.
 
@@ -69,6 +70,17 @@ func init() {
 	})
 	register("Gather", func(n *graph.Node, opset int64) (Kernel, error) {
 		return &gatherKernel{axis: n.AttrInt("axis", 0)}, nil
+	})
+	register("Cast", func(n *graph.Node, opset int64) (Kernel, error) {
+		a := n.Attr("to")
+		if a == nil {
+			return nil, errors.New("Cast needs the to attribute")
+		}
+		to := tensor.DType(a.I)
+		if err := checkDataDType(to); err != nil {
+			return nil, fmt.Errorf("to: %w", err)
+		}
+		return &castKernel{to: to}, nil
 	})
 }
 
@@ -607,6 +619,82 @@ func (k *gatherKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tens
 			d := (o*len(idx) + j) * n
 			addInto(dst[s:s+n], g[d:d+n])
 		}
+	}
+	return nil
+}
+
+// castKernel is Cast between float32, float64 and the integer and boolean
+// types. Float to integer truncates toward zero and integers wrap to the
+// target type, as numpy's astype does; anything to bool is "!= 0". Only a
+// float32 to float32 cast passes a gradient.
+type castKernel struct {
+	to, from tensor.DType
+}
+
+func (k *castKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 1 || !in[0].Present {
+		return nil, errors.New("Cast takes 1 input")
+	}
+	if err := checkDataDType(in[0].DType); err != nil {
+		return nil, err
+	}
+	k.from = in[0].DType
+	return []Output{{DType: k.to, Shape: in[0].Shape}}, nil
+}
+
+func (k *castKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	x, y := in[0], out[0]
+	n := x.Len()
+	for i := range n {
+		switch {
+		case k.to == tensor.Float32:
+			y.F32[i] = float32(castGet(x, i))
+		case k.to == tensor.Float64:
+			y.F64[i] = castGet(x, i)
+		case k.from.IsInteger():
+			y.I64[i] = castInt(k.to, x.I64[i])
+		default:
+			v := castGet(x, i)
+			if k.to == tensor.Bool {
+				y.I64[i] = 0
+				if v != 0 {
+					y.I64[i] = 1
+				}
+				continue
+			}
+			y.I64[i] = castInt(k.to, int64(v))
+		}
+	}
+	return nil
+}
+
+// castGet reads element i of x as a float64.
+func castGet(x *tensor.Tensor, i int) float64 {
+	switch {
+	case x.DType == tensor.Float32:
+		return float64(x.F32[i])
+	case x.DType == tensor.Float64:
+		return x.F64[i]
+	case x.DType == tensor.Uint64:
+		return float64(uint64(x.I64[i]))
+	}
+	return float64(x.I64[i])
+}
+
+// castInt converts an integer to the integer or boolean type dt.
+func castInt(dt tensor.DType, v int64) int64 {
+	if dt == tensor.Bool {
+		if v != 0 {
+			return 1
+		}
+		return 0
+	}
+	return wrapInt(dt, v)
+}
+
+func (k *castKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if k.from == tensor.Float32 && k.to == tensor.Float32 && gin[0] != nil && gout[0] != nil {
+		addInto(gin[0].F32, gout[0].F32)
 	}
 	return nil
 }

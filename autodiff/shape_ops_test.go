@@ -338,3 +338,42 @@ func TestDataOpsCarryIntegers(t *testing.T) {
 		}
 	}
 }
+
+func TestCast(t *testing.T) {
+	f := tensor.FromFloat32([]float32{-2.7, -0.5, 0, 0.5, 300.9}, 5)
+	tests := []struct {
+		in   *tensor.Tensor
+		to   tensor.DType
+		want any
+	}{
+		{f, tensor.Int64, []int64{-2, 0, 0, 0, 300}},
+		{f, tensor.Uint8, []int64{254, 0, 0, 0, 44}},
+		{f, tensor.Bool, []int64{1, 1, 0, 1, 1}},
+		{f, tensor.Float64, []float64{float64(float32(-2.7)), -0.5, 0, 0.5, float64(float32(300.9))}},
+		{int64s(-1, 0, 70000), tensor.Float32, []float32{-1, 0, 70000}},
+		{int64s(-1, 0, 70000), tensor.Int16, []int64{-1, 0, 4464}},
+		{int64s(-1, 0, 7), tensor.Int64, []int64{-1, 0, 7}},
+	}
+	for _, tt := range tests {
+		got, err := runKernel(newTestNode("Cast", 1, 1, intAttr("to", int64(tt.to))), 13, tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g any
+		switch {
+		case tt.to == tensor.Float32:
+			g = got[0].F32
+		case tt.to == tensor.Float64:
+			g = got[0].F64
+		default:
+			g = got[0].I64
+		}
+		if got[0].DType != tt.to || !cmp.Equal(g, tt.want) {
+			t.Errorf("Cast(%s %v, to %s) = %s %v, want %v", tt.in.DType, tt.in, tt.to, got[0].DType, g, tt.want)
+		}
+	}
+	gradCheck(t, newTestNode("Cast", 1, 1, intAttr("to", int64(tensor.Float32))), 13, []*tensor.Tensor{randomTensor(rand.New(rand.NewPCG(8, 8)), 2, 3)}, []int{0}, gradCheckTol)
+	if _, err := kernels["Cast"](newTestNode("Cast", 1, 1, intAttr("to", int64(tensor.Float16))), 13); err == nil || !strings.Contains(err.Error(), "float16") {
+		t.Errorf("Cast to float16: error %v, want one naming float16", err)
+	}
+}

@@ -49,12 +49,12 @@ func TestSoftmax(t *testing.T) {
 		group func(i int) int // flat index -> normalization group
 	}{
 		// Opset 13: one axis.
-		{13, nil, func(i int) int { return i / 4 }},                     // default -1
+		{13, nil, func(i int) int { return i / 4 }},                        // default -1
 		{13, opsPtr(int64(1)), func(i int) int { return (i/12)*4 + i%4 }},  // axis 1
 		{13, opsPtr(int64(0)), func(i int) int { return i % 12 }},          // axis 0
 		{13, opsPtr(int64(-2)), func(i int) int { return (i/12)*4 + i%4 }}, // axis -2
 		// Opset 11: coerced to 2-D at axis.
-		{11, nil, func(i int) int { return i / 12 }},          // default 1
+		{11, nil, func(i int) int { return i / 12 }},             // default 1
 		{11, opsPtr(int64(2)), func(i int) int { return i / 4 }}, // axis 2
 		{11, opsPtr(int64(0)), func(i int) int { return 0 }},     // axis 0: everything
 	}

@@ -73,8 +73,8 @@ func glassShuffle(x *raster, d, iters int, rng *rand.Rand) {
 // diskKernel is make_cifar_c.py's disk(radius, alias_blur): the indicator
 // of X²+Y² ≤ r² on an integer grid, normalized, then OpenCV's GaussianBlur
 // with ksize 3×3 (5×5 when r > 8) and σ = alias_blur. The original grid is
-// −8..8 for r ≤ 8 and −r..r above; here it is padded by the blur's
-// half-width so the blur never reaches the grid's border (the kernel then
+// −8..8 for r ≤ 8 and −r..r above; here it is padded by the blur's width
+// so the blur's reflected border never reaches the disk (the kernel then
 // sums to exactly 1; identical to the original whenever r ≤ 7), and the
 // result is cropped to its nonzero support.
 func diskKernel(radius, aliasBlur float64) kernel2D {
@@ -82,7 +82,7 @@ func diskKernel(radius, aliasBlur float64) kernel2D {
 	if radius > 8 {
 		ks = 5
 	}
-	half := max(8, int(math.Ceil(radius))) + ks/2
+	half := max(8, int(math.Ceil(radius))) + ks
 	size := 2*half + 1
 	disk := make([]float64, size*size)
 	var sum float64

@@ -2,6 +2,7 @@ package corrupt
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -212,8 +213,22 @@ func apply(k *corruption, severity int, img []float32, c, h, w int, rng *rand.Ra
 	}
 	x := newRaster(c, h, w)
 	for i, v := range img {
-		x.p[i] = level(float64(v)) / 255
+		x.p[i] = float64(v)
 	}
+	x = corruptRaster(k, severity, x, rng)
+	for i, v := range x.p {
+		dst[i] = float32(v)
+	}
+	return nil
+}
+
+// corruptRaster runs corruption k on a checked image x (values in [0,1],
+// modified in place) and returns the result on 8-bit levels k/255.
+func corruptRaster(k *corruption, severity int, x *raster, rng *rand.Rand) *raster {
+	for i, v := range x.p {
+		x.p[i] = level(v) / 255
+	}
+	c := x.c
 	if k.rgb && c == 1 {
 		x = x.toRGB()
 	}
@@ -222,9 +237,20 @@ func apply(k *corruption, severity int, img []float32, c, h, w int, rng *rand.Ra
 		x = x.toGray()
 	}
 	for i, v := range x.p {
-		dst[i] = float32(truncLevel(v)) / 255
+		x.p[i] = truncLevel(v) / 255
 	}
-	return nil
+	return x
+}
+
+// benchmarkEntries are the registry entries of the 15 benchmark corruptions.
+func benchmarkEntries() []*corruption {
+	var out []*corruption
+	for _, k := range registry {
+		if !k.info.Extra {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // level rounds v in [0,1] (clipped) to the nearest of the 256 levels 0..255.
@@ -302,4 +328,15 @@ func (x *raster) clipAll() {
 // images grow for an image of this size: min(h, w)/32.
 func (x *raster) scale() float64 {
 	return float64(min(x.h, x.w)) / 32
+}
+
+// NewRNG returns the random source for one image of a corruption sweep:
+// a PCG seeded from the run's seed and a hash of (corruption name,
+// severity, image index). Every image gets its own stream, so results do
+// not depend on the order in which images are processed, on batching or on
+// sharding.
+func NewRNG(seed uint64, name string, severity, index int) *rand.Rand {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d/%d", name, severity, index)
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
 }

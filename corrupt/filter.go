@@ -85,8 +85,14 @@ func correlate1D(src, dst []float64, h, w int, k []float64, axis int, b border) 
 			out := dst[y*w : (y+1)*w]
 			for x := 0; x < w; x++ {
 				var s float64
-				for j, kv := range k {
-					s += kv * row[b.index(x+j-r, w)]
+				if x >= r && x < w-r {
+					for j, kv := range k {
+						s += kv * row[x+j-r]
+					}
+				} else {
+					for j, kv := range k {
+						s += kv * row[b.index(x+j-r, w)]
+					}
 				}
 				out[x] = s
 			}
@@ -139,6 +145,18 @@ func correlate2D(src, dst []float64, h, w int, kern kernel2D, b border) {
 	r := kern.size / 2
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
+			if y >= r && y < h-r && x >= r && x < w-r { // interior: no border rule
+				var s float64
+				for i := 0; i < kern.size; i++ {
+					kr := kern.k[i*kern.size : (i+1)*kern.size]
+					row := src[(y+i-r)*w+x-r:]
+					for j, kv := range kr {
+						s += kv * row[j]
+					}
+				}
+				dst[y*w+x] = s
+				continue
+			}
 			var s float64
 			for i := 0; i < kern.size; i++ {
 				yy := b.index(y+i-r, h)
@@ -265,8 +283,25 @@ func newMotionKernel(radius, sigma, angle float64) motionKernel {
 
 // apply blurs plane src into dst with edge (nearest) virtual pixels.
 func (mk motionKernel) apply(src, dst []float64, h, w int) {
+	r := 0
+	for i := range mk.dx {
+		r = max(r, abs(mk.dx[i]), abs(mk.dy[i]))
+	}
+	off := make([]int, len(mk.dx))
+	for i := range off {
+		off[i] = mk.dy[i]*w + mk.dx[i]
+	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
+			if y >= r && y < h-r && x >= r && x < w-r {
+				var s float64
+				base := y*w + x
+				for i, kv := range mk.weights {
+					s += kv * src[base+off[i]]
+				}
+				dst[base] = s
+				continue
+			}
 			var s float64
 			for i, kv := range mk.weights {
 				yy := nearest.index(y+mk.dy[i], h)

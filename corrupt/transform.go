@@ -26,7 +26,7 @@ type transformOp struct {
 // TransformFamilies lists the families ParseTransform accepts, with the
 // default parameter used when a spec names a family without one.
 func TransformFamilies() []string {
-	return []string{"rotation", "translation", "scale", "brightness", "contrast", "gamma", "blur", "awgn"}
+	return []string{"rotation", "translation", "scale", "brightness", "contrast", "gamma", "blur", "awgn", "corruption"}
 }
 
 // The parameters a spec gets when it names a family bare. The paper's
@@ -41,6 +41,7 @@ var transformDefaults = map[string][2]float64{
 	"gamma":       {0.8, 0},   // x^U(0.8, 1.25)
 	"blur":        {1, 0},     // Gaussian σ ~ U(0, 1)
 	"awgn":        {0.1, 0},   // x + 0.1·N(0, I)
+	"corruption":  {5, 0},     // a benchmark corruption at severity 1..5
 }
 
 var transformAliases = map[string]string{
@@ -62,6 +63,9 @@ var transformAliases = map[string]string{
 //	gamma:0.8             x^g, g ~ U(min(γ, 1/γ), max(γ, 1/γ))
 //	blur:1                Gaussian blur, σ ~ U(0, 1)
 //	awgn:0.1              x + 0.1·N(0, I)
+//	corruption:3          one of the 15 benchmark corruptions, uniformly, at a
+//	                      severity uniform in 1..3 (CSAM-SPEC §4.1's option for
+//	                      CIFAR-10-C; needs 1 or 3 channels, output on 8-bit levels)
 func ParseTransform(spec string) (Transform, error) {
 	var t Transform
 	if strings.TrimSpace(spec) == "" {
@@ -137,6 +141,10 @@ func newTransformOp(spec, name, params string, hasParams bool) (transformOp, err
 
 func (op transformOp) check() error {
 	switch op.name {
+	case "corruption":
+		if op.a != math.Trunc(op.a) || op.a < 1 || op.a > MaxSeverity {
+			return fmt.Errorf("corruption severity %g must be an integer in 1..%d", op.a, MaxSeverity)
+		}
 	case "gamma":
 		if op.a <= 0 {
 			return fmt.Errorf("gamma %g must be > 0", op.a)
@@ -174,6 +182,9 @@ func (t Transform) String() string {
 // c·h·w values in [0,1]), writing dst (which may be src). Every operation
 // clips to [0,1]; no 8-bit quantization happens here.
 func (t Transform) Sample(rng *rand.Rand, src []float32, c, h, w int, dst []float32) error {
+	if err := t.checkShape(c, h, w); err != nil {
+		return err
+	}
 	if err := checkTransformImage(src, c, h, w, dst); err != nil {
 		return err
 	}
@@ -184,10 +195,19 @@ func (t Transform) Sample(rng *rand.Rand, src []float32, c, h, w int, dst []floa
 	return nil
 }
 
-func checkTransformImage(src []float32, c, h, w int, dst []float32) error {
+func (t Transform) checkShape(c, h, w int) error {
 	if c < 1 || h < 1 || w < 1 {
-		return fmt.Errorf("corrupt: transform: image shape %d×%d×%d must be positive", c, h, w)
+		return fmt.Errorf("corrupt: transform %q: image shape %d×%d×%d must be positive", t.String(), c, h, w)
 	}
+	for _, op := range t.ops {
+		if op.name == "corruption" && (c != 1 && c != 3 || h < 2 || w < 2) {
+			return fmt.Errorf("corrupt: transform %q: corruptions need 1 or 3 channels and at least 2×2 pixels, image is %d×%d×%d", t.String(), c, h, w)
+		}
+	}
+	return nil
+}
+
+func checkTransformImage(src []float32, c, h, w int, dst []float32) error {
 	if n := c * h * w; len(src) != n || len(dst) != n {
 		return fmt.Errorf("corrupt: transform: buffers hold %d (src) and %d (dst) values, want c·h·w = %d", len(src), len(dst), n)
 	}
@@ -200,8 +220,8 @@ func checkTransformImage(src []float32, c, h, w int, dst []float32) error {
 // length, which is a programming error.
 func (t Transform) Sampler(c, h, w int) (func(rng *rand.Rand, x, dst []float32), error) {
 	n := c * h * w
-	if c < 1 || h < 1 || w < 1 {
-		return nil, fmt.Errorf("corrupt: transform %q: image shape %d×%d×%d must be positive", t.String(), c, h, w)
+	if err := t.checkShape(c, h, w); err != nil {
+		return nil, err
 	}
 	return func(rng *rand.Rand, x, dst []float32) {
 		if len(x) != n || len(dst) != n {
@@ -253,6 +273,13 @@ func (op transformOp) apply(rng *rand.Rand, x, tmp []float64, c, h, w int) {
 		for i, v := range x {
 			x[i] = math.Pow(v, g)
 		}
+	case "corruption":
+		bench := benchmarkEntries()
+		k := bench[rng.IntN(len(bench))]
+		sev := 1 + rng.IntN(int(op.a))
+		r := &raster{c: c, h: h, w: w, p: x}
+		out := corruptRaster(k, sev, r, rng)
+		copy(x, out.p)
 	case "awgn":
 		for i := range x {
 			x[i] += op.a * rng.NormFloat64()

@@ -265,6 +265,8 @@ func spatter(sev int, x *raster, rng *rand.Rand) {
 		}
 	}
 	if p[5] == 0 {
+		// (liquid·255).astype(uint8); values above 1, rare, are clipped
+		// here where numpy's cast would wrap around.
 		l8 := make([]float64, n)
 		for i, v := range liquid {
 			l8[i] = truncLevel(v)
@@ -289,7 +291,9 @@ func spatter(sev int, x *raster, rng *rand.Rand) {
 		boxBlur3(tmp, dist, h, w)
 		var mx float64
 		for i := range dist {
-			dist[i] = min(max(math.RoundToEven(dist[i]), 0), 255) * liquid[i]
+			// The original multiplies by the uint8 layer (it reuses the
+			// variable); the scale cancels in the normalization below.
+			dist[i] = min(max(math.RoundToEven(dist[i]), 0), 255) * l8[i]
 			mx = max(mx, dist[i])
 		}
 		if mx == 0 {

@@ -311,6 +311,9 @@ func TestSubsets(t *testing.T) {
 	if !slices.Equal(s.Pixels, d.Stratified(40, newSrc(1)).Pixels) {
 		t.Error("Stratified is not deterministic given the source")
 	}
+	if s0 := d.Stratified(0, newSrc(1)); s0.Len() != 0 {
+		t.Errorf("Stratified(0).Len() = %d", s0.Len())
+	}
 	if s2 := d.Stratified(41, newSrc(1)); s2.Len() != 41 {
 		t.Errorf("Stratified(41).Len() = %d", s2.Len())
 	}
@@ -360,6 +363,16 @@ func TestFitsAndClasses(t *testing.T) {
 		if err := d.Fits(c.shape, c.classes); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Fits(%v, %d) = %v, want %q", c.shape, c.classes, err, c.want)
 		}
+	}
+	rgb, err := d.WithChannels(3)
+	if err != nil || rgb.C != 3 || !slices.Equal(rgb.Raw(2)[784:1568], d.Raw(2)) {
+		t.Errorf("WithChannels(3): %v, channel 1 differs from the gray image", err)
+	}
+	if back, err := rgb.WithChannels(1); err != nil || !slices.Equal(back.Pixels, d.Pixels) {
+		t.Errorf("WithChannels(3).WithChannels(1) does not give the gray images back: %v", err)
+	}
+	if _, err := d.WithChannels(2); err == nil {
+		t.Error("WithChannels(2) accepted")
 	}
 	o := synth(10, 1, 28, 28, 9, 9)
 	o.Name = "other"

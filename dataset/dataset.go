@@ -214,6 +214,9 @@ func (d *Dataset) Head(n int) *Dataset {
 // chosen images keep their original order.
 func (d *Dataset) Stratified(n int, src rand.Source) *Dataset {
 	n = max(0, min(n, d.Len()))
+	if n == 0 {
+		return d.Head(0)
+	}
 	byClass := make([][]int, len(d.Classes))
 	for i, l := range d.Labels {
 		byClass[l] = append(byClass[l], i)
@@ -328,4 +331,34 @@ func (d *Dataset) Resize(h, w int) *Dataset {
 		resizeCHW(out.Pixels[i*s:(i+1)*s], h, w, d.Raw(i), d.C, d.H, d.W)
 	}
 	return &out
+}
+
+// WithChannels returns d with c channels: itself when it has them already,
+// gray replicated to RGB for c=3, or RGB reduced to luma (the weights of
+// color.GrayModel) for c=1.
+func (d *Dataset) WithChannels(c int) (*Dataset, error) {
+	switch {
+	case c == d.C:
+		return d, nil
+	case c == 3 && d.C == 1, c == 1 && d.C == 3:
+	default:
+		return nil, fmt.Errorf("dataset: %s: cannot convert %d channel(s) to %d", d.Name, d.C, c)
+	}
+	out := *d
+	out.C = c
+	out.Pixels = make([]uint8, d.Len()*c*d.H*d.W)
+	plane := d.H * d.W
+	for i := range d.Len() {
+		src, dst := d.Raw(i), out.Pixels[i*c*plane:(i+1)*c*plane]
+		if c == 3 {
+			copy(dst[:plane], src)
+			copy(dst[plane:2*plane], src)
+			copy(dst[2*plane:], src)
+			continue
+		}
+		for p := range plane {
+			dst[p] = uint8((19595*uint32(src[p]) + 38470*uint32(src[plane+p]) + 7471*uint32(src[2*plane+p]) + 1<<15) >> 16)
+		}
+	}
+	return &out, nil
 }

@@ -362,7 +362,10 @@ func (l *folderLoad) finish() (*Dataset, error) {
 	if len(parents) > 1 {
 		var ps []string
 		for p := range parents {
-			ps = append(ps, "'"+p+"/'")
+			if p == "" {
+				p = "."
+			}
+			ps = append(ps, p+"/")
 		}
 		slices.Sort(ps)
 		if l.opts.Split == "" {

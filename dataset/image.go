@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/jpeg" // registers the JPEG decoder with image.Decode
-	_ "image/png"  // registers the PNG decoder with image.Decode
+	"image/jpeg"
+	"image/png"
 	"math"
 )
 
@@ -20,11 +20,22 @@ const maxImagePixels = 1 << 26
 // decodeImage decodes a JPEG or PNG held in data into CHW uint8 with c
 // channels (1: luma, 3: RGB), resized to h×w when h, w > 0 (see
 // resizeCHW), else at its own size. It returns the pixels and their shape.
-func decodeImage(data []byte, c, h, w int) (pix []uint8, ih, iw int, err error) {
+func decodeImage(data []byte, c, h, w int) (pix []uint8, ih, iw int, _ error) {
 	if dw, dh, ok := declaredSize(data); ok && (dw <= 0 || dh <= 0 || int64(dw)*int64(dh) > maxImagePixels) {
 		return nil, 0, 0, fmt.Errorf("declared size %dx%d is empty or above %d pixels", dw, dh, maxImagePixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(data))
+	// Dispatch on the magic bytes ourselves: image.Decode would wrap the
+	// reader in a fresh 4 KiB bufio.Reader per image to sniff the format.
+	var img image.Image
+	var err error
+	switch {
+	case len(data) >= 2 && data[0] == 0xff && data[1] == 0xd8:
+		img, err = jpeg.Decode(bytes.NewReader(data))
+	case len(data) >= 8 && string(data[:8]) == "\x89PNG\r\n\x1a\n":
+		img, err = png.Decode(bytes.NewReader(data))
+	default:
+		return nil, 0, 0, fmt.Errorf("neither JPEG nor PNG (the file starts with % x)", data[:min(len(data), 4)])
+	}
 	if err != nil {
 		return nil, 0, 0, err
 	}

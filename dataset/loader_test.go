@@ -11,6 +11,8 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +23,7 @@ import (
 )
 
 // writeFile writes data to dir/rel, creating folders.
-func writeFile(t *testing.T, dir, rel string, data []byte) string {
+func writeFile(t testing.TB, dir, rel string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -35,7 +37,7 @@ func writeFile(t *testing.T, dir, rel string, data []byte) string {
 
 // pngBytes encodes a w×h RGB image whose pixel (x, y) is (seed+x,
 // seed+y, seed+x+y) as PNG (lossless, so the decoded values are known).
-func pngBytes(t *testing.T, w, h, seed int) []byte {
+func pngBytes(t testing.TB, w, h, seed int) []byte {
 	t.Helper()
 	img := image.NewNRGBA(image.Rect(0, 0, w, h))
 	for y := range h {
@@ -50,7 +52,7 @@ func pngBytes(t *testing.T, w, h, seed int) []byte {
 	return b.Bytes()
 }
 
-func jpegBytes(t *testing.T, w, h int) []byte {
+func jpegBytes(t testing.TB, w, h int) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for i := range img.Pix {
@@ -88,35 +90,31 @@ func writeTree(t *testing.T, files map[string][]byte) string {
 func writeTar(t *testing.T, files map[string][]byte, gz bool) string {
 	t.Helper()
 	var buf bytes.Buffer
-	var w = &buf
-	var tw *tar.Writer
+	writeTarTo(&buf, files, gz)
+	name := "tree.tar"
+	if gz {
+		name += ".gz"
+	}
+	return writeFile(t, t.TempDir(), name, buf.Bytes())
+}
+
+// writeTarTo writes files (in name order, as "./name") as a tar, gzipped
+// when gz is set.
+func writeTarTo(w io.Writer, files map[string][]byte, gz bool) {
 	var zw *gzip.Writer
 	if gz {
 		zw = gzip.NewWriter(w)
-		tw = tar.NewWriter(zw)
-	} else {
-		tw = tar.NewWriter(w)
+		w = zw
 	}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: "./" + n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
+	tw := tar.NewWriter(w)
+	for _, n := range slices.Sorted(maps.Keys(files)) {
+		tw.WriteHeader(&tar.Header{Name: "./" + n, Mode: 0o644, Size: int64(len(files[n])), Typeflag: tar.TypeReg})
 		tw.Write(files[n])
 	}
 	tw.Close()
 	if zw != nil {
 		zw.Close()
 	}
-	name := "tree.tar"
-	if gz {
-		name += ".gz"
-	}
-	return writeFile(t, t.TempDir(), name, buf.Bytes())
 }
 
 func TestLoadFolderForms(t *testing.T) {
@@ -210,9 +208,9 @@ func TestLoadFolderResize(t *testing.T) {
 
 func TestLoadFolderErrors(t *testing.T) {
 	files := tree(t)
-	corrupt := maps(files)
+	corrupt := maps.Clone(files)
 	corrupt["top/test/mango/9.jpg"] = []byte("\xff\xd8\xff\xe0 this is not a JPEG")
-	missing := maps(files)
+	missing := maps.Clone(files)
 	delete(missing, "top/test/mango/0.png")
 	delete(missing, "top/test/mango/1.png")
 	empty := t.TempDir()
@@ -258,14 +256,6 @@ func TestLoadFolderErrors(t *testing.T) {
 	if d.Len() != 6 || len(d.Skipped) != 1 || !strings.HasSuffix(d.Skipped[0], filepath.FromSlash("test/mango/9.jpg")) {
 		t.Errorf("SkipBad: %d images, skipped %v; want 6 and the corrupt file", d.Len(), d.Skipped)
 	}
-}
-
-func maps(m map[string][]byte) map[string][]byte {
-	out := map[string][]byte{}
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func TestLoadFolderCancel(t *testing.T) {

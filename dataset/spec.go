@@ -219,11 +219,17 @@ func defaultIDXDir(kind string) (string, error) {
 	if d := os.Getenv("CSAM_MNIST_DIR"); d != "" {
 		return d, nil
 	}
-	var cache string
+	caches := []string{os.Getenv("GOMODCACHE")}
 	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
-		cache = strings.TrimSpace(string(out))
+		caches = append(caches, strings.TrimSpace(string(out)))
 	}
-	if cache != "" {
+	if home, err := os.UserHomeDir(); err == nil {
+		caches = append(caches, filepath.Join(home, "go", "pkg", "mod"))
+	}
+	for _, cache := range caches {
+		if cache == "" {
+			continue
+		}
 		// The module cache escapes upper case as !lower.
 		matches, _ := filepath.Glob(filepath.Join(cache, "github.com", "petar", "!go!m!n!i!s!t@*", "data"))
 		if len(matches) > 0 {

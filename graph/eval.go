@@ -559,8 +559,6 @@ func scalarF(t *tensor.Tensor) float64 {
 	return 0
 }
 
-func ceilF(v float64) float64 { return math.Ceil(v) }
-
 func rangeEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 	if err := inputsOK(c); err != nil {
 		return nil, err

@@ -22,7 +22,9 @@ func nd(name, op string, ins, outs []string, attrs ...*Attribute) *Node {
 	return &Node{Name: name, OpType: op, Inputs: ins, Outputs: outs, Attrs: attrs}
 }
 
-func aInts(name string, v ...int64) *Attribute { return &Attribute{Name: name, Type: AttrInts, Ints: v} }
+func aInts(name string, v ...int64) *Attribute {
+	return &Attribute{Name: name, Type: AttrInts, Ints: v}
+}
 func aInt(name string, v int64) *Attribute     { return &Attribute{Name: name, Type: AttrInt, I: v} }
 func aFloat(name string, v float32) *Attribute { return &Attribute{Name: name, Type: AttrFloat, F: v} }
 func aStr(name, v string) *Attribute           { return &Attribute{Name: name, Type: AttrString, S: []byte(v)} }

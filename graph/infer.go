@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -24,7 +25,7 @@ import (
 // Constant, ConstantOfShape, Identity, Range, Reshape, Expand). A value
 // such an op needs that cannot be computed is an error naming the node.
 //
-// The supported ops are those the engines run (see SupportedOps); any
+// The supported ops are listed by InferableOps; any
 // other op, and any shape mismatch, is an error naming the node.
 func InferShapes(m *Model, inputShapes map[string][]int) (map[string][]int, error) {
 	return InferShapesWith(m, inputShapes, nil)
@@ -48,8 +49,8 @@ func InferShapesWith(m *Model, inputShapes map[string][]int, inputValues map[str
 		}
 		inputShapes = merged
 	}
-	if m == nil || m.Graph == nil {
-		return nil, &ModelError{Msg: "model has no graph"}
+	if err := Validate(m); err != nil {
+		return nil, err
 	}
 	shapes := map[string][]int{}
 	for _, vi := range m.Graph.Inputs {
@@ -266,7 +267,7 @@ func (inf *inferer) node(n *Node) error {
 	if ev, ok := evaluators[n.OpType]; ok && (shapeOnly || c.allKnown()) {
 		limitOK := true
 		for _, o := range outs {
-			if tensor.Numel(o.shape) > inf.evalLimit {
+			if !fitsLimit(o.shape, inf.evalLimit) {
 				limitOK = false
 			}
 		}
@@ -293,6 +294,27 @@ func (inf *inferer) node(n *Node) error {
 		}
 	}
 	return nil
+}
+
+// fitsLimit reports whether a tensor of the given shape has at most limit
+// elements, without overflowing on absurd shapes.
+func fitsLimit(shape []int, limit int) bool {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return false
+		}
+		if d == 0 {
+			return true
+		}
+	}
+	for _, d := range shape {
+		if n > limit/d {
+			return false
+		}
+		n *= d
+	}
+	return n <= limit
 }
 
 // opCtx is what a shape rule or evaluator sees of one node.
@@ -445,8 +467,8 @@ func init() {
 	}
 }
 
-// SupportedOps lists the op types InferShapes knows, sorted.
-func SupportedOps() []string {
+// InferableOps lists the op types InferShapes knows, sorted.
+func InferableOps() []string {
 	ops := make([]string, 0, len(shapeRules))
 	for op := range shapeRules {
 		ops = append(ops, op)
@@ -488,11 +510,7 @@ func binaryShape(c *opCtx) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dt := a.dtype
-	if c.n.OpType == "Pow" {
-		dt = a.dtype
-	}
-	return []*value{{shape: s, dtype: dt}}, nil
+	return []*value{{shape: s, dtype: a.dtype}}, nil
 }
 
 func variadicShape(c *opCtx) ([]*value, error) {
@@ -1310,8 +1328,8 @@ func splitShape(c *opCtx) ([]*value, error) {
 	nOut := len(c.n.Outputs)
 	if len(split) == 0 {
 		if c.opset() >= 18 {
-			if a := c.n.Attr("num_outputs"); a != nil {
-				nOut = int(a.I)
+			if a := c.n.Attr("num_outputs"); a != nil && a.I != int64(nOut) {
+				return nil, c.errf("num_outputs is %d but the node has %d outputs", a.I, nOut)
 			}
 		}
 		if nOut < 1 {
@@ -1433,13 +1451,17 @@ func sliceParams(c *opCtx, shape []int) (start, step, count []int, err error) {
 			s = min(max(s, 0), d)
 			e = min(max(e, 0), d)
 			if e > s {
-				n = (e - s + st - 1) / st
+				n = (e-s-1)/st + 1
 			}
 		} else {
 			s = min(max(s, -1), d-1)
 			e = min(max(e, -1), d-1)
+			neg := -st
+			if st == math.MinInt64 {
+				neg = math.MaxInt64
+			}
 			if s > e {
-				n = (s - e + (-st) - 1) / (-st)
+				n = (s-e-1)/neg + 1
 			}
 		}
 		start[ax], step[ax], count[ax] = int(s), int(st), int(n)
@@ -1526,7 +1548,11 @@ func rangeShape(c *opCtx) ([]*value, error) {
 	if delta == 0 {
 		return nil, c.errf("delta is zero")
 	}
-	n := int(max(0, ceilF((limit-start)/delta)))
+	nf := max(0, math.Ceil((limit-start)/delta))
+	if math.IsNaN(nf) || nf > 1<<40 {
+		return nil, c.errf("range from %v to %v by %v has too many elements", start, limit, delta)
+	}
+	n := int(nf)
 	return []*value{{shape: []int{n}, dtype: c.ins[0].dtype}}, nil
 }
 
@@ -1544,6 +1570,9 @@ func expandShape(c *opCtx) ([]*value, error) {
 	}
 	s := make([]int, len(dims))
 	for i, d := range dims {
+		if d < 0 {
+			return nil, c.errf("shape %v has a negative dimension", dims)
+		}
 		s[i] = int(d)
 	}
 	out, err := broadcastShapes(c, x.shape, s)

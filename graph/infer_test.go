@@ -68,7 +68,7 @@ func TestInferShapesOpsetForms(t *testing.T) {
 			nd("sh", "Shape", s("x"), s("shp")),
 			nd("ca", "Cast", s("shp"), s("f"), aInt("to", int64(tensor.Float32))),
 			nd("cb", "Cast", s("f"), s("i"), aInt("to", int64(tensor.Int64))),
-			nd("dv", "Div", s("i", "two"), s("h")), // [1 1 0 2]
+			nd("dv", "Div", s("i", "two"), s("h")),  // [1 1 0 2]
 			nd("mu", "Mul", s("h", "two"), s("hh")), // [2 2 0 4]
 			nd("co", "ConstantOfShape", s("hh"), s("y"))), "y", []int{2, 2, 0, 4}},
 	}
@@ -149,10 +149,10 @@ func TestMACs(t *testing.T) {
 			f32init("mw", []int{16, 7}, func(int) float32 { return 0 }),
 		},
 		nd("conv", "Conv", s("x", "w1"), s("c1"), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)), // [2,6,4,4]
-		nd("grp", "Conv", s("c1", "w2"), s("c2"), aInt("group", 2)),                                // [2,6,4,4]
-		nd("", "Flatten", s("c2"), s("f")),                                                         // [2,96]
-		nd("", "Gemm", s("f", "fc"), s("y"), aInt("transB", 1)),                                    // [2,10]
-		nd("mm", "MatMul", s("v", "mw"), s("mm")),                                                  // [3,5,7]
+		nd("grp", "Conv", s("c1", "w2"), s("c2"), aInt("group", 2)),                                  // [2,6,4,4]
+		nd("", "Flatten", s("c2"), s("f")),                                                           // [2,96]
+		nd("", "Gemm", s("f", "fc"), s("y"), aInt("transB", 1)),                                      // [2,10]
+		nd("mm", "MatMul", s("v", "mw"), s("mm")),                                                    // [3,5,7]
 		nd("r", "Relu", s("c2"), s("z")),
 	)
 	shapes, err := InferShapes(m, nil)

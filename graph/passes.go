@@ -42,7 +42,7 @@ func FoldConstantsCount(m *Model) (int, error) {
 		return 0, err
 	}
 	g := m.Graph
-	shapesA, shapesB := probeShapes(g)
+	shapesA, shapesB := probeShapes(m)
 	infA := newInferer(m, shapesA, true, foldLimit)
 	if err := infA.run(); err != nil {
 		return 0, err
@@ -58,7 +58,7 @@ func FoldConstantsCount(m *Model) (int, error) {
 
 	isConst := map[string]bool{}
 	for name, v := range infA.vals {
-		if v.val != nil && g.Initializer(name) != nil && !g.IsGraphInput(name) {
+		if v.val != nil && g.Initializer(name) != nil && !overridable(m, name) {
 			isConst[name] = true
 		}
 	}
@@ -129,7 +129,7 @@ func FoldConstantsCount(m *Model) (int, error) {
 		}
 		for _, o := range n.Outputs {
 			if o != "" && needed[o] {
-				g.Initializers = append(g.Initializers, &Initializer{
+				addInitializer(m, &Initializer{
 					Name:     o,
 					Value:    infA.vals[o].val,
 					Encoding: Encoding{RawData: true},
@@ -147,7 +147,7 @@ func FoldConstantsCount(m *Model) (int, error) {
 		}
 		if t := staticReshape(n, infA, infB); t != nil {
 			name := uniqueName(taken, n.Inputs[1]+"_static")
-			g.Initializers = append(g.Initializers, &Initializer{
+			addInitializer(m, &Initializer{
 				Name:     name,
 				Value:    &tensor.Tensor{DType: tensor.Int64, Shape: []int{len(t)}, I64: t},
 				Encoding: Encoding{RawData: true},
@@ -156,7 +156,7 @@ func FoldConstantsCount(m *Model) (int, error) {
 			count++
 		}
 	}
-	removeDead(g, before)
+	removeDead(m, before)
 	return count, nil
 }
 
@@ -165,7 +165,8 @@ func FoldConstantsCount(m *Model) (int, error) {
 // (distinct per symbol, so two symbols never look equal). Inputs without a
 // shape are left out (their consumers stay unknown). Graph inputs that are
 // initializers take the initializer's shape and lose their value.
-func probeShapes(g *Graph) (a, b map[string][]int) {
+func probeShapes(m *Model) (a, b map[string][]int) {
+	g := m.Graph
 	a, b = map[string][]int{}, map[string][]int{}
 	primes := []int{1009, 1013, 1019, 1021, 1031, 1033, 1039, 1049, 1051, 1061, 1063, 1069}
 	sym := map[string]int{}
@@ -180,6 +181,9 @@ func probeShapes(g *Graph) (a, b map[string][]int) {
 	}
 	for _, vi := range g.Inputs {
 		if in := g.Initializer(vi.Name); in != nil && in.Value != nil {
+			if !overridable(m, vi.Name) {
+				continue // a constant: its value stays known
+			}
 			a[vi.Name] = slices.Clone(in.Value.Shape)
 			b[vi.Name] = slices.Clone(in.Value.Shape)
 			continue
@@ -267,9 +271,42 @@ func tensorsEqual(a, b *tensor.Tensor) bool {
 		slices.EqualFunc(a.Str, b.Str, func(x, y []byte) bool { return string(x) == string(y) })
 }
 
-// usedNames is the set of values read by a node or named as graph outputs.
+// subgraphRefs is the set of names read by nodes inside g's sub-graphs
+// (If, Loop, Scan bodies), which may capture values of g.
+func subgraphRefs(g *Graph) map[string]bool {
+	refs := map[string]bool{}
+	var walk func(sg *Graph)
+	walk = func(sg *Graph) {
+		if sg == nil {
+			return
+		}
+		for _, n := range sg.Nodes {
+			if sg != g {
+				for _, in := range n.Inputs {
+					refs[in] = true
+				}
+			}
+			for _, a := range n.Attrs {
+				walk(a.G)
+				for _, gg := range a.Graphs {
+					walk(gg)
+				}
+			}
+		}
+		if sg != g {
+			for _, o := range sg.Outputs {
+				refs[o.Name] = true
+			}
+		}
+	}
+	walk(g)
+	return refs
+}
+
+// usedNames is the set of values read by a node (including nodes of
+// sub-graphs) or named as graph outputs.
 func usedNames(g *Graph) map[string]bool {
-	u := map[string]bool{}
+	u := subgraphRefs(g)
 	for _, n := range g.Nodes {
 		for _, in := range n.Inputs {
 			if in != "" {
@@ -288,7 +325,8 @@ func usedNames(g *Graph) map[string]bool {
 // unused, and value_info entries of values that no longer exist. Nodes
 // that were already dead before are kept: removing them is not this
 // package's call.
-func removeDead(g *Graph, before map[string]bool) {
+func removeDead(m *Model, before map[string]bool) {
+	g := m.Graph
 	for {
 		now := usedNames(g)
 		var kept []*Node
@@ -313,13 +351,19 @@ func removeDead(g *Graph, before map[string]bool) {
 	}
 	now := usedNames(g)
 	var inits []*Initializer
+	gone := map[string]bool{}
 	for _, in := range g.Initializers {
-		if before[in.Name] && !now[in.Name] && !g.IsGraphInput(in.Name) {
+		if before[in.Name] && !now[in.Name] && !overridable(m, in.Name) {
+			gone[in.Name] = true
 			continue
 		}
 		inits = append(inits, in)
 	}
 	g.Initializers = inits
+	if len(gone) > 0 && !modernIR(m) {
+		// IR < 4 lists every initializer among the inputs.
+		g.Inputs = slices.DeleteFunc(g.Inputs, func(vi *ValueInfo) bool { return gone[vi.Name] })
+	}
 	pruneValueInfo(g)
 }
 
@@ -338,10 +382,38 @@ func pruneValueInfo(g *Graph) {
 	g.ValueInfo = vis
 }
 
+// modernIR reports whether m follows IR version 4 and later, where an
+// initializer listed among the graph inputs is a default a caller may
+// override. Before IR 4 every initializer had to be listed there, so the
+// listing means nothing and initializers are constants. An unset version
+// (a hand-built model) counts as modern.
+func modernIR(m *Model) bool { return m.IRVersion == 0 || m.IRVersion >= 4 }
+
+// overridable reports whether the initializer name can be replaced by the
+// caller at run time, so that it is not a constant.
+func overridable(m *Model, name string) bool {
+	return modernIR(m) && m.Graph.IsGraphInput(name)
+}
+
+// addInitializer adds in to m's graph; before IR 4 it is listed among the
+// graph inputs too, as those versions require.
+func addInitializer(m *Model, in *Initializer) {
+	g := m.Graph
+	g.Initializers = append(g.Initializers, in)
+	if !modernIR(m) {
+		t := &Type{IsTensor: true, Elem: in.Value.DType, HasShape: true}
+		for _, d := range in.Value.Shape {
+			t.Shape = append(t.Shape, Dim{Value: int64(d), HasValue: true})
+		}
+		g.Inputs = append(g.Inputs, &ValueInfo{Name: in.Name, Type: t})
+	}
+}
+
 // constInit returns the initializer named name when it is a constant (not
-// also a graph input) float32 tensor with valid data, else nil.
-func constInit(g *Graph, name string) *Initializer {
-	if name == "" || g.IsGraphInput(name) {
+// overridable) float32 tensor with valid data, else nil.
+func constInit(m *Model, name string) *Initializer {
+	g := m.Graph
+	if name == "" || overridable(m, name) {
 		return nil
 	}
 	in := g.Initializer(name)
@@ -395,6 +467,7 @@ func FoldBatchNorm(m *Model) (int, error) {
 	g := m.Graph
 	before := usedNames(g)
 	taken := g.names()
+	captured := subgraphRefs(g)
 	count := 0
 	for _, bn := range slices.Clone(g.Nodes) {
 		if bn.OpType != "BatchNormalization" || !isDefaultDomain(bn) || !bnIsInference(bn) {
@@ -404,10 +477,10 @@ func FoldBatchNorm(m *Model) (int, error) {
 		producers, consumers := g.Producers(), g.Consumers()
 		conv := producers[x]
 		if conv == nil || conv.OpType != "Conv" || !isDefaultDomain(conv) || len(conv.Outputs) != 1 ||
-			len(consumers[x]) != 1 || g.IsGraphOutput(x) || len(conv.Inputs) < 2 {
+			len(consumers[x]) != 1 || g.IsGraphOutput(x) || captured[x] || len(conv.Inputs) < 2 {
 			continue
 		}
-		w := constInit(g, conv.Inputs[1])
+		w := constInit(m, conv.Inputs[1])
 		if w == nil || len(w.Value.Shape) < 2 {
 			continue
 		}
@@ -415,7 +488,7 @@ func FoldBatchNorm(m *Model) (int, error) {
 		var params [4][]float32
 		ok := true
 		for i := range 4 {
-			p := constInit(g, bn.Inputs[i+1])
+			p := constInit(m, bn.Inputs[i+1])
 			if p == nil || len(p.Value.F32) != mOut {
 				ok = false
 				break
@@ -424,7 +497,7 @@ func FoldBatchNorm(m *Model) (int, error) {
 		}
 		var bias *Initializer
 		if len(conv.Inputs) > 2 && conv.Inputs[2] != "" {
-			bias = constInit(g, conv.Inputs[2])
+			bias = constInit(m, conv.Inputs[2])
 			if bias == nil || len(bias.Value.F32) != mOut {
 				ok = false
 			}
@@ -453,7 +526,7 @@ func FoldBatchNorm(m *Model) (int, error) {
 			w.Value = wT
 		} else {
 			name := uniqueName(taken, w.Name+"_bnfolded")
-			g.Initializers = append(g.Initializers, &Initializer{Name: name, Value: wT, Encoding: w.Encoding})
+			addInitializer(m, &Initializer{Name: name, Value: wT, Encoding: w.Encoding})
 			conv.Inputs[1] = name
 		}
 		bT := &tensor.Tensor{DType: tensor.Float32, Shape: []int{mOut}, F32: newB}
@@ -471,7 +544,7 @@ func FoldBatchNorm(m *Model) (int, error) {
 				base = bias.Name + "_bnfolded"
 			}
 			name := uniqueName(taken, base)
-			g.Initializers = append(g.Initializers, &Initializer{Name: name, Value: bT, Encoding: Encoding{RawData: true}})
+			addInitializer(m, &Initializer{Name: name, Value: bT, Encoding: Encoding{RawData: true}})
 			conv.Inputs = append(conv.Inputs[:2], name)
 		}
 		conv.Outputs[0] = bn.Outputs[0]
@@ -479,7 +552,7 @@ func FoldBatchNorm(m *Model) (int, error) {
 		count++
 	}
 	if count > 0 {
-		removeDead(g, before)
+		removeDead(m, before)
 	}
 	return count, nil
 }
@@ -544,7 +617,7 @@ func UnfoldBatchNorm(m *Model) (int, error) {
 		vals := [4]*tensor.Tensor{fill(1), fill(0), fill(0), fill(variance)}
 		for i, suffix := range []string{"_bn.scale", "_bn.bias", "_bn.mean", "_bn.var"} {
 			names[i] = uniqueName(taken, base+suffix)
-			g.Initializers = append(g.Initializers, &Initializer{Name: names[i], Value: vals[i], Encoding: Encoding{RawData: true}})
+			addInitializer(m, &Initializer{Name: names[i], Value: vals[i], Encoding: Encoding{RawData: true}})
 		}
 		pre := uniqueName(taken, y+"_prebn")
 		conv.Outputs[0] = pre
@@ -570,7 +643,7 @@ func UnfoldBatchNorm(m *Model) (int, error) {
 
 // RemoveIdentity removes Identity nodes and inference-mode Dropout nodes
 // (no training_mode input, or a constant false one; the mask output
-// unused) by rewiring their consumers to their input. When the removed
+// absent or unused) by rewiring their consumers to their input. When the removed
 // node's output is a graph output, the output name is kept by renaming the
 // input's producer instead; that is impossible when the input is itself a
 // graph input, an initializer or another graph output, and such nodes are
@@ -581,6 +654,7 @@ func RemoveIdentity(m *Model) (int, error) {
 	}
 	g := m.Graph
 	var inf *inferer
+	captured := subgraphRefs(g)
 	count := 0
 	for _, n := range slices.Clone(g.Nodes) {
 		if !isDefaultDomain(n) || len(n.Inputs) < 1 || len(n.Outputs) < 1 || n.Inputs[0] == "" || n.Outputs[0] == "" {
@@ -589,8 +663,8 @@ func RemoveIdentity(m *Model) (int, error) {
 		switch n.OpType {
 		case "Identity":
 		case "Dropout":
-			if len(n.Outputs) > 1 && n.Outputs[1] != "" {
-				continue
+			if len(n.Outputs) > 1 && n.Outputs[1] != "" && (g.IsGraphOutput(n.Outputs[1]) || len(g.Consumers()[n.Outputs[1]]) > 0) {
+				continue // the mask is used
 			}
 			if len(n.Inputs) > 2 && n.Inputs[2] != "" && inf == nil {
 				inf = newInferer(m, nil, true, 1)
@@ -603,6 +677,9 @@ func RemoveIdentity(m *Model) (int, error) {
 			continue
 		}
 		in, out := n.Inputs[0], n.Outputs[0]
+		if captured[in] || captured[out] {
+			continue // a sub-graph reads it by name
+		}
 		if !g.IsGraphOutput(out) {
 			renameUses(g, out, in)
 		} else {

@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -121,6 +120,22 @@ func countOps(m *graph.Model) map[string]int {
 // canonicalize applies the passes in the order the importer does.
 func canonicalize(t *testing.T, m *graph.Model) (folded, removed, bns int) {
 	t.Helper()
+	io := func() []string {
+		var names []string
+		for _, vi := range m.Graph.Inputs {
+			names = append(names, "in:"+vi.Name)
+		}
+		for _, vi := range m.Graph.Outputs {
+			names = append(names, "out:"+vi.Name)
+		}
+		return names
+	}
+	ioBefore := io()
+	defer func() {
+		if ioAfter := io(); !slices.Equal(ioBefore, ioAfter) && m.IRVersion >= 4 {
+			t.Errorf("graph inputs/outputs changed: %v → %v", ioBefore, ioAfter)
+		}
+	}()
 	var err error
 	if folded, err = graph.FoldConstantsCount(m); err != nil {
 		t.Fatalf("FoldConstants: %v", err)
@@ -198,6 +213,20 @@ func TestFoldedDynamicBatchORT(t *testing.T) {
 			ops := countOps(m)
 			if ops["Shape"]+ops["Gather"]+ops["Concat"]*boolInt(name == "dynreshape_op14") != 0 {
 				t.Errorf("ops after folding: %v, want no Shape, Gather (or, for %s, Concat)", ops, name)
+			}
+			if name == "dynreshape_op14" {
+				// view(size(0), size(1), 8, 8) and reshape(size(0), -1): the
+				// batch entry becomes 0 (copy), the static size(1) a constant.
+				var got [][]int64
+				for _, n := range m.Graph.Nodes {
+					if n.OpType == "Reshape" {
+						got = append(got, m.Graph.Initializer(n.Inputs[1]).Value.I64)
+					}
+				}
+				want := [][]int64{{0, 4, 8, 8}, {0, -1}}
+				if !slices.EqualFunc(got, want, slices.Equal) {
+					t.Errorf("Reshape shapes after folding = %v, want %v", got, want)
+				}
 			}
 			if d := m.Graph.Inputs[0].Type.Shape[0]; !d.HasParam {
 				t.Errorf("input's batch dimension = %v, want it to stay symbolic", d)
@@ -304,4 +333,80 @@ func TestUnfoldFoldRoundTripORT(t *testing.T) {
 	}
 }
 
-func init() { _ = fmt.Sprint }
+// TestPassesLightModelsORT folds the model-zoo light models, whose weights
+// are computed by ConstantOfShape, into initializers and checks the result
+// against the stored outputs in onnxruntime.
+func TestPassesLightModelsORT(t *testing.T) {
+	initORT(t)
+	root := testenv.SharedDir(t, "onnx-conformance", "light-models")
+	for _, name := range []string{"light_squeezenet", "light_shufflenet", "light_inception_v1", "light_densenet121"} {
+		t.Run(name, func(t *testing.T) {
+			m, in, want := readFixture(t, filepath.Join(root, name))
+			before := countOps(m)
+			folded, removed, bns := canonicalize(t, m)
+			after := countOps(m)
+			if after["ConstantOfShape"] != 0 || after["Dropout"] != 0 {
+				t.Errorf("ops after the passes: %v, want no ConstantOfShape or Dropout", after)
+			}
+			got := runORT(t, m, in)
+			worst, bad := maxExcess(got, want, tolAbs, tolRel)
+			if bad >= 0 {
+				t.Errorf("output[%d] = %v, want %v (worst |diff| %.3g)", bad, got.F32[bad], want.F32[bad], worst)
+			}
+			t.Logf("folded %d nodes, removed %d identities, folded %d BN; nodes %d → %d; max |diff| %.3g",
+				folded, removed, bns, sum(before), sum(after), worst)
+		})
+	}
+}
+
+// TestPassesKeepTrainingNodes: on the training-mode exports the passes
+// must keep BatchNormalization (training_mode=1) and Dropout (training_mode
+// true), and still leave a valid graph.
+func TestPassesKeepTrainingNodes(t *testing.T) {
+	root := testenv.SharedDir(t, "fixtures", "torch-1.13")
+	for _, name := range []string{"small_cnn_32_op14_train", "tiny_opmix_32_op14_train"} {
+		m, err := onnxio.ReadFile(filepath.Join(root, name, "model.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := countOps(m)
+		_, removed, bns := canonicalize(t, m)
+		after := countOps(m)
+		if removed != 0 || bns != 0 || after["BatchNormalization"] != before["BatchNormalization"] || after["Dropout"] != before["Dropout"] {
+			t.Errorf("%s: removed %d, folded %d; ops %v → %v; want training nodes kept", name, removed, bns, before, after)
+		}
+	}
+}
+
+// TestRemoveIdentityORT: a hand-made graph with Identity and inference
+// Dropout nodes, one of them producing the graph output, gives
+// bit-identical outputs in onnxruntime once they are removed.
+func TestRemoveIdentityORT(t *testing.T) {
+	initORT(t)
+	ratio := &graph.Initializer{Name: "ratio", Value: &tensor.Tensor{DType: tensor.Float32, Shape: []int{}, F32: []float32{0.3}}}
+	nodes := []*graph.Node{
+		{Name: "r", OpType: "Relu", Inputs: []string{"x"}, Outputs: []string{"r"}},
+		{Name: "i1", OpType: "Identity", Inputs: []string{"r"}, Outputs: []string{"i1"}},
+		{Name: "d", OpType: "Dropout", Inputs: []string{"i1", "ratio"}, Outputs: []string{"d", "mask"}},
+		{Name: "s", OpType: "Sigmoid", Inputs: []string{"d"}, Outputs: []string{"s"}},
+		{Name: "a", OpType: "Add", Inputs: []string{"s", "i1"}, Outputs: []string{"a"}},
+		{Name: "i2", OpType: "Identity", Inputs: []string{"a"}, Outputs: []string{"y"}},
+	}
+	m := &graph.Model{IRVersion: 8, OpsetImports: []graph.OpsetImport{{Version: 17}}, Graph: &graph.Graph{
+		Name: "g", Nodes: nodes, Initializers: []*graph.Initializer{ratio},
+		Inputs: []*graph.ValueInfo{floatVI("x", []int{2, 5})}, Outputs: []*graph.ValueInfo{floatVI("y", nil)},
+	}}
+	x := tensor.FromFloat32([]float32{-2, -1, 0, 1, 2, 3, -0.5, 0.5, 7, -7}, 2, 5)
+	want := runORT(t, m, x)
+	n, err := graph.RemoveIdentity(m)
+	if err != nil || n != 3 {
+		t.Fatalf("RemoveIdentity = %d, %v; want 3, nil", n, err)
+	}
+	if ops := countOps(m); ops["Identity"]+ops["Dropout"] != 0 || m.Graph.Outputs[0].Name != "y" {
+		t.Fatalf("after RemoveIdentity: ops %v, output %q", ops, m.Graph.Outputs[0].Name)
+	}
+	got := runORT(t, m, x)
+	if worst, _ := maxExcess(got, want, 0, 0); worst != 0 {
+		t.Errorf("outputs differ by %.3g after RemoveIdentity, want bit-identical", worst)
+	}
+}

@@ -322,3 +322,15 @@ func TestUnfoldBatchNormIsIdentity(t *testing.T) {
 		t.Error("unfold then fold changed the conv weights or bias")
 	}
 }
+
+func TestPassesRespectSubgraphCaptures(t *testing.T) {
+	body := &Graph{Name: "then", Nodes: []*Node{nd("inner", "Relu", s("i"), s("t"))}, Outputs: []*ValueInfo{tvi("t")}}
+	cond := &Initializer{Name: "cond", Value: &tensor.Tensor{DType: tensor.Bool, Shape: []int{}, I64: []int64{1}}}
+	m := mdl(13, []*ValueInfo{tvi("x", 1, 4)}, []*ValueInfo{tvi("y")}, []*Initializer{cond},
+		nd("id", "Identity", s("x"), s("i")),
+		nd("if", "If", s("cond"), s("y"), &Attribute{Name: "then_branch", Type: AttrGraph, G: body}, &Attribute{Name: "else_branch", Type: AttrGraph, G: body}))
+	n, err := RemoveIdentity(m)
+	if err != nil || n != 0 || len(m.Graph.Nodes) != 2 {
+		t.Errorf("RemoveIdentity = %d, %v leaving %d nodes; want the Identity a sub-graph reads kept", n, err, len(m.Graph.Nodes))
+	}
+}

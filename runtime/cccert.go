@@ -29,6 +29,10 @@ type CCCertOptions struct {
 	// Batch is how many transformed images go through onnxruntime at once
 	// (default 100).
 	Batch int
+	// Seed determines every random draw: sample i's transforms come from
+	// rand.New(rand.NewPCG(Seed^stream, i)) for its data-set index i, so
+	// results do not depend on batching or sharding.
+	Seed uint64
 }
 
 func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
@@ -46,6 +50,7 @@ func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
 		if o.Batch != 0 {
 			r.Batch = o.Batch
 		}
+		r.Seed = o.Seed
 		r.Temperatures = slices.Clone(o.Temperatures)
 		r.Epsilons = slices.Clone(o.Epsilons)
 	}
@@ -96,6 +101,7 @@ func (s CCSample) CertifiedAt(eps float64) bool { return s.Correct && s.Bound < 
 
 // CCCertResult is CC-Cert over a data set.
 type CCCertResult struct {
+	Seed         uint64     `json:"seed"`
 	N            int        `json:"n"`
 	K            int        `json:"k"`
 	Delta        float64    `json:"delta"`
@@ -132,19 +138,20 @@ func (r *CCCertResult) CertifiedAt(eps float64) Eval {
 // every image of data with the classifier s: p⁰ = softmax(s(x)),
 // d = (p₁ − p₂)/2, then k·n transformed copies x_T = transform(x) (clipped to
 // [0, 1]) give Z_i = ‖p⁰ − p(x_T)‖_∞ and the bound CCCertBound. Transformed
-// images run through onnxruntime opts.Batch at a time. rng supplies all
-// randomness, consumed image by image in data order, so the same seed gives
-// the same result whatever the batch size.
-func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transform, rng *rand.Rand, opts *CCCertOptions) (*CCCertResult, error) {
+// images run through onnxruntime opts.Batch at a time. Each sample's
+// transforms draw from its own source seeded by opts.Seed and the sample's
+// index, so the same seed gives the same bounds whatever the batch size or
+// sharding.
+func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transform, opts *CCCertOptions) (*CCCertResult, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if transform == nil || rng == nil {
-		return nil, fmt.Errorf("runtime: CC-Cert: a transform and a random source are required")
+	if transform == nil {
+		return nil, fmt.Errorf("runtime: CC-Cert: a transform is required")
 	}
 	res := &CCCertResult{
-		N: o.N, K: o.K, Delta: o.Delta, Temperatures: len(o.Temperatures),
+		Seed: o.Seed, N: o.N, K: o.K, Delta: o.Delta, Temperatures: len(o.Temperatures),
 		TMin: slices.Min(o.Temperatures), TMax: slices.Max(o.Temperatures),
 		Epsilons: o.Epsilons,
 	}
@@ -180,7 +187,8 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 			x := b.Images.F32[i*c.per : (i+1)*c.per]
 			lg := clean[i*K : (i+1)*K]
 			softmax(p0, lg)
-			smp := CCSample{Index: len(res.Samples), Label: label, Pred: argmax(lg)}
+			smp := CCSample{Index: b.sampleIndex(i, len(res.Samples)), Label: label, Pred: argmax(lg)}
+			rng := sampleRNG(o.Seed, streamCCCert, smp.Index)
 			smp.Correct = smp.Pred == label
 			smp.D = halfGap(p0)
 			total := o.N * o.K

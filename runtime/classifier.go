@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -15,6 +16,12 @@ import (
 type Batch struct {
 	Images *tensor.Tensor
 	Labels []int
+	// Index, when not nil, holds each image's position in the whole data
+	// set. Per-sample results carry it, and per-sample randomness is drawn
+	// from it, so that a data set split into shards gives the same
+	// per-sample results as one run. nil means the position in the
+	// sequence of batches, counted from 0.
+	Index []int
 }
 
 // Batches is the input of the evaluations: a sequence of batches, ended
@@ -64,7 +71,33 @@ func checkBatch(b Batch) error {
 	if b.Images.Shape[0] != len(b.Labels) {
 		return fmt.Errorf("%d images but %d labels", b.Images.Shape[0], len(b.Labels))
 	}
+	if b.Index != nil && len(b.Index) != len(b.Labels) {
+		return fmt.Errorf("%d labels but %d indices", len(b.Labels), len(b.Index))
+	}
 	return nil
+}
+
+// sampleIndex is the data-set position of sample i of b, whose first
+// sample is the seen-th of the sequence.
+func (b Batch) sampleIndex(i, seen int) int {
+	if b.Index != nil {
+		return b.Index[i]
+	}
+	return seen + i
+}
+
+// Streams separate the random draws of the evaluations that share a seed.
+const (
+	streamCCCert    = 0x63636365727431 // "cccert1"
+	streamSmoothing = 0x736d6f6f746831 // "smooth1"
+	streamCorrupt   = 0x636f7272757031 // "corrup1"
+)
+
+// sampleRNG is the random source of one sample: its draws depend only on
+// the seed, the evaluation (stream) and the sample's data-set index, not on
+// batch sizes, shards or the samples before it.
+func sampleRNG(seed, stream uint64, index int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^stream, uint64(index)))
 }
 
 // classifier runs a Session as an image classifier: one float32 input
@@ -166,6 +199,61 @@ func (c *classifier) checkLabels(labels []int, first int) error {
 	for i, l := range labels {
 		if l < 0 || l >= c.classes {
 			return fmt.Errorf("runtime: %s: label %d of sample %d is outside the model's %d classes; the data and the model do not fit", c.s.name, l, first+i, c.classes)
+		}
+	}
+	return nil
+}
+
+// Classes is the number of classes of a classifier model: the second
+// dimension of its first output [N, K]. When the file leaves it symbolic,
+// the model is run once on a zero image to find it.
+func (s *Session) Classes() (int, error) {
+	if len(s.inputs) != 1 || s.inputs[0].DType != tensor.Float32 || len(s.inputs[0].Shape) < 2 {
+		return 0, fmt.Errorf("runtime: %s: not an image classifier: inputs %s", s.name, infoNames(s.inputs))
+	}
+	out := s.outputs[0]
+	if len(out.Shape) == 2 && out.Shape[1] > 0 {
+		return int(out.Shape[1]), nil
+	}
+	sample := make([]int, len(s.inputs[0].Shape)-1)
+	for i, d := range s.inputs[0].Shape[1:] {
+		if d < 1 {
+			return 0, fmt.Errorf("runtime: %s: the class count is symbolic and input %s has symbolic image dimensions: run it on data to find out", s.name, s.inputs[0])
+		}
+		sample[i] = int(d)
+	}
+	c, err := newClassifier(s, sample)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := c.logits(context.Background(), make([]float32, c.per), 1, 1); err != nil {
+		return 0, err
+	}
+	return c.classes, nil
+}
+
+// SameTask checks that baseline can stand in for model in a comparison:
+// both are classifiers with the same image input shape and the same number
+// of classes.
+func SameTask(model, baseline *Session) error {
+	km, err := model.Classes()
+	if err != nil {
+		return err
+	}
+	kb, err := baseline.Classes()
+	if err != nil {
+		return err
+	}
+	if km != kb {
+		return fmt.Errorf("runtime: baseline %s has %d classes, the model %s has %d; compare models of the same task", baseline.name, kb, model.name, km)
+	}
+	im, ib := model.inputs[0].Shape[1:], baseline.inputs[0].Shape[1:]
+	if len(im) != len(ib) {
+		return fmt.Errorf("runtime: baseline %s takes images %v, the model %s takes %v", baseline.name, ib, model.name, im)
+	}
+	for i := range im {
+		if im[i] > 0 && ib[i] > 0 && im[i] != ib[i] {
+			return fmt.Errorf("runtime: baseline %s takes images %v, the model %s takes %v", baseline.name, ib, model.name, im)
 		}
 	}
 	return nil

@@ -173,3 +173,50 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
 }
+
+// DefaultLatencyBatches are the batch sizes the report times: a single
+// request and a throughput-sized batch.
+var DefaultLatencyBatches = []int{1, 64}
+
+// Artifact is what a shipped model file costs: its size and its latency in
+// onnxruntime.
+type Artifact struct {
+	Path    string    `json:"path"`
+	Size    FileSize  `json:"size"`
+	Threads int       `json:"intra_op_threads"`
+	Latency []Latency `json:"latency"`
+}
+
+// MeasureArtifact measures the model file at path: file and gzip size,
+// and latency at each of batches (nil: DefaultLatencyBatches) in a session
+// with sessOpts. A model with a fixed batch size is timed at that size
+// only.
+func MeasureArtifact(ctx context.Context, path string, batches []int, sessOpts *SessionOptions, latOpts *LatencyOptions) (*Artifact, error) {
+	size, err := ModelSize(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Open(path, sessOpts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	a := &Artifact{Path: path, Size: size, Threads: DefaultIntraOpThreads}
+	if sessOpts != nil && sessOpts.IntraOpThreads > 0 {
+		a.Threads = sessOpts.IntraOpThreads
+	}
+	if batches == nil {
+		batches = DefaultLatencyBatches
+	}
+	if len(s.inputs) > 0 && len(s.inputs[0].Shape) > 0 && s.inputs[0].Shape[0] > 0 {
+		batches = []int{int(s.inputs[0].Shape[0])}
+	}
+	for _, b := range batches {
+		l, err := MeasureLatency(ctx, s, b, latOpts)
+		if err != nil {
+			return nil, err
+		}
+		a.Latency = append(a.Latency, l)
+	}
+	return a, nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -426,11 +427,14 @@ func (s *Session) runOnce(ins, outs []ort.Value) ([]ort.Value, error) {
 	return outs, nil
 }
 
+// destroyAll releases every value. The binding can leave typed nil
+// pointers in a slice of values after a failed conversion; those are
+// skipped.
 func destroyAll(vals []ort.Value) {
 	for i, v := range vals {
-		if v != nil {
+		if v != nil && !reflect.ValueOf(v).IsNil() {
 			v.Destroy()
-			vals[i] = nil
 		}
+		vals[i] = nil
 	}
 }

@@ -23,6 +23,11 @@ type SmoothingOptions struct {
 	// Batch is how many noisy copies go through onnxruntime at once
 	// (default 1000, as certify.py).
 	Batch int
+	// Seed determines the noise of CertifySmoothing: sample i draws from
+	// rand.New(rand.NewPCG(Seed^stream, i)) for its data-set index i, so
+	// results do not depend on batching or sharding. The single-image
+	// functions take their random source directly instead.
+	Seed uint64
 }
 
 func (o *SmoothingOptions) withDefaults() (SmoothingOptions, error) {
@@ -43,6 +48,7 @@ func (o *SmoothingOptions) withDefaults() (SmoothingOptions, error) {
 		if o.Batch != 0 {
 			r.Batch = o.Batch
 		}
+		r.Seed = o.Seed
 	}
 	switch {
 	case !(r.Sigma > 0) || math.IsInf(r.Sigma, 0):
@@ -216,6 +222,7 @@ type SmoothSample struct {
 
 // SmoothingResult is randomized smoothing over a data set.
 type SmoothingResult struct {
+	Seed    uint64         `json:"seed"`
 	Sigma   float64        `json:"sigma"`
 	N0      int            `json:"n0"`
 	N       int            `json:"n"`
@@ -257,17 +264,14 @@ func (r *SmoothingResult) MaxRadius() float64 { return MaxSmoothingRadius(r.Sigm
 // reported (certify.py's analysis uses steps of 0.25).
 var DefaultRadii = []float64{0, 0.25, 0.5, 0.75, 1.0}
 
-// CertifySmoothing runs CERTIFY on every image of data, consuming rng image
-// by image in data order.
-func CertifySmoothing(ctx context.Context, s *Session, data Batches, rng *rand.Rand, opts *SmoothingOptions) (*SmoothingResult, error) {
+// CertifySmoothing runs CERTIFY on every image of data; sample i's noise
+// comes from its own source seeded by opts.Seed and i.
+func CertifySmoothing(ctx context.Context, s *Session, data Batches, opts *SmoothingOptions) (*SmoothingResult, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	if rng == nil {
-		return nil, fmt.Errorf("runtime: smoothing: a random source is required")
-	}
-	res := &SmoothingResult{Sigma: o.Sigma, N0: o.N0, N: o.N, Alpha: o.Alpha}
+	res := &SmoothingResult{Seed: o.Seed, Sigma: o.Sigma, N0: o.N0, N: o.N, Alpha: o.Alpha}
 	var c *classifier
 	for b, err := range data {
 		if err != nil {
@@ -283,7 +287,8 @@ func CertifySmoothing(ctx context.Context, s *Session, data Batches, rng *rand.R
 		}
 		for i, label := range b.Labels {
 			x := b.Images.F32[i*c.per : (i+1)*c.per]
-			cert, err := c.certify(ctx, x, rng, o)
+			idx := b.sampleIndex(i, len(res.Samples))
+			cert, err := c.certify(ctx, x, sampleRNG(o.Seed, streamSmoothing, idx), o)
 			if err != nil {
 				return nil, err
 			}
@@ -291,7 +296,7 @@ func CertifySmoothing(ctx context.Context, s *Session, data Batches, rng *rand.R
 				return nil, err
 			}
 			res.Samples = append(res.Samples, SmoothSample{
-				Index: len(res.Samples), Label: label,
+				Index: idx, Label: label,
 				Correct: cert.Pred != Abstain && cert.Pred == label, SmoothCert: cert,
 			})
 		}

@@ -57,19 +57,22 @@ for p in "${pkgs[@]}"; do
 		missing+=("$p")
 	fi
 done
-# npm is only needed to fetch onnxruntime, checked below.
-if [ ${#missing[@]} -gt 0 ]; then
-	command -v apt-get >/dev/null || die "missing Debian packages ${missing[*]} and no apt-get: install them by hand"
-	sudo=""
+# apt_install PKG...: one `apt-get update`, then install, as root or
+# through sudo.
+apt_install() {
+	command -v apt-get >/dev/null || die "missing Debian packages $*, and there is no apt-get: install them by hand"
+	local sudo=""
 	if [ "$(id -u)" != 0 ]; then
-		command -v sudo >/dev/null || die "missing Debian packages ${missing[*]}: run this script as root or install them"
+		command -v sudo >/dev/null || die "missing Debian packages $*: run this script as root or install them"
 		sudo=sudo
 	fi
-	say "installing Debian packages: ${missing[*]}"
+	say "installing Debian packages: $*"
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq >/dev/null || die "apt-get update failed"
-	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
+	$sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null || die "apt-get install $* failed"
+}
+if [ ${#missing[@]} -gt 0 ]; then
+	apt_install "${missing[@]}"
 fi
 
 # --- onnxruntime -----------------------------------------------------------
@@ -103,10 +106,8 @@ else
 		say "$ort_lib does not match onnxruntime $ORT_VERSION (size or SHA-256); fetching it again"
 	fi
 	if ! command -v npm >/dev/null; then
-		say "installing Debian package npm (to fetch onnxruntime-node@$ORT_VERSION)"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends npm >/dev/null ||
-			die "npm is missing and could not be installed: install Node.js and npm"
+		# npm is needed only to fetch onnxruntime-node.
+		apt_install npm
 	fi
 	say "fetching onnxruntime $ORT_VERSION (npm package onnxruntime-node@$ORT_VERSION) into $ort_dir"
 	tmp="$(mktemp -d)"

@@ -1,77 +1,73 @@
 package tensor
 
-// Window is the geometry of a 2-D sliding window (convolution or pooling)
-// over one image plane: input size H×W, kernel KH×KW, strides, dilations,
-// the padding before each axis (PadT, PadL; padding after is implied by
-// the output size) and the output size OH×OW. A 1-D window is the 2-D case
-// with H = KH = OH = 1.
+// Window is the geometry of a sliding window (convolution or pooling) over
+// one image volume: input size D×H×W, kernel KD×KH×KW, strides, dilations,
+// the padding before each axis (PadF, PadT, PadL; padding after is implied
+// by the output size) and the output size OD×OH×OW. A 2-D window has
+// D = KD = OD = 1 (zero values of the depth fields are read as 1, so a
+// 2-D Window literal may leave them out); a 1-D window also has
+// H = KH = OH = 1.
 type Window struct {
-	H, W       int
-	KH, KW     int
-	SH, SW     int
-	DH, DW     int
-	PadT, PadL int
-	OH, OW     int
+	D, H, W          int
+	KD, KH, KW       int
+	SD, SH, SW       int
+	DD, DH, DW       int
+	PadF, PadT, PadL int
+	OD, OH, OW       int
 }
 
-// owRange returns the output columns [lo, hi) whose input column
-// ow*SW - PadL + off lies inside [0, W).
-func (g *Window) owRange(off int) (lo, hi int) {
-	return validRange(g.OW, g.SW, off-g.PadL, g.W)
+// Depth returns the depth fields with zero read as 1: input depth, kernel
+// depth, stride, dilation and output depth.
+func (g *Window) Depth() (d, kd, sd, dd, od int) {
+	return max(g.D, 1), max(g.KD, 1), max(g.SD, 1), max(g.DD, 1), max(g.OD, 1)
 }
 
-func (g *Window) ohRange(off int) (lo, hi int) {
-	return validRange(g.OH, g.SH, off-g.PadT, g.H)
+// OutSize is the number of output positions, OD*OH*OW.
+func (g *Window) OutSize() int {
+	_, _, _, _, od := g.Depth()
+	return od * g.OH * g.OW
 }
 
-// validRange returns the o in [0, n) with 0 <= o*s + base < size, as [lo, hi).
-func validRange(n, s, base, size int) (lo, hi int) {
-	// o*s + base >= 0  <=>  o >= ceil(-base/s)
+// InSize is the number of input positions, D*H*W.
+func (g *Window) InSize() int {
+	d, _, _, _, _ := g.Depth()
+	return d * g.H * g.W
+}
+
+// ValidRange returns the outputs o in [0, n) whose input coordinate
+// o*s + base lies in [0, size), as [lo, hi) (empty when lo == hi).
+func ValidRange(n, s, base, size int) (lo, hi int) {
 	if base < 0 {
 		lo = (-base + s - 1) / s
 	}
-	// o*s + base <= size-1  <=>  o <= floor((size-1-base)/s)
 	if size-1-base < 0 {
 		return 0, 0
 	}
-	hi = (size-1-base)/s + 1
-	hi = min(hi, n)
-	if lo > hi {
-		lo = hi
-	}
-	return lo, hi
+	hi = min(n, (size-1-base)/s+1)
+	return min(lo, hi), hi
 }
 
-// Im2col writes the convolution columns of one image x (C planes of H×W)
-// into col: row (c*KH + i)*KW + j, column colOff + oh*OW + ow holds
-// x[c, oh*SH - PadT + i*DH, ow*SW - PadL + j*DW], or 0 in the padding. ld is
-// col's row stride; rows have C*KH*KW entries.
+// Im2col writes the convolution columns of one image x (C volumes of
+// D×H×W) into col: row ((c*KD + a)*KH + i)*KW + j, column
+// colOff + (od*OH + oh)*OW + ow holds
+// x[c, od*SD - PadF + a*DD, oh*SH - PadT + i*DH, ow*SW - PadL + j*DW],
+// or 0 in the padding. ld is col's row stride.
 func Im2col(g *Window, c int, x []float32, col []float32, ld, colOff int) {
-	hw := g.H * g.W
+	d, kd, sd, dd, od := g.Depth()
+	hw, ohw := g.H*g.W, g.OH*g.OW
 	for ci := range c {
-		plane := x[ci*hw : ci*hw+hw]
-		for i := range g.KH {
-			ohLo, ohHi := g.ohRange(i * g.DH)
-			for j := range g.KW {
-				row := col[((ci*g.KH+i)*g.KW+j)*ld+colOff:]
-				row = row[:g.OH*g.OW]
-				owLo, owHi := g.owRange(j * g.DW)
-				clear(row[:ohLo*g.OW])
-				clear(row[ohHi*g.OW:])
-				for oh := ohLo; oh < ohHi; oh++ {
-					ih := oh*g.SH - g.PadT + i*g.DH
-					src := plane[ih*g.W : ih*g.W+g.W]
-					dst := row[oh*g.OW : oh*g.OW+g.OW]
-					clear(dst[:owLo])
-					clear(dst[owHi:])
-					iw := owLo*g.SW - g.PadL + j*g.DW
-					if g.SW == 1 {
-						copy(dst[owLo:owHi], src[iw:iw+owHi-owLo])
-						continue
-					}
-					for ow := owLo; ow < owHi; ow++ {
-						dst[ow] = src[iw]
-						iw += g.SW
+		for a := range kd {
+			odLo, odHi := ValidRange(od, sd, a*dd-g.PadF, d)
+			for i := range g.KH {
+				for j := range g.KW {
+					r := ((ci*kd+a)*g.KH+i)*g.KW + j
+					row := col[r*ld+colOff:]
+					row = row[:od*ohw]
+					clear(row[:odLo*ohw])
+					clear(row[odHi*ohw:])
+					for o := odLo; o < odHi; o++ {
+						id := o*sd - g.PadF + a*dd
+						im2colPlane(g, x[(ci*d+id)*hw:][:hw], row[o*ohw:][:ohw], i, j)
 					}
 				}
 			}
@@ -79,36 +75,79 @@ func Im2col(g *Window, c int, x []float32, col []float32, ld, colOff int) {
 	}
 }
 
+// im2colPlane fills one OH×OW block of a column row for tap (i, j) from
+// one input plane.
+func im2colPlane(g *Window, plane, row []float32, i, j int) {
+	ohLo, ohHi := ValidRange(g.OH, g.SH, i*g.DH-g.PadT, g.H)
+	owLo, owHi := ValidRange(g.OW, g.SW, j*g.DW-g.PadL, g.W)
+	clear(row[:ohLo*g.OW])
+	clear(row[ohHi*g.OW:])
+	if owLo >= owHi {
+		clear(row[ohLo*g.OW : ohHi*g.OW])
+		return
+	}
+	for oh := ohLo; oh < ohHi; oh++ {
+		ih := oh*g.SH - g.PadT + i*g.DH
+		src := plane[ih*g.W : ih*g.W+g.W]
+		dst := row[oh*g.OW : oh*g.OW+g.OW]
+		clear(dst[:owLo])
+		clear(dst[owHi:])
+		iw := owLo*g.SW - g.PadL + j*g.DW
+		if g.SW == 1 {
+			copy(dst[owLo:owHi], src[iw:iw+owHi-owLo])
+			continue
+		}
+		for ow := owLo; ow < owHi; ow++ {
+			dst[ow] = src[iw]
+			iw += g.SW
+		}
+	}
+}
+
 // Col2im is the adjoint of Im2col: it adds each column entry back into the
 // image position it was read from (padding entries are dropped).
 func Col2im(g *Window, c int, col []float32, ld, colOff int, x []float32) {
-	hw := g.H * g.W
+	d, kd, sd, dd, od := g.Depth()
+	hw, ohw := g.H*g.W, g.OH*g.OW
 	for ci := range c {
-		plane := x[ci*hw : ci*hw+hw]
-		for i := range g.KH {
-			ohLo, ohHi := g.ohRange(i * g.DH)
-			for j := range g.KW {
-				row := col[((ci*g.KH+i)*g.KW+j)*ld+colOff:]
-				owLo, owHi := g.owRange(j * g.DW)
-				for oh := ohLo; oh < ohHi; oh++ {
-					ih := oh*g.SH - g.PadT + i*g.DH
-					dst := plane[ih*g.W : ih*g.W+g.W]
-					src := row[oh*g.OW : oh*g.OW+g.OW]
-					iw := owLo*g.SW - g.PadL + j*g.DW
-					if g.SW == 1 {
-						d := dst[iw : iw+owHi-owLo]
-						s := src[owLo:owHi]
-						for k := range d {
-							d[k] += s[k]
-						}
-						continue
-					}
-					for ow := owLo; ow < owHi; ow++ {
-						dst[iw] += src[ow]
-						iw += g.SW
+		for a := range kd {
+			odLo, odHi := ValidRange(od, sd, a*dd-g.PadF, d)
+			for i := range g.KH {
+				for j := range g.KW {
+					r := ((ci*kd+a)*g.KH+i)*g.KW + j
+					row := col[r*ld+colOff:]
+					for o := odLo; o < odHi; o++ {
+						id := o*sd - g.PadF + a*dd
+						col2imPlane(g, row[o*ohw:][:ohw], x[(ci*d+id)*hw:][:hw], i, j)
 					}
 				}
 			}
+		}
+	}
+}
+
+func col2imPlane(g *Window, row, plane []float32, i, j int) {
+	ohLo, ohHi := ValidRange(g.OH, g.SH, i*g.DH-g.PadT, g.H)
+	owLo, owHi := ValidRange(g.OW, g.SW, j*g.DW-g.PadL, g.W)
+	if owLo >= owHi {
+		return
+	}
+	for oh := ohLo; oh < ohHi; oh++ {
+		ih := oh*g.SH - g.PadT + i*g.DH
+		dst := plane[ih*g.W : ih*g.W+g.W]
+		src := row[oh*g.OW : oh*g.OW+g.OW]
+		iw := owLo*g.SW - g.PadL + j*g.DW
+		if g.SW == 1 {
+			dd := dst[iw : iw+owHi-owLo]
+			s := src[owLo:owHi]
+			for k := range dd {
+				dd[k] += s[k]
+			}
+			continue
+		}
+		for ow := owLo; ow < owHi; ow++ {
+			dst[iw] += src[ow]
+			iw += g.SW
 		}
 	}
 }

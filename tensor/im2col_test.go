@@ -8,18 +8,24 @@ import (
 
 // coreNaiveIm2col is the definition of Im2col, written for clarity.
 func coreNaiveIm2col(g *Window, c int, x []float32) []float32 {
-	cols := g.OH * g.OW
-	out := make([]float32, c*g.KH*g.KW*cols)
+	d, kd, sd, dd, od := g.Depth()
+	cols := od * g.OH * g.OW
+	out := make([]float32, c*kd*g.KH*g.KW*cols)
 	for ci := range c {
-		for i := range g.KH {
-			for j := range g.KW {
-				r := (ci*g.KH+i)*g.KW + j
-				for oh := range g.OH {
-					for ow := range g.OW {
-						ih := oh*g.SH - g.PadT + i*g.DH
-						iw := ow*g.SW - g.PadL + j*g.DW
-						if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
-							out[r*cols+oh*g.OW+ow] = x[(ci*g.H+ih)*g.W+iw]
+		for a := range kd {
+			for i := range g.KH {
+				for j := range g.KW {
+					r := ((ci*kd+a)*g.KH+i)*g.KW + j
+					for o := range od {
+						for oh := range g.OH {
+							for ow := range g.OW {
+								id := o*sd - g.PadF + a*dd
+								ih := oh*g.SH - g.PadT + i*g.DH
+								iw := ow*g.SW - g.PadL + j*g.DW
+								if id >= 0 && id < d && ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+									out[r*cols+(o*g.OH+oh)*g.OW+ow] = x[((ci*d+id)*g.H+ih)*g.W+iw]
+								}
+							}
 						}
 					}
 				}
@@ -37,24 +43,31 @@ func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
 		{H: 4, W: 9, KH: 2, KW: 3, SH: 3, SW: 2, DH: 2, DW: 3, PadT: 2, PadL: 3},
 		{H: 1, W: 8, KH: 1, KW: 3, SH: 1, SW: 2, DH: 1, DW: 1, PadT: 0, PadL: 1},
 		{H: 3, W: 3, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 2, PadL: 2},
+		{H: 1, W: 1, KH: 1, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 0, PadL: 2}, // taps entirely in padding
+		{D: 4, H: 3, W: 5, KD: 2, KH: 2, KW: 3, SD: 2, SH: 1, SW: 2, DD: 2, DH: 1, DW: 1, PadF: 1, PadT: 1, PadL: 1},
 	}
 	for n, g := range cases {
 		// Output size with end padding equal to begin padding.
+		if g.D > 0 {
+			g.OD = (g.D+2*g.PadF-((g.KD-1)*g.DD+1))/g.SD + 1
+		}
 		g.OH = (g.H+2*g.PadT-((g.KH-1)*g.DH+1))/g.SH + 1
 		g.OW = (g.W+2*g.PadL-((g.KW-1)*g.DW+1))/g.SW + 1
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			const c = 2
-			x := coreRandSlice(r, c*g.H*g.W)
+			x := coreRandSlice(r, c*g.InSize())
 			want := coreNaiveIm2col(&g, c, x)
-			cols := g.OH * g.OW
+			cols := g.OutSize()
+			_, kd, _, _, _ := g.Depth()
+			rows := c * kd * g.KH * g.KW
 			// Place the image's columns at offset 3 of a wider matrix to test ld.
 			ld := cols + 5
-			got := make([]float32, c*g.KH*g.KW*ld)
+			got := make([]float32, rows*ld)
 			for i := range got {
 				got[i] = 99
 			}
 			Im2col(&g, c, x, got, ld, 3)
-			for row := range c * g.KH * g.KW {
+			for row := range rows {
 				for k := range cols {
 					if got[row*ld+3+k] != want[row*cols+k] {
 						t.Fatalf("col[%d,%d] = %v, want %v", row, k, got[row*ld+3+k], want[row*cols+k])
@@ -64,7 +77,7 @@ func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
 			// <Im2col(x), y> == <x, Col2im(y)> for random y.
 			y := coreRandSlice(r, len(got))
 			var lhs float64
-			for row := range c * g.KH * g.KW {
+			for row := range rows {
 				for k := range cols {
 					lhs += float64(want[row*cols+k]) * float64(y[row*ld+3+k])
 				}

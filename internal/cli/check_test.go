@@ -181,3 +181,24 @@ func TestCheckORTMissing(t *testing.T) {
 		t.Errorf("error %q (exit %d), want exit 1 and a message saying `make setup`", err, code)
 	}
 }
+
+// TestCheckCancelled: a cancelled context (Ctrl-C) stops check before the
+// engines run, and maps to exit status 2.
+func TestCheckCancelled(t *testing.T) {
+	lib := testenv.ORTLibrary(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ios, out, _ := testIO()
+	err := checkRun(ctx, &CheckOptions{
+		IO:     ios,
+		Global: &GlobalOptions{ORTLib: lib, Seed: 1},
+		Model:  filepath.Join(modelsDir(), "small_cnn_32_op14_evalbn.onnx"),
+		Batch:  1, ATol: DefaultCheckATol,
+	})
+	if !errors.Is(err, context.Canceled) || ExitCode(err) != 2 {
+		t.Errorf("check with a cancelled context: %v (exit %d), want context.Canceled (exit 2)", err, ExitCode(err))
+	}
+	if out.Len() != 0 {
+		t.Errorf("check printed results after cancellation:\n%s", out)
+	}
+}

@@ -137,7 +137,7 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 	f.Float64Var(&l.SAMRho, "sam-rho", l.SAMRho, "SAM radius of the sam-prune and prune-sam baselines")
 	f.IntVar(&l.Batch, "batch", l.Batch, "batch size")
 	f.IntVar(&opts.TrainSubset, "train-subset", 0, "learn on a stratified subset of N training images (0: all)")
-	f.IntVar(&opts.TestSubset, "test-subset", 0, "check on the first N test images (0: all)")
+	f.IntVar(&opts.TestSubset, "test-subset", 0, "check on N test images evenly spaced over the test set (0: all)")
 	f.IntVar(&opts.CropPad, "crop-pad", -1, "random-crop padding (-1: 4 for 32 px and larger, 2 below)")
 	f.BoolVar(&opts.Flip, "flip", true, "random horizontal flips")
 	f.StringVar(&opts.SparseFormat, "sparse-format", "dense", "dense (zeros in initializers) or coo (sparse_initializer where smaller)")
@@ -233,7 +233,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		train = train.Stratified(opts.TrainSubset, newPCG(opts.Global.Seed))
 	}
 	if opts.TestSubset > 0 && opts.TestSubset < test.Len() {
-		test = test.Head(opts.TestSubset)
+		test = test.Select(spread(test.Len(), opts.TestSubset))
 	}
 	ckdir := opts.CheckpointDir
 	if ckdir == "" {

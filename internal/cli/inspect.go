@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -221,25 +222,28 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 		declared[vi.Name] = d
 		inShapes[vi.Name] = s
 	}
-	shapes, err := graph.InferShapes(m, inShapes)
-	if err != nil && override {
-		if shapes2, err2 := graph.InferShapes(m, declared); err2 == nil {
-			shapes, err = shapes2, nil
+	if err := checkInferable(g); err != nil {
+		return nil, err
+	}
+	var shapes map[string][]int
+	var err error
+	if override {
+		// InferShapes holds inputs to their declared sizes: give it a copy
+		// of the model whose inputs have a symbolic first dimension.
+		shapes, err = graph.InferShapes(withSymbolicBatch(m), inShapes)
+	}
+	if !override || err != nil {
+		shapes, err = graph.InferShapes(m, declared)
+		if err == nil && len(inputs) > 0 && len(declared[inputs[0].Name]) > 0 {
 			r.Batch = declared[inputs[0].Name][0]
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("shape inference at batch %d failed (MACs need every shape): %w", batch, err)
+		return nil, fmt.Errorf("shape inference at batch %d failed (MACs need every shape): %w", r.Batch, err)
 	}
-	shapeOf := func(name string) []int {
-		if in, ok := inits[name]; ok {
-			return in.Value.Shape
-		}
-		return shapes[name]
-	}
-
+	macs := graph.MACs(m, shapes)
 	var zeros, weights int64
-	for i, n := range g.Nodes {
+	for _, n := range g.Nodes {
 		if n.Domain != "" && n.Domain != "ai.onnx" {
 			continue
 		}
@@ -258,10 +262,7 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 		if len(n.Inputs) < 2 || len(n.Outputs) < 1 {
 			continue
 		}
-		name := n.Name
-		if name == "" {
-			name = fmt.Sprintf("%s#%d", n.OpType, i)
-		}
+		name := graph.NodeKey(n)
 		l := LayerSummary{
 			Name:        name,
 			Op:          n.OpType,
@@ -272,12 +273,12 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 		if out != nil {
 			l.OutputShape = append(l.OutputShape, out...)
 		}
-		macs, err := layerMACs(n, shapeOf, out)
-		if err != nil {
-			return nil, fmt.Errorf("node %q (%s): %w", name, n.OpType, err)
+		lm, ok := macs[name]
+		if !ok {
+			return nil, fmt.Errorf("node %q (%s): the shapes of its operands are not known, so its MACs cannot be counted", name, n.OpType)
 		}
-		l.MACs = macs
-		r.MACs += macs
+		l.MACs = lm
+		r.MACs += lm
 		if w := inits[n.Inputs[wIdx]]; w != nil {
 			l.Weight = w.Name
 			l.WeightShape = append(l.WeightShape, w.Value.Shape...)
@@ -305,39 +306,53 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 	return r, nil
 }
 
-// layerMACs counts the multiply-accumulates of one Conv, Gemm or MatMul
-// node with output shape out (bias additions are not counted):
-//   - Conv: every output element sums over C_in/group × kernel elements:
-//     numel(out) × numel(W)/W[0].
-//   - Gemm and MatMul: every output element is a dot product of length K.
-func layerMACs(n *graph.Node, shapeOf func(string) []int, out []int) (int64, error) {
-	if out == nil {
-		return 0, fmt.Errorf("output %q has no inferred shape", n.Outputs[0])
+// checkInferable lists every node whose op shape inference does not know,
+// so that a model with several unknown ops is refused naming all of them.
+func checkInferable(g *graph.Graph) error {
+	known := map[string]bool{}
+	for _, op := range graph.InferableOps() {
+		known[op] = true
 	}
-	outN := int64(tensor.Numel(out))
-	a, b := shapeOf(n.Inputs[0]), shapeOf(n.Inputs[1])
-	switch n.OpType {
-	case "Conv":
-		if len(b) < 3 || b[0] == 0 {
-			return 0, fmt.Errorf("weight %q has shape %v, want [C_out, C_in/group, k...]", n.Inputs[1], b)
+	var bad []string
+	for _, n := range g.Nodes {
+		if (n.Domain == "" || n.Domain == "ai.onnx") && known[n.OpType] {
+			continue
 		}
-		return outN * int64(tensor.Numel(b[1:])), nil
-	case "Gemm":
-		if len(a) != 2 {
-			return 0, fmt.Errorf("input %q has shape %v, want rank 2", n.Inputs[0], a)
+		op := n.OpType
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			op = n.Domain + "." + op
 		}
-		k := a[1]
-		if n.AttrInt("transA", 0) != 0 {
-			k = a[0]
+		if len(bad) == 10 {
+			bad = append(bad, "...")
+			break
 		}
-		return outN * int64(k), nil
-	case "MatMul":
-		if len(a) == 0 {
-			return 0, fmt.Errorf("input %q has no known shape", n.Inputs[0])
-		}
-		return outN * int64(a[len(a)-1]), nil
+		bad = append(bad, fmt.Sprintf("%s (node %q)", op, graph.NodeKey(n)))
 	}
-	return 0, nil
+	if len(bad) > 0 {
+		return fmt.Errorf("unknown ops, so shapes and MACs cannot be computed: %s; inspect knows %s", strings.Join(bad, ", "), strings.Join(graph.InferableOps(), ", "))
+	}
+	return nil
+}
+
+// withSymbolicBatch returns a shallow copy of m whose graph inputs have a
+// symbolic first dimension; everything else is shared with m.
+func withSymbolicBatch(m *graph.Model) *graph.Model {
+	mc := *m
+	gc := *m.Graph
+	gc.Inputs = make([]*graph.ValueInfo, len(m.Graph.Inputs))
+	for i, vi := range m.Graph.Inputs {
+		gc.Inputs[i] = vi
+		if vi.Type == nil || !vi.Type.IsTensor || len(vi.Type.Shape) == 0 || m.Graph.Initializer(vi.Name) != nil {
+			continue
+		}
+		vc := *vi
+		tc := *vi.Type
+		tc.Shape = append([]graph.Dim{{Param: "batch", HasParam: true}}, vi.Type.Shape[1:]...)
+		vc.Type = &tc
+		gc.Inputs[i] = &vc
+	}
+	mc.Graph = &gc
+	return &mc
 }
 
 func countZeros(t *tensor.Tensor) int64 {
@@ -407,33 +422,61 @@ func writeInspectText(w io.Writer, r *InspectReport) error {
 		return err
 	}
 
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	ops := make([]string, 0, len(r.Ops))
 	for op := range r.Ops {
 		ops = append(ops, op)
 	}
 	sort.Strings(ops)
-	fmt.Fprintf(tw, "op type\tcount\t\n")
+	rows := [][]string{{"op type", "count"}}
 	for _, op := range ops {
-		fmt.Fprintf(tw, "%s\t%d\t\n", op, r.Ops[op])
+		rows = append(rows, []string{op, strconv.Itoa(r.Ops[op])})
 	}
-	if err := tw.Flush(); err != nil {
+	fmt.Fprintln(w)
+	if err := writeTable(w, rows, "lr"); err != nil {
 		return err
 	}
 
 	if len(r.Layers) == 0 {
 		return nil
 	}
-	fmt.Fprintln(w)
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "layer\top\tweight shape\toutput shape\tparams\tMACs\tsparsity\t\n")
+	rows = [][]string{{"layer", "op", "weight shape", "output shape", "params", "MACs", "sparsity"}}
 	for _, l := range r.Layers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.2f%%\t\n", l.Name, l.Op, intsString(l.WeightShape), intsString(l.OutputShape),
-			group(l.Params), group(l.MACs), 100*l.Sparsity)
+		rows = append(rows, []string{l.Name, l.Op, intsString(l.WeightShape), intsString(l.OutputShape),
+			group(l.Params), group(l.MACs), fmt.Sprintf("%.2f%%", 100*l.Sparsity)})
 	}
-	fmt.Fprintf(tw, "total\t\t\t\t\t%s\t%.2f%%\t\n", group(r.MACs), 100*r.WeightSparsity)
-	return tw.Flush()
+	rows = append(rows, []string{"total", "", "", "", "", group(r.MACs), fmt.Sprintf("%.2f%%", 100*r.WeightSparsity)})
+	fmt.Fprintln(w)
+	return writeTable(w, rows, "llllrrr")
+}
+
+// writeTable writes rows as columns two spaces apart; align has one letter
+// per column, 'l' (left) or 'r' (right). Trailing blanks are trimmed.
+func writeTable(w io.Writer, rows [][]string, align string) error {
+	width := make([]int, len(align))
+	for _, row := range rows {
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		var line strings.Builder
+		for i, c := range row {
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if align[i] == 'r' {
+				line.WriteString(pad + c)
+			} else {
+				line.WriteString(c + pad)
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " "))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func shapeString(dims []string) string {

@@ -111,6 +111,8 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 	cmd.AddCommand(NewCmdCheck(ios, g, r.check))
 	cmd.AddCommand(NewCmdTrain(ios, g, nil))
 	cmd.AddCommand(NewCmdCompress(ios, g, nil))
+	cmd.AddCommand(NewCmdVerify(ios, g, nil))
+	cmd.AddCommand(NewCmdMerge(ios, g))
 	return cmd
 }
 

@@ -209,6 +209,11 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if ckpt == "" {
 		ckpt = opts.Output + ".ckpt"
 	}
+	for _, p := range []string{opts.Output, ckpt} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+	}
 	rep := &TrainReport{Tool: "csam-onnx " + Version, Command: strings.Join(opts.Args, " "), Arch: opts.Arch, Width: opts.Width,
 		Data: opts.Data, Seed: opts.Global.Seed}
 	prog := newProgress(opts.IO, opts.Global, "train", opts.Epochs*steps)
@@ -247,9 +252,6 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		"csam.tool_version": Version, "csam.command": rep.Command, "csam.seed": fmt.Sprint(opts.Global.Seed),
 		"csam.data": opts.Data, "csam.epochs": fmt.Sprint(opts.Epochs),
 	})
-	if err := os.MkdirAll(filepath.Dir(opts.Output), 0o755); err != nil {
-		return err
-	}
 	if err := onnxio.WriteFile(opts.Output, m); err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 	"image/draw"
 	"image/png"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,7 +42,7 @@ const (
 func main() {
 	data := flag.String("data", filepath.Join("..", "shared", "data", "cifar10", "test_249.bin"), "CIFAR-10 binary file to read test images from")
 	out := flag.String("o", filepath.Join("docs", "corruptions.png"), "PNG file to write")
-	pick := flag.String("images", "3,10,23", "comma-separated record indices of the images to show")
+	pick := flag.String("images", "7,14,0", "comma-separated record indices of the images to show")
 	seed := flag.Uint64("seed", 1, "random seed")
 	flag.Parse()
 	if err := run(*data, *out, *pick, *seed); err != nil {
@@ -111,7 +110,7 @@ func run(dataPath, outPath, pick string, seed uint64) error {
 			for sev := 0; sev <= corrupt.MaxSeverity; sev++ {
 				copy(buf, im)
 				if sev > 0 {
-					rng := rand.New(rand.NewPCG(seed, uint64(row*1000+gi*10+sev)))
+					rng := corrupt.NewRNG(seed, name, sev, gi)
 					if err := corrupt.Apply(name, sev, im, 3, side, side, rng, buf); err != nil {
 						return err
 					}

@@ -1,0 +1,108 @@
+package autodiff
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// coreBenchBatch and coreBenchWorkers are the reference setting of the
+// project's speed figures: CIFAR ResNet-18, batch 64, 2 threads.
+const (
+	coreBenchBatch   = 64
+	coreBenchWorkers = 2
+)
+
+func coreBenchProgram(b *testing.B) *Program {
+	b.Helper()
+	m := coreResNet18(coreBenchBatch, 10, 1)
+	p, err := Compile(m, [][]int{{coreBenchBatch, 3, 32, 32}}, &Options{Workers: coreBenchWorkers, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range p.Input(0).F32 {
+		p.Input(0).F32[i] = float32(rng.NormFloat64())
+	}
+	return p
+}
+
+// corePeakRSS is the process's peak resident set size in MiB (VmHWM), or 0
+// where /proc is not available.
+func corePeakRSS() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkResNet18 measures CIFAR ResNet-18 at batch 64 with 2 workers:
+// "train" is one SGD step (training-mode forward, softmax cross-entropy,
+// backward, w -= lr·g), "infer" one inference forward. It reports
+// images/s, and peak RSS of the process (run one sub-benchmark alone to
+// read the peak of that mode).
+func BenchmarkResNet18(b *testing.B) {
+	b.Run("train", func(b *testing.B) {
+		p := coreBenchProgram(b)
+		p.SetTraining(true)
+		labels := make([]int, coreBenchBatch)
+		for i := range labels {
+			labels[i] = i % 10
+		}
+		var ws, gs [][]float32
+		for _, name := range p.Params() {
+			ws = append(ws, p.Value(name).F32)
+			gs = append(gs, p.Grad(name).F32)
+		}
+		step := func() {
+			if err := p.Forward(); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+				b.Fatal(err)
+			}
+			if err := p.Backward(); err != nil {
+				b.Fatal(err)
+			}
+			for i, w := range ws {
+				g := gs[i]
+				for j := range w {
+					w[j] -= 1e-3 * g[j]
+				}
+			}
+		}
+		step() // warm-up: first-touch page faults of every buffer
+		b.ResetTimer()
+		for b.Loop() {
+			step()
+		}
+		b.ReportMetric(float64(coreBenchBatch)*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+		b.ReportMetric(corePeakRSS(), "peakRSS-MiB")
+	})
+	b.Run("infer", func(b *testing.B) {
+		p := coreBenchProgram(b)
+		if err := p.Forward(); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for b.Loop() {
+			if err := p.Forward(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(coreBenchBatch)*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+		b.ReportMetric(corePeakRSS(), "peakRSS-MiB")
+	})
+}

@@ -1,0 +1,67 @@
+"""Writes small PyTorch 1.13 exports (dynamic batch, opsets 13 and 17) that
+exercise the shape plumbing real exports contain: GoogLeNet's
+transform_input (Gather, Unsqueeze, Mul, Add, Concat), view-flatten through
+Shape/Gather/Unsqueeze/Concat/Reshape, MobileNet-style ReLU6 and mean over
+H and W, reflect padding (built from Cast/ConstantOfShape/Slice chains),
+Split, Transpose and Softmax. Each folder has the ONNX backend-test layout.
+
+Run with Debian's python3-torch: /usr/bin/python3 make_exports.py
+"""
+import torch, torch.nn as nn, torch.nn.functional as F, os, onnx
+from onnx import numpy_helper
+torch.manual_seed(0)
+
+class Inception(nn.Module):
+    # GoogLeNet-style: transform_input, branches concatenated, view-flatten.
+    def __init__(s):
+        super().__init__()
+        s.c1 = nn.Conv2d(3, 4, 1); s.c3 = nn.Conv2d(3, 4, 3, padding=1)
+        s.pool = nn.MaxPool2d(3, 1, 1, ceil_mode=True)
+        s.fc = nn.Linear(11 * 2 * 2, 5)
+    def forward(s, x):
+        x0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+        x1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+        x2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+        x = torch.cat((x0, x1, x2), 1)
+        y = torch.cat([s.c1(x), s.c3(x), s.pool(x)[:, :4]], 1)
+        y = F.adaptive_avg_pool2d(y, (2, 2))
+        y = y.view(y.size(0), -1)
+        y = y[:, 1:] if False else y
+        return F.log_softmax(s.fc(y), dim=1)
+
+class Mobile(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.c = nn.Conv2d(3, 8, 3, stride=2, padding=1, groups=1)
+        s.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        s.fc = nn.Linear(8, 4)
+    def forward(s, x):
+        y = F.relu6(s.c(x))
+        y = y + F.relu6(s.dw(y))
+        y = F.pad(y, (1, 2, 0, 1), mode="reflect")
+        y = y.mean([2, 3])
+        y = y.unsqueeze(1).squeeze(1)
+        y = y[:, 0:8]
+        a, b = torch.split(y, [3, 5], dim=1)
+        y = torch.cat([b, a], 1).reshape(-1, 2, 4).transpose(1, 2).reshape(y.shape[0], -1)
+        return torch.softmax(s.fc(y), -1), y.mean(1, keepdim=True) / 2 - y[:, :1]
+
+for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile(), (3, 3, 8, 8))]:
+    mod.eval()
+    for opset in (13, 17):
+        for dyn in (True,):
+            d = f"{name}_op{opset}{'_dyn' if dyn else ''}"
+            os.makedirs(d + "/test_data_set_0", exist_ok=True)
+            x = torch.randn(*shape)
+            kw = {}
+            if dyn:
+                kw["dynamic_axes"] = {"x": {0: "N"}}
+            torch.onnx.export(mod, (x,), d + "/model.onnx", opset_version=opset, input_names=["x"], **kw)
+            outs = mod(x)
+            if not isinstance(outs, tuple):
+                outs = (outs,)
+            open(d + "/test_data_set_0/input_0.pb", "wb").write(numpy_helper.from_array(x.numpy(), "x").SerializeToString())
+            for i, o in enumerate(outs):
+                open(d + f"/test_data_set_0/output_{i}.pb", "wb").write(numpy_helper.from_array(o.detach().numpy()).SerializeToString())
+            m = onnx.load(d + "/model.onnx")
+            print(d, sorted(set(n.op_type for n in m.graph.node)))

@@ -1,0 +1,128 @@
+package runtime_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/internal/testenv"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/runtime"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// fixture opens a PyTorch fixture and returns its session, the stored
+// input images and the labels its stored logits predict.
+func fixture(t *testing.T, name string) (*runtime.Session, *tensor.Tensor, []int) {
+	t.Helper()
+	initORT(t)
+	dir := testenv.SharedDir(t, "fixtures", "torch-1.13", name)
+	s, err := runtime.Open(filepath.Join(dir, "model.onnx"), &runtime.SessionOptions{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	in, err := onnxio.ReadTensorFile(filepath.Join(dir, "test_data_set_0", "input_0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := onnxio.ReadTensorFile(filepath.Join(dir, "test_data_set_0", "output_0.pb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := out.Shape[1]
+	labels := make([]int, out.Shape[0])
+	for i := range labels {
+		row := out.F32[i*k : (i+1)*k]
+		labels[i] = slices.Index(row, slices.Max(row))
+	}
+	return s, in, labels
+}
+
+// TestAccuracyFixedBatch runs a model exported with a fixed batch of 2 on
+// 3 images, so the last batch is padded.
+func TestAccuracyFixedBatch(t *testing.T) {
+	for _, name := range []string{"small_cnn_32_op14_eval", "small_cnn_32_op14_dynbatch"} {
+		t.Run(name, func(t *testing.T) {
+			s, in, labels := fixture(t, name)
+			per := in.Len() / in.Shape[0]
+			three := tensor.New(append([]int{3}, in.Shape[1:]...)...)
+			copy(three.F32, in.F32)
+			copy(three.F32[2*per:], in.F32[:per])
+			labels3 := append(slices.Clone(labels), labels[0])
+			for _, batch := range []int{1, 2, 64} {
+				e, err := runtime.Accuracy(context.Background(), s, runtime.SliceBatches(three, labels3, 3), batch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e.N != 3 || e.Correct != 3 {
+					t.Errorf("Accuracy(batch %d) = %+v, want 3 of 3 (labels are the stored predictions)", batch, e)
+				}
+			}
+		})
+	}
+}
+
+func TestCertifyCCDeterministic(t *testing.T) {
+	s, stored, _ := fixture(t, "small_cnn_32_op14_dynbatch")
+	// CC-Cert works on [0, 1] pixels (transformed images are clipped), the
+	// stored inputs are standard normal: squash them, and label each image
+	// with the model's own prediction.
+	in := stored.Clone()
+	for i, v := range in.F32 {
+		in.F32[i] = min(max(0.5+0.25*v, 0), 1)
+	}
+	out, err := s.Run([]*tensor.Tensor{in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := out[0].Shape[1]
+	labels := make([]int, in.Shape[0])
+	for i := range labels {
+		row := out[0].F32[i*k : (i+1)*k]
+		labels[i] = slices.Index(row, slices.Max(row))
+	}
+	noise := func(rng *rand.Rand, x, dst []float32) {
+		for i, v := range x {
+			dst[i] = v + float32(0.5*rng.NormFloat64())
+		}
+	}
+	opts := &runtime.CCCertOptions{N: 20, K: 3, Batch: 16, Seed: 9}
+	run := func(transform runtime.Transform) *runtime.CCCertResult {
+		res, err := runtime.CertifyCC(context.Background(), s, runtime.SliceBatches(in, labels, 2), transform, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	a, b := run(noise), run(noise)
+	if !slices.Equal(a.Samples, b.Samples) {
+		t.Errorf("same seed, different results:\n%+v\n%+v", a.Samples, b.Samples)
+	}
+	for _, smp := range a.Samples {
+		if !(smp.Bound >= 0 && smp.Bound <= 1) || !smp.Correct {
+			t.Errorf("sample %+v: want a correct prediction and a bound in [0, 1]", smp)
+		}
+		if smp.MaxZ == 0 {
+			t.Errorf("sample %d: noise of σ = 0.5 never moved the probabilities", smp.Index)
+		}
+	}
+	// The identity transform changes nothing (up to onnxruntime's batch
+	// size rounding): every correct sample with a margin is certified.
+	id := run(func(_ *rand.Rand, x, dst []float32) { copy(dst, x) })
+	checked := 0
+	for _, smp := range id.Samples {
+		if smp.D > 1e-3 {
+			checked++
+			if !smp.CertifiedAt(1e-4) {
+				t.Errorf("identity transform: sample %+v not certified at 1e-4", smp)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Errorf("no sample has a margin d > 1e-3: %+v", id.Samples)
+	}
+	t.Logf("identity transform: %+v", id.Samples)
+}
