@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -163,5 +164,43 @@ func TestProgramGradientThroughShapeOps(t *testing.T) {
 		if d := float64(gb[i]) - num; d > 2e-4 || d < -2e-4 {
 			t.Errorf("dL/db[%d] = %v, finite differences give %v", i, gb[i], num)
 		}
+	}
+}
+
+// TestNaNPropagates: a NaN in an input reaches the outputs it feeds (IEEE
+// arithmetic, no checks in the kernels) and nothing else; neither pass
+// panics or errors.
+func TestNaNPropagates(t *testing.T) {
+	m := opsModel(map[string][]int64{"x": {2, 3}}, []string{"x"},
+		map[string]*tensor.Tensor{"b": tensor.FromFloat32([]float32{1, 2, 3}, 3)},
+		[]*graph.Node{
+			opsNode("add", "Add", []string{"x", "b"}, []string{"z"}),
+			opsNode("sm", "Softmax", []string{"z"}, []string{"y"}),
+			opsNode("mean", "ReduceMean", []string{"y"}, []string{"r"}, intsAttr("axes", 1)),
+		}, "y", "r")
+	p, err := Compile(m, [][]int{{2, 3}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(p.Input(0).F32, []float32{0, float32(math.NaN()), 0, 1, 2, 3})
+	if err := p.Forward(); err != nil {
+		t.Fatal(err)
+	}
+	y, r := p.Output(0).F32, p.Output(1).F32
+	for i, v := range y {
+		if row0 := i < 3; row0 != math.IsNaN(float64(v)) {
+			t.Errorf("Softmax output %d = %v; want NaN exactly in the row holding the NaN input", i, v)
+		}
+	}
+	if !math.IsNaN(float64(r[0])) || math.IsNaN(float64(r[1])) {
+		t.Errorf("ReduceMean = %v, want [NaN, finite]", r)
+	}
+	clear(p.OutputGrad(0).F32)
+	copy(p.OutputGrad(1).F32, []float32{1, 1})
+	if err := p.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	if g := p.Grad("x").F32; math.IsNaN(float64(g[4])) {
+		t.Errorf("gradient of the finite row = %v, want finite values", g[3:])
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 func init() {
 	register("Concat", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		def := int64(1) // opsets 1-3 default the axis to 1
 		if opset >= 4 {
 			if n.Attr("axis") == nil {
@@ -22,6 +23,7 @@ func init() {
 		return &concatKernel{axis: n.AttrInt("axis", def)}, nil
 	})
 	register("Split", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &splitKernel{axis: n.AttrInt("axis", 0), nOut: len(n.Outputs)}
 		if opset < 13 {
 			k.split = n.AttrInts("split", nil)
@@ -42,8 +44,9 @@ func init() {
 		return k, nil
 	})
 	register("Slice", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &sliceKernel{}
-		if opset > 0 && opset < 10 {
+		if opset < 10 {
 			k.attrs = true
 			if n.Attr("starts") == nil || n.Attr("ends") == nil {
 				return nil, errors.New("Slice before opset 10 needs the starts and ends attributes")
@@ -107,13 +110,13 @@ func (k *concatKernel) Setup(in []Value) ([]Output, error) {
 }
 
 // concatRows copies each part ([outer, dims[i]·inner]) into its place in
-// whole ([outer, total·inner]).
-func concatRows[T any](outer, inner, total int, dims []int, whole []T, parts [][]T) {
+// whole ([outer, total·inner]); data picks a tensor's storage.
+func concatRows[T any](outer, inner, total int, dims []int, whole []T, parts []*tensor.Tensor, data func(*tensor.Tensor) []T) {
 	for o := range outer {
 		at := o * total * inner
 		for i, p := range parts {
 			n := dims[i] * inner
-			copy(whole[at:at+n], p[o*n:(o+1)*n])
+			copy(whole[at:at+n], data(p)[o*n:(o+1)*n])
 			at += n
 		}
 	}
@@ -122,26 +125,19 @@ func concatRows[T any](outer, inner, total int, dims []int, whole []T, parts [][
 func (k *concatKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	switch {
 	case k.dtype == tensor.Float32:
-		concatRows(k.outer, k.inner, k.total, k.dims, out[0].F32, slicesOf(in, func(t *tensor.Tensor) []float32 { return t.F32 }))
+		concatRows(k.outer, k.inner, k.total, k.dims, out[0].F32, in, f32Of)
 	case k.dtype == tensor.Float64:
-		concatRows(k.outer, k.inner, k.total, k.dims, out[0].F64, slicesOf(in, func(t *tensor.Tensor) []float64 { return t.F64 }))
+		concatRows(k.outer, k.inner, k.total, k.dims, out[0].F64, in, f64Of)
 	default:
-		concatRows(k.outer, k.inner, k.total, k.dims, out[0].I64, slicesOf(in, func(t *tensor.Tensor) []int64 { return t.I64 }))
+		concatRows(k.outer, k.inner, k.total, k.dims, out[0].I64, in, i64Of)
 	}
 	return nil
 }
 
-// slicesOf returns each tensor's storage (nil for a nil tensor). It
-// allocates; it is used on paths that copy whole tensors anyway.
-func slicesOf[T any](ts []*tensor.Tensor, data func(*tensor.Tensor) []T) [][]T {
-	s := make([][]T, len(ts))
-	for i, t := range ts {
-		if t != nil {
-			s[i] = data(t)
-		}
-	}
-	return s
-}
+// f32Of, f64Of and i64Of pick a tensor's storage.
+func f32Of(t *tensor.Tensor) []float32 { return t.F32 }
+func f64Of(t *tensor.Tensor) []float64 { return t.F64 }
+func i64Of(t *tensor.Tensor) []int64   { return t.I64 }
 
 func (k *concatKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
@@ -244,22 +240,22 @@ func (k *splitKernel) Setup(in []Value) ([]Output, error) {
 func (k *splitKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	switch {
 	case k.dtype == tensor.Float32:
-		splitRows(k.outer, k.inner, k.total, k.dims, in[0].F32, slicesOf(out, func(t *tensor.Tensor) []float32 { return t.F32 }))
+		splitRows(k.outer, k.inner, k.total, k.dims, in[0].F32, out, f32Of)
 	case k.dtype == tensor.Float64:
-		splitRows(k.outer, k.inner, k.total, k.dims, in[0].F64, slicesOf(out, func(t *tensor.Tensor) []float64 { return t.F64 }))
+		splitRows(k.outer, k.inner, k.total, k.dims, in[0].F64, out, f64Of)
 	default:
-		splitRows(k.outer, k.inner, k.total, k.dims, in[0].I64, slicesOf(out, func(t *tensor.Tensor) []int64 { return t.I64 }))
+		splitRows(k.outer, k.inner, k.total, k.dims, in[0].I64, out, i64Of)
 	}
 	return nil
 }
 
 // splitRows is the inverse of concatRows.
-func splitRows[T any](outer, inner, total int, dims []int, whole []T, parts [][]T) {
+func splitRows[T any](outer, inner, total int, dims []int, whole []T, parts []*tensor.Tensor, data func(*tensor.Tensor) []T) {
 	for o := range outer {
 		at := o * total * inner
 		for i, p := range parts {
 			n := dims[i] * inner
-			copy(p[o*n:(o+1)*n], whole[at:at+n])
+			copy(data(p)[o*n:(o+1)*n], whole[at:at+n])
 			at += n
 		}
 	}

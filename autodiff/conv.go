@@ -233,6 +233,13 @@ type convKernel struct {
 	hasBias   bool
 	depthwise bool
 	direct1x1 bool // 1×1, stride 1, no padding: the image is its own im2col
+	// transposed: stride 1 and pads < dilated kernel size, so that dX is
+	// the convolution of dY (padded by dk-1-pad) with the flipped,
+	// transposed weights: im2col of dY and one GEMM that adds into dX,
+	// instead of a GEMM and col2im's scattered adds.
+	transposed bool
+	tWin       tensor.Window
+	kk         int // KD*KH*KW
 	chunk     int  // samples per chunk
 	nChunks   int
 	nGroups   int // reduction groups for dW
@@ -294,24 +301,55 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 	k.depthwise = k.group > 1 && k.cg == 1 && win.D == 1 && win.KD == 1
 	k.direct1x1 = win.KD == 1 && win.KH == 1 && win.KW == 1 && win.SD == 1 && win.SH == 1 && win.SW == 1 &&
 		win.PadF == 0 && win.PadT == 0 && win.PadL == 0 && win.OD == win.D && win.OH == win.H && win.OW == win.W
+	k.kk = win.KD * win.KH * win.KW
+	if !k.direct1x1 && win.SD == 1 && win.SH == 1 && win.SW == 1 {
+		dkD, dkH, dkW := (win.KD-1)*win.DD+1, (win.KH-1)*win.DH+1, (win.KW-1)*win.DW+1
+		if win.PadF < dkD && win.PadBack < dkD && win.PadT < dkH && win.PadB < dkH && win.PadL < dkW && win.PadR < dkW {
+			k.transposed = true
+			k.tWin = tensor.Window{
+				D: win.OD, H: win.OH, W: win.OW,
+				KD: win.KD, KH: win.KH, KW: win.KW,
+				SD: 1, SH: 1, SW: 1,
+				DD: win.DD, DH: win.DH, DW: win.DW,
+				PadF: dkD - 1 - win.PadF, PadT: dkH - 1 - win.PadT, PadL: dkW - 1 - win.PadL,
+				OD: win.D, OH: win.H, OW: win.W,
+			}
+		}
+	}
 	k.chunk = max(1, min(k.n, (convTargetCols+k.outPlane-1)/k.outPlane))
 	k.nChunks = (k.n + k.chunk - 1) / k.chunk
 	k.nGroups = min(k.nChunks, convReduceGroups)
 	return []Output{{DType: tensor.Float32, Shape: append([]int{k.n, k.m}, out...)}}, nil
 }
 
-// per-worker workspace: col (kg×cols), dcol (kg×cols), tmp (m×cols).
-func (k *convKernel) workerSpace() int {
+// convSpace is the layout of a worker's workspace: col (kg×cols), dcol
+// (kg×cols for col2im, or mg·kk × the chunk's input pixels for the im2col
+// of dY on the transposed path), tmp (m×cols: output or dY chunk) and tmp2 (c×cols:
+// dX chunk on the transposed path).
+func (k *convKernel) convSpace() (col, dcol, tmp, tmp2 int) {
 	cols := k.chunk * k.outPlane
-	return 2*k.kg*cols + k.m*cols
+	col, dcol, tmp = k.kg*cols, k.kg*cols, k.m*cols
+	if k.transposed {
+		dcol = max(dcol, k.mg*k.kk*k.chunk*k.inPlane)
+		if k.chunk > 1 {
+			tmp2 = k.c * k.chunk * k.inPlane
+		}
+	}
+	return col, dcol, tmp, tmp2
 }
 
-// Workspace implements WorkspaceUser.
+func (k *convKernel) workerSpace() int {
+	a, b, c, d := k.convSpace()
+	return a + b + c + d
+}
+
+// Workspace implements WorkspaceUser: per-worker space, the partial
+// weight gradients of the reduction groups, and the transposed weights.
 func (k *convKernel) Workspace(workers int) int {
 	if k.depthwise {
 		return 0
 	}
-	return workers*k.workerSpace() + k.nGroups*k.m*k.kg
+	return workers*k.workerSpace() + (k.nGroups+1)*k.m*k.kg
 }
 
 func (k *convKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
@@ -345,11 +383,11 @@ func (k *convKernel) gemmForward(ctx *RunContext, x, w, y []float32) {
 	workers := max(1, ctx.Workers)
 	per := k.workerSpace()
 	scratch := ctx.scratch(k.Workspace(workers))
+	nCol, nDcol, _, _ := k.convSpace()
 	tensor.ForEach(workers, k.nChunks, func(wk, q int) {
 		ws := scratch[wk*per : (wk+1)*per]
-		cols := k.chunk * k.outPlane
-		col := ws[:k.kg*cols]
-		tmp := ws[2*k.kg*cols:]
+		col := ws[:nCol]
+		tmp := ws[nCol+nDcol:]
 		s0, s1 := k.chunkRange(q)
 		nc := (s1 - s0) * k.outPlane
 		for g := range k.group {
@@ -420,21 +458,40 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 	per := k.workerSpace()
 	scratch := ctx.scratch(k.Workspace(workers))
 	wsz := k.m * k.kg // = group*mg*kg, the size of W
-	partials := scratch[workers*per:]
+	partials := scratch[workers*per : workers*per+k.nGroups*wsz]
+	wt := scratch[workers*per+k.nGroups*wsz:][:wsz]
+	mkk := k.mg * k.kk
+	if dx != nil && k.transposed {
+		// wt[g][c][(m·KD+a')·KH+i')·KW+j'] = W[g·mg+m][c][KD-1-a'][KH-1-i'][KW-1-j']
+		tensor.Parallel(workers, k.group*k.cg, func(lo, hi int) {
+			for gc := lo; gc < hi; gc++ {
+				g, c := gc/k.cg, gc%k.cg
+				dst := wt[gc*mkk : (gc+1)*mkk]
+				for m := range k.mg {
+					src := w[((g*k.mg+m)*k.cg+c)*k.kk:][:k.kk]
+					for t := range k.kk {
+						dst[m*k.kk+t] = src[k.kk-1-t]
+					}
+				}
+			}
+		})
+	}
+	nCol, nDcol, nTmp, _ := k.convSpace()
 	tensor.ForEach(workers, k.nGroups, func(wk, r int) {
 		ws := scratch[wk*per : (wk+1)*per]
-		cols := k.chunk * k.outPlane
-		col := ws[:k.kg*cols]
-		dcol := ws[k.kg*cols : 2*k.kg*cols]
-		tmp := ws[2*k.kg*cols:]
+		col := ws[:nCol]
+		dcol := ws[nCol : nCol+nDcol]
+		tmp := ws[nCol+nDcol : nCol+nDcol+nTmp]
+		tmp2 := ws[nCol+nDcol+nTmp:]
 		part := partials[r*wsz : (r+1)*wsz]
 		q0, q1 := r*k.nChunks/k.nGroups, (r+1)*k.nChunks/k.nGroups
 		for q := q0; q < q1; q++ {
 			s0, s1 := k.chunkRange(q)
-			nc := (s1 - s0) * k.outPlane
+			ns := s1 - s0
+			nc := ns * k.outPlane
 			// The output gradient of the chunk as an m × nc matrix.
 			dyMat, lddy := dy[s0*k.m*k.outPlane:], k.outPlane
-			if s1-s0 > 1 {
+			if ns > 1 {
 				for s := s0; s < s1; s++ {
 					for m := range k.m {
 						copy(tmp[m*nc+(s-s0)*k.outPlane:][:k.outPlane], dy[(s*k.m+m)*k.outPlane:])
@@ -444,7 +501,7 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 			}
 			for g := range k.group {
 				dyg := dyMat[g*k.mg*lddy:]
-				direct := k.direct1x1 && s1-s0 == 1
+				direct := k.direct1x1 && ns == 1
 				if dw != nil {
 					var bmat []float32
 					ldb := nc
@@ -462,12 +519,35 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 					}
 					tensor.Sgemm(false, true, k.mg, k.kg, nc, 1, dyg, lddy, bmat, ldb, beta, part[g*k.mg*k.kg:], k.kg)
 				}
-				if dx != nil {
-					wg := w[g*k.mg*k.kg:]
-					if direct {
-						tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 1, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
-						continue
+				if dx == nil {
+					continue
+				}
+				wg := w[g*k.mg*k.kg:]
+				switch {
+				case direct:
+					tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 1, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
+				case k.transposed:
+					// dX_g += Wt_g (cg × mg·kk) · im2col(dY_g) (mg·kk × inPlane per sample).
+					ni := ns * k.inPlane
+					for s := s0; s < s1; s++ {
+						tensor.Im2col(&k.tWin, k.mg, dy[(s*k.m+g*k.mg)*k.outPlane:], dcol, ni, (s-s0)*k.inPlane)
 					}
+					wtg := wt[g*k.cg*mkk:]
+					if ns == 1 {
+						tensor.Sgemm(false, false, k.cg, ni, mkk, 1, wtg, mkk, dcol, ni, 1, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
+						break
+					}
+					tensor.Sgemm(false, false, k.cg, ni, mkk, 1, wtg, mkk, dcol, ni, 0, tmp2, ni)
+					for s := s0; s < s1; s++ {
+						for c := range k.cg {
+							d := dx[(s*k.c+g*k.cg+c)*k.inPlane:][:k.inPlane]
+							src := tmp2[c*ni+(s-s0)*k.inPlane:][:k.inPlane]
+							for i := range d {
+								d[i] += src[i]
+							}
+						}
+					}
+				default:
 					tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 0, dcol, nc)
 					for s := s0; s < s1; s++ {
 						tensor.Col2im(&k.win.Window, k.cg, dcol, nc, (s-s0)*k.outPlane, dx[(s*k.c+g*k.cg)*k.inPlane:])

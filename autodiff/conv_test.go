@@ -228,3 +228,48 @@ func TestConv3DGradients(t *testing.T) {
 	}
 	gradCheck(t, node, 13, inputs, []int{0, 1, 2}, 0)
 }
+
+// TestConvTransposedPathMatchesCol2im compares the two ways the kernel
+// computes dX for stride-1 convolutions: im2col of dY with flipped weights
+// (the default) and GEMM + col2im.
+func TestConvTransposedPathMatchesCol2im(t *testing.T) {
+	tests := []struct {
+		name  string
+		x, w  []int
+		attrs []*graph.Attribute
+	}{
+		{"one-sample-chunks", []int{2, 3, 16, 17}, []int{4, 3, 3, 3}, []*graph.Attribute{intsAttr("pads", 1, 1, 1, 1)}},
+		{"multi-sample-chunks", []int{5, 4, 6, 6}, []int{6, 2, 3, 3}, []*graph.Attribute{intsAttr("pads", 1, 0, 2, 1), intAttr("group", 2)}},
+		{"dilated-1d", []int{3, 2, 20}, []int{3, 2, 3}, []*graph.Attribute{intsAttr("dilations", 2), intsAttr("pads", 3, 1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(21, 21))
+			in := []*tensor.Tensor{randomTensor(rng, tt.x...), randomTensor(rng, tt.w...)}
+			dxs := [2]*tensor.Tensor{tensor.New(tt.x...), tensor.New(tt.x...)}
+			// Same dY for both paths.
+			dy := randomTensor(rng, coreConvOutShape(t, tt.attrs, in)...)
+			for i, transposed := range []bool{true, false} {
+				kern, _ := setupKernel(t, newTestNode("Conv", 2, 1, tt.attrs...), 13, in, nil)
+				if !kern.(*convKernel).transposed {
+					t.Fatal("the case does not take the transposed path")
+				}
+				kern.(*convKernel).transposed = transposed
+				if err := kern.Backward(&RunContext{Workers: 2}, in, nil, []*tensor.Tensor{dy}, []*tensor.Tensor{dxs[i], nil}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range dxs[0].F32 {
+				// Sums of up to 54 products of values in [-1, 1) in two orders.
+				if d := math.Abs(float64(dxs[0].F32[i] - dxs[1].F32[i])); d > 1e-5 {
+					t.Fatalf("dX[%d] = %v (transposed), %v (col2im)", i, dxs[0].F32[i], dxs[1].F32[i])
+				}
+			}
+		})
+	}
+}
+
+func coreConvOutShape(t *testing.T, attrs []*graph.Attribute, in []*tensor.Tensor) []int {
+	_, outs := setupKernel(t, newTestNode("Conv", 2, 1, attrs...), 13, in, nil)
+	return outs[0].Shape
+}

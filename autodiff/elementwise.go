@@ -12,11 +12,17 @@ import (
 // `broadcast`/`axis` attributes) and Sum (variadic broadcasting), in
 // float32 with gradients, and in float64 and the integer types forward
 // only. Integer results wrap to the element type, as numpy's do; integer
-// division truncates toward zero.
+// division truncates toward zero, and division by an integer zero is an
+// error. Float NaN and Inf follow IEEE arithmetic in every kernel of this
+// package's data ops (this file, shape_ops.go, concat_split.go, pad.go,
+// reduce.go, softmax.go, lrn.go): they propagate to the outputs they feed
+// and are never checked for, so a NaN input gives NaN outputs, not an
+// error.
 
 func init() {
 	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
 		register(op.String(), func(n *graph.Node, opset int64) (Kernel, error) {
+			opset = opsetOrLatest(opset)
 			return newArith(n, opset, op)
 		})
 	}
@@ -50,7 +56,7 @@ type arithKernel struct {
 
 func newArith(n *graph.Node, opset int64, op arithOp) (Kernel, error) {
 	k := &arithKernel{op: op}
-	if opset > 0 && opset < 7 {
+	if opset < 7 {
 		k.legacy = true
 		k.broadcast = n.AttrInt("broadcast", 0) != 0
 		if a := n.Attr("axis"); a != nil {
@@ -414,11 +420,11 @@ func (k *sumKernel) Setup(in []Value) ([]Output, error) {
 func (k *sumKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	switch {
 	case k.dtype == tensor.Float32:
-		sumRows(k.plan, out[0].F32, in, func(t *tensor.Tensor) []float32 { return t.F32 })
+		sumRows(k.plan, out[0].F32, in, f32Of)
 	case k.dtype == tensor.Float64:
-		sumRows(k.plan, out[0].F64, in, func(t *tensor.Tensor) []float64 { return t.F64 })
+		sumRows(k.plan, out[0].F64, in, f64Of)
 	default:
-		sumRows(k.plan, out[0].I64, in, func(t *tensor.Tensor) []int64 { return t.I64 })
+		sumRows(k.plan, out[0].I64, in, i64Of)
 		for i, v := range out[0].I64 {
 			out[0].I64[i] = wrapInt(k.dtype, v)
 		}

@@ -15,13 +15,14 @@ import (
 
 func init() {
 	register("Pad", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &padKernel{mode: n.AttrString("mode", "constant")}
 		switch k.mode {
 		case "constant", "reflect", "edge", "wrap":
 		default:
 			return nil, fmt.Errorf("mode %q is not supported (constant, reflect, edge and wrap are)", k.mode)
 		}
-		if opset > 0 && opset < 11 {
+		if opset < 11 {
 			k.attrs = true
 			a := n.Attr("pads")
 			if a == nil {

@@ -15,6 +15,7 @@ import (
 
 func init() {
 	register("ReduceMean", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &reduceMeanKernel{keepDims: n.AttrInt("keepdims", 1) != 0}
 		if opset < 18 {
 			k.axes = n.AttrInts("axes", nil)

@@ -18,11 +18,13 @@ import (
 
 func init() {
 	register("Identity", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		return &reshapeKernel{}, nil
 	})
 	register("Reshape", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &reshapeKernel{reshape: true, allowZero: n.AttrInt("allowzero", 0) != 0}
-		if opset > 0 && opset < 5 {
+		if opset < 5 {
 			a := n.Attr("shape")
 			if a == nil {
 				return nil, errors.New("Reshape before opset 5 needs the shape attribute")
@@ -32,9 +34,11 @@ func init() {
 		return k, nil
 	})
 	register("Flatten", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		return &reshapeKernel{flatten: true, axis: n.AttrInt("axis", 1)}, nil
 	})
 	register("Squeeze", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &reshapeKernel{squeeze: true}
 		if opset < 13 {
 			k.axes, k.hasAxes = n.AttrInts("axes", nil), n.Attr("axes") != nil
@@ -44,6 +48,7 @@ func init() {
 		return k, nil
 	})
 	register("Unsqueeze", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &reshapeKernel{unsqueeze: true}
 		if opset < 13 {
 			if n.Attr("axes") == nil {
@@ -56,11 +61,13 @@ func init() {
 		return k, nil
 	})
 	register("Transpose", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		return &transposeKernel{perm: n.AttrInts("perm", nil)}, nil
 	})
 	register("Constant", newConstant)
 	register("ConstantOfShape", newConstantOfShape)
 	register("Shape", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		k := &shapeKernel{start: 0, end: math.MaxInt64}
 		if opset >= 15 {
 			k.start = n.AttrInt("start", 0)
@@ -69,9 +76,11 @@ func init() {
 		return k, nil
 	})
 	register("Gather", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		return &gatherKernel{axis: n.AttrInt("axis", 0)}, nil
 	})
 	register("Cast", func(n *graph.Node, opset int64) (Kernel, error) {
+		opset = opsetOrLatest(opset)
 		a := n.Attr("to")
 		if a == nil {
 			return nil, errors.New("Cast needs the to attribute")
@@ -82,6 +91,18 @@ func init() {
 		}
 		return &castKernel{to: to}, nil
 	})
+}
+
+// latestOpset is the newest ai.onnx opset the kernels know.
+const latestOpset = 25
+
+// opsetOrLatest reads a model without an ai.onnx opset import (opset 0)
+// as the latest opset, so every kernel picks the same (current) forms.
+func opsetOrLatest(opset int64) int64 {
+	if opset <= 0 {
+		return latestOpset
+	}
+	return opset
 }
 
 // axisIndex resolves a possibly negative axis against rank (valid range

@@ -20,6 +20,7 @@ func init() {
 			name = "LogSoftmax"
 		}
 		register(name, func(n *graph.Node, opset int64) (Kernel, error) {
+			opset = opsetOrLatest(opset)
 			k := &softmaxKernel{log: log, coerce2D: opset < 13, axis: -1}
 			if k.coerce2D {
 				k.axis = 1

@@ -344,6 +344,20 @@ func jpegRoundTrip(x *raster, q int) (int, error) {
 		return 0, err
 	}
 	b := dec.Bounds()
+	if yc, ok := dec.(*image.YCbCr); ok && yc.SubsampleRatio == image.YCbCrSubsampleRatio420 {
+		// libjpeg (under Pillow) upsamples chroma with its "fancy" triangle
+		// filter; Go's YCbCrAt repeats each chroma sample. Do as libjpeg.
+		cb := fancyUpsample420(yc.Cb, yc.CStride, x.h, x.w)
+		cr := fancyUpsample420(yc.Cr, yc.CStride, x.h, x.w)
+		for y := 0; y < x.h; y++ {
+			for xx := 0; xx < x.w; xx++ {
+				i := y*x.w + xx
+				r, g, bl := color.YCbCrToRGB(yc.Y[y*yc.YStride+xx], cb[i], cr[i])
+				x.p[i], x.p[n+i], x.p[2*n+i] = float64(r)/255, float64(g)/255, float64(bl)/255
+			}
+		}
+		return size, nil
+	}
 	for y := 0; y < x.h; y++ {
 		for xx := 0; xx < x.w; xx++ {
 			i := y*x.w + xx
@@ -364,4 +378,39 @@ func jpegRoundTrip(x *raster, q int) (int, error) {
 		}
 	}
 	return size, nil
+}
+
+// fancyUpsample420 doubles a chroma plane in both directions with libjpeg's
+// h2v2_fancy_upsample: each output sample weighs its nearest input sample
+// 9/16, the two next 3/16 each and the diagonal one 1/16 (edges
+// replicated), with libjpeg's alternating rounding biases 8 and 7. The
+// result is cropped to h×w.
+func fancyUpsample420(c []uint8, stride, h, w int) []uint8 {
+	ch, cw := (h+1)/2, (w+1)/2
+	at := func(y, x int) int {
+		y = min(max(y, 0), ch-1)
+		x = min(max(x, 0), cw-1)
+		return int(c[y*stride+x])
+	}
+	out := make([]uint8, h*w)
+	for oy := 0; oy < h; oy++ {
+		y := oy / 2
+		ny := y - 1 // the other row: above for even output rows, below for odd
+		if oy%2 == 1 {
+			ny = y + 1
+		}
+		colsum := func(x int) int { return 3*at(y, x) + at(ny, x) }
+		for ox := 0; ox < w; ox++ {
+			x := ox / 2
+			this := colsum(x)
+			var v int
+			if ox%2 == 0 {
+				v = (3*this + colsum(x-1) + 8) >> 4
+			} else {
+				v = (3*this + colsum(x+1) + 7) >> 4
+			}
+			out[oy*w+ox] = uint8(v)
+		}
+	}
+	return out
 }

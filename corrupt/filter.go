@@ -143,34 +143,44 @@ type kernel2D struct {
 // kernel's center).
 func correlate2D(src, dst []float64, h, w int, kern kernel2D, b border) {
 	r := kern.size / 2
+	pw := w + 2*r
+	pad := padPlane(src, h, w, r, b)
+	// Only the nonzero taps (disk kernels are mostly zero).
+	var offs []int
+	var ws []float64
+	for i := 0; i < kern.size; i++ {
+		for j := 0; j < kern.size; j++ {
+			if kv := kern.k[i*kern.size+j]; kv != 0 {
+				offs = append(offs, i*pw+j)
+				ws = append(ws, kv)
+			}
+		}
+	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			if y >= r && y < h-r && x >= r && x < w-r { // interior: no border rule
-				var s float64
-				for i := 0; i < kern.size; i++ {
-					kr := kern.k[i*kern.size : (i+1)*kern.size]
-					row := src[(y+i-r)*w+x-r:]
-					for j, kv := range kr {
-						s += kv * row[j]
-					}
-				}
-				dst[y*w+x] = s
-				continue
-			}
+			base := y*pw + x
 			var s float64
-			for i := 0; i < kern.size; i++ {
-				yy := b.index(y+i-r, h)
-				kr := kern.k[i*kern.size:]
-				row := src[yy*w:]
-				for j := 0; j < kern.size; j++ {
-					if kv := kr[j]; kv != 0 {
-						s += kv * row[b.index(x+j-r, w)]
-					}
-				}
+			for t, o := range offs {
+				s += ws[t] * pad[base+o]
 			}
 			dst[y*w+x] = s
 		}
 	}
+}
+
+// padPlane returns the plane extended by r pixels on every side by the
+// border rule, as a (h+2r)×(w+2r) plane.
+func padPlane(src []float64, h, w, r int, b border) []float64 {
+	pw := w + 2*r
+	pad := make([]float64, (h+2*r)*pw)
+	for y := -r; y < h+r; y++ {
+		row := src[b.index(y, h)*w:]
+		out := pad[(y+r)*pw:]
+		for x := -r; x < w+r; x++ {
+			out[x+r] = row[b.index(x, w)]
+		}
+	}
+	return pad
 }
 
 // boxBlur3 is OpenCV's blur with a 3×3 box (normalized, reflect-101).
@@ -287,26 +297,18 @@ func (mk motionKernel) apply(src, dst []float64, h, w int) {
 	for i := range mk.dx {
 		r = max(r, abs(mk.dx[i]), abs(mk.dy[i]))
 	}
+	pw := w + 2*r
+	pad := padPlane(src, h, w, r, nearest)
 	off := make([]int, len(mk.dx))
 	for i := range off {
-		off[i] = mk.dy[i]*w + mk.dx[i]
+		off[i] = (mk.dy[i]+r)*pw + mk.dx[i] + r
 	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			if y >= r && y < h-r && x >= r && x < w-r {
-				var s float64
-				base := y*w + x
-				for i, kv := range mk.weights {
-					s += kv * src[base+off[i]]
-				}
-				dst[base] = s
-				continue
-			}
+			base := y*pw + x
 			var s float64
 			for i, kv := range mk.weights {
-				yy := nearest.index(y+mk.dy[i], h)
-				xx := nearest.index(x+mk.dx[i], w)
-				s += kv * src[yy*w+xx]
+				s += kv * pad[base+off[i]]
 			}
 			dst[y*w+x] = s
 		}

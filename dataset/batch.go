@@ -106,6 +106,10 @@ const augSalt = 0x9e3779b97f4a7c15
 //	}
 func (d *Dataset) Batches(ctx context.Context, batchSize int, opts BatchOptions) iter.Seq2[Batch, error] {
 	return func(yield func(Batch, error) bool) {
+		if err := d.Validate(); err != nil {
+			yield(Batch{}, err)
+			return
+		}
 		if batchSize <= 0 {
 			yield(Batch{}, fmt.Errorf("dataset: %s: batch size %d, want > 0", d.Name, batchSize))
 			return

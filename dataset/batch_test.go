@@ -288,6 +288,15 @@ func TestBatchesBadArgs(t *testing.T) {
 		{4, BatchOptions{Epoch: -1}, "start epoch -1"},
 		{4, BatchOptions{Augment: &Augment{Pad: 9}}, "padding 9"},
 	}
+	broken := *d
+	broken.Labels = append(slices.Clone(d.Labels), 0)
+	var berr error
+	for _, err := range broken.Batches(context.Background(), 4, BatchOptions{}) {
+		berr = err
+	}
+	if berr == nil || !strings.Contains(berr.Error(), "pixel bytes") {
+		t.Errorf("Batches on an inconsistent Dataset: %v, want an error", berr)
+	}
 	for _, c := range cases {
 		n := 0
 		for _, err := range d.Batches(context.Background(), c.bs, c.opts) {

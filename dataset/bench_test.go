@@ -54,3 +54,32 @@ func BenchmarkBatches(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoad loads whole data sets through their specs, as the command
+// line does.
+func BenchmarkLoad(b *testing.B) {
+	cifar := testenv.SharedDir(b, "data", "cifar10")
+	flowers := filepath.Join(testenv.SharedDir(b, "data", "flowers102"), "flowers102-96.tar.gz")
+	for _, c := range []struct{ name, spec, split string }{
+		{"cifar10-test", "cifar10:" + cifar, "test"},
+		{"cifar10-train", "cifar10:" + cifar, "train"},
+		{"test249", "cifar10:" + filepath.Join(cifar, "test_249.bin"), "test"},
+		{"flowers102-train", "flowers102:" + flowers, "train"},
+		{"flowers102-test", "flowers102:" + flowers, "test"},
+		{"flowers102-train@64", "flowers102:" + flowers + "@64", "train"},
+		{"fashion-mnist-train", "fashion-mnist", "train"},
+		{"mnist-train", "mnist", "train"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				d, err := Load(context.Background(), c.spec, c.split)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n += d.Len()
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}

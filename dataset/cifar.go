@@ -1,11 +1,15 @@
 package dataset
 
 import (
+	"archive/tar"
 	"bufio"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -88,4 +92,87 @@ func WriteCIFAR10Binary(w io.Writer, d *Dataset) error {
 		bw.Write(d.Raw(i))
 	}
 	return bw.Flush()
+}
+
+// openTar opens a .tar or .tar.gz file (gzip detected by content). The
+// returned function closes it.
+func openTar(name string) (*tar.Reader, func(), error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dataset: %w", err)
+	}
+	br := bufio.NewReaderSize(f, 1<<20)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("dataset: %s: %w", name, err)
+		}
+		return tar.NewReader(gz), func() { gz.Close(); f.Close() }, nil
+	}
+	return tar.NewReader(br), func() { f.Close() }, nil
+}
+
+// tarHasCIFARBinary reports whether one of the first entries of the
+// tarball is a CIFAR-10 binary batch (as in the official
+// cifar-10-binary.tar.gz), as opposed to a tree of images.
+func tarHasCIFARBinary(name string) bool {
+	tr, done, err := openTar(name)
+	if err != nil {
+		return false
+	}
+	defer done()
+	for range 16 {
+		hdr, err := tr.Next()
+		if err != nil {
+			return false
+		}
+		if b := path.Base(hdr.Name); strings.HasPrefix(b, "data_batch_") || b == "test_batch.bin" {
+			return true
+		}
+	}
+	return false
+}
+
+// readCIFAR10Tar reads the CIFAR-10 binary batches files (base names, in
+// this order) from a tarball such as the official cifar-10-binary.tar.gz.
+func readCIFAR10Tar(name string, files []string) (*Dataset, error) {
+	tr, done, err := openTar(name)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	parts := map[string]*Dataset{}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dataset: %s: reading the archive: %w (is it complete?)", name, err)
+		}
+		base := path.Base(hdr.Name)
+		if hdr.Typeflag != tar.TypeReg || !slices.Contains(files, base) || parts[base] != nil {
+			continue
+		}
+		if hdr.Size%cifarRecord != 0 {
+			return nil, fmt.Errorf("dataset: %s: %s: size %d is not a multiple of the CIFAR-10 record size %d", name, hdr.Name, hdr.Size, cifarRecord)
+		}
+		p := &Dataset{}
+		if err := decodeCIFAR10(p, tr, name+": "+hdr.Name); err != nil {
+			return nil, err
+		}
+		parts[base] = p
+	}
+	d := &Dataset{Name: name, C: 3, H: 32, W: 32, Classes: append([]string(nil), CIFAR10Classes...)}
+	for _, f := range files {
+		p := parts[f]
+		if p == nil {
+			return nil, fmt.Errorf("dataset: %s holds no %s", name, f)
+		}
+		d.Pixels = append(d.Pixels, p.Pixels...)
+		d.Labels = append(d.Labels, p.Labels...)
+		d.Sources = append(d.Sources, p.Sources...)
+	}
+	return d, nil
 }

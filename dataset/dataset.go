@@ -21,6 +21,9 @@ type Dataset struct {
 	// Name describes where the images came from (a spec, a file), for
 	// messages and reports.
 	Name string
+	// Title names the data set for reports ("CIFAR-10 (JPEG q75 copy)
+	// test, 32x32"), when the loader knows it.
+	Title string
 	// C, H, W are the shape of every image.
 	C, H, W int
 	// Pixels holds the images, see the type comment.
@@ -181,7 +184,7 @@ func (d *Dataset) SameClasses(other *Dataset) error {
 func (d *Dataset) Select(idx []int) *Dataset {
 	s := d.Stride()
 	out := &Dataset{
-		Name: d.Name, C: d.C, H: d.H, W: d.W,
+		Name: d.Name, Title: d.Title, C: d.C, H: d.H, W: d.W,
 		Pixels:  make([]uint8, len(idx)*s),
 		Labels:  make([]int, len(idx)),
 		Classes: slices.Clone(d.Classes),
@@ -263,6 +266,15 @@ func (d *Dataset) Stratified(n int, src rand.Source) *Dataset {
 	out := d.Select(idx)
 	out.Name = fmt.Sprintf("%s[stratified %d]", d.Name, n)
 	return out
+}
+
+// Subset returns n images: the first n when src is nil, else a stratified
+// draw by src (see Stratified).
+func (d *Dataset) Subset(n int, src rand.Source) *Dataset {
+	if src == nil {
+		return d.Head(n)
+	}
+	return d.Stratified(n, src)
 }
 
 // Shard returns the images i, i+n, i+2n, … (shard i of n, 0 ≤ i < n), for
@@ -361,4 +373,9 @@ func (d *Dataset) WithChannels(c int) (*Dataset, error) {
 		}
 	}
 	return &out, nil
+}
+
+// String summarizes d: name, count, shape and classes.
+func (d *Dataset) String() string {
+	return fmt.Sprintf("%s: %d images of %dx%dx%d, %d classes", d.Name, d.Len(), d.C, d.H, d.W, len(d.Classes))
 }

@@ -149,7 +149,12 @@ func (l *folderLoad) accept(rel string) (class string, ok bool) {
 	return class, len(parts) >= 3 && parts[len(parts)-3] == l.opts.Split
 }
 
+// isImageName reports whether a file name has an image extension and is
+// not hidden (macOS tarballs carry "._name.jpg" resource forks).
 func isImageName(name string) bool {
+	if strings.HasPrefix(path.Base(name), ".") {
+		return false
+	}
 	switch strings.ToLower(path.Ext(name)) {
 	case ".jpg", ".jpeg", ".png":
 		return true
@@ -188,7 +193,7 @@ func (l *folderLoad) pool(ctx context.Context, cancel context.CancelCauseFunc) (
 					if l.opts.SkipBad {
 						l.skipped = append(l.skipped, where)
 					} else {
-						cancel(fmt.Errorf("dataset: %s: %v (use --skip-bad to skip undecodable files)", where, err))
+						cancel(fmt.Errorf("dataset: %s: %v (SkipBad, or --skip-bad on the command line, skips undecodable files)", where, err))
 					}
 				} else {
 					l.images = append(l.images, decoded{rel: j.rel, class: class, pix: pix, h: h, w: w})
@@ -204,7 +209,12 @@ func (l *folderLoad) walkDir(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs, wait := l.pool(ctx, cancel)
-	err := filepath.WalkDir(l.root, func(p string, e fs.DirEntry, err error) error {
+	// WalkDir does not descend into a root that is a symbolic link.
+	walkRoot := l.root
+	if r, err := filepath.EvalSymlinks(l.root); err == nil {
+		walkRoot = r
+	}
+	err := filepath.WalkDir(walkRoot, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -214,7 +224,7 @@ func (l *folderLoad) walkDir(ctx context.Context) error {
 		if e.IsDir() {
 			return nil
 		}
-		rel, err := filepath.Rel(l.root, p)
+		rel, err := filepath.Rel(walkRoot, p)
 		if err != nil {
 			return err
 		}
@@ -289,7 +299,10 @@ func (l *folderLoad) walkTar(ctx context.Context) error {
 			if hdr.Typeflag != tar.TypeReg {
 				continue
 			}
-			rel := strings.TrimPrefix(path.Clean(hdr.Name), "./")
+			rel := strings.TrimLeft(path.Clean(hdr.Name), "/")
+			if strings.HasPrefix(rel, "__MACOSX/") {
+				continue
+			}
 			base := path.Base(rel)
 			isClass := slices.Contains(classFileNames, base)
 			if !isClass && !isImageName(base) {

@@ -76,6 +76,8 @@ func tree(t *testing.T) map[string][]byte {
 		}
 	}
 	files["top/train/apple/notes.txt"] = []byte("not an image")
+	files["top/train/apple/._0.png"] = []byte("macOS resource fork")
+	files["__MACOSX/top/train/apple/0.png"] = []byte("macOS resource fork")
 	return files
 }
 
@@ -119,13 +121,18 @@ func writeTarTo(w io.Writer, files map[string][]byte, gz bool) {
 
 func TestLoadFolderForms(t *testing.T) {
 	files := tree(t)
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(filepath.Join(writeTree(t, files), "top"), link); err != nil {
+		t.Fatal(err)
+	}
 	roots := map[string]string{
-		"dir":    filepath.Join(writeTree(t, files), "top"),
-		"tar":    writeTar(t, files, false),
-		"tar.gz": writeTar(t, files, true),
+		"dir":     filepath.Join(writeTree(t, files), "top"),
+		"symlink": link,
+		"tar":     writeTar(t, files, false),
+		"tar.gz":  writeTar(t, files, true),
 	}
 	var ref *Dataset
-	for _, form := range []string{"dir", "tar", "tar.gz"} {
+	for _, form := range []string{"dir", "symlink", "tar", "tar.gz"} {
 		d, err := LoadFolder(context.Background(), roots[form], &FolderOptions{Split: "test", Workers: 3})
 		if err != nil {
 			t.Fatalf("%s: %v", form, err)
@@ -302,6 +309,26 @@ func TestCIFAR10BinaryRoundTrip(t *testing.T) {
 	}
 	if test.Sources[3] != "test_batch.bin#3" {
 		t.Errorf("Sources[3] = %q, want test_batch.bin#3", test.Sources[3])
+	}
+
+	// The same files packed like the official cifar-10-binary.tar.gz,
+	// named as a file and as the folder holding it.
+	files := map[string][]byte{}
+	for _, e := range must(os.ReadDir(dir)) {
+		files["cifar-10-batches-bin/"+e.Name()] = must(os.ReadFile(filepath.Join(dir, e.Name())))
+	}
+	files["cifar-10-batches-bin/batches.meta.txt"] = []byte(strings.Join(CIFAR10Classes, "\n"))
+	var buf bytes.Buffer
+	writeTarTo(&buf, files, true)
+	official := writeFile(t, t.TempDir(), "cifar-10-binary.tar.gz", buf.Bytes())
+	for _, spec := range []string{"cifar10:" + official, "cifar10:" + filepath.Dir(official)} {
+		tr, err := Load(context.Background(), spec, "train")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(tr.Pixels, train.Pixels) || !slices.Equal(tr.Labels, train.Labels) {
+			t.Errorf("%s: train split differs from the unpacked files", spec)
+		}
 	}
 }
 
@@ -488,4 +515,11 @@ func TestReadCIFAR10C(t *testing.T) {
 	if _, err := ReadCIFAR10C(dir, "fog", 6); err == nil {
 		t.Error("severity 6 accepted")
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -70,6 +70,9 @@ func TestCIFAR10JPEGTestSet(t *testing.T) {
 	if err := d.Validate(); err != nil {
 		t.Error(err)
 	}
+	if want := "CIFAR-10 (JPEG q75 copy) test, 32x32"; d.Title != want {
+		t.Errorf("Title = %q, want %q", d.Title, want)
+	}
 }
 
 func TestCIFAR10Test249(t *testing.T) {

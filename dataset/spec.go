@@ -15,9 +15,10 @@ import (
 //
 //	cifar10:DIR            DIR holds data_batch_{1..5}.bin and test_batch.bin,
 //	                       or cifar10-jpg-{train,test}.tar.gz (+ batches.meta.txt),
-//	                       or the unpacked official cifar-10-batches-bin/
+//	                       or the official cifar-10-binary.tar.gz (or it unpacked)
 //	cifar10:FILE           one CIFAR-10 binary file (e.g. test_249.bin; the
-//	                       split is ignored) or one JPEG tarball
+//	                       split is ignored), the official cifar-10-binary.tar.gz,
+//	                       or one JPEG tarball
 //	flowers102:TARBALL     flowers102-96.tar.gz (or its unpacked folder)
 //	fashion-mnist[:DIR]    IDX files; DIR defaults to /usr/share/datasets/fashion-mnist
 //	mnist[:DIR]            IDX files; DIR defaults to the GoMNIST module's data folder
@@ -135,7 +136,34 @@ func (s Spec) Load(ctx context.Context, split string) (*Dataset, error) {
 	if split != "" {
 		d.Name += "#" + split
 	}
+	d.Title = s.title(d, split)
 	return d, d.Validate()
+}
+
+// title is the data set's name for reports.
+func (s Spec) title(d *Dataset, split string) string {
+	var t string
+	switch s.Kind {
+	case "cifar10":
+		t = "CIFAR-10"
+		if len(d.Sources) > 0 && isImageName(d.Sources[0]) {
+			t = "CIFAR-10 (JPEG q75 copy)"
+		}
+	case "flowers102":
+		t = "Flowers-102"
+	case "fashion-mnist":
+		t = "Fashion-MNIST"
+	case "mnist":
+		t = "MNIST"
+	case "cifar10-c":
+		return fmt.Sprintf("CIFAR-10-C %s, severity %d", s.Corruption, s.Size)
+	default:
+		t = "image folder " + filepath.Base(s.Path)
+	}
+	if split != "" {
+		t += " " + split
+	}
+	return t + fmt.Sprintf(", %dx%d", d.H, d.W)
 }
 
 func (s Spec) folderOptions(split string) *FolderOptions {
@@ -250,10 +278,13 @@ func (s Spec) loadCIFAR10(ctx context.Context, split string) (*Dataset, error) {
 		if strings.HasSuffix(s.Path, ".bin") {
 			return ReadCIFAR10Binary(s.Path)
 		}
-		// A JPEG tarball (train/<class>/… and/or test/<class>/…).
 		if err := checkSplit(s, split, "train", "test"); err != nil {
 			return nil, err
 		}
+		if tarHasCIFARBinary(s.Path) {
+			return readCIFAR10Tar(s.Path, cifarBatchFiles(split))
+		}
+		// A JPEG tarball (train/<class>/… and/or test/<class>/…).
 		o := s.folderOptions(split)
 		o.ClassFile = filepath.Join(filepath.Dir(s.Path), "batches.meta.txt")
 		return LoadFolder(ctx, s.Path, o)
@@ -262,20 +293,18 @@ func (s Spec) loadCIFAR10(ctx context.Context, split string) (*Dataset, error) {
 		return nil, err
 	}
 	var bins []string
-	if split == "train" {
-		for i := 1; i <= 5; i++ {
-			bins = append(bins, filepath.Join(s.Path, fmt.Sprintf("data_batch_%d.bin", i)))
-		}
-	} else {
-		bins = []string{filepath.Join(s.Path, "test_batch.bin")}
+	for _, f := range cifarBatchFiles(split) {
+		bins = append(bins, filepath.Join(s.Path, f))
 	}
 	if _, err := os.Stat(bins[0]); err == nil {
 		return ReadCIFAR10Binary(bins...)
 	}
-	for _, sub := range []string{"cifar-10-batches-bin"} {
-		if _, err := os.Stat(filepath.Join(s.Path, sub, filepath.Base(bins[0]))); err == nil {
-			return Spec{Kind: s.Kind, Path: filepath.Join(s.Path, sub), Size: s.Size}.loadCIFAR10(ctx, split)
-		}
+	if _, err := os.Stat(filepath.Join(s.Path, "cifar-10-batches-bin", filepath.Base(bins[0]))); err == nil {
+		s.Path = filepath.Join(s.Path, "cifar-10-batches-bin")
+		return s.loadCIFAR10(ctx, split)
+	}
+	if official := filepath.Join(s.Path, "cifar-10-binary.tar.gz"); fileExists(official) {
+		return readCIFAR10Tar(official, cifarBatchFiles(split))
 	}
 	tarball := filepath.Join(s.Path, "cifar10-jpg-"+split+".tar.gz")
 	if _, err := os.Stat(tarball); err == nil {
@@ -283,5 +312,18 @@ func (s Spec) loadCIFAR10(ctx context.Context, split string) (*Dataset, error) {
 		o.ClassFile = filepath.Join(s.Path, "batches.meta.txt")
 		return LoadFolder(ctx, tarball, o)
 	}
-	return nil, fmt.Errorf("dataset: spec %q: %s holds neither %s (CIFAR-10 binary) nor %s (JPEG tarball)", s, s.Path, filepath.Base(bins[0]), filepath.Base(tarball))
+	return nil, fmt.Errorf("dataset: spec %q: %s holds neither %s (CIFAR-10 binary), cifar-10-binary.tar.gz, nor %s (JPEG tarball)", s, s.Path, filepath.Base(bins[0]), filepath.Base(tarball))
+}
+
+// cifarBatchFiles are the CIFAR-10 binary files of a split.
+func cifarBatchFiles(split string) []string {
+	if split == "train" {
+		return []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}
+	}
+	return []string{"test_batch.bin"}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }

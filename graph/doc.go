@@ -24,13 +24,15 @@
 //     starts) are computed by a small internal evaluator. MACs counts the
 //     multiply-accumulates of Conv, Gemm and MatMul from those shapes.
 //   - Passes that rewrite a model in place: FoldConstants (and
-//     FoldConstantsCount), FoldBatchNorm, UnfoldBatchNorm and
-//     RemoveIdentity. Each first validates the model (and returns
+//     FoldConstantsCount), FoldBatchNorm, UnfoldBatchNorm, RemoveIdentity
+//     and RemoveUnused. Each first validates the model (and returns
 //     Validate's error if it is invalid), leaves a graph that passes
 //     Validate, never renames a graph input or output, and reports how many
 //     rewrites it made. Ops a pass does not know are left alone.
-//   - Small helpers for code that rewrites graphs: Graph.Producers,
-//     Graph.Consumers, Graph.IsGraphInput/IsGraphOutput, NodeKey.
+//   - Small helpers for code that rewrites graphs: Model.Clone (a deep
+//     copy to rewrite while keeping the original), Graph.Producers,
+//     Graph.Consumers, Graph.IsGraphInput/IsGraphOutput,
+//     Graph.RemoveInitializer, NodeKey.
 //
 // Constants. An initializer is a constant unless it is also listed as a
 // graph input of an IR version 4 or later model, where that listing makes

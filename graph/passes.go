@@ -117,7 +117,7 @@ func FoldConstantsCount(m *Model) (int, error) {
 	}
 	// Outputs of folded nodes still read by the remaining nodes become
 	// initializers.
-	needed := map[string]bool{}
+	needed := subgraphRefs(g)
 	for _, n := range kept {
 		for _, in := range n.Inputs {
 			needed[in] = true
@@ -129,10 +129,12 @@ func FoldConstantsCount(m *Model) (int, error) {
 		}
 		for _, o := range n.Outputs {
 			if o != "" && needed[o] {
+				v := infA.vals[o].val
 				addInitializer(m, &Initializer{
-					Name:     o,
-					Value:    infA.vals[o].val,
-					Encoding: Encoding{RawData: true},
+					Name:  o,
+					Value: v,
+					// Strings cannot be stored as raw bytes.
+					Encoding: Encoding{RawData: v.DType != tensor.String},
 				})
 			}
 		}
@@ -469,12 +471,14 @@ func FoldBatchNorm(m *Model) (int, error) {
 	taken := g.names()
 	captured := subgraphRefs(g)
 	count := 0
+	// Kept up to date as BatchNormalizations are folded.
+	producers, consumers := g.Producers(), g.Consumers()
+	removed := map[*Node]bool{}
 	for _, bn := range slices.Clone(g.Nodes) {
 		if bn.OpType != "BatchNormalization" || !isDefaultDomain(bn) || !bnIsInference(bn) {
 			continue
 		}
 		x := bn.Inputs[0]
-		producers, consumers := g.Producers(), g.Consumers()
 		conv := producers[x]
 		if conv == nil || conv.OpType != "Conv" || !isDefaultDomain(conv) || len(conv.Outputs) != 1 ||
 			len(consumers[x]) != 1 || g.IsGraphOutput(x) || captured[x] || len(conv.Inputs) < 2 {
@@ -548,10 +552,20 @@ func FoldBatchNorm(m *Model) (int, error) {
 			conv.Inputs = append(conv.Inputs[:2], name)
 		}
 		conv.Outputs[0] = bn.Outputs[0]
-		g.Nodes = slices.DeleteFunc(g.Nodes, func(n *Node) bool { return n == bn })
+		producers[bn.Outputs[0]] = conv
+		delete(producers, x)
+		delete(consumers, x)
+		for _, in := range conv.Inputs[1:] {
+			consumers[in] = slices.DeleteFunc(consumers[in], func(n *Node) bool { return n == bn })
+			if !slices.Contains(consumers[in], conv) {
+				consumers[in] = append(consumers[in], conv)
+			}
+		}
+		removed[bn] = true
 		count++
 	}
 	if count > 0 {
+		g.Nodes = slices.DeleteFunc(g.Nodes, func(n *Node) bool { return removed[n] })
 		removeDead(m, before)
 	}
 	return count, nil
@@ -712,4 +726,30 @@ func renameUses(g *Graph, from, to string) {
 			}
 		}
 	}
+}
+
+// RemoveUnused removes nodes none of whose outputs is read (by a node, a
+// sub-graph or as a graph output), repeatedly, then initializers nothing
+// reads (initializers a caller may override as inputs are kept). Pruning
+// leaves such debris behind. It returns the number of nodes and
+// initializers removed.
+func RemoveUnused(m *Model) (int, error) {
+	if err := Validate(m); err != nil {
+		return 0, err
+	}
+	g := m.Graph
+	// Pretend every value was used before: removeDead then removes all
+	// that is unused now.
+	all := map[string]bool{}
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			all[o] = true
+		}
+	}
+	for _, in := range g.Initializers {
+		all[in.Name] = true
+	}
+	nodes, inits := len(g.Nodes), len(g.Initializers)
+	removeDead(m, all)
+	return nodes - len(g.Nodes) + inits - len(g.Initializers), nil
 }

@@ -149,6 +149,13 @@ func canonicalize(t *testing.T, m *graph.Model) (folded, removed, bns int) {
 	if err := graph.Validate(m); err != nil {
 		t.Fatalf("Validate after the passes: %v", err)
 	}
+	// The passes reach a fixed point: running them again changes nothing.
+	f2, err1 := graph.FoldConstantsCount(m)
+	r2, err2 := graph.RemoveIdentity(m)
+	b2, err3 := graph.FoldBatchNorm(m)
+	if f2+r2+b2 != 0 || err1 != nil || err2 != nil || err3 != nil {
+		t.Errorf("second run of the passes: %d, %d, %d rewrites (%v, %v, %v); want none", f2, r2, b2, err1, err2, err3)
+	}
 	return
 }
 

@@ -334,3 +334,28 @@ func TestPassesRespectSubgraphCaptures(t *testing.T) {
 		t.Errorf("RemoveIdentity = %d, %v leaving %d nodes; want the Identity a sub-graph reads kept", n, err, len(m.Graph.Nodes))
 	}
 }
+
+func TestRemoveUnused(t *testing.T) {
+	m := mdl(13, []*ValueInfo{tvi("x", 1, 4)}, []*ValueInfo{tvi("y")},
+		[]*Initializer{
+			f32init("used", []int{4}, func(int) float32 { return 1 }),
+			f32init("unused", []int{4}, func(int) float32 { return 1 }),
+			f32init("deadonly", []int{4}, func(int) float32 { return 1 }),
+		},
+		nd("a", "Add", s("x", "used"), s("y")),
+		nd("dead1", "Mul", s("x", "deadonly"), s("d1")),
+		nd("dead2", "Relu", s("d1"), s("d2")),
+		nd("dropout", "Dropout", s("x"), s("kept", "")),
+	)
+	m.Graph.Outputs = append(m.Graph.Outputs, tvi("kept"))
+	n, err := RemoveUnused(m)
+	if err != nil || n != 4 {
+		t.Fatalf("RemoveUnused = %d, %v; want 4 (dead1, dead2, unused, deadonly), nil", n, err)
+	}
+	if got := names(m.Graph.Nodes); !slices.Equal(got, []string{"a", "dropout"}) {
+		t.Errorf("nodes = %v, want [a dropout]", got)
+	}
+	if len(m.Graph.Initializers) != 1 || m.Graph.Initializers[0].Name != "used" {
+		t.Errorf("initializers = %d, want only used", len(m.Graph.Initializers))
+	}
+}

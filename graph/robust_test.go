@@ -110,3 +110,44 @@ func (r *bytesR) Read(p []byte) (int, error) {
 	r.b = r.b[n:]
 	return n, nil
 }
+
+// TestClone: a clone encodes to the same bytes as the original, and
+// rewriting the clone leaves the original's encoding unchanged.
+func TestClone(t *testing.T) {
+	dirs := fixtureDirs(t)
+	dirs = append(dirs, filepath.Join(testenv.SharedDir(t, "onnx-conformance", "light-models"), "light_squeezenet"))
+	for _, dir := range dirs {
+		m, err := onnxio.ReadFile(filepath.Join(dir, "model.onnx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig, err := onnxio.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := m.Clone()
+		cb, err := onnxio.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(cb) != string(orig) {
+			t.Errorf("%s: clone encodes differently from the original", dir)
+		}
+		canonicalize(t, c)
+		if _, err := graph.UnfoldBatchNorm(c); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range c.Graph.Initializers {
+			for i := range in.Value.F32 {
+				in.Value.F32[i] = 42
+			}
+		}
+		after, err := onnxio.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(after) != string(orig) {
+			t.Errorf("%s: rewriting the clone changed the original", dir)
+		}
+	}
+}

@@ -38,6 +38,9 @@ func DecodeWith(r io.Reader, opts *ReadOptions) (*graph.Model, error) {
 		return nil, fileErr("", fmt.Errorf("input is larger than the %d-byte limit of a protobuf message; store large weights as external data", MaxModelSize))
 	}
 	m, err := decodeModel(b, opts)
+	if err == nil {
+		err = densifyAll(m, sparseBudget(int64(len(b))))
+	}
 	if err != nil {
 		return nil, fileErr("", err)
 	}
@@ -60,7 +63,11 @@ func ReadFileWith(path string, opts *ReadOptions) (*graph.Model, error) {
 	if err != nil {
 		return nil, fileErr(path, err)
 	}
-	if err := resolveExternal(m, filepath.Dir(path)); err != nil {
+	loaded, err := resolveExternal(m, filepath.Dir(path))
+	if err == nil {
+		err = densifyAll(m, sparseBudget(int64(len(b))+loaded))
+	}
+	if err != nil {
 		return nil, fileErr(path, err)
 	}
 	return m, nil

@@ -39,8 +39,9 @@
 // ReadOptions.AnyVersion is set. Sizes are checked before anything is
 // allocated: a tensor's dims must be non-negative and multiply to exactly
 // the number of elements its data holds; files over MaxModelSize are
-// refused; a sparse initializer may not declare more than
-// MaxSparseDenseElements dense elements, and its indices must be in range.
+// refused; sparse initializers may together densify to at most 16 MiB plus
+// 512 times the bytes read (and each to MaxSparseDenseElements), and
+// their indices must be in range.
 //
 // # External data
 //
@@ -57,7 +58,9 @@
 // A sparse_initializer is kept as stored (Values, Indices, Dims) for a
 // lossless round trip, and densified into SparseInitializer.Dense, which
 // Graph.Initializer returns, so the rest of the program sees a dense
-// tensor. Indices may be flat ([NNZ]) or coordinates ([NNZ, rank]).
+// tensor (Decode leaves Dense nil when the values are external data;
+// ReadFile loads them and densifies). Indices may be flat ([NNZ]) or
+// coordinates ([NNZ, rank]).
 // Sparsify makes a COO sparse initializer with flat int64 indices from a
 // dense one.
 //

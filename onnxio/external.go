@@ -127,14 +127,16 @@ func forEachSparse(g *graph.Graph, fn func(*graph.SparseInitializer) error) erro
 	return nil
 }
 
-// resolveExternal loads every external tensor of m from files in dir.
-func resolveExternal(m *graph.Model, dir string) error {
+// resolveExternal loads every external tensor of m from files in dir and
+// returns how many bytes it read.
+func resolveExternal(m *graph.Model, dir string) (int64, error) {
 	var root *os.Root
 	defer func() {
 		if root != nil {
 			root.Close()
 		}
 	}()
+	var loaded int64
 	err := forEachTensor(m.Graph, func(in *graph.Initializer) error {
 		if in.Encoding.DataLocation != int32(onnxpb.Tensor_EXTERNAL) || hasData(in.Value) {
 			return nil
@@ -145,42 +147,31 @@ func resolveExternal(m *graph.Model, dir string) error {
 				return fmt.Errorf("opening the model's folder for external data: %w", err)
 			}
 		}
-		if err := loadExternal(root, dir, in); err != nil {
+		n, err := loadExternal(root, dir, in)
+		if err != nil {
 			return tensorErr(in.Name, err)
 		}
+		loaded += n
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return forEachSparse(m.Graph, func(s *graph.SparseInitializer) error {
-		if s.Dense != nil || s.Values == nil || s.Indices == nil {
-			return nil
-		}
-		d, err := densify(s)
-		if err != nil {
-			return fmt.Errorf("sparse initializer %q: %w", sparseName(s), err)
-		}
-		s.Dense = d
-		return nil
-	})
+	return loaded, err
 }
 
-func loadExternal(root *os.Root, dir string, in *graph.Initializer) error {
+func loadExternal(root *os.Root, dir string, in *graph.Initializer) (int64, error) {
 	ref, err := parseExternal(in.Encoding.External)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := checkLocation(ref.location); err != nil {
-		return err
+		return 0, err
 	}
 	t := in.Value
 	if t.DType == 8 {
-		return fmt.Errorf("string tensors cannot use external data")
+		return 0, fmt.Errorf("string tensors cannot use external data")
 	}
 	l := layoutOf(t.DType)
 	if !l.ok {
-		return fmt.Errorf("unsupported data type %d", int32(t.DType))
+		return 0, fmt.Errorf("unsupported data type %d", int32(t.DType))
 	}
 	dims := make([]int64, len(t.Shape))
 	for i, d := range t.Shape {
@@ -188,36 +179,36 @@ func loadExternal(root *os.Root, dir string, in *graph.Initializer) error {
 	}
 	n, _, err := dimsNumel(dims)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	want, ok := l.rawSize(n)
 	if !ok {
-		return fmt.Errorf("dims %v are too large", dims)
+		return 0, fmt.Errorf("dims %v are too large", dims)
 	}
 	if ref.hasLength && ref.length != want {
-		return fmt.Errorf("external data length %d does not match the %d bytes dims %v of %s need", ref.length, want, dims, t.DType)
+		return 0, fmt.Errorf("external data length %d does not match the %d bytes dims %v of %s need", ref.length, want, dims, t.DType)
 	}
 	f, err := root.Open(ref.location)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("external data file %q not found (looked in %s); keep it next to the model", ref.location, filepath.Join(dir, ref.location))
+			return 0, fmt.Errorf("external data file %q not found (looked in %s); keep it next to the model", ref.location, filepath.Join(dir, ref.location))
 		}
-		return fmt.Errorf("external data file %q: %w", ref.location, err)
+		return 0, fmt.Errorf("external data file %q: %w", ref.location, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("external data file %q: %w", ref.location, err)
+		return 0, fmt.Errorf("external data file %q: %w", ref.location, err)
 	}
 	if ref.offset > st.Size() || want > st.Size()-ref.offset {
-		return fmt.Errorf("external data file %q has %d bytes; offset %d + length %d runs past its end", ref.location, st.Size(), ref.offset, want)
+		return 0, fmt.Errorf("external data file %q has %d bytes; offset %d + length %d runs past its end", ref.location, st.Size(), ref.offset, want)
 	}
 	b := make([]byte, want)
 	if _, err := f.ReadAt(b, ref.offset); err != nil {
-		return fmt.Errorf("external data file %q: %w", ref.location, err)
+		return 0, fmt.Errorf("external data file %q: %w", ref.location, err)
 	}
 	decodeRaw(t, b, int(n))
-	return nil
+	return want, nil
 }
 
 // WriteFileExternal writes m like WriteFile, but moves the data of every

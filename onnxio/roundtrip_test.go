@@ -2,11 +2,11 @@ package onnxio
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"

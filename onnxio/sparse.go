@@ -31,14 +31,55 @@ func sparseFromProto(p *onnxpb.SparseTensor) (*graph.SparseInitializer, error) {
 	if s.Values == nil || s.Indices == nil {
 		return nil, fmt.Errorf("sparse initializer %q: values and indices are both required", sparseName(s))
 	}
-	if hasData(s.Values.Value) && hasData(s.Indices.Value) {
+	return s, nil
+}
+
+// sparseBudget is how many bytes of dense tensors the sparse initializers
+// of a model read from size bytes may claim in total: 16 MiB plus 512
+// times the input (a 99.8%-sparse float32 tensor stored with int64
+// indices densifies to about 333 times its stored size). It keeps a tiny
+// file from making the reader allocate gigabytes.
+func sparseBudget(size int64) int64 { return 16<<20 + 512*size }
+
+// elemMemSize is the bytes one element takes in a tensor.Tensor.
+func elemMemSize(dt tensor.DType) int64 {
+	switch {
+	case dt == tensor.Float32:
+		return 4
+	case dt == tensor.Float64, dt.IsInteger():
+		return 8
+	case dt == tensor.String:
+		return 24
+	}
+	if l := layoutOf(dt); l.perElem > 0 {
+		return int64(l.perElem)
+	}
+	return 1
+}
+
+// densifyAll densifies every sparse initializer whose values and indices
+// are loaded, within budget bytes in total, checked before allocating.
+func densifyAll(m *graph.Model, budget int64) error {
+	return forEachSparse(m.Graph, func(s *graph.SparseInitializer) error {
+		if s.Dense != nil || s.Values == nil || s.Indices == nil || !hasData(s.Values.Value) || !hasData(s.Indices.Value) {
+			return nil
+		}
+		n, _, err := dimsNumel(s.Dims)
+		if err != nil {
+			return fmt.Errorf("sparse initializer %q: %w", sparseName(s), err)
+		}
+		size := n * elemMemSize(s.Values.Value.DType) // n < 2^56 and size <= 24: no overflow
+		if size > budget {
+			return fmt.Errorf("sparse initializer %q: dims %v densify to %d bytes, more than a file of this size may claim (16 MiB + 512 x its size, %d bytes left)", sparseName(s), s.Dims, size, budget)
+		}
+		budget -= size
 		d, err := densify(s)
 		if err != nil {
-			return nil, fmt.Errorf("sparse initializer %q: %w", sparseName(s), err)
+			return fmt.Errorf("sparse initializer %q: %w", sparseName(s), err)
 		}
 		s.Dense = d
-	}
-	return s, nil
+		return nil
+	})
 }
 
 func sparseName(s *graph.SparseInitializer) string {

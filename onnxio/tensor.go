@@ -182,10 +182,13 @@ func tensorFromProto(p *onnxpb.Tensor) (*graph.Initializer, error) {
 	if len(fields) > 1 {
 		return nil, tensorErr(in.Name, fmt.Errorf("data is stored in both %s and %s; an ONNX tensor uses one field", fields[0], fields[1]))
 	}
-	if len(fields) == 0 {
-		if in.Encoding.DataLocation == int32(onnxpb.Tensor_EXTERNAL) && n > 0 {
-			return in, nil // external, loaded by ReadFile
+	if in.Encoding.DataLocation == int32(onnxpb.Tensor_EXTERNAL) {
+		if len(fields) > 0 {
+			return nil, tensorErr(in.Name, fmt.Errorf("data_location is EXTERNAL but the tensor also holds data in %s", fields[0]))
 		}
+		return in, nil // loaded by ReadFile
+	}
+	if len(fields) == 0 {
 		if n > 0 {
 			return nil, tensorErr(in.Name, fmt.Errorf("dims %v claim %d elements but the tensor holds no data", p.Dims, n))
 		}
@@ -431,6 +434,9 @@ func checkStorage(t *tensor.Tensor) error {
 	default:
 		l := layoutOf(t.DType)
 		if !l.ok {
+			if n == 0 && len(t.Raw) == 0 {
+				return nil // an empty tensor of no (or an unknown) type
+			}
 			return fmt.Errorf("unsupported data type %d", int32(t.DType))
 		}
 		want, _ := l.rawSize(n)

@@ -60,6 +60,30 @@ func SliceBatches(images *tensor.Tensor, labels []int, size int) Batches {
 	}
 }
 
+// OffsetBatches numbers the samples of data from offset on (setting each
+// Batch's Index to offset + position), for a shard that starts at sample
+// offset of the whole data set: per-sample randomness and results then
+// match a run over the whole set. Batches that already carry indices get
+// offset added to them.
+func OffsetBatches(data Batches, offset int) Batches {
+	return func(yield func(Batch, error) bool) {
+		seen := 0
+		for b, err := range data {
+			if err == nil {
+				idx := make([]int, len(b.Labels))
+				for i := range idx {
+					idx[i] = offset + b.sampleIndex(i, seen)
+				}
+				b.Index = idx
+				seen += len(b.Labels)
+			}
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
+}
+
 // checkBatch validates one batch from a Batches sequence.
 func checkBatch(b Batch) error {
 	if b.Images == nil || b.Images.DType != tensor.Float32 || len(b.Images.Shape) < 2 {

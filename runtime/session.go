@@ -156,12 +156,18 @@ func discover(path string, data []byte) (ins, outs []ort.InputOutputInfo, err er
 		if err != nil {
 			return ort.GetInputOutputInfoWithONNXData(data)
 		}
-		defer os.Remove(f.Name())
+		tmp := f.Name()
+		defer os.Remove(tmp)
 		_, werr := f.Write(data)
 		if cerr := f.Close(); werr != nil || cerr != nil {
 			return ort.GetInputOutputInfoWithONNXData(data)
 		}
-		path = f.Name()
+		ins, outs, err = discover(tmp, nil)
+		if err != nil {
+			// The temporary file's name would only confuse.
+			err = errors.New(strings.ReplaceAll(err.Error(), tmp, "<model bytes>"))
+		}
+		return ins, outs, err
 	}
 	so, err := ort.NewSessionOptions()
 	if err != nil {
@@ -249,8 +255,9 @@ var ErrClosed = errors.New("runtime: session is closed")
 // onnxruntime and copied into new tensors the caller owns; the inputs are
 // only read. Supported element types: float32, float64, all integer types
 // and bool (held in tensor.Tensor.I64), strings, and float16/bfloat16 as raw
-// bytes. Models without inputs or outputs, and non-tensor values, cannot be
-// run through the binding and give an error.
+// bytes (float16 and bfloat16 outputs only at a static shape). Models
+// without inputs or outputs, and non-tensor values, cannot be run through
+// the binding and give an error.
 func (s *Session) Run(inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -270,6 +277,9 @@ func (s *Session) Run(inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if out.Kind != "tensor" {
 			return nil, fmt.Errorf("runtime: %s: output %q is a %s; only tensor outputs are supported", s.name, out.Name, out.Kind)
 		}
+		if rawSize(out.DType) > 0 && (len(out.Shape) == 0 || !static(out.Shape)) {
+			return nil, fmt.Errorf("runtime: %s: output %s: onnxruntime_go cannot return %s outputs of dynamic or unknown shape (it truncates them); give the output a static shape or cast it to float32", s.name, out, out.DType)
+		}
 	}
 	vals := make([]ort.Value, len(inputs))
 	defer destroyAll(vals)
@@ -284,28 +294,18 @@ func (s *Session) Run(inputs []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		vals[i] = v
 	}
 
-	// First attempt: pre-allocate the outputs the binding cannot allocate
-	// itself (declared rank 0; 2-byte types, which it truncates).
-	outs, err := s.runOnce(vals, s.plan(nil, true))
-	if err != nil {
+	// Pre-allocate the outputs the binding cannot allocate itself
+	// (declared rank 0; 2-byte types, which it would truncate).
+	outs, err := s.runOnce(vals, s.plan(true))
+	if err != nil && hasScalar(s.outputs) {
 		// A declared rank 0 may also mean "rank unknown": retry with those
 		// outputs left to onnxruntime.
-		if hasScalar(s.outputs) {
-			if outs2, err2 := s.runOnce(vals, s.plan(nil, false)); err2 == nil {
-				outs, err = outs2, nil
-			}
-		}
-		if err != nil {
-			return nil, err
+		if outs2, err2 := s.runOnce(vals, s.plan(false)); err2 == nil {
+			outs, err = outs2, nil
 		}
 	}
-	// Second attempt when a raw-typed output had a dynamic shape: its
-	// contents were truncated by the binding, but its shape is now known.
-	if shapes, again := rawShapes(s.outputs, outs); again {
-		destroyAll(outs)
-		if outs, err = s.runOnce(vals, s.plan(shapes, true)); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		return nil, err
 	}
 	defer destroyAll(outs)
 	res := make([]*tensor.Tensor, len(outs))
@@ -351,30 +351,26 @@ func checkInput(info IOInfo, t *tensor.Tensor) error {
 }
 
 // plan returns the output slots for one run: nil slots are allocated by
-// onnxruntime, others are pre-allocated here. rawShapes gives known shapes
-// of raw-typed outputs from an earlier run.
-func (s *Session) plan(rawShapes map[int][]int64, scalars bool) []ort.Value {
+// onnxruntime, the others are pre-allocated here: outputs of a 2-byte type
+// (whose shapes Run has checked are static) and, with scalars, outputs
+// declared rank 0.
+func (s *Session) plan(scalars bool) []ort.Value {
 	outs := make([]ort.Value, len(s.outputs))
 	for j, info := range s.outputs {
-		shape := info.Shape
-		if rs, ok := rawShapes[j]; ok {
-			shape = rs
-		}
 		switch {
-		case len(shape) == 0 && scalars && nativeType(info.DType):
-			v, err := newScalarOutput(info.DType)
-			if err == nil {
+		case len(info.Shape) == 0 && scalars && nativeType(info.DType):
+			if v, err := newScalarOutput(info.DType); err == nil {
 				outs[j] = v
 			}
-		case rawSize(info.DType) > 0 && len(shape) > 0 && static(shape):
+		case rawSize(info.DType) > 0:
 			n := int64(rawSize(info.DType))
-			for _, d := range shape {
+			for _, d := range info.Shape {
 				n *= d
 			}
 			if n == 0 {
 				continue
 			}
-			v, err := ort.NewCustomDataTensor(ort.NewShape(shape...), make([]byte, n), ort.TensorElementDataType(info.DType))
+			v, err := ort.NewCustomDataTensor(ort.NewShape(info.Shape...), make([]byte, n), ort.TensorElementDataType(info.DType))
 			if err == nil {
 				outs[j] = v
 			}
@@ -390,22 +386,6 @@ func hasScalar(infos []IOInfo) bool {
 		}
 	}
 	return false
-}
-
-// rawShapes reports the shapes of raw-typed outputs that onnxruntime
-// allocated (and the binding truncated), and whether there are any.
-func rawShapes(infos []IOInfo, outs []ort.Value) (map[int][]int64, bool) {
-	var m map[int][]int64
-	for j, info := range infos {
-		if rawSize(info.DType) == 0 || (len(info.Shape) > 0 && static(info.Shape)) {
-			continue
-		}
-		if m == nil {
-			m = map[int][]int64{}
-		}
-		m[j] = append([]int64(nil), outs[j].GetShape()...)
-	}
-	return m, m != nil
 }
 
 func static(shape []int64) bool {

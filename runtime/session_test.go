@@ -1,11 +1,13 @@
 package runtime_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/internal/testenv"
@@ -298,5 +300,46 @@ func TestOpenBytesMatchesOpen(t *testing.T) {
 	}
 	if g := got[0].F32[0]; math.Abs(float64(g)-8.5) > 0 {
 		t.Errorf("dot = %v, want 8.5 exactly (dyadic values)", g)
+	}
+}
+
+// TestRunConcurrent: Run is safe from several goroutines (run with -race).
+func TestRunConcurrent(t *testing.T) {
+	initORT(t)
+	s, err := runtime.Open(nodeTest(t, "test_add"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for g := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x, y := tensor.New(3, 4, 5), tensor.New(3, 4, 5)
+			for i := range x.F32 {
+				x.F32[i], y.F32[i] = float32(g), float32(i)
+			}
+			for range 20 {
+				out, err := s.Run([]*tensor.Tensor{x, y})
+				if err != nil {
+					errs[g] = err
+					return
+				}
+				for i, v := range out[0].F32 {
+					if v != float32(g+i) {
+						errs[g] = fmt.Errorf("goroutine %d: sum[%d] = %v, want %d", g, i, v, g+i)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -178,6 +178,21 @@ func TestShardsMatchOneRun(t *testing.T) {
 	if !slices.Equal(sm.Samples, smFull.Samples) {
 		t.Errorf("smoothing: shards %+v, one run %+v", sm.Samples, smFull.Samples)
 	}
+	// Contiguous shards numbered with OffsetBatches match one run too.
+	per = images.Len() / 4
+	first := runtime.SliceBatches(tensor.FromFloat32(images.F32[:per], append([]int{1}, images.Shape[1:]...)...), labels[:1], 1)
+	rest := runtime.OffsetBatches(runtime.SliceBatches(tensor.FromFloat32(images.F32[per:], append([]int{3}, images.Shape[1:]...)...), labels[1:], 1), 1)
+	var ccParts []*runtime.CCCertResult
+	for _, b := range []runtime.Batches{first, rest} {
+		cc, err := runtime.CertifyCC(ctx, s, b, noise, ccOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ccParts = append(ccParts, cc)
+	}
+	if cc, err := runtime.MergeCC(ccParts...); err != nil || !slices.Equal(cc.Samples, ccFull.Samples) {
+		t.Errorf("CC-Cert over contiguous shards with OffsetBatches: %v, %+v; want %+v", err, cc, ccFull.Samples)
+	}
 	// Merging a shard twice is refused.
 	if _, err := runtime.MergeCC(ccs[0], ccs[0]); err == nil || !strings.Contains(err.Error(), "more than one part") {
 		t.Errorf("MergeCC(same shard twice) = %v, want an overlap error", err)

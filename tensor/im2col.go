@@ -86,6 +86,25 @@ func im2colPlane(g *Window, plane, row []float32, i, j int) {
 		clear(row[ohLo*g.OW : ohHi*g.OW])
 		return
 	}
+	if g.SH == 1 && g.SW == 1 && g.OW == g.W {
+		// Same-width, stride 1: the valid rows are one shifted copy of the
+		// plane; only the border columns (ow < owLo, ow >= owHi), which
+		// the copy fills with neighbouring rows' pixels, are zeroed after.
+		off := (ohLo-g.PadT+i*g.DH)*g.W - g.PadL + j*g.DW
+		dst := row[ohLo*g.OW : ohHi*g.OW]
+		lo, hi := max(0, -off), min(len(dst), len(plane)-off)
+		copy(dst[lo:hi], plane[off+lo:off+hi])
+		for r := 0; r < len(dst); r += g.OW {
+			line := dst[r : r+g.OW]
+			for ow := range owLo {
+				line[ow] = 0
+			}
+			for ow := owHi; ow < g.OW; ow++ {
+				line[ow] = 0
+			}
+		}
+		return
+	}
 	for oh := ohLo; oh < ohHi; oh++ {
 		ih := oh*g.SH - g.PadT + i*g.DH
 		src := plane[ih*g.W : ih*g.W+g.W]

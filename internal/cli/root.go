@@ -96,7 +96,7 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 		return &FlagError{Err: fmt.Errorf("%s: %w (see '%s --help')", c.CommandPath(), err, c.CommandPath())}
 	})
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&g.ORTLib, "ort-lib", "", "onnxruntime 1.24.3 shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then the cache `make setup` fills)")
+	pf.StringVar(&g.ORTLib, "ort-lib", "", "`PATH` of the onnxruntime 1.24.3 shared library (default: $ONNXRUNTIME_SHARED_LIBRARY_PATH, then the cache 'make setup' fills)")
 	pf.IntVar(&g.Threads, "threads", 0, "threads for the Go engine and onnxruntime (0: one per core)")
 	pf.Uint64Var(&g.Seed, "seed", 1, "seed for every random choice")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")

@@ -470,6 +470,9 @@ func Markdown(w io.Writer, results []Result, command string) error {
 	b.WriteString("*worst diff* is the largest absolute difference over every output element. ")
 	b.WriteString("*ORT* is what onnxruntime 1.24.3 does on the same test (from the `*.ort-results.tsv` files); ")
 	b.WriteString("*ort-fails* counts the tests onnxruntime does not pass (FAIL, ERROR, or SKIP when its Go binding cannot feed the inputs).\n\n")
+	b.WriteString("The engine fixes every shape when it compiles, so graph inputs fed integer tensors (shapes, axes, slice bounds, pads, indices) are bound as constants of the compiled model; float inputs are fed at run time. ")
+	b.WriteString("A test is *unsupported* when it uses an op outside the engine's set, a non-tensor value, or fails on tensors other than float32 and int64; any other error, and every numeric mismatch, is a *fail*. ")
+	b.WriteString("`TestConformance` (package autodiff) fails when a test onnxruntime passes is a *fail* here.\n\n")
 	b.WriteString("| folder | total | pass | fail | unsupported | ort-fails | ORT passes, engine fails |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range Summarize(results) {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d |\n", c.Folder, c.Total, c.Pass, c.Fail, c.Unsupported, c.ORTFails, c.ORTPassEngineFail)
