@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -202,5 +203,60 @@ func TestNaNPropagates(t *testing.T) {
 	}
 	if g := p.Grad("x").F32; math.IsNaN(float64(g[4])) {
 		t.Errorf("gradient of the finite row = %v, want finite values", g[3:])
+	}
+}
+
+// TestDataOpsDoNotAllocate: Forward and Backward of this package's data
+// ops run without allocating (one worker; more workers start goroutines).
+func TestDataOpsDoNotAllocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	x := randomTensor(rng, 2, 3, 4)
+	tests := []struct {
+		node *graph.Node
+		in   []*tensor.Tensor
+	}{
+		{newTestNode("Add", 2, 1), []*tensor.Tensor{x, randomTensor(rng, 3, 1)}},
+		{newTestNode("Mul", 2, 1), []*tensor.Tensor{x, randomTensor(rng, 2, 3, 4)}},
+		{newTestNode("Div", 2, 1), []*tensor.Tensor{x, randomTensor(rng, 4)}},
+		{newTestNode("Sum", 3, 1), []*tensor.Tensor{x, x, randomTensor(rng, 4)}},
+		{newTestNode("Reshape", 2, 1), []*tensor.Tensor{x, int64s(4, -1)}},
+		{newTestNode("Transpose", 1, 1), []*tensor.Tensor{x}},
+		{newTestNode("Concat", 2, 1, intAttr("axis", 1)), []*tensor.Tensor{x, x}},
+		{newTestNode("Split", 1, 2, intAttr("axis", 2)), []*tensor.Tensor{x}},
+		{newTestNode("Slice", 5, 1), []*tensor.Tensor{x, int64s(3), int64s(0), int64s(2), int64s(-1)}},
+		{newTestNode("Pad", 2, 1, stringAttr("mode", "reflect")), []*tensor.Tensor{x, int64s(0, 1, 2, 0, 1, 1)}},
+		{newTestNode("Gather", 2, 1, intAttr("axis", 1)), []*tensor.Tensor{x, int64s(2, 0)}},
+		{newTestNode("ReduceMean", 1, 1, intsAttr("axes", 0, 2)), []*tensor.Tensor{x}},
+		{newTestNode("Softmax", 1, 1, intAttr("axis", 1)), []*tensor.Tensor{x}},
+		{newTestNode("LogSoftmax", 1, 1), []*tensor.Tensor{x}},
+		{newTestNode("LRN", 1, 1, intAttr("size", 3)), []*tensor.Tensor{x}},
+		{newTestNode("Cast", 1, 1, intAttr("to", int64(tensor.Float32))), []*tensor.Tensor{x}},
+	}
+	for _, tt := range tests {
+		k, outs := setupKernel(t, tt.node, 18, tt.in, nil)
+		ctx := &RunContext{Workers: 1}
+		out := make([]*tensor.Tensor, len(outs))
+		gout := make([]*tensor.Tensor, len(outs))
+		for i, o := range outs {
+			out[i] = allocTensor(o.DType, o.Shape)
+			gout[i] = allocTensor(o.DType, o.Shape)
+		}
+		gin := make([]*tensor.Tensor, len(tt.in))
+		for i, v := range tt.in {
+			if v.DType == tensor.Float32 {
+				gin[i] = tensor.New(v.Shape...)
+			}
+		}
+		allocs := testing.AllocsPerRun(5, func() {
+			if err := k.Forward(ctx, tt.in, out); err != nil {
+				t.Fatal(err)
+			}
+			if err := k.Backward(ctx, tt.in, out, gout, gin); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per Forward+Backward, want 0", tt.node.OpType, allocs)
+		}
 	}
 }

@@ -145,13 +145,20 @@ func (p *bcastPlan) elementwise() bool {
 // in an elementwise loop (a few tens of microseconds of work).
 const parallelGrain = 1 << 15
 
+// parallelPieces is how many goroutines an elementwise loop over n
+// elements should use: at most workers, and none with less than
+// parallelGrain elements. Callers run the loop directly when it is 1, so
+// that the serial path does not allocate a closure.
+func parallelPieces(workers, n int) int {
+	return max(min(workers, (n+parallelGrain-1)/parallelGrain), 1)
+}
+
 // parallelChunks calls fn on contiguous ranges covering [0, n), spread
-// over at most workers goroutines when n is large enough to pay for them.
-// Each index is handled by exactly one call, so elementwise results do not
-// depend on the worker count.
+// over parallelPieces(workers, n) goroutines. Each index is handled by
+// exactly one call, so elementwise results do not depend on the worker
+// count.
 func parallelChunks(workers, n int, fn func(lo, hi int)) {
-	pieces := min(workers, (n+parallelGrain-1)/parallelGrain)
-	tensor.Parallel(max(pieces, 1), n, fn)
+	tensor.Parallel(parallelPieces(workers, n), n, fn)
 }
 
 // innerStride is input k's stride along a row (0 or 1).

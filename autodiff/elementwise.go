@@ -144,6 +144,10 @@ func (k *arithKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	switch {
 	case k.dtype == tensor.Float32 && k.plan.elementwise():
 		z, a, b := out[0].F32, in[0].F32, in[1].F32
+		if parallelPieces(ctx.Workers, len(z)) == 1 {
+			arithSame(k.op, z, a, b)
+			break
+		}
 		parallelChunks(ctx.Workers, len(z), func(lo, hi int) {
 			arithSame(k.op, z[lo:hi], a[lo:hi], b[lo:hi])
 		})
@@ -337,28 +341,38 @@ func (k *arithKernel) backwardSame(ctx *RunContext, in, out []*tensor.Tensor, g 
 		gb = gin[1].F32
 	}
 	a, b, z := in[0].F32, in[1].F32, out[0].F32
+	if parallelPieces(ctx.Workers, len(g)) == 1 {
+		arithSameBackward(k.op, 0, len(g), g, a, b, z, ga, gb)
+		return
+	}
 	parallelChunks(ctx.Workers, len(g), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			gv := g[i]
-			var da, db float32
-			switch k.op {
-			case opAdd:
-				da, db = gv, gv
-			case opSub:
-				da, db = gv, -gv
-			case opMul:
-				da, db = gv*b[i], gv*a[i]
-			case opDiv:
-				da, db = gv/b[i], -gv*z[i]/b[i]
-			}
-			if ga != nil {
-				ga[i] += da
-			}
-			if gb != nil {
-				gb[i] += db
-			}
-		}
+		arithSameBackward(k.op, lo, hi, g, a, b, z, ga, gb)
 	})
+}
+
+// arithSameBackward adds the gradients of elements [lo, hi) into ga and gb
+// (either may be nil).
+func arithSameBackward(op arithOp, lo, hi int, g, a, b, z, ga, gb []float32) {
+	for i := lo; i < hi; i++ {
+		gv := g[i]
+		var da, db float32
+		switch op {
+		case opAdd:
+			da, db = gv, gv
+		case opSub:
+			da, db = gv, -gv
+		case opMul:
+			da, db = gv*b[i], gv*a[i]
+		case opDiv:
+			da, db = gv/b[i], -gv*z[i]/b[i]
+		}
+		if ga != nil {
+			ga[i] += da
+		}
+		if gb != nil {
+			gb[i] += db
+		}
+	}
 }
 
 // addScaledBroadcast adds scale·g·other into dst, reducing over the

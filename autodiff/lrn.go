@@ -66,27 +66,34 @@ func (k *lrnKernel) window(c int) (lo, hi int) {
 
 func (k *lrnKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	x, y := in[0].F32, out[0].F32
+	if ctx.Workers <= 1 || k.n == 1 {
+		k.forwardRange(0, k.n, x, y)
+		return nil
+	}
+	tensor.Parallel(ctx.Workers, k.n, func(lo, hi int) { k.forwardRange(lo, hi, x, y) })
+	return nil
+}
+
+// forwardRange computes the samples [lo, hi) of the batch.
+func (k *lrnKernel) forwardRange(lo, hi int, x, y []float32) {
 	coef := k.alpha / float64(k.size)
-	tensor.Parallel(ctx.Workers, k.n, func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			base := b * k.c * k.hw
-			for p := range k.hw {
-				for c := range k.c {
-					wlo, whi := k.window(c)
-					var sum float64
-					for j := wlo; j < whi; j++ {
-						v := float64(x[base+j*k.hw+p])
-						sum += v * v
-					}
-					i := base + c*k.hw + p
-					s := k.bias + coef*sum
-					k.scale[i] = float32(s)
-					y[i] = float32(float64(x[i]) * math.Pow(s, -k.beta))
+	for b := lo; b < hi; b++ {
+		base := b * k.c * k.hw
+		for p := range k.hw {
+			for c := range k.c {
+				wlo, whi := k.window(c)
+				var sum float64
+				for j := wlo; j < whi; j++ {
+					v := float64(x[base+j*k.hw+p])
+					sum += v * v
 				}
+				i := base + c*k.hw + p
+				s := k.bias + coef*sum
+				k.scale[i] = float32(s)
+				y[i] = float32(float64(x[i]) * math.Pow(s, -k.beta))
 			}
 		}
-	})
-	return nil
+	}
 }
 
 // Backward: dL/dx_j = g_j·s_j^(-beta)

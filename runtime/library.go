@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -139,9 +140,36 @@ func Version() string {
 	return ort.GetVersion()
 }
 
+// ORTError is an error reported by onnxruntime (through the binding),
+// with what was being done and to which model or library.
+type ORTError struct {
+	Op      string // "load model", "create session", "run", ...
+	Subject string // the model (path or name) or the library
+	Err     error  // the binding's error
+}
+
+func (e *ORTError) Error() string {
+	msg := e.Err.Error()
+	// The binding prefixes its own plumbing; the user needs the cause.
+	for _, p := range bindingPrefixes {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return fmt.Sprintf("runtime: %s: %s: onnxruntime: %s", e.Subject, e.Op, msg)
+}
+
+func (e *ORTError) Unwrap() error { return e.Err }
+
+var bindingPrefixes = []string{
+	"Error loading temporary session: ",
+	"Error creating temporary session: ",
+	"Error creating C session from file: ",
+	"Error creating C session: ",
+	"Error running network: ",
+	"Platform-specific initialization failed: ",
+}
+
 // ortError is the one place where an error from onnxruntime (through the
-// binding) becomes an error of this package: it names the operation and
-// the model or library it concerned.
+// binding) becomes an error of this package.
 func ortError(op, subject string, err error) error {
-	return fmt.Errorf("runtime: %s: %s: onnxruntime: %w", subject, op, err)
+	return &ORTError{Op: op, Subject: subject, Err: err}
 }

@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -271,6 +272,10 @@ func TestOpenErrors(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.path) {
 				t.Errorf("Open(%q) error %q does not name the file", tc.path, err)
+			}
+			var oe *runtime.ORTError
+			if isORT := errors.As(err, &oe); isORT != (tc.name == "garbage") {
+				t.Errorf("Open(%q): errors.As(*ORTError) = %v, want it only for onnxruntime's own errors", tc.path, isORT)
 			}
 		})
 	}

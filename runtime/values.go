@@ -242,7 +242,7 @@ func fromORT(v ort.Value) (*tensor.Tensor, error) {
 	case *ort.StringTensor:
 		strs, err := x.GetContents()
 		if err != nil {
-			return nil, ortError("read string output", "output", err)
+			return nil, fmt.Errorf("reading strings: %w", err)
 		}
 		b := make([][]byte, len(strs))
 		for i, s := range strs {

@@ -220,7 +220,9 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	enc := json.NewEncoder(opts.IO.Out)
 	lc := finetune.LoopConfig{Phase: "train", Epochs: opts.Epochs, CheckpointPath: ckpt, CheckpointEvery: opts.CheckpointEvery,
 		Resume: opts.Resume, Meta: map[string]string{"data": opts.Data, "arch": opts.Arch, "init": opts.Init,
-			"seed": fmt.Sprint(opts.Global.Seed), "batch": fmt.Sprint(opts.Batch)}}
+			"seed": fmt.Sprint(opts.Global.Seed), "batch": fmt.Sprint(opts.Batch),
+			"epochs": fmt.Sprint(opts.Epochs), "lr": fmt.Sprint(opts.LR), "width": fmt.Sprint(opts.Width),
+			"train_subset": fmt.Sprint(opts.TrainSubset)}}
 	if !opts.Resume {
 		if _, err := os.Stat(ckpt); err == nil {
 			return FlagErrorf("train: checkpoint %s exists; pass --resume to continue it, or delete it to start over", ckpt)
