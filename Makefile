@@ -12,7 +12,10 @@ PKGS         ?= ./...
 FUZZTIME     ?= 30s
 DEMO_MODEL   := testdata/models/small_cnn_32_op14_evalbn.onnx
 
-.PHONY: help setup build test demo bench conformance fuzz generate lint clean
+# Where check-torchvision keeps its (large, generated) exports.
+TV_DIR       ?= $(or $(CSAM_ONNX_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/csam-onnx),$(HOME)/.cache/csam-onnx)/torchvision
+
+.PHONY: help setup build test demo bench conformance fuzz generate lint clean check-torchvision
 
 help:
 	@echo "make demo         set up, build, and run the main job on the shipped model"
@@ -24,6 +27,7 @@ help:
 	@echo "make fuzz         fuzz onnxio.Decode for $(FUZZTIME)"
 	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
 	@echo "make lint         gofmt and go vet"
+	@echo "make check-torchvision  export ResNet-18, GoogLeNet, MobileNet-V2 (needs python3-torch, python3-torchvision) and run check on each"
 
 setup:
 	@scripts/setup.sh
@@ -56,6 +60,14 @@ lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+check-torchvision: build
+	/usr/bin/python3 scripts/export_torchvision.py $(TV_DIR) 2>/dev/null
+	@for f in $(TV_DIR)/*.onnx; do \
+		echo "== $$f"; \
+		out="$$($(BIN) -q check --batch 3 "$$f")" || { echo "$$out"; exit 1; }; \
+		echo "$$out" | tail -n 1; \
+	done
 
 clean:
 	rm -rf bin

@@ -260,3 +260,40 @@ func TestDataOpsDoNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestCompileListsEveryUnsupportedOp(t *testing.T) {
+	m := opsModel(map[string][]int64{"x": {2, 3}}, []string{"x"}, nil,
+		[]*graph.Node{
+			opsNode("a", "Foo", []string{"x"}, []string{"y"}),
+			opsNode("b", "Relu6Fancy", []string{"y"}, []string{"z"}),
+			{Name: "c", OpType: "Add", Domain: "com.example", Inputs: []string{"z", "z"}, Outputs: []string{"w"}},
+		}, "w")
+	_, err := Compile(m, [][]int{{2, 3}}, nil)
+	var ue *UnsupportedOpError
+	if !errors.As(err, &ue) || len(ue.Nodes) != 3 {
+		t.Fatalf("Compile: error %v, want an *UnsupportedOpError listing 3 nodes", err)
+	}
+	for _, want := range []string{`Foo (node "a")`, `Relu6Fancy (node "b")`, `com.example.Add (node "c")`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+}
+
+func TestAbsurdOutputSizesAreErrors(t *testing.T) {
+	tests := []struct {
+		node *graph.Node
+		in   []*tensor.Tensor
+	}{
+		{newTestNode("ConstantOfShape", 1, 1), []*tensor.Tensor{int64s(1<<20, 1<<20)}},
+		{newTestNode("ConstantOfShape", 1, 1), []*tensor.Tensor{int64s(1 << 62)}},
+		{newTestNode("Pad", 2, 1), []*tensor.Tensor{tensor.New(2, 2), int64s(0, 0, 1<<40, 0)}},
+		{newTestNode("Pad", 2, 1), []*tensor.Tensor{tensor.New(2, 2), int64s(0, 1<<20, 1<<20, 0)}},
+	}
+	for _, tt := range tests {
+		_, _, err := trySetupKernel(tt.node, 18, tt.in, nil)
+		if err == nil || !strings.Contains(err.Error(), "absurd") {
+			t.Errorf("%s with %v: error %v, want an absurd-size error", tt.node.OpType, tt.in[len(tt.in)-1].I64, err)
+		}
+	}
+}

@@ -109,10 +109,11 @@ func (k *concatKernel) Setup(in []Value) ([]Output, error) {
 	return []Output{{DType: k.dtype, Shape: out}}, nil
 }
 
-// concatRows copies each part ([outer, dims[i]·inner]) into its place in
-// whole ([outer, total·inner]); data picks a tensor's storage.
-func concatRows[T any](outer, inner, total int, dims []int, whole []T, parts []*tensor.Tensor, data func(*tensor.Tensor) []T) {
-	for o := range outer {
+// concatRows copies the rows [lo, hi) of each part ([outer,
+// dims[i]·inner]) into their place in whole ([outer, total·inner]); data
+// picks a tensor's storage.
+func concatRows[T any](lo, hi, inner, total int, dims []int, whole []T, parts []*tensor.Tensor, data func(*tensor.Tensor) []T) {
+	for o := lo; o < hi; o++ {
 		at := o * total * inner
 		for i, p := range parts {
 			n := dims[i] * inner
@@ -122,16 +123,32 @@ func concatRows[T any](outer, inner, total int, dims []int, whole []T, parts []*
 	}
 }
 
-func (k *concatKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+// rowPieces is how many goroutines should share the rows [0, outer) of a
+// concatenation of size elements (1: run serially, without a closure, so
+// the serial path does not allocate). Rows are disjoint, so the result
+// does not depend on the split.
+func rowPieces(ctx *RunContext, outer, size int) int {
+	return min(parallelPieces(ctx.Workers, size), outer)
+}
+
+func (k *concatKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
+	if p := rowPieces(ctx, k.outer, out[0].Len()); p > 1 {
+		tensor.Parallel(p, k.outer, func(lo, hi int) { k.forward(lo, hi, in, out[0]) })
+		return nil
+	}
+	k.forward(0, k.outer, in, out[0])
+	return nil
+}
+
+func (k *concatKernel) forward(lo, hi int, in []*tensor.Tensor, out *tensor.Tensor) {
 	switch {
 	case k.dtype == tensor.Float32:
-		concatRows(k.outer, k.inner, k.total, k.dims, out[0].F32, in, f32Of)
+		concatRows(lo, hi, k.inner, k.total, k.dims, out.F32, in, f32Of)
 	case k.dtype == tensor.Float64:
-		concatRows(k.outer, k.inner, k.total, k.dims, out[0].F64, in, f64Of)
+		concatRows(lo, hi, k.inner, k.total, k.dims, out.F64, in, f64Of)
 	default:
-		concatRows(k.outer, k.inner, k.total, k.dims, out[0].I64, in, i64Of)
+		concatRows(lo, hi, k.inner, k.total, k.dims, out.I64, in, i64Of)
 	}
-	return nil
 }
 
 // f32Of, f64Of and i64Of pick a tensor's storage.
@@ -139,12 +156,20 @@ func f32Of(t *tensor.Tensor) []float32 { return t.F32 }
 func f64Of(t *tensor.Tensor) []float64 { return t.F64 }
 func i64Of(t *tensor.Tensor) []int64   { return t.I64 }
 
-func (k *concatKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+func (k *concatKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
 		return nil
 	}
-	g := gout[0].F32
-	for o := range k.outer {
+	if p := rowPieces(ctx, k.outer, gout[0].Len()); p > 1 {
+		tensor.Parallel(p, k.outer, func(lo, hi int) { k.backward(lo, hi, gout[0].F32, gin) })
+		return nil
+	}
+	k.backward(0, k.outer, gout[0].F32, gin)
+	return nil
+}
+
+func (k *concatKernel) backward(lo, hi int, g []float32, gin []*tensor.Tensor) {
+	for o := lo; o < hi; o++ {
 		at := o * k.total * k.inner
 		for i, d := range k.dims {
 			n := d * k.inner
@@ -154,7 +179,6 @@ func (k *concatKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tens
 			at += n
 		}
 	}
-	return nil
 }
 
 // splitKernel is Split.
@@ -237,21 +261,29 @@ func (k *splitKernel) Setup(in []Value) ([]Output, error) {
 	return outs, nil
 }
 
-func (k *splitKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
-	switch {
-	case k.dtype == tensor.Float32:
-		splitRows(k.outer, k.inner, k.total, k.dims, in[0].F32, out, f32Of)
-	case k.dtype == tensor.Float64:
-		splitRows(k.outer, k.inner, k.total, k.dims, in[0].F64, out, f64Of)
-	default:
-		splitRows(k.outer, k.inner, k.total, k.dims, in[0].I64, out, i64Of)
+func (k *splitKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
+	if p := rowPieces(ctx, k.outer, in[0].Len()); p > 1 {
+		tensor.Parallel(p, k.outer, func(lo, hi int) { k.forward(lo, hi, in[0], out) })
+		return nil
 	}
+	k.forward(0, k.outer, in[0], out)
 	return nil
 }
 
+func (k *splitKernel) forward(lo, hi int, in *tensor.Tensor, out []*tensor.Tensor) {
+	switch {
+	case k.dtype == tensor.Float32:
+		splitRows(lo, hi, k.inner, k.total, k.dims, in.F32, out, f32Of)
+	case k.dtype == tensor.Float64:
+		splitRows(lo, hi, k.inner, k.total, k.dims, in.F64, out, f64Of)
+	default:
+		splitRows(lo, hi, k.inner, k.total, k.dims, in.I64, out, i64Of)
+	}
+}
+
 // splitRows is the inverse of concatRows.
-func splitRows[T any](outer, inner, total int, dims []int, whole []T, parts []*tensor.Tensor, data func(*tensor.Tensor) []T) {
-	for o := range outer {
+func splitRows[T any](lo, hi, inner, total int, dims []int, whole []T, parts []*tensor.Tensor, data func(*tensor.Tensor) []T) {
+	for o := lo; o < hi; o++ {
 		at := o * total * inner
 		for i, p := range parts {
 			n := dims[i] * inner
@@ -261,12 +293,20 @@ func splitRows[T any](outer, inner, total int, dims []int, whole []T, parts []*t
 	}
 }
 
-func (k *splitKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+func (k *splitKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gin[0] == nil {
 		return nil
 	}
-	dst := gin[0].F32
-	for o := range k.outer {
+	if p := rowPieces(ctx, k.outer, gin[0].Len()); p > 1 {
+		tensor.Parallel(p, k.outer, func(lo, hi int) { k.backward(lo, hi, gout, gin[0].F32) })
+		return nil
+	}
+	k.backward(0, k.outer, gout, gin[0].F32)
+	return nil
+}
+
+func (k *splitKernel) backward(lo, hi int, gout []*tensor.Tensor, dst []float32) {
+	for o := lo; o < hi; o++ {
 		at := o * k.total * k.inner
 		for i, d := range k.dims {
 			n := d * k.inner
@@ -276,7 +316,6 @@ func (k *splitKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tenso
 			at += n
 		}
 	}
-	return nil
 }
 
 // sliceKernel is Slice: attributes before opset 10, then the inputs

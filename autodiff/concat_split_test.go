@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,5 +153,51 @@ func TestSlice(t *testing.T) {
 	_, err = runKernel(newTestNode("Slice", 5, 1), 13, x, int64s(0), int64s(1), int64s(0), int64s(0))
 	if err == nil || !strings.Contains(err.Error(), "steps") {
 		t.Errorf("Slice with step 0: error %v, want a steps error", err)
+	}
+}
+
+// TestConcatSplitParallelMatchesSerial: large concatenations split their
+// rows over workers; the results must equal one worker's exactly.
+func TestConcatSplitParallelMatchesSerial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 14))
+	a, b := randomTensor(rng, 8, 3, 64, 64), randomTensor(rng, 8, 2, 64, 64)
+	run := func(node *graph.Node, in []*tensor.Tensor, workers int) []float32 {
+		k, outs := setupKernel(t, node, 13, in, nil)
+		ctx := &RunContext{Workers: workers}
+		var out, gout []*tensor.Tensor
+		for _, o := range outs {
+			out = append(out, allocTensor(o.DType, o.Shape))
+			gout = append(gout, randomTensor(rand.New(rand.NewPCG(15, 15)), o.Shape...))
+		}
+		if err := k.Forward(ctx, in, out); err != nil {
+			t.Fatal(err)
+		}
+		gin := make([]*tensor.Tensor, len(in))
+		for i, v := range in {
+			gin[i] = tensor.New(v.Shape...)
+		}
+		if err := k.Backward(ctx, in, out, gout, gin); err != nil {
+			t.Fatal(err)
+		}
+		var all []float32
+		for _, o := range out {
+			all = append(all, o.F32...)
+		}
+		for _, g := range gin {
+			all = append(all, g.F32...)
+		}
+		return all
+	}
+	for _, tt := range []struct {
+		node *graph.Node
+		in   []*tensor.Tensor
+	}{
+		{newTestNode("Concat", 2, 1, intAttr("axis", 1)), []*tensor.Tensor{a, b}},
+		{newTestNode("Split", 2, 2, intAttr("axis", 1)), []*tensor.Tensor{a, int64s(1, 2)}},
+	} {
+		serial, parallel := run(tt.node, tt.in, 1), run(tt.node, tt.in, 2)
+		if !slices.Equal(serial, parallel) {
+			t.Errorf("%s: 2 workers give different results from 1", tt.node.OpType)
+		}
 	}
 }

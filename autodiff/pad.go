@@ -93,6 +93,11 @@ func (k *padKernel) Setup(in []Value) ([]Output, error) {
 	begin := make([]int, r)
 	end := make([]int, r)
 	seen := make([]bool, r)
+	for _, p := range pads {
+		if p > maxOutputElements || p < -maxOutputElements {
+			return nil, fmt.Errorf("pads %v hold an absurd value", pads)
+		}
+	}
 	for i, a := range axes {
 		ax, err := axisIndex(a, r)
 		if err != nil {
@@ -105,12 +110,17 @@ func (k *padKernel) Setup(in []Value) ([]Output, error) {
 		begin[ax], end[ax] = int(pads[i]), int(pads[i+len(axes)])
 	}
 	out := make([]int, r)
-	k.srcIdx = make([][]int, r)
 	for d := range r {
 		out[d] = x[d] + begin[d] + end[d]
 		if out[d] < 0 {
 			return nil, fmt.Errorf("pads %v crop axis %d of size %d below zero", pads, d, x[d])
 		}
+	}
+	if err := checkOutputSize(out); err != nil {
+		return nil, err
+	}
+	k.srcIdx = make([][]int, r)
+	for d := range r {
 		if x[d] == 0 && out[d] > 0 && k.mode != "constant" {
 			return nil, fmt.Errorf("mode %s cannot pad axis %d of size 0", k.mode, d)
 		}

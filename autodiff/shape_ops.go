@@ -105,6 +105,30 @@ func opsetOrLatest(opset int64) int64 {
 	return opset
 }
 
+// maxOutputElements bounds the outputs whose size a model states directly
+// (ConstantOfShape's shape, Pad's pads), so that an absurd value is an
+// error instead of an allocation that kills the process: 2^31 elements
+// is 8 GiB of float32.
+const maxOutputElements = 1 << 31
+
+// checkOutputSize returns an error when shape has more than
+// maxOutputElements elements (computed without overflow).
+func checkOutputSize(shape []int) error {
+	n := 1
+	for _, d := range shape {
+		if d == 0 {
+			return nil
+		}
+	}
+	for _, d := range shape {
+		if d > maxOutputElements/n {
+			return fmt.Errorf("output shape %v has more than %d elements; the model asks for an absurd tensor", shape, maxOutputElements)
+		}
+		n *= d
+	}
+	return nil
+}
+
 // axisIndex resolves a possibly negative axis against rank (valid range
 // [-rank, rank-1]).
 func axisIndex(axis int64, rank int) (int, error) {
@@ -488,10 +512,13 @@ func (k *constantOfShapeKernel) Setup(in []Value) ([]Output, error) {
 	}
 	shape := make([]int, len(dims))
 	for i, d := range dims {
-		if d < 0 {
-			return nil, fmt.Errorf("shape %v has a negative dimension", dims)
+		if d < 0 || d > maxOutputElements {
+			return nil, fmt.Errorf("shape %v has a negative or absurd dimension", dims)
 		}
 		shape[i] = int(d)
+	}
+	if err := checkOutputSize(shape); err != nil {
+		return nil, err
 	}
 	return []Output{{DType: k.value.DType, Shape: shape}}, nil
 }

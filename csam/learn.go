@@ -26,6 +26,10 @@ func Variants() []string { return []string{"A", "B", "C", "D", "E"} }
 type Config struct {
 	Method   string
 	Sparsity float64
+	// Granularity is "weight" (default; unstructured, per-weight masks) or
+	// "channel" (structured: whole channels of dependency groups, removed
+	// physically after fine-tuning; see structured.go).
+	Granularity string
 	// Global selects one top-k over all layers instead of per layer.
 	Global    bool
 	Selection Selection
@@ -87,6 +91,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("unknown method %q (want one of %v)", c.Method, Methods())
 	}
+	switch c.Granularity {
+	case "", "weight", "channel":
+	default:
+		bad("unknown granularity %q (want weight or channel)", c.Granularity)
+	}
 	if !(c.Sparsity > 0 && c.Sparsity < 1) {
 		bad("sparsity %v must be in (0, 1)", c.Sparsity)
 	}
@@ -146,10 +155,15 @@ type Result struct {
 // src: it learns the mask (C-SAM or a baseline), fine-tunes the kept
 // weights, and leaves m with pruned weights set to exactly zero and its
 // graph as it was (no mask nodes). It can be cancelled through ctx and
-// resumed from cfg.CheckpointDir.
+// resumed from cfg.CheckpointDir. With cfg.Granularity "channel" the
+// pruned channels are instead removed physically (graph.RemoveChannels), so
+// m comes back smaller.
 func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config, hooks Hooks) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Granularity == "channel" {
+		return learnChannels(ctx, m, src, cfg, hooks)
 	}
 	layers, err := SelectLayers(m.Graph, cfg.Selection)
 	if err != nil {

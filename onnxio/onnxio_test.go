@@ -540,3 +540,63 @@ func TestDecodeNotONNX(t *testing.T) {
 		}
 	}
 }
+
+func TestSparsifyGraph(t *testing.T) {
+	m := bigModel()
+	w := m.Graph.Initializers[0].Value.F32
+	for i := range w {
+		if i%5 != 0 {
+			w[i] = 0 // 20% dense: COO is smaller
+		}
+	}
+	want := m.Graph.Initializers[0].Value.Clone()
+	if n := SparsifyGraph(m.Graph, 100); n != 1 {
+		t.Fatalf("SparsifyGraph moved %d initializers, want 1 (W; V is dense, shape too small)", n)
+	}
+	if len(m.Graph.Initializers) != 2 || m.Graph.Initializer("W") == nil {
+		t.Fatalf("after SparsifyGraph: %d dense initializers, W reachable: %v", len(m.Graph.Initializers), m.Graph.Initializer("W") != nil)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sparse.onnx")
+	if err := WriteFile(p, m); err != nil {
+		t.Fatal(err)
+	}
+	dense := filepath.Join(dir, "dense.onnx")
+	WriteFile(dense, bigModel())
+	sp, _ := os.Stat(p)
+	dn, _ := os.Stat(dense)
+	if sp.Size() >= dn.Size() {
+		t.Errorf("sparse file %d bytes, dense %d: want smaller", sp.Size(), dn.Size())
+	}
+	got, err := ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := got.Graph.Initializer("W"); w == nil || !sameTensor(w.Value, want) {
+		t.Errorf("W read back from the sparse file differs")
+	}
+	if idx := got.Graph.SparseInitializers[0].Indices.Value; idx.DType != tensor.Int64 || len(idx.Shape) != 1 || idx.Shape[0] != 199 {
+		t.Errorf("indices %v, want 199 flat int64 (W[0] is 0)", idx)
+	}
+}
+
+func TestSetMetadata(t *testing.T) {
+	m := bigModel()
+	SetMetadata(m, "csam.method", "csam")
+	SetMetadata(m, "csam.sparsity", "0.5")
+	SetMetadata(m, "csam.sparsity", "0.9")
+	b, err := Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := Metadata(got, "csam.sparsity"); !ok || v != "0.9" || len(got.Metadata) != 2 {
+		t.Errorf("Metadata(csam.sparsity) = %q, %v with %d entries, want 0.9 and 2 entries", v, ok, len(got.Metadata))
+	}
+	if _, ok := Metadata(got, "absent"); ok {
+		t.Errorf("Metadata(absent) found")
+	}
+}

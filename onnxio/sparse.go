@@ -316,3 +316,35 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+// SparsifyGraph moves into g.SparseInitializers (as Sparsify makes them)
+// every float32 initializer of at least minElements elements whose COO
+// form is smaller than its dense form: 4-byte values plus 8-byte flat
+// indices, so below a third of the elements non-zero. The densified
+// tensor stays reachable through g.Initializer. It returns how many it
+// moved. Graph inputs that name a moved initializer are left as they are.
+func SparsifyGraph(g *graph.Graph, minElements int) int {
+	moved := 0
+	kept := g.Initializers[:0:0]
+	for _, in := range g.Initializers {
+		t := in.Value
+		if t == nil || t.DType != tensor.Float32 || len(t.F32) < minElements || len(t.F32) != tensor.Numel(t.Shape) {
+			kept = append(kept, in)
+			continue
+		}
+		nnz := 0
+		for _, v := range t.F32 {
+			if math.Float32bits(v) != 0 {
+				nnz++
+			}
+		}
+		if 12*nnz >= 4*len(t.F32) {
+			kept = append(kept, in)
+			continue
+		}
+		g.SparseInitializers = append(g.SparseInitializers, Sparsify(in))
+		moved++
+	}
+	g.Initializers = kept
+	return moved
+}

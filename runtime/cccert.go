@@ -33,6 +33,9 @@ type CCCertOptions struct {
 	// rand.New(rand.NewPCG(Seed^stream, i)) for its data-set index i, so
 	// results do not depend on batching or sharding.
 	Seed uint64
+	// Progress, when not nil, is called after each certified sample with
+	// the number of samples done so far (for a progress bar).
+	Progress func(done int)
 }
 
 func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
@@ -51,6 +54,7 @@ func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
 			r.Batch = o.Batch
 		}
 		r.Seed = o.Seed
+		r.Progress = o.Progress
 		r.Temperatures = slices.Clone(o.Temperatures)
 		r.Epsilons = slices.Clone(o.Epsilons)
 	}
@@ -211,6 +215,9 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 			}
 			smp.Bound = CCCertBound(z, smp.D, o.N, o.K, o.Delta, o.Temperatures)
 			res.Samples = append(res.Samples, smp)
+			if o.Progress != nil {
+				o.Progress(len(res.Samples))
+			}
 		}
 	}
 	return res, nil
@@ -234,13 +241,17 @@ func halfGap(p []float64) float64 {
 	return (p1 - p2) / 2
 }
 
+// linfDist is ‖a − b‖_∞ for probability vectors, which lies in [0, 1]. A
+// NaN (a model that produced NaN logits) counts as the worst case, 1: the
+// prediction is assumed to change, and results stay encodable as JSON.
 func linfDist(a, b []float64) float64 {
 	var m float64
 	for i := range a {
 		d := math.Abs(a[i] - b[i])
-		if d > m || d != d {
-			m = d
+		if d != d {
+			return 1
 		}
+		m = max(m, d)
 	}
 	return m
 }

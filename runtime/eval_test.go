@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,7 +128,8 @@ func TestAccuracy(t *testing.T) {
 func TestCCCertInputIgnoringClassifier(t *testing.T) {
 	s := openConstant(t)
 	images := testImages(len(constLabels), 3)
-	res, err := runtime.CertifyCC(context.Background(), s, runtime.SliceBatches(images, constLabels, 4), brightnessNoise, &runtime.CCCertOptions{Seed: 11})
+	var progress []int
+	res, err := runtime.CertifyCC(context.Background(), s, runtime.SliceBatches(images, constLabels, 4), brightnessNoise, &runtime.CCCertOptions{Seed: 11, Progress: func(done int) { progress = append(progress, done) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +138,9 @@ func TestCCCertInputIgnoringClassifier(t *testing.T) {
 	}
 	if len(res.Samples) != 6 {
 		t.Fatalf("%d samples, want 6", len(res.Samples))
+	}
+	if !slices.Equal(progress, []int{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("progress calls %v, want 1…6", progress)
 	}
 	for _, eps := range res.Epsilons {
 		if got := res.CertifiedAt(eps); got.Correct != 4 || got.N != 6 {

@@ -28,6 +28,9 @@ type SmoothingOptions struct {
 	// results do not depend on batching or sharding. The single-image
 	// functions take their random source directly instead.
 	Seed uint64
+	// Progress, when not nil, is called by CertifySmoothing after each
+	// sample with the number of samples done so far.
+	Progress func(done int)
 }
 
 func (o *SmoothingOptions) withDefaults() (SmoothingOptions, error) {
@@ -49,6 +52,7 @@ func (o *SmoothingOptions) withDefaults() (SmoothingOptions, error) {
 			r.Batch = o.Batch
 		}
 		r.Seed = o.Seed
+		r.Progress = o.Progress
 	}
 	switch {
 	case !(r.Sigma > 0) || math.IsInf(r.Sigma, 0):
@@ -299,6 +303,9 @@ func CertifySmoothing(ctx context.Context, s *Session, data Batches, opts *Smoot
 				Index: idx, Label: label,
 				Correct: cert.Pred != Abstain && cert.Pred == label, SmoothCert: cert,
 			})
+			if o.Progress != nil {
+				o.Progress(len(res.Samples))
+			}
 		}
 	}
 	return res, nil

@@ -34,6 +34,9 @@ type SweepOptions struct {
 	// Workers corrupt the images of a batch in parallel (default
 	// GOMAXPROCS); onnxruntime runs after them with its own threads.
 	Workers int
+	// Progress, when not nil, is called after each batch with the number
+	// of images done so far (each through every corruption and severity).
+	Progress func(done int)
 }
 
 // SweepCell is the accuracy under one corruption at one severity.
@@ -67,6 +70,7 @@ func CorruptionSweep(ctx context.Context, s *Session, data Batches, corruptions 
 			o.Workers = opts.Workers
 		}
 		o.Seed = opts.Seed
+		o.Progress = opts.Progress
 	}
 	if len(corruptions) == 0 {
 		return nil, errors.New("runtime: corruption sweep: no corruptions")
@@ -145,6 +149,9 @@ func CorruptionSweep(ctx context.Context, s *Session, data Batches, corruptions 
 					return nil, err
 				}
 			}
+		}
+		if o.Progress != nil {
+			o.Progress(res.Clean.N)
 		}
 	}
 	return res, nil

@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"models":            {"graph", "tensor"},
 	"runtime":           {"onnxio", "graph", "tensor", "dataset", "corrupt"},
 	"report":            {"runtime"},
+	"internal/results":  {"report"},
 	"internal/testenv":  {},
 	"internal/archtest": {},
 	// Test helpers and harnesses: never imported by the binary's packages.

@@ -113,6 +113,7 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 	cmd.AddCommand(NewCmdCompress(ios, g, nil))
 	cmd.AddCommand(NewCmdVerify(ios, g, nil))
 	cmd.AddCommand(NewCmdMerge(ios, g))
+	cmd.AddCommand(NewCmdExperiment(ios, g, nil))
 	return cmd
 }
 

@@ -241,6 +241,11 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 			return err
 		}
 	}
+	if o.Baseline != "" {
+		if err := sameTask(o.Model, o.Baseline); err != nil {
+			return err
+		}
+	}
 	test, err := dataset.Load(ctx, o.Data, "test")
 	if err != nil {
 		return fmt.Errorf("--data %s: %w", o.Data, err)
@@ -270,7 +275,7 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 	}
 	measure := func(path string) (*ModelRaw, error) {
 		progressf(o.IO, o.Global, "verify: measuring %s", path)
-		return measureModel(ctx, o, path, test, cert, clo)
+		return measureModel(ctx, o, path, test, cert, lo, clo)
 	}
 	m, err := measure(o.Model)
 	if err != nil {
@@ -299,12 +304,11 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 	return writeReport(o.IO, o.Output, raw)
 }
 
-// measureModel measures one model file. certOffset is the index of the
-// first certified image in the whole certification subset, so the samples
-// of sharded runs keep distinct indices. (Random draws are seeded per image
-// position within the data given, so a sharded run draws other transforms
-// than an unsharded one: equivalent statistics, not identical numbers.)
-func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert *dataset.Dataset, certOffset int) (*ModelRaw, error) {
+// measureModel measures one model file. testOffset and certOffset are the
+// indices of the shard's first image in the whole test and certification
+// sets: random draws are seeded per image index, so a sharded run gives
+// exactly the numbers of an unsharded one.
+func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert *dataset.Dataset, testOffset, certOffset int) (*ModelRaw, error) {
 	facts, err := modelFacts(path)
 	if err != nil {
 		return nil, err
@@ -347,7 +351,7 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert
 			}
 			cs = append(cs, c)
 		}
-		r.Sweep, err = runtime.CorruptionSweep(ctx, sess, ortBatches(ctx, test, o.Batch), cs, &runtime.SweepOptions{
+		r.Sweep, err = runtime.CorruptionSweep(ctx, sess, runtime.OffsetBatches(ortBatches(ctx, test, o.Batch), testOffset), cs, &runtime.SweepOptions{
 			Severities: o.severities, Seed: o.Global.Seed, Batch: o.Batch, Workers: o.Global.Threads})
 		if err != nil {
 			return nil, err
@@ -361,26 +365,39 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert
 			return nil, err
 		}
 		r.CCTransform = tr.String()
-		r.CC, err = runtime.CertifyCC(ctx, sess, ortBatches(ctx, cert, o.Batch), fn,
+		r.CC, err = runtime.CertifyCC(ctx, sess, runtime.OffsetBatches(ortBatches(ctx, cert, o.Batch), certOffset), fn,
 			&runtime.CCCertOptions{N: o.CCN, K: o.CCK, Delta: o.CCDelta, Seed: o.Global.Seed})
 		if err != nil {
 			return nil, err
 		}
-		for i := range r.CC.Samples {
-			r.CC.Samples[i].Index += certOffset
-		}
 	}
 	if o.certSmoothing() && cert.Len() > 0 {
-		r.Smoothing, err = runtime.CertifySmoothing(ctx, sess, ortBatches(ctx, cert, o.Batch),
+		r.Smoothing, err = runtime.CertifySmoothing(ctx, sess, runtime.OffsetBatches(ortBatches(ctx, cert, o.Batch), certOffset),
 			&runtime.SmoothingOptions{Sigma: o.Sigma, N0: o.N0, N: o.N, Alpha: o.Alpha, Batch: 500, Seed: o.Global.Seed})
 		if err != nil {
 			return nil, err
 		}
-		for i := range r.Smoothing.Samples {
-			r.Smoothing.Samples[i].Index += certOffset
-		}
 	}
 	return r, nil
+}
+
+// sameTask refuses a baseline that is not a classifier of the same images
+// and classes as the model.
+func sameTask(model, baseline string) error {
+	a, err := runtime.Open(model, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	b, err := runtime.Open(baseline, nil)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := runtime.SameTask(a, b); err != nil {
+		return &FlagError{Err: fmt.Errorf("--baseline %s cannot be compared with %s: %w", baseline, model, err)}
+	}
+	return nil
 }
 
 // sessInputShape is the session's first input shape after the batch

@@ -27,6 +27,25 @@ const (
 	Rtol = 1e-4
 )
 
+// tolerance is a comparison bound, atol + rtol·|want|. For a test compared
+// more loosely than Atol/Rtol because its expected data is less precise
+// than float32 arithmetic, Why says so in the report.
+type tolerance struct {
+	Atol, Rtol float64
+	Why        string
+}
+
+// overrides are the tests compared with a looser tolerance, by test
+// folder name. Keep this list short and every reason checkable.
+var overrides = map[string]tolerance{
+	// (0.8816+0.4353+0.5772+0.6623)/9 = 0.284044, written as 0.2841 in the
+	// expected output; onnxruntime is off by the same 5.56e-5.
+	"test_averagepool_2d_ceil_last_window_starts_on_pad": {
+		Atol: 1e-4, Rtol: 1e-4,
+		Why: "expected outputs are typed in with 4 decimals (0.2841 for 2.5564/9 = 0.28404); compared at 1e-4 abs, which onnxruntime needs too (its diff is 5.56e-5)",
+	},
+}
+
 // Folders are the test folders of the conformance material, in report
 // order.
 var Folders = []string{"node", "node-v1.12.0", "pytorch-operator", "light-models"}
@@ -164,8 +183,13 @@ func RunTest(dir string) (res Result) {
 		return res
 	}
 	res.Status = Pass
+	tol := tolerance{Atol: Atol, Rtol: Rtol}
+	if o, ok := overrides[res.Test]; ok {
+		tol = o
+		res.Reason = "tolerance " + fmt.Sprint(o.Atol) + " + " + fmt.Sprint(o.Rtol) + "·|want|: " + o.Why
+	}
 	for _, set := range sets {
-		worst, err := runSet(m, set)
+		worst, err := runSet(m, set, tol)
 		res.WorstDiff = math.Max(res.WorstDiff, worst)
 		if err != nil {
 			res.Status, res.Reason = classify(m.Graph, err)
@@ -184,7 +208,7 @@ type mismatchError struct{ msg string }
 func (e *mismatchError) Error() string { return e.msg }
 
 // runSet runs one data set and returns the worst absolute difference.
-func runSet(m *graph.Model, set string) (float64, error) {
+func runSet(m *graph.Model, set string, tol tolerance) (float64, error) {
 	inputs, err := readTensors(set, "input")
 	if err != nil {
 		return 0, err
@@ -224,7 +248,7 @@ func runSet(m *graph.Model, set string) (float64, error) {
 	var bad []string
 	for i, want := range wants {
 		name := m.Graph.Outputs[i].Name
-		d, msg := compare(p.Output(i), want)
+		d, msg := compare(p.Output(i), want, tol.Atol, tol.Rtol)
 		worst = math.Max(worst, d)
 		if msg != "" {
 			bad = append(bad, fmt.Sprintf("output %q: %s", name, msg))
@@ -305,8 +329,9 @@ func copyInto(dst, src *tensor.Tensor) error {
 }
 
 // compare returns the worst absolute difference between got and want and
-// a description of the mismatch ("" when within tolerance).
-func compare(got, want *tensor.Tensor) (float64, string) {
+// a description of the mismatch ("" when every element is within atol +
+// rtol·|want|).
+func compare(got, want *tensor.Tensor, atol, rtol float64) (float64, string) {
 	if !slices.Equal(got.Shape, want.Shape) {
 		return math.Inf(1), fmt.Sprintf("shape %v, want %v", got.Shape, want.Shape)
 	}
@@ -324,7 +349,7 @@ func compare(got, want *tensor.Tensor) (float64, string) {
 			d = math.Inf(1)
 		}
 		worst = math.Max(worst, d)
-		if !(d <= Atol+Rtol*math.Abs(w)) {
+		if !(d <= atol+rtol*math.Abs(w)) {
 			bad++
 		}
 	}

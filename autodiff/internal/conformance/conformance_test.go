@@ -34,7 +34,7 @@ func TestCompare(t *testing.T) {
 		{"types", f(1), tensor.FromInt64([]int64{1}, 1), false, math.Inf(1)},
 	}
 	for _, tt := range tests {
-		worst, msg := compare(tt.got, tt.want)
+		worst, msg := compare(tt.got, tt.want, Atol, Rtol)
 		// worst is computed from float32 values: 1e-4 covers their
 		// rounding near 1000.
 		if (msg == "") != tt.ok || math.Abs(worst-tt.worst) > 1e-4 && !(math.IsInf(worst, 1) && math.IsInf(tt.worst, 1)) {

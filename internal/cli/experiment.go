@@ -1,0 +1,802 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/csam-onnx/csam-onnx/internal/results"
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/report"
+)
+
+// ExperimentOptions are the inputs of `csam-onnx experiment`.
+type ExperimentOptions struct {
+	IO     *IOStreams
+	Global *GlobalOptions
+
+	Config string
+	// Only restricts the run to cells whose ID matches one of these
+	// comma-separated path.Match patterns.
+	Only   string
+	DryRun bool
+	// WorkDir, ResultsDir and Markdown override the configuration's.
+	WorkDir    string
+	ResultsDir string
+	Markdown   string
+	// NoResults skips regenerating the Markdown summary at the end;
+	// ResultsOnly only regenerates it (no --config needed).
+	NoResults   bool
+	ResultsOnly bool
+}
+
+// ExperimentConfig is an experiment YAML file: the grid's axes, the flags
+// every step runs with (keyed by the verbs' flag names, as compress
+// recipes), and where the outputs go. Relative paths are relative to the
+// current folder.
+type ExperimentConfig struct {
+	Name string `yaml:"name"`
+	// WorkDir holds dense models, compressed models, checkpoints, logs and
+	// verify reports; ResultsDir one JSON file per cell; Markdown the
+	// regenerated summary (plots go to ResultsDir/plots).
+	WorkDir    string `yaml:"work_dir"`
+	ResultsDir string `yaml:"results_dir"`
+	Markdown   string `yaml:"markdown"`
+	// Threads for the Go engine and onnxruntime (0: one per core); the
+	// global --threads flag wins when given.
+	Threads int `yaml:"threads"`
+
+	Data       []DataEntry   `yaml:"data"`
+	Archs      []ArchEntry   `yaml:"archs"`
+	Sparsities []float64     `yaml:"sparsities"`
+	Seeds      []uint64      `yaml:"seeds"`
+	Methods    []MethodEntry `yaml:"methods"`
+
+	// Budget holds the compress flags shared by every method (epochs,
+	// batch, learning rates, train subset): the same budget for all.
+	Budget map[string]any `yaml:"budget"`
+	// Verify holds verify flags; Smoothing, when present, the flags of a
+	// second, smoothing-only verify pass (so it can use its own, smaller
+	// certification subset).
+	Verify    map[string]any `yaml:"verify"`
+	Smoothing map[string]any `yaml:"smoothing"`
+	// Baseline measures the dense model side by side in every pruned
+	// cell's verify run (default true).
+	Baseline *bool `yaml:"baseline"`
+}
+
+// DataEntry is one data set of the grid.
+type DataEntry struct {
+	Name string `yaml:"name"`
+	Spec string `yaml:"spec"`
+}
+
+// ArchEntry is one dense model per seed, trained with the train flags in
+// Train (arch, width, input-size, epochs, batch, lr, ...).
+type ArchEntry struct {
+	Name  string         `yaml:"name"`
+	Train map[string]any `yaml:"train"`
+}
+
+// MethodEntry is one row of the tables: "dense" (the unpruned model), or a
+// compress --method (default: the entry's name) with extra compress flags,
+// e.g. {name: csam-B, method: csam, flags: {variant: B}}.
+type MethodEntry struct {
+	Name   string         `yaml:"name"`
+	Method string         `yaml:"method"`
+	Flags  map[string]any `yaml:"flags"`
+}
+
+// NewCmdExperiment returns the experiment command. runF replaces the run
+// function in tests.
+func NewCmdExperiment(ios *IOStreams, g *GlobalOptions, runF func(context.Context, *ExperimentOptions) error) *cobra.Command {
+	opts := &ExperimentOptions{IO: ios, Global: g}
+	cmd := &cobra.Command{
+		Use:   "experiment --config experiments/X.yaml [--only GLOB] [--dry-run]",
+		Short: "Run a grid of train → compress → verify cells, resumably, and summarize the results",
+		Long: `Run the grid an experiment YAML describes: every (data, architecture,
+sparsity, method, seed) cell. A cell trains its dense model if needed (once
+per data, architecture and seed), compresses it with the cell's method (not
+for the dense cell), verifies the written file in onnxruntime with the dense
+model as the baseline, and writes one result file RESULTS_DIR/<cell>.json.
+
+Cells whose result file exists are skipped; an interrupted cell resumes
+(train and compress from their checkpoints in the work folder, verify
+reruns), so the same command continues a grid across sessions. At the end
+the Markdown summary and its plots are regenerated from the result files
+alone (--results-only does only that).
+
+Cell IDs look like cifar10_resnet18_s0.9_csam_seed1 (dense cells:
+cifar10_resnet18_dense_seed1); --only takes comma-separated glob patterns
+over them.`,
+		Example: `  csam-onnx experiment --config experiments/headline.yaml --dry-run
+  csam-onnx experiment --config experiments/headline.yaml --only '*_seed1'
+  csam-onnx experiment --results-only --results-dir docs/results --markdown docs/RESULTS.md`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Config == "" && !opts.ResultsOnly {
+				return FlagErrorf("experiment: --config is required (e.g. experiments/headline.yaml)")
+			}
+			if opts.ResultsOnly && opts.Config == "" && (opts.ResultsDir == "" || opts.Markdown == "") {
+				return FlagErrorf("experiment: --results-only needs --config, or --results-dir and --markdown")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return experimentRun(cmd.Context(), opts, realSteps())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Config, "config", "", "experiment YAML file")
+	f.StringVar(&opts.Only, "only", "", "run only cells whose ID matches one of these comma-separated glob patterns")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "list the cells, their state and command lines; run nothing")
+	f.StringVar(&opts.WorkDir, "work-dir", "", "folder for models, checkpoints and logs (default: the config's work_dir)")
+	f.StringVar(&opts.ResultsDir, "results-dir", "", "folder of the per-cell result files (default: the config's results_dir)")
+	f.StringVar(&opts.Markdown, "markdown", "", "summary Markdown file (default: the config's markdown)")
+	f.BoolVar(&opts.NoResults, "no-results", false, "do not regenerate the summary at the end")
+	f.BoolVar(&opts.ResultsOnly, "results-only", false, "only regenerate the summary and plots from the result files")
+	return cmd
+}
+
+// LoadExperiment reads and checks an experiment YAML file; every problem
+// is reported at once.
+func LoadExperiment(p string) (*ExperimentConfig, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, FlagErrorf("--config: %v", err)
+	}
+	var c ExperimentConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, FlagErrorf("--config %s: %v", p, err)
+	}
+	if c.Name == "" {
+		c.Name = strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+	}
+	if c.WorkDir == "" {
+		c.WorkDir = filepath.Join("runs", c.Name)
+	}
+	if c.ResultsDir == "" {
+		c.ResultsDir = filepath.Join("docs", "results")
+	}
+	if c.Markdown == "" {
+		c.Markdown = filepath.Join("docs", "RESULTS.md")
+	}
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	names := map[string]bool{}
+	checkName := func(kind, n string) {
+		switch {
+		case n == "":
+			bad("a %s entry has no name", kind)
+		case strings.ContainsAny(n, "_/ *?[]\\"):
+			bad("%s name %q: use letters, digits, '-' and '.' only ('_' separates the parts of cell IDs)", kind, n)
+		case names[kind+":"+n]:
+			bad("%s name %q appears twice", kind, n)
+		}
+		names[kind+":"+n] = true
+	}
+	if len(c.Data) == 0 || len(c.Archs) == 0 || len(c.Seeds) == 0 || len(c.Methods) == 0 {
+		bad("data, archs, seeds and methods must each list at least one entry")
+	}
+	for _, d := range c.Data {
+		checkName("data", d.Name)
+		if d.Spec == "" {
+			bad("data %q has no spec (e.g. cifar10:/work/shared/data/cifar10)", d.Name)
+		}
+	}
+	for _, a := range c.Archs {
+		checkName("arch", a.Name)
+		arch := fmt.Sprint(a.Train["arch"])
+		if !slices.Contains(models.Archs(), arch) {
+			bad("arch %q: train.arch %q is not one of %s", a.Name, arch, strings.Join(models.Archs(), ", "))
+		}
+		for _, k := range []string{"data", "output", "o", "init", "resume", "checkpoint", "seed"} {
+			if _, ok := a.Train[k]; ok {
+				bad("arch %q: train.%s is set by the experiment; remove it", a.Name, k)
+			}
+		}
+	}
+	pruned := false
+	for _, m := range c.Methods {
+		checkName("method", m.Name)
+		if m.Name == "dense" {
+			if m.Method != "" || len(m.Flags) > 0 {
+				bad("method dense takes no method or flags")
+			}
+			continue
+		}
+		pruned = true
+		for _, k := range []string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"} {
+			if _, ok := m.Flags[k]; ok {
+				bad("method %q: flags.%s is set by the experiment (use the entry's method field for --method); remove it", m.Name, k)
+			}
+		}
+	}
+	if pruned && len(c.Sparsities) == 0 {
+		bad("sparsities must list at least one value for the pruning methods")
+	}
+	for _, s := range c.Sparsities {
+		if !(s > 0 && s < 1) {
+			bad("sparsity %v must be in (0, 1)", s)
+		}
+	}
+	for k := range c.Budget {
+		if slices.Contains([]string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"}, k) {
+			bad("budget.%s is set by the experiment; remove it", k)
+		}
+	}
+	for sec, m := range map[string]map[string]any{"verify": c.Verify, "smoothing": c.Smoothing} {
+		for _, k := range []string{"data", "output", "o", "baseline", "shard", "seed"} {
+			if _, ok := m[k]; ok {
+				bad("%s.%s is set by the experiment; remove it", sec, k)
+			}
+		}
+	}
+	if _, ok := c.Smoothing["certify"]; ok {
+		bad("smoothing.certify is set by the experiment (the smoothing pass certifies with smoothing only); remove it")
+	}
+	if seen := map[uint64]bool{}; true {
+		for _, s := range c.Seeds {
+			if seen[s] {
+				bad("seed %d appears twice", s)
+			}
+			seen[s] = true
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &FlagError{Err: fmt.Errorf("--config %s: %w", p, errors.Join(errs...))}
+	}
+	return &c, nil
+}
+
+// expCell is one planned cell with the argument lists of its steps.
+type expCell struct {
+	id       string
+	data     DataEntry
+	arch     ArchEntry
+	sparsity float64
+	method   MethodEntry
+	order    int
+	seed     uint64
+
+	denseDir string // the (data, arch, seed) folder holding dense.onnx
+	cellDir  string // this cell's folder (compressed model, reports)
+
+	// settings are each step's flags from the configuration (no paths);
+	// fingerprint hashes them.
+	settings    map[string][]string
+	fingerprint string
+}
+
+func (c *expCell) dense() bool { return c.method.Name == "dense" }
+
+func (c *expCell) denseModel() string { return filepath.Join(c.denseDir, "dense.onnx") }
+
+func (c *expCell) model() string {
+	if c.dense() {
+		return c.denseModel()
+	}
+	return filepath.Join(c.cellDir, "model.onnx")
+}
+
+func fmtFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// flagArgs renders a map of flag names to values as --name=value, sorted
+// by name so the command lines and fingerprints are stable.
+func flagArgs(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		v := m[k]
+		s := fmt.Sprint(v)
+		if f, ok := v.(float64); ok {
+			s = fmtFloat(f)
+		}
+		out = append(out, "--"+k+"="+s)
+	}
+	return out
+}
+
+// plan lists the configuration's cells in run order: per data, arch and
+// seed the dense cell, then every sparsity × method.
+func plan(c *ExperimentConfig, workDir string) []*expCell {
+	var out []*expCell
+	for _, d := range c.Data {
+		for _, a := range c.Archs {
+			for _, seed := range c.Seeds {
+				denseDir := filepath.Join(workDir, d.Name, a.Name, fmt.Sprintf("seed%d", seed))
+				train := append([]string{"--data=" + d.Spec}, flagArgs(a.Train)...)
+				mk := func(sp float64, m MethodEntry, order int) *expCell {
+					cell := &expCell{data: d, arch: a, sparsity: sp, method: m, order: order, seed: seed, denseDir: denseDir,
+						settings: map[string][]string{"train": train}}
+					if cell.dense() {
+						cell.id = fmt.Sprintf("%s_%s_dense_seed%d", d.Name, a.Name, seed)
+						cell.cellDir = filepath.Join(denseDir, "dense")
+					} else {
+						cell.id = fmt.Sprintf("%s_%s_s%s_%s_seed%d", d.Name, a.Name, fmtFloat(sp), m.Name, seed)
+						cell.cellDir = filepath.Join(denseDir, "s"+fmtFloat(sp), m.Name)
+						base := m.Method
+						if base == "" {
+							base = m.Name
+						}
+						comp := map[string]any{}
+						for k, v := range c.Budget {
+							comp[k] = v
+						}
+						for k, v := range m.Flags {
+							comp[k] = v
+						}
+						cell.settings["compress"] = append([]string{"--data=" + d.Spec, "--method=" + base, "--sparsity=" + fmtFloat(sp)}, flagArgs(comp)...)
+					}
+					cell.settings["verify"] = append([]string{"--data=" + d.Spec}, flagArgs(c.Verify)...)
+					if c.Smoothing != nil {
+						cell.settings["smoothing"] = append([]string{"--data=" + d.Spec, "--certify=smoothing", "--corruptions=none", "--latency=false"}, flagArgs(c.Smoothing)...)
+					}
+					h := sha256.New()
+					for _, step := range []string{"train", "compress", "verify", "smoothing"} {
+						fmt.Fprintf(h, "%s\x00%s\x00%d\x00", step, strings.Join(cell.settings[step], "\x00"), seed)
+					}
+					cell.fingerprint = hex.EncodeToString(h.Sum(nil))[:16]
+					return cell
+				}
+				for i, m := range c.Methods {
+					if m.Name == "dense" {
+						out = append(out, mk(0, m, i))
+					}
+				}
+				for _, sp := range c.Sparsities {
+					for i, m := range c.Methods {
+						if m.Name != "dense" {
+							out = append(out, mk(sp, m, i))
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// matchOnly reports whether id matches one of the comma-separated globs.
+func matchOnly(only, id string) (bool, error) {
+	if only == "" {
+		return true, nil
+	}
+	for _, pat := range strings.Split(only, ",") {
+		ok, err := path.Match(strings.TrimSpace(pat), id)
+		if err != nil {
+			return false, FlagErrorf("--only %q: %v", pat, err)
+		}
+		if ok {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// expSteps are the verbs a cell runs; tests wrap them to count calls.
+type expSteps struct {
+	train    func(context.Context, *TrainOptions) error
+	compress func(context.Context, *CompressOptions) error
+	verify   func(context.Context, *VerifyOptions) error
+}
+
+func realSteps() expSteps { return expSteps{train: trainRun, compress: compressRun, verify: verifyRun} }
+
+// parseVerb parses args with the verb's own flag set and checks, as the
+// command line would, capturing the options instead of running.
+func parseVerb[T any](newCmd func(*IOStreams, *GlobalOptions, func(context.Context, *T) error) *cobra.Command, ios *IOStreams, g *GlobalOptions, args []string) (*T, error) {
+	var got *T
+	cmd := newCmd(ios, g, func(_ context.Context, o *T) error { got = o; return nil })
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return err })
+	if err := cmd.Execute(); err != nil {
+		return nil, err
+	}
+	if got == nil {
+		return nil, fmt.Errorf("%s did not run", cmd.Name())
+	}
+	return got, nil
+}
+
+// commandLine renders a csam-onnx command line a shell accepts.
+func commandLine(g *GlobalOptions, verb string, args []string) string {
+	parts := []string{"csam-onnx", "--seed", strconv.FormatUint(g.Seed, 10)}
+	if g.Threads > 0 {
+		parts = append(parts, "--threads", strconv.Itoa(g.Threads))
+	}
+	parts = append(parts, verb)
+	for _, a := range args {
+		if strings.ContainsAny(a, " \t'\"$*?[]{}()<>|&;\\") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
+}
+
+// cellArgs are the full argument lists of a cell's steps (settings plus
+// paths).
+type cellArgs struct {
+	train, compress, verify, smoothing []string
+}
+
+func (c *expCell) args(cfg *ExperimentConfig) cellArgs {
+	var a cellArgs
+	a.train = append(slices.Clone(c.settings["train"]), "--resume", "-o", c.denseModel())
+	if !c.dense() {
+		a.compress = append([]string{c.denseModel()}, c.settings["compress"]...)
+		a.compress = append(a.compress, "--resume", "-o", c.model())
+	}
+	a.verify = append([]string{c.model()}, c.settings["verify"]...)
+	if !c.dense() && (cfg.Baseline == nil || *cfg.Baseline) {
+		a.verify = append(a.verify, "--baseline", c.denseModel())
+	}
+	a.verify = append(a.verify, "-o", filepath.Join(c.cellDir, "verify"))
+	if s := c.settings["smoothing"]; s != nil {
+		a.smoothing = append(append([]string{c.model()}, s...), "-o", filepath.Join(c.cellDir, "verify-smoothing"))
+	}
+	return a
+}
+
+// cellState is a planned cell's result file status.
+type cellState int
+
+const (
+	cellTodo cellState = iota
+	cellDone
+	cellStale // done, but with other settings
+	cellInvalid
+)
+
+func (s cellState) String() string {
+	return [...]string{"todo", "done", "done (other settings)", "invalid result file, will rerun"}[s]
+}
+
+func stateOf(resultsDir string, c *expCell) (cellState, error) {
+	p := filepath.Join(resultsDir, c.id+".json")
+	if _, err := os.Stat(p); err != nil {
+		return cellTodo, nil
+	}
+	r, err := results.ReadFile(p)
+	if err != nil {
+		return cellInvalid, err
+	}
+	if r.Fingerprint != c.fingerprint {
+		return cellStale, nil
+	}
+	return cellDone, nil
+}
+
+func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) error {
+	var cfg *ExperimentConfig
+	if o.Config != "" {
+		var err error
+		if cfg, err = LoadExperiment(o.Config); err != nil {
+			return err
+		}
+	} else {
+		cfg = &ExperimentConfig{}
+	}
+	workDir, resultsDir, md := cfg.WorkDir, cfg.ResultsDir, cfg.Markdown
+	if o.WorkDir != "" {
+		workDir = o.WorkDir
+	}
+	if o.ResultsDir != "" {
+		resultsDir = o.ResultsDir
+	}
+	if o.Markdown != "" {
+		md = o.Markdown
+	}
+	if o.ResultsOnly {
+		return writeResults(o.IO, resultsDir, md)
+	}
+	g := *o.Global
+	if g.Threads == 0 {
+		g.Threads = cfg.Threads
+	}
+	cells := plan(cfg, workDir)
+	var chosen []*expCell
+	for _, c := range cells {
+		ok, err := matchOnly(o.Only, c.id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			chosen = append(chosen, c)
+		}
+	}
+	if len(chosen) == 0 {
+		return FlagErrorf("experiment: --only %q matches none of the %d cells of %s (run with --dry-run to list them)", o.Only, len(cells), o.Config)
+	}
+	// Check every step's flags before any work.
+	quiet := &IOStreams{In: o.IO.In, Out: io.Discard, ErrOut: io.Discard}
+	for _, c := range chosen {
+		a := c.args(cfg)
+		cg := g
+		cg.Seed = c.seed
+		if _, err := parseVerb(NewCmdTrain, quiet, &cg, a.train); err != nil {
+			return FlagErrorf("--config %s: arch %q: train flags: %v", o.Config, c.arch.Name, err)
+		}
+		if a.compress != nil {
+			if _, err := parseVerb(NewCmdCompress, quiet, &cg, a.compress); err != nil {
+				return FlagErrorf("--config %s: method %q: compress flags (budget + method flags): %v", o.Config, c.method.Name, err)
+			}
+		}
+		if _, err := parseVerb(NewCmdVerify, quiet, &cg, a.verify); err != nil {
+			return FlagErrorf("--config %s: verify flags: %v", o.Config, err)
+		}
+		if a.smoothing != nil {
+			if _, err := parseVerb(NewCmdVerify, quiet, &cg, a.smoothing); err != nil {
+				return FlagErrorf("--config %s: smoothing flags: %v", o.Config, err)
+			}
+		}
+	}
+	if o.DryRun {
+		for _, c := range chosen {
+			st, err := stateOf(resultsDir, c)
+			fmt.Fprintf(o.IO.Out, "%s\t%s\n", c.id, st)
+			if err != nil {
+				fmt.Fprintf(o.IO.Out, "\t# %v\n", err)
+			}
+			if st == cellDone || st == cellStale {
+				continue
+			}
+			cg := g
+			cg.Seed = c.seed
+			for _, l := range c.commands(cfg, &cg) {
+				fmt.Fprintf(o.IO.Out, "\t%s\n", l)
+			}
+		}
+		return nil
+	}
+	x := &experiment{o: o, cfg: cfg, g: g, steps: steps, resultsDir: resultsDir, failedDense: map[string]error{}}
+	var failed []error
+	ran, skipped := 0, 0
+	for i, c := range chosen {
+		st, err := stateOf(resultsDir, c)
+		switch st {
+		case cellDone:
+			skipped++
+			fmt.Fprintf(o.IO.ErrOut, "experiment: [%d/%d] %s: done, skipped\n", i+1, len(chosen), c.id)
+			continue
+		case cellStale:
+			skipped++
+			fmt.Fprintf(o.IO.ErrOut, "experiment: [%d/%d] %s: its result file was made with other settings; skipped (delete %s to rerun it)\n",
+				i+1, len(chosen), c.id, filepath.Join(resultsDir, c.id+".json"))
+			continue
+		case cellInvalid:
+			fmt.Fprintf(o.IO.ErrOut, "experiment: %s: %v; rerunning the cell\n", c.id, err)
+		}
+		fmt.Fprintf(o.IO.ErrOut, "experiment: [%d/%d] %s: running\n", i+1, len(chosen), c.id)
+		start := time.Now()
+		path, err := x.runCell(ctx, c)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return fmt.Errorf("experiment: interrupted in cell %s; rerun the same command to resume it: %w", c.id, err)
+			}
+			fmt.Fprintf(o.IO.ErrOut, "experiment: %s failed: %s\n", c.id, OneLine(err))
+			failed = append(failed, fmt.Errorf("cell %s: %w", c.id, err))
+			continue
+		}
+		ran++
+		fmt.Fprintf(o.IO.ErrOut, "experiment: %s: wrote %s (%.0f s)\n", c.id, path, time.Since(start).Seconds())
+	}
+	fmt.Fprintf(o.IO.ErrOut, "experiment: %d cells run, %d skipped, %d failed\n", ran, skipped, len(failed))
+	if !o.NoResults {
+		if err := writeResults(o.IO, resultsDir, md); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("experiment: %d of %d cells failed (logs in the cells' folders under %s):\n%w", len(failed), len(chosen), workDir, errors.Join(failed...))
+	}
+	return nil
+}
+
+func (c *expCell) commands(cfg *ExperimentConfig, g *GlobalOptions) []string {
+	a := c.args(cfg)
+	out := []string{commandLine(g, "train", a.train)}
+	if a.compress != nil {
+		out = append(out, commandLine(g, "compress", a.compress))
+	}
+	out = append(out, commandLine(g, "verify", a.verify))
+	if a.smoothing != nil {
+		out = append(out, commandLine(g, "verify", a.smoothing))
+	}
+	return out
+}
+
+// experiment is one run over the chosen cells.
+type experiment struct {
+	o          *ExperimentOptions
+	cfg        *ExperimentConfig
+	g          GlobalOptions
+	steps      expSteps
+	resultsDir string
+	// failedDense remembers dense models that failed to train in this run,
+	// so their other cells fail at once instead of training again.
+	failedDense map[string]error
+}
+
+// stepIO sends a step's stdout (per-epoch JSON lines) to a log file and
+// its stderr to the log and the experiment's stderr.
+func (x *experiment) stepIO(logPath string) (*IOStreams, func(), error) {
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, nil, err
+	}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &IOStreams{In: x.o.IO.In, Out: f, ErrOut: io.MultiWriter(f, x.o.IO.ErrOut)}, func() { f.Close() }, nil
+}
+
+func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
+	g := x.g
+	g.Seed = c.seed
+	a := c.args(x.cfg)
+	cell := &results.Cell{ID: c.id, Experiment: x.cfg.Name, ConfigFile: x.o.Config, Tool: "csam-onnx " + Version,
+		Data: c.data.Name, DataSpec: c.data.Spec, Arch: c.arch.Name, Method: c.method.Name, MethodOrder: c.order,
+		Seed: c.seed, Settings: c.settings, Fingerprint: c.fingerprint, Commands: c.commands(x.cfg, &g)}
+
+	// 1. The dense model, trained once per (data, arch, seed).
+	if err := x.failedDense[c.denseDir]; err != nil {
+		return "", fmt.Errorf("dense model %s failed to train earlier in this run: %w", c.denseModel(), err)
+	}
+	trainJSON, err := os.ReadFile(c.denseModel() + ".json")
+	if err != nil || !json.Valid(trainJSON) || !fileExists(c.denseModel()) {
+		opts, done, err := prepareStep(x, NewCmdTrain, &g, "train", a.train, filepath.Join(c.denseDir, "train.log"))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(x.o.IO.ErrOut, "experiment: %s: training %s\n", c.id, c.denseModel())
+		err = x.steps.train(ctx, opts)
+		done()
+		if err != nil {
+			if ctx.Err() == nil {
+				x.failedDense[c.denseDir] = err
+			}
+			return "", fmt.Errorf("train: %w", err)
+		}
+		if trainJSON, err = os.ReadFile(c.denseModel() + ".json"); err != nil {
+			return "", err
+		}
+	}
+	cell.Train = json.RawMessage(trainJSON)
+	var tr TrainReport
+	if err := json.Unmarshal(trainJSON, &tr); err != nil {
+		return "", fmt.Errorf("%s.json: %w", c.denseModel(), err)
+	}
+	cell.Wall.Train = tr.WallSeconds
+
+	// 2. Compression (resumable through its checkpoint folder).
+	if !c.dense() {
+		cell.Sparsity = c.sparsity
+		cell.BaseMethod = strings.TrimPrefix(a.compress[2], "--method=")
+		compJSON, err := os.ReadFile(c.model() + ".json")
+		if err != nil || !json.Valid(compJSON) || !fileExists(c.model()) {
+			opts, done, err := prepareStep(x, NewCmdCompress, &g, "compress", a.compress, filepath.Join(c.cellDir, "compress.log"))
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(x.o.IO.ErrOut, "experiment: %s: compressing to %s\n", c.id, c.model())
+			err = x.steps.compress(ctx, opts)
+			done()
+			if err != nil {
+				return "", fmt.Errorf("compress: %w", err)
+			}
+			if compJSON, err = os.ReadFile(c.model() + ".json"); err != nil {
+				return "", err
+			}
+		}
+		var cr CompressReport
+		if err := json.Unmarshal(compJSON, &cr); err != nil {
+			return "", fmt.Errorf("%s.json: %w", c.model(), err)
+		}
+		cell.Compress = json.RawMessage(compJSON)
+		cell.Wall.Compress = cr.WallSeconds
+	}
+
+	// 3. Verification (reruns; it has no checkpoints).
+	verify := func(args []string) (*report.Report, float64, error) {
+		opts, done, err := prepareStep(x, NewCmdVerify, &g, "verify", args, filepath.Join(c.cellDir, "verify.log"))
+		if err != nil {
+			return nil, 0, err
+		}
+		start := time.Now()
+		err = x.steps.verify(ctx, opts)
+		done()
+		if err != nil {
+			return nil, 0, fmt.Errorf("verify: %w", err)
+		}
+		f, err := os.Open(filepath.Join(opts.Output, "report.json"))
+		if err != nil {
+			return nil, 0, err
+		}
+		defer f.Close()
+		r, err := report.ReadJSON(f)
+		return r, time.Since(start).Seconds(), err
+	}
+	if cell.Verify, cell.Wall.Verify, err = verify(a.verify); err != nil {
+		return "", err
+	}
+	if a.smoothing != nil {
+		sm, wall, err := verify(a.smoothing)
+		if err != nil {
+			return "", fmt.Errorf("smoothing pass: %w", err)
+		}
+		cell.Verify.Smoothing = sm.Smoothing
+		cell.Wall.Smoothing = wall
+	}
+	return results.WriteFile(x.resultsDir, cell)
+}
+
+// prepareStep parses a step's arguments into its options, as its command
+// line would, with the step's output going to logPath; it records the
+// equivalent command line in the options. done closes the log.
+func prepareStep[T any](x *experiment, newCmd func(*IOStreams, *GlobalOptions, func(context.Context, *T) error) *cobra.Command,
+	g *GlobalOptions, verb string, args []string, logPath string) (opts *T, done func(), err error) {
+	ios, done, err := x.stepIO(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts, err = parseVerb(newCmd, ios, g, args); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("%s %s: %w", verb, strings.Join(args, " "), err)
+	}
+	line := []string{commandLine(g, verb, args)}
+	switch o := any(opts).(type) {
+	case *TrainOptions:
+		o.Args = line
+	case *CompressOptions:
+		o.Args = line
+	case *VerifyOptions:
+		o.Args = line
+	}
+	fmt.Fprintf(ios.Out, "# %s\n", line[0])
+	return opts, done, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// writeResults regenerates the summary from the result files.
+func writeResults(ios *IOStreams, dir, md string) error {
+	cells, err := results.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	files, err := results.Write(cells, results.Options{Markdown: md, PlotDir: filepath.Join(dir, "plots"),
+		Regenerate: fmt.Sprintf("csam-onnx experiment --results-only --results-dir %s --markdown %s", dir, md)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(ios.ErrOut, "experiment: wrote %s from %d result files (%d plots)\n", md, len(cells), len(files)-1)
+	return nil
+}

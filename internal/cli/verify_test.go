@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/csam-onnx/csam-onnx/internal/testenv"
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/report"
+)
+
+func cifarSpec(t *testing.T) string {
+	t.Helper()
+	return "cifar10:" + testenv.SharedDir(t, "data", "cifar10")
+}
+
+// TestVerifyShardsMergeToOneRun: --shard 0/2 + --shard 1/2 + merge gives
+// exactly the numbers of one run (issue 6, must-show 4).
+func TestVerifyShardsMergeToOneRun(t *testing.T) {
+	testenv.ORTLibrary(t)
+	data := cifarSpec(t)
+	model := filepath.Join(modelsDir(), "small_cnn_32_op14_evalbn.onnx")
+	base := filepath.Join(testenv.SharedDir(t, "fixtures", "torch-1.13", "small_cnn_32_op14_eval"), "model.onnx")
+	dir := t.TempDir()
+	args := []string{"verify", model, "--baseline", base, "--data", data, "--subset", "60", "--corruptions", "gaussian_noise,pixelate",
+		"--severities", "2,4", "--certify", "both", "--cert-subset", "6", "--cc-n", "20", "--cc-k", "3", "--n0", "10", "--n", "50", "--latency=false"}
+	one := filepath.Join(dir, "one")
+	if _, stderr, err, _ := execute(t, append(args, "-o", one)...); err != nil {
+		t.Fatalf("verify: %v\n%s", err, stderr)
+	}
+	sharded := filepath.Join(dir, "sharded")
+	for _, sh := range []string{"0/2", "1/2"} {
+		if _, stderr, err, _ := execute(t, append(args, "--shard", sh, "-o", sharded)...); err != nil {
+			t.Fatalf("verify --shard %s: %v\n%s", sh, err, stderr)
+		}
+	}
+	if _, stderr, err, _ := execute(t, "merge", filepath.Join(sharded, "raw-0-of-2.json"), filepath.Join(sharded, "raw-1-of-2.json"), "-o", sharded); err != nil {
+		t.Fatalf("merge: %v\n%s", err, stderr)
+	}
+	var a, b report.Report
+	readJSONFile(t, filepath.Join(one, "report.json"), &a)
+	readJSONFile(t, filepath.Join(sharded, "report.json"), &b)
+	if a.Clean.Images != 60 || a.CCCert == nil || a.CCCert.Images != 6 || a.Smoothing == nil {
+		t.Fatalf("one run measured %+v", a.Clean)
+	}
+	for _, d := range []struct {
+		name string
+		x, y any
+	}{{"clean", a.Clean, b.Clean}, {"corruptions", a.Corruptions, b.Corruptions}, {"cc_cert", a.CCCert, b.CCCert}, {"smoothing", a.Smoothing, b.Smoothing}} {
+		if diff := cmp.Diff(d.x, d.y); diff != "" {
+			t.Errorf("%s: sharded + merged differs from one run (-one +merged):\n%s", d.name, diff)
+		}
+	}
+}
+
+// TestVerifyBadInput: each refused with a clear usage or input error
+// before any measuring (issue 6, must-show 6).
+func TestVerifyBadInput(t *testing.T) {
+	testenv.ORTLibrary(t)
+	data := cifarSpec(t)
+	model := filepath.Join(modelsDir(), "small_cnn_32_op14_evalbn.onnx")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown corruption", []string{"verify", model, "--data", data, "--corruptions", "rain", "-o", dir}, "rain"},
+		{"shard out of range", []string{"verify", model, "--data", data, "--shard", "3/2", "-o", dir}, "--shard"},
+		{"bad severities", []string{"verify", model, "--data", data, "--severities", "0-7", "-o", dir}, "--severities"},
+		{"bad certificate", []string{"verify", model, "--data", data, "--certify", "ibp", "-o", dir}, "--certify"},
+		{"data does not fit", []string{"verify", model, "--data", "fashion-mnist", "--subset", "10", "--corruptions", "none", "--certify", "none", "-o", dir}, "does not fit"},
+		{"no output", []string{"verify", model, "--data", data}, "--output"},
+		{"baseline of another task", []string{"verify", model, "--data", data, "--baseline", otherTask(t, dir), "-o", dir}, "--baseline"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "data does not fit" {
+				fashionMNIST(t)
+			}
+			_, _, err, code := execute(t, c.args...)
+			if err == nil || code == 0 || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("csam-onnx %s = (%v, exit %d), want an error mentioning %q", strings.Join(c.args, " "), err, code, c.want)
+			}
+			if strings.Contains(OneLine(err), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report.json")); err == nil {
+		t.Error("a refused verify wrote a report")
+	}
+}
+
+// otherTask writes a 5-class model of 32×32 RGB images: the same images as
+// CIFAR-10, another class count.
+func otherTask(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.25, InputSize: 32, Classes: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "five.onnx")
+	if err := onnxio.WriteFile(p, m); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,162 @@
+package results
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+type plotFile struct {
+	name, title string
+	png         []byte
+}
+
+// palette is a fixed list of distinguishable colours (Tableau 10), one per
+// method row in table order.
+var palette = []color.RGBA{
+	{0x1f, 0x77, 0xb4, 0xff}, {0xff, 0x7f, 0x0e, 0xff}, {0x2c, 0xa0, 0x2c, 0xff}, {0xd6, 0x27, 0x28, 0xff},
+	{0x94, 0x67, 0xbd, 0xff}, {0x8c, 0x56, 0x4b, 0xff}, {0xe3, 0x77, 0xc2, 0xff}, {0x7f, 0x7f, 0x7f, 0xff},
+	{0xbc, 0xbd, 0x22, 0xff}, {0x17, 0xbe, 0xcf, 0xff},
+}
+
+var shapes = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}, draw.RingGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{}}
+
+func style(i int) (color.RGBA, draw.GlyphDrawer) {
+	return palette[i%len(palette)], shapes[i%len(shapes)]
+}
+
+// groupPlots draws the group's figures: CC-Cert certified accuracy vs ε
+// (mean over seeds, one line per method) and clean vs certified accuracy
+// at ε=1e-3 (one point per seed).
+func groupPlots(g *Group) ([]plotFile, error) {
+	var out []plotFile
+	title := fmt.Sprintf("%s, %s, sparsity %g", g.Data, g.Arch, g.Sparsity)
+	if p, err := certCurve(g, title); err != nil {
+		return nil, err
+	} else if p != nil {
+		out = append(out, *p)
+	}
+	if p, err := scatter(g, title); err != nil {
+		return nil, err
+	} else if p != nil {
+		out = append(out, *p)
+	}
+	return out, nil
+}
+
+func certCurve(g *Group, title string) (*plotFile, error) {
+	p := plot.New()
+	p.Title.Text = "CC-Cert certified accuracy vs ε — " + title
+	p.X.Label.Text = "ε (log scale)"
+	p.Y.Label.Text = "certified accuracy"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Min, p.Y.Max = 0, 1
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	any := false
+	for i, r := range g.Rows {
+		var eps []float64
+		for _, c := range r.Cells {
+			if cc := c.Verify.CCCert; cc != nil && len(cc.Eps) > 0 {
+				eps = cc.Eps
+				break
+			}
+		}
+		var pts plotter.XYs
+		for _, e := range eps {
+			var sum float64
+			n := 0
+			for _, c := range r.Cells {
+				if v, ok := ccAt(c, e); ok {
+					sum += v
+					n++
+				}
+			}
+			if n > 0 && e > 0 {
+				pts = append(pts, plotter.XY{X: e, Y: sum / float64(n)})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		l, s, err := plotter.NewLinePoints(pts)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %s: %w", title, err)
+		}
+		col, shape := style(i)
+		l.Color, s.Color, s.Shape = col, col, shape
+		l.Width = vg.Points(1.5)
+		if r.Dense() {
+			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		}
+		p.Add(l, s)
+		p.Legend.Add(r.Method, l, s)
+		any = true
+	}
+	if !any {
+		return nil, nil
+	}
+	png, err := render(p)
+	if err != nil {
+		return nil, err
+	}
+	return &plotFile{name: g.Key() + "_cccert.png", title: "CC-Cert certified accuracy vs ε, " + title, png: png}, nil
+}
+
+func scatter(g *Group, title string) (*plotFile, error) {
+	p := plot.New()
+	p.Title.Text = "Clean vs certified accuracy (ε=1e-3) — " + title
+	p.X.Label.Text = "clean accuracy"
+	p.Y.Label.Text = "CC-Cert certified accuracy, ε=1e-3"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	any := false
+	for i, r := range g.Rows {
+		var pts plotter.XYs
+		for _, c := range r.Cells {
+			y, ok := ccAt(c, 1e-3)
+			if !ok {
+				continue
+			}
+			pts = append(pts, plotter.XY{X: c.Verify.Clean.Accuracy, Y: y})
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		s, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %s: %w", title, err)
+		}
+		col, shape := style(i)
+		s.Color, s.Shape, s.Radius = col, shape, vg.Points(4)
+		p.Add(s)
+		p.Legend.Add(r.Method, s)
+		any = true
+	}
+	if !any {
+		return nil, nil
+	}
+	png, err := render(p)
+	if err != nil {
+		return nil, err
+	}
+	return &plotFile{name: g.Key() + "_scatter.png", title: "Clean vs certified accuracy, " + title, png: png}, nil
+}
+
+func render(p *plot.Plot) ([]byte, error) {
+	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 4*vg.Inch), vgimg.UseDPI(96))}
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := c.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("results: rendering plot: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""Export torchvision ResNet-18, GoogLeNet and MobileNet-V2 to ONNX for `csam-onnx check`.
+
+Usage:
+    /usr/bin/python3 scripts/torchvision_exports.py OUTDIR [--subset] [--force]
+        [--models resnet18,googlenet,mobilenet_v2] [--opsets 13,14,15,16,17]
+        [--sizes 32,224] [--check BIN [--table FILE]]
+
+With --check BIN (a built csam-onnx, e.g. `go build -o /tmp/csam-onnx
+./cmd/csam-onnx`), after exporting it runs `BIN check` on every selected
+export twice, on seeded random inputs (--batch 3 for dynamic exports) and on
+the stored input, and prints a tab-separated table (model, opset, bn, batch,
+size, input, result, max abs diff, seconds), also written to --table FILE.
+It exits 1 if any check fails.
+
+Run it with Debian's python3 (python3-torch 1.13, python3-torchvision 0.14,
+python3-onnx 1.12), not a pyenv python. The models get random weights from a
+fixed seed (nothing can be downloaded on these machines) and are exported in
+eval mode. Each export is a folder in the ONNX backend-test layout:
+
+    OUTDIR/<model>_<size>px_op<opset>_<bnfold|bnkept>_<b2|dyn>/
+        model.onnx
+        test_data_set_0/input_0.pb    (the input given to PyTorch)
+        test_data_set_0/output_0.pb   (PyTorch's output for it)
+
+The axes:
+  * model: resnet18, googlenet (aux_logits=False, transform_input=False),
+    mobilenet_v2;
+  * opset 13..17;
+  * bnfold: the default eval-mode export, which folds BatchNormalization into
+    the preceding Conv; bnkept: training=TrainingMode.PRESERVE on an eval-mode
+    model, which keeps every BatchNormalization node (inference form);
+  * b2: static batch 2; dyn: dynamic batch (dim 0 named "batch"), with a
+    stored input of batch 3;
+  * size: 32 or 224 pixels square.
+
+The full product is 3*5*2*2*2 = 120 exports (about 3.4 GB). --subset writes a
+smaller set in which every value of every axis appears at least twice per
+model (and every pair of non-model axis values at least once).
+
+The output folder must be outside the repository: the files are large and are
+generated, not source.
+"""
+
+import argparse
+import itertools
+import os
+import re
+import subprocess
+import time
+
+import numpy as np
+import onnx
+import torch
+import torchvision
+from onnx import numpy_helper
+
+MODELS = ("resnet18", "googlenet", "mobilenet_v2")
+OPSETS = (13, 14, 15, 16, 17)
+BNS = ("bnfold", "bnkept")
+BATCHES = ("b2", "dyn")
+SIZES = (32, 224)
+
+SEED = 20260101
+STATIC_BATCH = 2
+DYNAMIC_BATCH = 3  # a batch size the export was not traced with
+LOGIT_STD = 5.0
+
+
+def build(name):
+    """Returns the torchvision model with random weights and randomised
+    BatchNorm statistics, in eval mode."""
+    torch.manual_seed(SEED + MODELS.index(name))
+    if name == "resnet18":
+        m = torchvision.models.resnet18(weights=None)
+    elif name == "googlenet":
+        m = torchvision.models.googlenet(
+            weights=None, aux_logits=False, transform_input=False, init_weights=True)
+    elif name == "mobilenet_v2":
+        m = torchvision.models.mobilenet_v2(weights=None)
+    else:
+        raise SystemExit(f"torchvision_exports: unknown model {name!r}; want one of {', '.join(MODELS)}")
+    # Fresh BatchNorm layers have mean 0, var 1, weight 1, bias 0 (ResNet
+    # even zero-inits nothing here, but its BN is otherwise the identity up
+    # to eps): folding them would test nothing. Give them statistics like a
+    # trained network's, mild enough that activations stay O(1).
+    g = torch.Generator().manual_seed(SEED + 100 + MODELS.index(name))
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                c = mod.num_features
+                mod.running_mean.copy_(0.1 * torch.randn(c, generator=g))
+                mod.running_var.copy_(0.5 + torch.rand(c, generator=g))
+                mod.weight.copy_(0.5 + torch.rand(c, generator=g))
+                mod.bias.copy_(0.1 * torch.randn(c, generator=g))
+    m.eval()
+    # Random classifiers produce logits of a few hundredths (GoogLeNet's and
+    # MobileNet-V2's heads are initialised with std 0.01), which a 1e-4
+    # absolute tolerance would accept almost whatever the engine computed.
+    # Scale the final Linear so the logits have a standard deviation of
+    # LOGIT_STD, as a trained classifier's do.
+    fc = m.fc if hasattr(m, "fc") else m.classifier[-1]
+    with torch.no_grad():
+        x = torch.randn(8, 3, 64, 64, generator=g)
+        s = LOGIT_STD / float(m(x).std())
+        fc.weight.mul_(s)
+        fc.bias.mul_(s)
+    return m
+
+
+def combos(subset):
+    """Yields (opset, bn, batch, size) tuples."""
+    full = list(itertools.product(OPSETS, BNS, BATCHES, SIZES))
+    if not subset:
+        return full
+    # Every (bn, batch, size) combination (8) once at two different opsets:
+    # 16 exports per model, each opset appearing 3 or 4 times, each other
+    # axis value 8 times, every pair of (bn, batch, size) values twice.
+    out = []
+    rest = list(itertools.product(BNS, BATCHES, SIZES))
+    for i, (bn, batch, size) in enumerate(rest):
+        for k in (0, 1):
+            opset = OPSETS[(i + 3 * k) % len(OPSETS)]
+            out.append((opset, bn, batch, size))
+    return out
+
+
+def folder_name(model, opset, bn, batch, size):
+    return f"{model}_{size}px_op{opset}_{bn}_{batch}"
+
+
+def export_one(model_name, model, outdir, opset, bn, batch, size, force):
+    d = os.path.join(outdir, folder_name(model_name, opset, bn, batch, size))
+    path = os.path.join(d, "model.onnx")
+    data = os.path.join(d, "test_data_set_0")
+    if not force and os.path.exists(os.path.join(data, "output_0.pb")):
+        return d, 0.0, True
+    os.makedirs(data, exist_ok=True)
+    t0 = time.monotonic()
+
+    g = torch.Generator().manual_seed(SEED + 7 * opset + size)
+    trace_x = torch.randn(STATIC_BATCH, 3, size, size, generator=g)
+    kw = dict(
+        opset_version=opset,
+        input_names=["input"],
+        output_names=["output"],
+        do_constant_folding=True,
+    )
+    if bn == "bnkept":
+        kw["training"] = torch.onnx.TrainingMode.PRESERVE
+    else:
+        kw["training"] = torch.onnx.TrainingMode.EVAL
+    if batch == "dyn":
+        kw["dynamic_axes"] = {"input": {0: "batch"}, "output": {0: "batch"}}
+    tmp = path + ".tmp"
+    torch.onnx.export(model, trace_x, tmp, **kw)
+    os.replace(tmp, path)
+
+    n = STATIC_BATCH if batch == "b2" else DYNAMIC_BATCH
+    x = torch.randn(n, 3, size, size, generator=g)
+    with torch.no_grad():
+        y = model(x)
+    onnx.save_tensor(numpy_helper.from_array(x.numpy().astype(np.float32), "input"),
+                     os.path.join(data, "input_0.pb"))
+    onnx.save_tensor(numpy_helper.from_array(y.numpy().astype(np.float32), "output"),
+                     os.path.join(data, "output_0.pb"))
+
+    # Sanity: the export has the BatchNormalization nodes we asked for.
+    ops = {n.op_type for n in onnx.load(path, load_external_data=False).graph.node}
+    has_bn = "BatchNormalization" in ops
+    if has_bn != (bn == "bnkept"):
+        raise SystemExit(f"torchvision_exports: {path}: BatchNormalization present={has_bn}, want {bn}")
+    return d, time.monotonic() - t0, False
+
+
+CHECK_LINE = re.compile(r"^output\s+\[[0-9 ]+\]\s+(\S+)\s+(\S+)\s+(.*)$")
+
+
+def check_one(binary, d, model, opset, bn, batch, size, mode):
+    """Runs `binary check` on one export; returns a table row."""
+    args = [binary, "check", "-q", os.path.join(d, "model.onnx")]
+    if mode == "stored":
+        args += ["--input", os.path.join(d, "test_data_set_0", "input_0.pb")]
+    elif batch == "dyn":
+        args += ["--batch", "3"]
+    t0 = time.monotonic()
+    p = subprocess.run(args, capture_output=True, text=True)
+    secs = time.monotonic() - t0
+    diff = "-"
+    for line in p.stdout.splitlines():
+        mm = CHECK_LINE.match(line)
+        if mm:
+            diff = mm.group(1)
+    if p.returncode == 0:
+        result = "pass"
+    else:
+        msg = (p.stderr.strip().splitlines() or ["?"])[-1]
+        result = f"FAIL(exit {p.returncode}): {msg[:300]}"
+    return [model, str(opset), bn, batch, f"{size}px", mode, result, diff, f"{secs:.1f}"]
+
+
+def inside_repo(path):
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = os.path.realpath(path)
+    r = os.path.realpath(repo)
+    return p == r or p.startswith(r + os.sep)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("outdir", help="output folder (outside the repository)")
+    ap.add_argument("--subset", action="store_true",
+                    help="16 exports per model covering every axis value instead of all 40")
+    ap.add_argument("--force", action="store_true", help="re-export folders that already exist")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--opsets", default=",".join(map(str, OPSETS)))
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    ap.add_argument("--check", metavar="BIN", help="run BIN check on every export and print a table")
+    ap.add_argument("--table", metavar="FILE", help="with --check: also write the table to FILE")
+    a = ap.parse_args()
+
+    if inside_repo(a.outdir):
+        raise SystemExit(f"torchvision_exports: {a.outdir} is inside the repository; "
+                         "give a folder outside it, e.g. /tmp/csam-torchvision")
+    models = [s for s in a.models.split(",") if s]
+    opsets = {int(s) for s in a.opsets.split(",") if s}
+    sizes = {int(s) for s in a.sizes.split(",") if s}
+    for m in models:
+        if m not in MODELS:
+            raise SystemExit(f"torchvision_exports: --models {m}: want some of {', '.join(MODELS)}")
+    os.makedirs(a.outdir, exist_ok=True)
+    torch.set_num_threads(2)
+
+    start = time.monotonic()
+    done = []
+    for name in models:
+        model = None
+        for opset, bn, batch, size in combos(a.subset):
+            if opset not in opsets or size not in sizes:
+                continue
+            if model is None:
+                model = build(name)
+            d, secs, skipped = export_one(name, model, a.outdir, opset, bn, batch, size, a.force)
+            done.append((d, name, opset, bn, batch, size))
+            state = "exists" if skipped else f"{secs:.1f}s"
+            print(f"{os.path.basename(d)}\t{state}", flush=True)
+    print(f"torchvision_exports: {len(done)} exports in {a.outdir} "
+          f"({time.monotonic() - start:.0f}s; torch {torch.__version__}, "
+          f"torchvision {torchvision.__version__}, onnx {onnx.__version__})", flush=True)
+    if not a.check:
+        return
+
+    start = time.monotonic()
+    header = ["model", "opset", "bn", "batch", "size", "input", "result", "max_abs_diff", "seconds"]
+    rows = []
+    out = open(a.table, "w") if a.table else None
+    for line in (header,):
+        print("\t".join(line), flush=True)
+        if out:
+            print("\t".join(line), file=out, flush=True)
+    for d, name, opset, bn, batch, size in done:
+        for mode in ("random", "stored"):
+            row = check_one(a.check, d, name, opset, bn, batch, size, mode)
+            rows.append(row)
+            print("\t".join(row), flush=True)
+            if out:
+                print("\t".join(row), file=out, flush=True)
+    if out:
+        out.close()
+    failed = sum(1 for r in rows if r[6] != "pass")
+    print(f"torchvision_exports: {len(rows) - failed}/{len(rows)} checks pass "
+          f"({time.monotonic() - start:.0f}s)")
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
