@@ -131,29 +131,20 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 	tensor.Parallel(k.workers(ctx), k.n, func(s, e int) {
 		xs, ys := x[s:e], y[s:e]
 		switch k.act {
+		// The min and max builtins compile without branches (a branch per
+		// element on random signs is several times slower) and return NaN
+		// for a NaN operand.
 		case actRelu:
 			for i, v := range xs {
-				if v < 0 {
-					v = 0
-				}
-				ys[i] = v
+				ys[i] = max(v, 0)
 			}
 		case actLeakyRelu:
 			for i, v := range xs {
-				if v < 0 {
-					v *= k.alpha
-				}
-				ys[i] = v
+				ys[i] = max(v, 0) + k.alpha*min(v, 0)
 			}
 		case actClip:
 			for i, v := range xs {
-				if v < lo {
-					v = lo
-				}
-				if v > hi {
-					v = hi
-				}
-				ys[i] = v
+				ys[i] = min(max(v, lo), hi)
 			}
 		case actSigmoid:
 			for i, v := range xs {
@@ -181,15 +172,7 @@ func sigmoid32(v float32) float32 {
 }
 
 // clamp01 clamps v to [0, 1]; NaN stays NaN.
-func clamp01(v float32) float32 {
-	if v < 0 {
-		return 0
-	}
-	if v > 1 {
-		return 1
-	}
-	return v
-}
+func clamp01(v float32) float32 { return min(max(v, 0), 1) }
 
 func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {

@@ -141,9 +141,12 @@ func coreSmallCNN(batch int, seed uint64) *graph.Model {
 	b := newCoreNet(seed, "input", batch, 3, 12, 12)
 	x := b.relu(b.bn(b.conv("input", 3, 8, 3, 1, 1, true), 8))
 	x = b.node("MaxPool", []string{x}, intsAttr("kernel_shape", 3, 3), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 0, 0), intAttr("ceil_mode", 1))
-	x = b.node("HardSwish", []string{b.bn(b.conv(x, 8, 8, 3, 1, 8, false), 8)}) // depthwise
+	x = b.node("HardSwish", []string{b.bn(b.conv(x, 8, 8, 3, 1, 8, false), 8)})                 // depthwise
 	x = b.node("LeakyRelu", []string{b.conv(x, 8, 12, 3, 2, 2, true)}, floatAttr("alpha", 0.1)) // grouped, strided
-	x = b.node("Clip", []string{b.conv(x, 12, 12, 1, 1, 1, false)}, floatAttr("min", -1), floatAttr("max", 1))
+	// Clip-11+ bounds are inputs; as float32 initializers they are
+	// trainable parameters too.
+	lo, hi := b.param("clip_min", tensor.FromFloat32([]float32{-0.5})), b.param("clip_max", tensor.FromFloat32([]float32{0.5}))
+	x = b.node("Clip", []string{b.conv(x, 12, 12, 1, 1, 1, false), lo, hi})
 	x = b.node("AveragePool", []string{x}, intsAttr("kernel_shape", 2, 2), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 2, 2), intAttr("count_include_pad", 1))
 	x = b.node("Sigmoid", []string{x})
 	x = b.node("Dropout", []string{x})

@@ -240,10 +240,9 @@ type convKernel struct {
 	transposed bool
 	tWin       tensor.Window
 	kk         int // KD*KH*KW
-	chunk     int  // samples per chunk
-	nChunks   int
-	nGroups   int // reduction groups for dW
-	workers   int
+	chunk      int // samples per chunk
+	nChunks    int
+	nGroups    int // reduction groups for dW
 }
 
 func newConv(n *graph.Node, _ int64) (Kernel, error) {
@@ -586,27 +585,73 @@ func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 		clear(dst)
 		for ki := range g.KH {
 			for kj := range g.KW {
-				wv := wm[ki*g.KW+kj]
-				depthwiseTap(g, ki, kj, func(o, src int) { dst[o] += wv * plane[src] })
+				depthwiseTap(g, ki, kj, wm[ki*g.KW+kj], plane, dst, false)
 			}
 		}
 	})
 }
 
-// depthwiseTap calls fn(output index, input index) for every output pixel
-// whose window tap (ki, kj) falls inside the image, row by row.
-func depthwiseTap(g *tensor.Window, ki, kj int, fn func(o, src int)) {
+// depthwiseTap applies one window tap (ki, kj) with weight wv between an
+// input plane and an output plane: out[o] += wv·in[x(o)] when adjoint is
+// false, in[x(o)] += wv·out[o] when it is true, for every output pixel o
+// whose tap falls inside the image.
+func depthwiseTap(g *tensor.Window, ki, kj int, wv float32, in, out []float32, adjoint bool) {
 	ohLo, ohHi := tensor.ValidRange(g.OH, g.SH, ki*g.DH-g.PadT, g.H)
 	owLo, owHi := tensor.ValidRange(g.OW, g.SW, kj*g.DW-g.PadL, g.W)
+	if owLo >= owHi {
+		return
+	}
+	nw := owHi - owLo
 	for oh := ohLo; oh < ohHi; oh++ {
 		ih := oh*g.SH - g.PadT + ki*g.DH
 		iw := owLo*g.SW - g.PadL + kj*g.DW
-		o := oh * g.OW
-		for ow := owLo; ow < owHi; ow++ {
-			fn(o+ow, ih*g.W+iw)
-			iw += g.SW
+		o := out[oh*g.OW+owLo:][:nw]
+		if g.SW == 1 {
+			row := in[ih*g.W+iw:][:nw]
+			if adjoint {
+				for t, v := range o {
+					row[t] += wv * v
+				}
+			} else {
+				for t, v := range row {
+					o[t] += wv * v
+				}
+			}
+			continue
+		}
+		row := in[ih*g.W+iw:]
+		if adjoint {
+			for t, v := range o {
+				row[t*g.SW] += wv * v
+			}
+		} else {
+			for t := range o {
+				o[t] += wv * row[t*g.SW]
+			}
 		}
 	}
+}
+
+// depthwiseDot is Σ_o out[o]·in[x(o)] over the output pixels whose tap
+// (ki, kj) falls inside the image: one weight's gradient for one sample.
+func depthwiseDot(g *tensor.Window, ki, kj int, in, out []float32) float32 {
+	ohLo, ohHi := tensor.ValidRange(g.OH, g.SH, ki*g.DH-g.PadT, g.H)
+	owLo, owHi := tensor.ValidRange(g.OW, g.SW, kj*g.DW-g.PadL, g.W)
+	var s float32
+	if owLo >= owHi {
+		return 0
+	}
+	nw := owHi - owLo
+	for oh := ohLo; oh < ohHi; oh++ {
+		ih := oh*g.SH - g.PadT + ki*g.DH
+		iw := owLo*g.SW - g.PadL + kj*g.DW
+		o := out[oh*g.OW+owLo:][:nw]
+		row := in[ih*g.W+iw:]
+		for t, v := range o {
+			s += v * row[t*g.SW]
+		}
+	}
+	return s
 }
 
 func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
@@ -622,8 +667,7 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 				wm := w[m*khw : (m+1)*khw]
 				for ki := range g.KH {
 					for kj := range g.KW {
-						wv := wm[ki*g.KW+kj]
-						depthwiseTap(g, ki, kj, func(o, xi int) { dplane[xi] += wv * src[o] })
+						depthwiseTap(g, ki, kj, wm[ki*g.KW+kj], dplane, src, true)
 					}
 				}
 			}
@@ -637,9 +681,7 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 			c := m / k.mg
 			var s float32
 			for n := range k.n {
-				plane := x[(n*k.c+c)*k.inPlane:][:k.inPlane]
-				src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
-				depthwiseTap(g, ki, kj, func(o, xi int) { s += src[o] * plane[xi] })
+				s += depthwiseDot(g, ki, kj, x[(n*k.c+c)*k.inPlane:][:k.inPlane], dy[(n*k.m+m)*k.outPlane:][:k.outPlane])
 			}
 			dw[i] += s
 		})

@@ -120,6 +120,11 @@ type layout struct {
 	// spatial1 is true when every dimension after the channel axis is 1
 	// (after a global pool), so Flatten keeps block.
 	spatial1 bool
+	// live, when set, names the node after which a removed (zeroed)
+	// channel is no longer zero (Sigmoid, adding a scalar): a consumer
+	// reading such a value cannot have the channel removed, but a Mul by
+	// a zero channel (squeeze-and-excitation) makes it zero again.
+	live string
 }
 
 func (l *layout) channels() int {
@@ -347,6 +352,10 @@ func subgraphReads(g *Graph) map[string]bool {
 	return out
 }
 
+// nonZeroUnary ops map a channel to the same channel but a zero channel to
+// a nonzero one.
+var nonZeroUnary = map[string]bool{"Sigmoid": true, "HardSigmoid": true, "Exp": true, "Softplus": true, "Cos": true}
+
 // zeroPreserving unary ops map a channel to the same channel and a zero
 // channel to zero.
 var zeroPreserving = map[string]bool{
@@ -413,7 +422,11 @@ func (a *channelAnalysis) node(n *Node) {
 		for i := 1; i <= last; i++ {
 			a.addSlices(l, n, n.Inputs[i], 0, i <= 2)
 		}
-		out(l)
+		// Zeroing the scale and shift makes a removed channel zero
+		// whatever its input.
+		nl := *l
+		nl.live = ""
+		out(&nl)
 	case zeroPreserving[op]:
 		l := ins[0]
 		if l == nil {
@@ -426,15 +439,14 @@ func (a *channelAnalysis) node(n *Node) {
 			unknown("channel values used as an operator parameter")
 			return
 		}
-		if op == "Clip" && !clipKeepsZero(a, n) {
-			unknown("clip range excludes 0, so a removed channel would not be zero")
-			return
-		}
 		if (op == "MaxPool") && len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			unknown("MaxPool indices output encodes channel positions")
 			return
 		}
 		nl := *l
+		if op == "Clip" && !clipKeepsZero(a, n) {
+			nl.live = nodeRef(n) + " (bounds exclude 0 or are not constant)"
+		}
 		if op == "GlobalAveragePool" || op == "GlobalMaxPool" {
 			nl.spatial1 = true
 		}
@@ -442,6 +454,21 @@ func (a *channelAnalysis) node(n *Node) {
 		if op == "Dropout" && len(n.Outputs) > 1 && n.Outputs[1] != "" {
 			a.lay[n.Outputs[1]] = &nl
 		}
+	case nonZeroUnary[op]:
+		l := ins[0]
+		if l == nil {
+			if len(tracked) > 0 {
+				unknown("channel values used as an operator parameter")
+			}
+			return
+		}
+		if len(tracked) > 1 {
+			unknown("channel values used as an operator parameter")
+			return
+		}
+		nl := *l
+		nl.live = nodeRef(n)
+		out(&nl)
 	case op == "Flatten":
 		l := ins[0]
 		if l == nil {
@@ -504,6 +531,9 @@ func (a *channelAnalysis) node(n *Node) {
 			unknown("Gemm reads channels other than as the rows of input A")
 			return
 		}
+		if l.live != "" {
+			unknown(fmt.Sprintf("reads channels that %s makes nonzero when removed", l.live))
+		}
 		axis := 0
 		if n.AttrInt("transB", 0) != 0 {
 			axis = 1
@@ -516,6 +546,9 @@ func (a *channelAnalysis) node(n *Node) {
 			unknown("MatMul reads channels other than as the rows of a rank-2 input A")
 			return
 		}
+		if l.live != "" {
+			unknown(fmt.Sprintf("reads channels that %s makes nonzero when removed", l.live))
+		}
 		a.addSlices(l, n, n.Inputs[1], 0, false)
 		a.reads = append(a.reads, n.Inputs[0])
 	default:
@@ -525,7 +558,7 @@ func (a *channelAnalysis) node(n *Node) {
 
 // flatten is the layout of Flatten(axis 1) of a channel value.
 func (a *channelAnalysis) flatten(l *layout, name string) (*layout, string) {
-	nl := &layout{segs: l.segs, rank: 2, block: l.block, spatial1: true}
+	nl := &layout{segs: l.segs, rank: 2, block: l.block, spatial1: true, live: l.live}
 	if l.rank == 2 {
 		return nl, ""
 	}
@@ -544,6 +577,25 @@ func (a *channelAnalysis) flatten(l *layout, name string) (*layout, string) {
 	return nl, ""
 }
 
+// constant returns the value of an initializer or of a Constant node's
+// output (value attribute), or nil.
+func (a *channelAnalysis) constant(name string) *tensor.Tensor {
+	if in := a.g.Initializer(name); in != nil {
+		return in.Value
+	}
+	for _, n := range a.g.Nodes {
+		if n.OpType == "Constant" && len(n.Outputs) == 1 && n.Outputs[0] == name {
+			if at := n.Attr("value"); at != nil && at.T != nil {
+				return at.T.Value
+			}
+			if at := n.Attr("value_float"); at != nil {
+				return tensor.FromFloat32([]float32{at.F})
+			}
+		}
+	}
+	return nil
+}
+
 func clipKeepsZero(a *channelAnalysis, n *Node) bool {
 	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
 	if n.Attr("min") != nil {
@@ -556,11 +608,11 @@ func clipKeepsZero(a *channelAnalysis, n *Node) bool {
 		if len(n.Inputs) <= i+1 || n.Inputs[i+1] == "" {
 			continue
 		}
-		in := a.g.Initializer(n.Inputs[i+1])
-		if in == nil || in.Value == nil || in.Value.DType != tensor.Float32 || len(in.Value.F32) != 1 {
+		v := a.constant(n.Inputs[i+1])
+		if v == nil || v.DType != tensor.Float32 || len(v.F32) != 1 {
 			return false
 		}
-		*p = in.Value.F32[0]
+		*p = v.F32[0]
 	}
 	return lo <= 0 && hi >= 0
 }
@@ -599,6 +651,9 @@ func (a *channelAnalysis) conv(n *Node, ins []*layout) {
 	}
 	switch {
 	case group == 1:
+		if l != nil && l.live != "" {
+			a.mark(l, "%s reads channels that %s makes nonzero when removed", nodeRef(n), l.live)
+		}
 		if l != nil {
 			a.addSlices(l, n, n.Inputs[1], 1, false)
 			a.reads = append(a.reads, n.Inputs[0])
@@ -663,20 +718,21 @@ func (a *channelAnalysis) elementwise(n *Node, ins []*layout, tracked []*layout)
 		axis int
 	}
 	var consts []constIn
+	live := "" // set when a scalar operand makes a zero channel nonzero
 	for i, name := range n.Inputs {
 		if ins[i] != nil || name == "" {
 			continue
 		}
-		in := a.g.Initializer(name)
-		if in == nil || in.Value == nil {
+		val := a.constant(name)
+		if val == nil {
 			return fail("operand %q is neither a channel map nor a constant", name)
 		}
-		if in.Value.DType != tensor.Float32 {
+		if val.DType != tensor.Float32 {
 			return fail("operand %q is not float32", name)
 		}
-		numel := tensor.Numel(in.Value.Shape)
+		numel := tensor.Numel(val.Shape)
 		if numel == 1 {
-			v := in.Value.F32[0]
+			v := val.F32[0]
 			ok := true
 			switch op {
 			case "Add", "Sum", "Mean", "Sub":
@@ -685,13 +741,15 @@ func (a *channelAnalysis) elementwise(n *Node, ins []*layout, tracked []*layout)
 				ok = v <= 0
 			case "Min":
 				ok = v >= 0
+			case "Pow":
+				ok = v > 0
 			}
 			if !ok {
-				return fail("a scalar %v would make a removed channel nonzero", v)
+				live = fmt.Sprintf("%s (scalar %v)", nodeRef(n), v)
 			}
 			continue
 		}
-		cs := in.Value.Shape
+		cs := val.Shape
 		j := 1 - (first.rank - len(cs))
 		if j < 0 || len(cs) > first.rank || cs[j] != first.channels()*first.block || numel != cs[j] {
 			return fail("constant %q of shape %v is not per-channel", name, cs)
@@ -713,6 +771,27 @@ func (a *channelAnalysis) elementwise(n *Node, ins []*layout, tracked []*layout)
 	nl := *first
 	for _, l := range tracked {
 		nl.spatial1 = nl.spatial1 && l.spatial1
+	}
+	switch op {
+	case "Mul":
+		// A zero channel times anything is zero.
+		for _, l := range tracked {
+			if l.live == "" {
+				nl.live = ""
+			}
+		}
+	case "Div", "PRelu", "Pow":
+		nl.live = ins[0].live
+		if live != "" {
+			nl.live = live
+		}
+	default:
+		nl.live = live
+		for _, l := range tracked {
+			if l.live != "" {
+				nl.live = l.live
+			}
+		}
 	}
 	return &nl
 }
@@ -750,6 +829,9 @@ func (a *channelAnalysis) concat(n *Node, ins []*layout, tracked []*layout) *lay
 		}
 		nl.segs = append(nl.segs, l.segs...)
 		nl.spatial1 = nl.spatial1 && l.spatial1
+		if l.live != "" {
+			nl.live = l.live
+		}
 	}
 	return nl
 }

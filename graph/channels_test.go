@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -238,10 +239,10 @@ func TestChannelGroupsRefusesUnknownUses(t *testing.T) {
 	}{
 		{"graph output", tinyModel(rng, vi("r", 2, 4, 6, 6), nil), "graph output"},
 		{"sigmoid", tinyModel(rng, vi("y", 2, 5, 6, 6), []*graph.Node{
-			{Name: "sig", OpType: "Sigmoid", Inputs: []string{"r"}, Outputs: []string{"q"}}, conv2("q")}, w2), "Sigmoid"},
+			{Name: "sig", OpType: "Sigmoid", Inputs: []string{"r"}, Outputs: []string{"q"}}, conv2("q")}, w2), `"sig" (Sigmoid) makes nonzero`},
 		{"add scalar", tinyModel(rng, vi("y", 2, 5, 6, 6), []*graph.Node{
 			{Name: "plus1", OpType: "Add", Inputs: []string{"r", "one"}, Outputs: []string{"q"}}, conv2("q")},
-			w2, &graph.Initializer{Name: "one", Value: tensor.FromFloat32([]float32{1})}), "nonzero"},
+			w2, &graph.Initializer{Name: "one", Value: tensor.FromFloat32([]float32{1})}), `"plus1" (Add) (scalar 1) makes nonzero`},
 		{"reshape", tinyModel(rng, vi("q", 2, 2, 72), []*graph.Node{
 			{Name: "rs", OpType: "Reshape", Inputs: []string{"r", "shp"}, Outputs: []string{"q"}}}, i64("shp", 2, 2, -1)), "Reshape"},
 		{"transpose", tinyModel(rng, vi("y", 2, 5, 6, 6), []*graph.Node{
@@ -389,6 +390,47 @@ func zeroRemoved(t *testing.T, m *graph.Model, gs []graph.ChannelGroup, keep map
 	return z
 }
 
+// maskPoints returns a copy of m with every group's Points multiplied by
+// a binary per-channel mask that is 0 on the channels keep removes.
+func maskPoints(m *graph.Model, gs []graph.ChannelGroup, keep map[int][]int) *graph.Model {
+	z := m.Clone()
+	masks := map[string]*tensor.Tensor{}
+	for id, k := range keep {
+		for _, p := range gs[id].Points {
+			mk := masks[p.Value]
+			if mk == nil {
+				shape := make([]int, p.Rank)
+				for i := range shape {
+					shape[i] = 1
+				}
+				shape[1] = p.Channels * p.Block
+				mk = tensor.New(shape...)
+				for i := range mk.F32 {
+					mk.F32[i] = 1
+				}
+				masks[p.Value] = mk
+			}
+			for c := 0; c < gs[id].Channels; c++ {
+				if !slices.Contains(k, c) {
+					clear(mk.F32[(p.Offset+c)*p.Block : (p.Offset+c+1)*p.Block])
+				}
+			}
+		}
+	}
+	for v, mk := range masks {
+		for _, n := range z.Graph.Nodes {
+			for i, in := range n.Inputs {
+				if in == v {
+					n.Inputs[i] = v + "_masked"
+				}
+			}
+		}
+		z.Graph.Initializers = append(z.Graph.Initializers, &graph.Initializer{Name: v + "_mask", Value: mk})
+		z.Graph.Nodes = append(z.Graph.Nodes, &graph.Node{Name: v + "_maskmul", OpType: "Mul", Inputs: []string{v, v + "_mask"}, Outputs: []string{v + "_masked"}})
+	}
+	return z
+}
+
 func params(m *graph.Model) int {
 	n := 0
 	for _, in := range m.Graph.Initializers {
@@ -464,6 +506,17 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 		cases = append(cases, tcase{r.name, func() *graph.Model { return buildRef(t, r) }, []int{2, 3, 16, 16}})
 	}
 	cases = append(cases, tcase{"flatten-spatial", func() *graph.Model { return flattenModel(rand.New(rand.NewPCG(9, 9))) }, []int{2, 3, 6, 6}})
+	// A PyTorch export with squeeze-and-excitation (Sigmoid × features),
+	// ReLU6 as Clip, depthwise and grouped convs.
+	for _, f := range []string{"tiny_opmix_32_op14_evalbn", "small_cnn_32_op14_evalbn"} {
+		cases = append(cases, tcase{f, func() *graph.Model {
+			m, err := onnxio.ReadFile(filepath.Join(testenv.RepoRoot(), "testdata", "models", f+".onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}, nil})
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(42, uint64(len(tc.name))))
@@ -472,6 +525,11 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 			gs, err := graph.ChannelGroups(m)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.input == nil {
+				for _, d := range m.Graph.Inputs[0].Type.Shape {
+					tc.input = append(tc.input, max(1, int(d.Value)))
+				}
 			}
 			x := tensor.New(tc.input...)
 			for i := range x.F32 {
@@ -491,8 +549,11 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 					t.Fatalf("shape inference on the shrunk model: %v", err)
 				}
 				for _, n := range shrunk.Graph.Nodes {
-					if n.OpType == "Conv" && n.AttrInt("group", 1) > 1 {
-						if rows := shrunk.Graph.Initializer(n.Inputs[1]).Value.Shape[0]; int(n.AttrInt("group", 1)) != rows {
+					if n.OpType != "Conv" || n.AttrInt("group", 1) == 1 {
+						continue
+					}
+					if w := shrunk.Graph.Initializer(n.Inputs[1]).Value; w.Shape[1] == 1 {
+						if rows := w.Shape[0]; int(n.AttrInt("group", 1)) != rows {
 							t.Errorf("depthwise %s: group %d, weight rows %d", n.Name, n.AttrInt("group", 1), rows)
 						}
 					}
@@ -508,6 +569,12 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 				ortRef, ortShrunk := ortForward(t, ref, x), ortForward(t, shrunk, x)
 				if d := maxDiff(ortRef, ortShrunk); d > removalTol {
 					t.Errorf("trial %d: onnxruntime: shrunk vs zeroed max abs diff %.3g > %g", trial, d, removalTol)
+				}
+				// Multiplying the consumers' inputs (the Points) by a binary
+				// channel mask computes the same function: csam's search
+				// relies on it.
+				if d := maxDiff(goForward(t, maskPoints(m, gs, keep), x), goShrunk); d > removalTol {
+					t.Errorf("trial %d: masking the points vs removal: max abs diff %.3g > %g", trial, d, removalTol)
 				}
 				// The zeroing must matter, or the test proves nothing.
 				if d := maxDiff(goRef, goForward(t, m, x)); d < 1e-4 {

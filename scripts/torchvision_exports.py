@@ -67,7 +67,7 @@ DYNAMIC_BATCH = 3  # a batch size the export was not traced with
 LOGIT_STD = 5.0
 
 
-def build(name):
+def build(name, transform_input=False):
     """Returns the torchvision model with random weights and randomised
     BatchNorm statistics, in eval mode."""
     torch.manual_seed(SEED + MODELS.index(name))
@@ -75,7 +75,7 @@ def build(name):
         m = torchvision.models.resnet18(weights=None)
     elif name == "googlenet":
         m = torchvision.models.googlenet(
-            weights=None, aux_logits=False, transform_input=False, init_weights=True)
+            weights=None, aux_logits=False, transform_input=transform_input, init_weights=True)
     elif name == "mobilenet_v2":
         m = torchvision.models.mobilenet_v2(weights=None)
     else:
@@ -125,12 +125,33 @@ def combos(subset):
     return out
 
 
-def folder_name(model, opset, bn, batch, size):
-    return f"{model}_{size}px_op{opset}_{bn}_{batch}"
+# EXTRAS are other export settings a PyTorch user may choose, beyond the
+# matrix: (model, opset, bn, batch, size, extra) where extra is
+#   nofold: do_constant_folding=False (the graph keeps the ops torch.onnx
+#           would have folded away);
+#   initsinputs: keep_initializers_as_inputs=True (every weight is also a
+#           graph input, as exports before opset 9 did by default);
+#   tfinput: GoogLeNet with transform_input=True (torchvision's default with
+#           pretrained weights: the input is renormalised per channel in the
+#           graph with Gather/Unsqueeze/Mul/Add/Concat).
+EXTRAS = (
+    ("resnet18", 13, "bnkept", "dyn", 32, "nofold"),
+    ("googlenet", 17, "bnfold", "b2", 32, "nofold"),
+    ("mobilenet_v2", 15, "bnkept", "dyn", 32, "nofold"),
+    ("resnet18", 14, "bnfold", "b2", 32, "initsinputs"),
+    ("mobilenet_v2", 16, "bnkept", "b2", 32, "initsinputs"),
+    ("googlenet", 16, "bnkept", "dyn", 32, "tfinput"),
+    ("googlenet", 13, "bnfold", "b2", 224, "tfinput"),
+)
 
 
-def export_one(model_name, model, outdir, opset, bn, batch, size, force):
-    d = os.path.join(outdir, folder_name(model_name, opset, bn, batch, size))
+def folder_name(model, opset, bn, batch, size, extra=""):
+    name = f"{model}_{size}px_op{opset}_{bn}_{batch}"
+    return name + "_" + extra if extra else name
+
+
+def export_one(model_name, model, outdir, opset, bn, batch, size, force, extra=""):
+    d = os.path.join(outdir, folder_name(model_name, opset, bn, batch, size, extra))
     path = os.path.join(d, "model.onnx")
     data = os.path.join(d, "test_data_set_0")
     if not force and os.path.exists(os.path.join(data, "output_0.pb")):
@@ -144,7 +165,8 @@ def export_one(model_name, model, outdir, opset, bn, batch, size, force):
         opset_version=opset,
         input_names=["input"],
         output_names=["output"],
-        do_constant_folding=True,
+        do_constant_folding=extra != "nofold",
+        keep_initializers_as_inputs=extra == "initsinputs",
     )
     if bn == "bnkept":
         kw["training"] = torch.onnx.TrainingMode.PRESERVE
@@ -211,6 +233,8 @@ def main():
     ap.add_argument("outdir", help="output folder (outside the repository)")
     ap.add_argument("--subset", action="store_true",
                     help="16 exports per model covering every axis value instead of all 40")
+    ap.add_argument("--extras", action="store_true",
+                    help="also write the %d exports with other settings (see EXTRAS)" % len(EXTRAS))
     ap.add_argument("--force", action="store_true", help="re-export folders that already exist")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--opsets", default=",".join(map(str, OPSETS)))
@@ -228,6 +252,9 @@ def main():
     for m in models:
         if m not in MODELS:
             raise SystemExit(f"torchvision_exports: --models {m}: want some of {', '.join(MODELS)}")
+    if a.check and not os.access(a.check, os.X_OK):
+        raise SystemExit(f"torchvision_exports: --check {a.check}: not an executable; "
+                         "build it with: go build -o /tmp/csam-onnx ./cmd/csam-onnx")
     os.makedirs(a.outdir, exist_ok=True)
     torch.set_num_threads(2)
 
@@ -242,6 +269,15 @@ def main():
                 model = build(name)
             d, secs, skipped = export_one(name, model, a.outdir, opset, bn, batch, size, a.force)
             done.append((d, name, opset, bn, batch, size))
+            state = "exists" if skipped else f"{secs:.1f}s"
+            print(f"{os.path.basename(d)}\t{state}", flush=True)
+    if a.extras:
+        for name, opset, bn, batch, size, extra in EXTRAS:
+            if name not in models:
+                continue
+            model = build(name, transform_input=extra == "tfinput")
+            d, secs, skipped = export_one(name, model, a.outdir, opset, bn, batch, size, a.force, extra)
+            done.append((d, f"{name}+{extra}", opset, bn, batch, size))
             state = "exists" if skipped else f"{secs:.1f}s"
             print(f"{os.path.basename(d)}\t{state}", flush=True)
     print(f"torchvision_exports: {len(done)} exports in {a.outdir} "

@@ -67,7 +67,12 @@ prune and fine-tune), prune-sam (prune, then SAM fine-tune), hydra (score
 search from scaled init). Every method gets the same number of epochs in all.
 
 Pruned weights are written as exact zeros in ordinary initializers (or as
-sparse_initializer with --sparse-format coo where smaller). The written file
+sparse_initializer with --sparse-format coo where smaller). With
+--granularity channel whole channels are pruned instead (each dependency
+group of channels tied by residual Adds, depthwise convs and Concats keeps
+ceil((1-S)*C) of its C channels; methods csam, magnitude, sam-prune,
+prune-sam) and removed physically, so the written model is a smaller dense
+model. The written file
 is then checked in onnxruntime: parity with the Go engine on test images and
 clean test accuracy, reported in OUT.json.
 
@@ -91,9 +96,8 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 				return FlagErrorf("compress: -o/--output is required")
 			}
 			switch opts.Granularity {
-			case "weight":
-			case "channel":
-				return FlagErrorf("compress: --granularity channel (structured pruning) is not implemented yet; use --granularity weight")
+			case "weight", "channel":
+				l.Granularity = opts.Granularity
 			default:
 				return FlagErrorf("compress: --granularity %q: want weight or channel", opts.Granularity)
 			}
@@ -101,6 +105,9 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 			case "dense", "coo":
 			default:
 				return FlagErrorf("compress: --sparse-format %q: want dense or coo", opts.SparseFormat)
+			}
+			if opts.Granularity == "channel" && opts.SparseFormat == "coo" {
+				return FlagErrorf("compress: --sparse-format coo applies to --granularity weight; a channel-pruned model is written smaller and dense")
 			}
 			l.Seed = g.Seed
 			l.Workers = g.Threads
@@ -180,18 +187,22 @@ func applyRecipe(fs *pflag.FlagSet, path string) error {
 
 // CompressReport is written next to the pruned model as OUT.json.
 type CompressReport struct {
-	Tool        string                `json:"tool"`
-	Command     string                `json:"command"`
-	Input       string                `json:"input"`
-	Output      string                `json:"output"`
-	Data        string                `json:"data"`
-	Config      csam.Config           `json:"config"`
-	Result      *csam.Result          `json:"result"`
-	WallSeconds float64               `json:"wall_seconds"`
-	Check       CompressCheck         `json:"check"`
-	Size        runtime.FileSize      `json:"size"`
-	DenseTest   *finetune.Evaluation  `json:"dense_test_go_engine,omitempty"`
-	Epochs      []finetune.EpochStats `json:"-"`
+	Tool        string           `json:"tool"`
+	Command     string           `json:"command"`
+	Input       string           `json:"input"`
+	Output      string           `json:"output"`
+	Data        string           `json:"data"`
+	Config      csam.Config      `json:"config"`
+	Result      *csam.Result     `json:"result"`
+	WallSeconds float64          `json:"wall_seconds"`
+	Check       CompressCheck    `json:"check"`
+	Size        runtime.FileSize `json:"size"`
+	// ParamsBefore and ParamsAfter count float parameters of the input and
+	// the written model (they differ with --granularity channel).
+	ParamsBefore int                   `json:"params_before"`
+	ParamsAfter  int                   `json:"params_after"`
+	DenseTest    *finetune.Evaluation  `json:"dense_test_go_engine,omitempty"`
+	Epochs       []finetune.EpochStats `json:"-"`
 }
 
 // CompressCheck is the verification of the written file.
@@ -214,6 +225,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	l := opts.Learn
+	// Train at any batch size, even when the file fixes one (static
+	// PyTorch exports); the declared batch is put back before writing.
+	restoreBatch := freeBatch(m)
 	shape, err := finetune.InputShape(m, l.Batch)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Model, err)
@@ -222,6 +236,12 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if _, err := autodiff.Compile(m, [][]int{shapeWithBatch(shape, 1)}, &autodiff.Options{Params: []string{}}); err != nil {
 		return fmt.Errorf("%s: %w", opts.Model, err)
 	}
+	if l.Granularity == "channel" {
+		if _, err := csam.SelectChannelGroups(m, l.Selection); err != nil {
+			return fmt.Errorf("%s: %w", opts.Model, err)
+		}
+	}
+	paramsBefore := csam.CountParams(m)
 	train, test, err := loadSplits(ctx, opts.Data, true)
 	if err != nil {
 		return err
@@ -284,9 +304,17 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	rep.Result = res
-	if err := csam.Annotate(m, res, l, csam.Provenance{ToolVersion: Version, Data: opts.Data, Command: rep.Command}); err != nil {
+	prov := csam.Provenance{ToolVersion: Version, Data: opts.Data, Command: rep.Command}
+	if l.Granularity == "channel" {
+		err = csam.AnnotateChannels(m, res, l, prov, paramsBefore)
+	} else {
+		err = csam.Annotate(m, res, l, prov)
+	}
+	if err != nil {
 		return err
 	}
+	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
+	restoreBatch()
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)
 	}
@@ -303,6 +331,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if err != nil {
 		return fmt.Errorf("compress: reading back %s: %w", opts.Output, err)
 	}
+	freeBatch(written)
 	goEval, err := finetune.Evaluate(ctx, written, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
 	if err != nil {
 		return err
@@ -333,6 +362,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	os.RemoveAll(ckdir)
+	if l.Granularity == "channel" {
+		fmt.Fprintf(opts.IO.ErrOut, "channel pruning: %d → %d parameters (%.1f%%)\n", rep.ParamsBefore, rep.ParamsAfter, 100*float64(rep.ParamsAfter)/float64(max(rep.ParamsBefore, 1)))
+	}
 	fmt.Fprintf(opts.IO.ErrOut, "wrote %s: %s, sparsity %.4f; test accuracy %.2f%% in onnxruntime (%.2f%% Go engine, max logit difference %.2g) on %d images; %.0f s\n",
 		opts.Output, res.Method, res.Sparsity, 100*rep.Check.AccuracyORT, 100*rep.Check.AccuracyGo, diff, rep.Check.TestImages, rep.WallSeconds)
 	if diff > compressParityATol {
@@ -350,7 +382,13 @@ func shapeWithBatch(shape []int, b int) []int {
 // parityOnData runs the first batch of test images through the Go engine
 // and onnxruntime and returns the largest absolute logit difference.
 func parityOnData(m *graph.Model, sess *runtime.Session, test *dataset.Dataset, batch int) (float64, error) {
+	if in := sess.Inputs(); len(in) > 0 && len(in[0].Shape) > 0 && in[0].Shape[0] > 0 {
+		batch = int(in[0].Shape[0]) // the file fixes its batch size
+	}
 	n := min(batch, test.Len())
+	if n < batch {
+		return 0, fmt.Errorf("compress: the model's batch size %d is larger than the %d test images", batch, n)
+	}
 	shape, err := finetune.InputShape(m, n)
 	if err != nil {
 		return 0, err
@@ -375,6 +413,25 @@ func parityOnData(m *graph.Model, sess *runtime.Session, test *dataset.Dataset, 
 		worst = math.Max(worst, math.Abs(float64(v)-float64(outs[0].F32[i])))
 	}
 	return worst, nil
+}
+
+// freeBatch makes the first dimension of the model's first input symbolic
+// and returns a function that puts the declared one back. A model whose
+// graph hard-codes its batch size elsewhere (a Reshape to [2, -1]) then
+// fails to compile at another batch, with an error naming the node.
+func freeBatch(m *graph.Model) (restore func()) {
+	for _, vi := range graphInputs(m.Graph) {
+		if vi.Type == nil || !vi.Type.HasShape || len(vi.Type.Shape) == 0 {
+			break
+		}
+		old := vi.Type.Shape[0]
+		if old.HasParam {
+			break
+		}
+		vi.Type.Shape[0] = graph.Dim{Param: "batch", HasParam: true}
+		return func() { vi.Type.Shape[0] = old }
+	}
+	return func() {}
 }
 
 // compressParityATol bounds the logit difference between the Go engine and

@@ -287,6 +287,17 @@ type expCell struct {
 
 func (c *expCell) dense() bool { return c.method.Name == "dense" }
 
+// baseMethod is the compress --method of the cell ("" for dense).
+func (c *expCell) baseMethod() string {
+	switch {
+	case c.dense():
+		return ""
+	case c.method.Method != "":
+		return c.method.Method
+	}
+	return c.method.Name
+}
+
 func (c *expCell) denseModel() string { return filepath.Join(c.denseDir, "dense.onnx") }
 
 func (c *expCell) model() string {
@@ -336,10 +347,7 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 					} else {
 						cell.id = fmt.Sprintf("%s_%s_s%s_%s_seed%d", d.Name, a.Name, fmtFloat(sp), m.Name, seed)
 						cell.cellDir = filepath.Join(denseDir, "s"+fmtFloat(sp), m.Name)
-						base := m.Method
-						if base == "" {
-							base = m.Name
-						}
+						base := cell.baseMethod()
 						comp := map[string]any{}
 						for k, v := range c.Budget {
 							comp[k] = v
@@ -667,6 +675,9 @@ func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
 	if err := x.failedDense[c.denseDir]; err != nil {
 		return "", fmt.Errorf("dense model %s failed to train earlier in this run: %w", c.denseModel(), err)
 	}
+	if err := claimSettings(c.denseModel(), c.settings["train"]); err != nil {
+		return "", err
+	}
 	trainJSON, err := os.ReadFile(c.denseModel() + ".json")
 	if err != nil || !json.Valid(trainJSON) || !fileExists(c.denseModel()) {
 		opts, done, err := prepareStep(x, NewCmdTrain, &g, "train", a.train, filepath.Join(c.denseDir, "train.log"))
@@ -696,7 +707,10 @@ func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
 	// 2. Compression (resumable through its checkpoint folder).
 	if !c.dense() {
 		cell.Sparsity = c.sparsity
-		cell.BaseMethod = strings.TrimPrefix(a.compress[2], "--method=")
+		cell.BaseMethod = c.baseMethod()
+		if err := claimSettings(c.model(), append(slices.Clone(c.settings["train"]), c.settings["compress"]...)); err != nil {
+			return "", err
+		}
 		compJSON, err := os.ReadFile(c.model() + ".json")
 		if err != nil || !json.Valid(compJSON) || !fileExists(c.model()) {
 			opts, done, err := prepareStep(x, NewCmdCompress, &g, "compress", a.compress, filepath.Join(c.cellDir, "compress.log"))
@@ -779,6 +793,29 @@ func prepareStep[T any](x *experiment, newCmd func(*IOStreams, *GlobalOptions, f
 	}
 	fmt.Fprintf(ios.Out, "# %s\n", line[0])
 	return opts, done, nil
+}
+
+// claimSettings records next to a model (MODEL.settings) the settings it
+// is made with, before it is made, and refuses to reuse or resume a model
+// made with other settings: a changed configuration must not silently
+// reuse old models.
+func claimSettings(model string, settings []string) error {
+	p := model + ".settings"
+	want := strings.Join(settings, "\n") + "\n"
+	b, err := os.ReadFile(p)
+	switch {
+	case err == nil && string(b) == want:
+		return nil
+	case err == nil:
+		return fmt.Errorf("%s (and its checkpoints) were made with other settings than the configuration's:\n%s\nnow:\n%s"+
+			"delete %s to redo it with the new settings, or give the changed entry a new name", model, b, want, filepath.Dir(p))
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte(want), 0o644)
 }
 
 func fileExists(p string) bool {

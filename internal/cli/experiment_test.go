@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -201,6 +203,7 @@ func TestExperimentDryRun(t *testing.T) {
 		{"headline.yaml", 3 * 7},
 		// 2 data × 3 archs × 3 seeds × (1 dense + 3 sparsities × 6 methods)
 		{"grid.yaml", 2 * 3 * 3 * (1 + 3*6)},
+		{"variants.yaml", 3 * 14},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			ios, out, errOut := testIO()
@@ -256,5 +259,61 @@ methods: [{name: dense}, {name: csam}]
 				t.Errorf("got (%v, exit %d), want a usage error mentioning %q", err, ExitCode(err), c.want)
 			}
 		})
+	}
+}
+
+// TestExperimentFailures: a failing dense model fails its cells without
+// being trained again for each, the other cells' errors are collected, and
+// an interruption stops at once with a message saying how to resume.
+func TestExperimentFailures(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "x.yaml")
+	os.WriteFile(cfg, []byte(`
+data: [{name: fmnist, spec: fashion-mnist}]
+archs: [{name: r8, train: {arch: resnet8, epochs: 1}}]
+sparsities: [0.5, 0.9]
+seeds: [1]
+methods: [{name: dense}, {name: magnitude}]
+`), 0o644)
+	for _, c := range []struct {
+		name      string
+		trainErr  error
+		wantTrain int
+		want      string
+		code      int
+	}{
+		{"train fails", errors.New("loss is not finite"), 1, "3 of 3 cells failed", 1},
+		{"interrupted", fmt.Errorf("train: interrupted: %w", context.Canceled), 1, "rerun the same command to resume", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			calls := map[string]int{}
+			steps := expSteps{train: func(context.Context, *TrainOptions) error { calls["train"]++; return c.trainErr }}
+			ios, _, _ := testIO()
+			dir := t.TempDir()
+			opts := &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, Config: cfg, WorkDir: dir, ResultsDir: filepath.Join(dir, "results"), NoResults: true}
+			err := experimentRun(context.Background(), opts, steps)
+			if err == nil || !strings.Contains(err.Error(), c.want) || ExitCode(err) != c.code {
+				t.Errorf("got (%v, exit %d), want an error mentioning %q, exit %d", err, ExitCode(err), c.want, c.code)
+			}
+			if calls["train"] != c.wantTrain {
+				t.Errorf("train ran %d times, want %d", calls["train"], c.wantTrain)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(dir, "results")); len(ents) != 0 {
+				t.Errorf("failed cells wrote %d result files", len(ents))
+			}
+		})
+	}
+}
+
+// TestClaimSettings: a model made with other settings is not reused.
+func TestClaimSettings(t *testing.T) {
+	m := filepath.Join(t.TempDir(), "seed1", "dense.onnx")
+	if err := claimSettings(m, []string{"--epochs=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := claimSettings(m, []string{"--epochs=1"}); err != nil {
+		t.Errorf("same settings refused: %v", err)
+	}
+	if err := claimSettings(m, []string{"--epochs=2"}); err == nil || !strings.Contains(err.Error(), "other settings") || !strings.Contains(err.Error(), "--epochs=2") {
+		t.Errorf("changed settings: %v, want an error showing the new settings", err)
 	}
 }

@@ -136,7 +136,8 @@ func TestCompressFlagErrors(t *testing.T) {
 		{[]string{"compress", m, "--sparsity", "0.5", "-o", "x.onnx"}, "--data is required"},
 		{[]string{"compress", m, "--data", "fashion-mnist", "--sparsity", "1.5", "-o", "x.onnx"}, "sparsity"},
 		{[]string{"compress", m, "--data", "fashion-mnist", "--method", "lottery", "-o", "x.onnx"}, "unknown method"},
-		{[]string{"compress", m, "--data", "fashion-mnist", "--granularity", "channel", "-o", "x.onnx"}, "not implemented"},
+		{[]string{"compress", m, "--data", "fashion-mnist", "--granularity", "channel", "--sparse-format", "coo", "-o", "x.onnx"}, "applies to --granularity weight"},
+		{[]string{"compress", m, "--data", "fashion-mnist", "--granularity", "block", "-o", "x.onnx"}, "want weight or channel"},
 		{[]string{"compress", m, "--data", "fashion-mnist", "--config", "/nonexistent.yaml", "-o", "x.onnx"}, "--config"},
 	} {
 		_, _, err, code := execute(t, c.args...)

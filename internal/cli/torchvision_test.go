@@ -71,7 +71,7 @@ func TestTorchvisionExports(t *testing.T) {
 		name := filepath.Base(dir)
 		model := filepath.Join(dir, "model.onnx")
 		input := filepath.Join(dir, "test_data_set_0", "input_0.pb")
-		dynamic := strings.HasSuffix(name, "_dyn")
+		dynamic := strings.Contains(name, "_dyn")
 		runs := []struct {
 			label  string
 			inputs []string

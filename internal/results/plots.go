@@ -119,6 +119,8 @@ func scatter(g *Group, title string) (*plotFile, error) {
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	any := false
+	// Axes span the points with a margin, within [0, 1].
+	lo, hi := [2]float64{1, 1}, [2]float64{0, 0}
 	for i, r := range g.Rows {
 		var pts plotter.XYs
 		for _, c := range r.Cells {
@@ -126,7 +128,10 @@ func scatter(g *Group, title string) (*plotFile, error) {
 			if !ok {
 				continue
 			}
-			pts = append(pts, plotter.XY{X: c.Verify.Clean.Accuracy, Y: y})
+			x := c.Verify.Clean.Accuracy
+			pts = append(pts, plotter.XY{X: x, Y: y})
+			lo = [2]float64{min(lo[0], x), min(lo[1], y)}
+			hi = [2]float64{max(hi[0], x), max(hi[1], y)}
 		}
 		if len(pts) == 0 {
 			continue
@@ -144,6 +149,8 @@ func scatter(g *Group, title string) (*plotFile, error) {
 	if !any {
 		return nil, nil
 	}
+	p.X.Min, p.X.Max = max(0, lo[0]-0.05), min(1, hi[0]+0.05)
+	p.Y.Min, p.Y.Max = max(0, lo[1]-0.05), min(1, hi[1]+0.05)
 	png, err := render(p)
 	if err != nil {
 		return nil, err

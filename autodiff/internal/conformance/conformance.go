@@ -525,8 +525,8 @@ func Markdown(w io.Writer, results []Result, command string) error {
 func mdCell(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")
 	s = strings.ReplaceAll(s, "|", "\\|")
-	if r := []rune(s); len(r) > 300 {
-		s = string(r[:300]) + "…"
+	if r := []rune(s); len(r) > 700 {
+		s = string(r[:700]) + "…"
 	}
 	return s
 }

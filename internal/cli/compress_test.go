@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/csam-onnx/csam-onnx/autodiff"
+	"github.com/csam-onnx/csam-onnx/csam"
+	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/internal/testenv"
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/runtime"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// tinyFMNIST writes a freshly initialized (untrained) Fashion-MNIST-shaped
+// ResNet-8: compress tests need a model of the right task, not a good one.
+func tinyFMNIST(t *testing.T, dir string) string {
+	t.Helper()
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.25, InputSize: 28, InChannels: 1, Classes: 10, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "tiny.onnx")
+	if err := onnxio.WriteFile(p, m); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var quickCompress = []string{"--search-epochs", "1", "--finetune-epochs", "1", "--batch", "32", "--train-subset", "256", "--test-subset", "100"}
+
+// TestTrainDeterministic: the same seed and thread count give a
+// byte-identical ONNX file (issue 4, must-show 4).
+func TestTrainDeterministic(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	var files [][]byte
+	for i := range 2 {
+		out := filepath.Join(dir, string(rune('a'+i)), "m.onnx")
+		_, stderr, err, _ := execute(t, "train", "--arch", "resnet8", "--width", "0.25", "--data", "fashion-mnist", "--epochs", "1",
+			"--batch", "32", "--train-subset", "256", "--threads", "2", "--seed", "11", "-o", out)
+		if err != nil {
+			t.Fatalf("train: %v\n%s", err, stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+	}
+	// The recorded command differs only in the output path: compare the
+	// models with that metadata entry removed.
+	strip := func(b []byte) []byte {
+		m, err := onnxio.Decode(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Metadata = slices.DeleteFunc(m.Metadata, func(kv graph.StringPair) bool { return kv.Key == "csam.command" })
+		out, err := onnxio.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if !bytes.Equal(strip(files[0]), strip(files[1])) {
+		t.Error("two training runs with the same seed and threads wrote different models")
+	}
+}
+
+// TestCompressBadInput: each refused with a clear error before training
+// (issue 5, must-show 6).
+func TestCompressBadInput(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	tiny := tinyFMNIST(t, dir)
+	cifarModel := otherTask(t, dir) // 32×32 RGB, 5 classes
+
+	// A model with no prunable layer: input → Relu → output.
+	noPrune := filepath.Join(dir, "noprune.onnx")
+	m, _ := models.Build(models.Config{Arch: "resnet8", Width: 0.25, InputSize: 28, InChannels: 1, Classes: 10})
+	g := m.Graph
+	g.Nodes = []*graph.Node{{Name: "relu", OpType: "Relu", Inputs: []string{"input"}, Outputs: []string{"logits"}}}
+	g.Initializers = nil
+	g.Outputs[0].Type.Shape = g.Inputs[0].Type.Shape
+	if err := onnxio.WriteFile(noPrune, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		model string
+		extra []string
+		want  string
+	}{
+		{"wrong image size and channels", cifarModel, nil, "does not fit"},
+		{"no prunable layer", noPrune, nil, "no prunable"},
+		{"unsupported op", filepath.Join(testenv.RepoRoot(), "onnxio", "testdata", "bad", "unknown_op.onnx"), nil, "FancyOp"},
+		{"sparsity 0", tiny, []string{"--sparsity", "0"}, "sparsity"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := filepath.Join(dir, "out-"+strings.ReplaceAll(c.name, " ", "_")+".onnx")
+			args := append([]string{"compress", c.model, "--data", "fashion-mnist", "-o", out}, quickCompress...)
+			args = append(args, c.extra...)
+			start := time.Now()
+			_, _, err, code := execute(t, args...)
+			if err == nil || code == 0 || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("compress (%s) = (%v, exit %d), want an error mentioning %q", c.name, err, code, c.want)
+			}
+			if time.Since(start) > 30*time.Second {
+				t.Errorf("compress took %v to refuse: it should refuse before training", time.Since(start))
+			}
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("a refused compress wrote %s", out)
+			}
+		})
+	}
+}
+
+// TestSparseFormatCOO: --sparse-format coo writes sparse initializers that
+// onnxruntime loads with outputs identical to the dense export, and the
+// file is smaller (issue 5, must-show 4).
+func TestSparseFormatCOO(t *testing.T) {
+	lib := testenv.ORTLibrary(t)
+	if err := runtime.Init(lib); err != nil {
+		t.Fatal(err)
+	}
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.5, InputSize: 16, Classes: 10, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := csam.SelectLayers(m.Graph, csam.Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Prune 90% of every layer at random.
+	rng := rand.New(rand.NewPCG(1, 2))
+	res := &csam.Result{}
+	for _, l := range layers {
+		for i := range l.W {
+			if rng.Float64() < 0.9 {
+				l.W[i] = 0
+			}
+		}
+		res.Layers = append(res.Layers, csam.LayerResult{Weight: l.Weight})
+	}
+	dense, err := onnxio.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sparsifyModel(m, res)
+	if len(m.Graph.SparseInitializers) == 0 {
+		t.Fatal("no weight was written as a sparse initializer at 90% sparsity")
+	}
+	sparse, err := onnxio.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sparse) >= len(dense) {
+		t.Errorf("COO file is %d bytes, dense %d: want smaller", len(sparse), len(dense))
+	}
+	x := tensor.New(4, 3, 16, 16)
+	for i := range x.F32 {
+		x.F32[i] = rng.Float32()
+	}
+	run := func(b []byte) []float32 {
+		s, err := runtime.OpenBytes(b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		out, err := s.Run([]*tensor.Tensor{x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0].F32
+	}
+	if !slices.Equal(run(dense), run(sparse)) {
+		t.Error("onnxruntime outputs of the COO export differ from the dense export")
+	}
+	// And the Go engine reads it back densified.
+	back, err := onnxio.Decode(bytes.NewReader(sparse))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := autodiff.Compile(back, [][]int{{1, 3, 16, 16}}, nil); err != nil {
+		t.Errorf("the Go engine cannot compile the COO export: %v", err)
+	}
+}
+
+// TestCompressSIGKILLResume kills a compress process, reruns it with
+// --resume, and requires the same pruned weights as an uninterrupted run;
+// the output path never holds a partial file (issue 5, must-show 5).
+func TestCompressSIGKILLResume(t *testing.T) {
+	fashionMNIST(t)
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "csam-onnx")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/csam-onnx/csam-onnx/cmd/csam-onnx").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	tiny := tinyFMNIST(t, dir)
+	args := func(out string) []string {
+		return []string{"compress", tiny, "--data", "fashion-mnist", "--sparsity", "0.8", "--checkpoint-every", "2",
+			"--search-epochs", "2", "--finetune-epochs", "2", "--batch", "32", "--train-subset", "512", "--test-subset", "100", "-o", out}
+	}
+	ref := filepath.Join(dir, "ref.onnx")
+	if out, err := exec.Command(bin, args(ref)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted compress: %v\n%s", err, out)
+	}
+
+	out := filepath.Join(dir, "killed.onnx")
+	cmd := exec.Command(bin, args(out)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once the fine-tuning phase has checkpointed.
+	ck := out + ".ckpt"
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(ck, "finetune.ckpt")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("compress wrote no fine-tuning checkpoint within 3 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("the killed compress left an output file")
+	}
+	if o, err := exec.Command(bin, append(args(out), "--resume")...).CombinedOutput(); err != nil {
+		t.Fatalf("resumed compress: %v\n%s", err, o)
+	}
+	a, err := onnxio.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := onnxio.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range a.Graph.Initializers {
+		if !slices.Equal(in.Value.F32, b.Graph.Initializer(in.Name).Value.F32) {
+			t.Fatalf("after SIGKILL and --resume, %s differs from the uninterrupted run", in.Name)
+		}
+	}
+}
