@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -67,7 +68,8 @@ func TestConformance(t *testing.T) {
 	}
 	if *conformanceWrite != "" {
 		var b bytes.Buffer
-		if err := conformance.Markdown(&b, results, "make conformance"); err != nil {
+		note := "GEMM backend: `" + tensor.GEMMBackend() + "`; Go " + goruntime.Version() + ", " + goruntime.GOOS + "/" + goruntime.GOARCH + "."
+		if err := conformance.Markdown(&b, results, "make conformance", note); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.MkdirAll(filepath.Dir(*conformanceWrite), 0o755); err != nil {

@@ -295,3 +295,113 @@ func TestLearnChannelsRefuses(t *testing.T) {
 		t.Errorf("SelectChannelGroups on a conv feeding the output = %v, want an error naming the reason", err)
 	}
 }
+
+// TestLearnChannelsResumes interrupts a structured C-SAM run in its search
+// phase and checks the resumed run ends with the same model as an
+// uninterrupted one.
+func TestLearnChannelsResumes(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+	cfg := quickChannel("csam", 0.5)
+	cfg.SearchEpochs, cfg.FinetuneEpochs = 2, 1
+	ref := toyResnet8(t)
+	if _, err := Learn(context.Background(), ref, src, cfg, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = t.TempDir(), 2, true
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	_, err := Learn(ctx, toyResnet8(t), src, cfg, Hooks{Hooks: finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+		if n++; n == 7 {
+			cancel()
+		}
+	}}})
+	if err == nil || ctx.Err() == nil {
+		t.Fatalf("Learn after cancel = %v, want the cancellation", err)
+	}
+	m := toyResnet8(t)
+	if _, err := Learn(context.Background(), m, src, cfg, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Graph.Initializers) != len(ref.Graph.Initializers) {
+		t.Fatalf("resumed model has %d initializers, the uninterrupted one %d", len(m.Graph.Initializers), len(ref.Graph.Initializers))
+	}
+	for _, in := range ref.Graph.Initializers {
+		got := m.Graph.Initializer(in.Name)
+		if got == nil || !slices.Equal(in.Value.Shape, got.Value.Shape) || !slices.Equal(in.Value.F32, got.Value.F32) {
+			t.Fatalf("resumed run differs from the uninterrupted one in %s", in.Name)
+		}
+	}
+}
+
+// TestFinetunedMaskedEqualsRemoved checks the property the export relies
+// on: after fine-tuning with the pruned channels frozen at zero, removing
+// them physically changes no output. It runs on MobileNet-V2 (depthwise
+// convs in the groups) and GoogLeNet (Concat offsets).
+func TestFinetunedMaskedEqualsRemoved(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 4, Size: 8, Seed: 3}
+	for _, arch := range []string{"mobilenetv2", "googlenet"} {
+		t.Run(arch, func(t *testing.T) {
+			m, err := models.Build(models.Config{Arch: arch, Width: 0.125, InputSize: 8, Classes: 2, Seed: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gs, err := SelectChannelGroups(m, Selection{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep := map[int][]int{}
+			var groups []*channelGroup
+			for _, g := range gs {
+				cg := &channelGroup{cg: g, score: make([]float32, g.Channels), mask: make([]float32, g.Channels),
+					work: make([]float32, g.Channels), keep: keepCount(0.5, g.Channels), norms: filterNorms(m.Graph, &g)}
+				copy(cg.score, cg.norms)
+				topKMask(cg.mask, cg.score, cg.work, cg.keep)
+				for c, v := range cg.mask {
+					if v != 0 {
+						keep[g.ID] = append(keep[g.ID], c)
+					}
+				}
+				groups = append(groups, cg)
+			}
+			masks := zeroPrunedChannels(m.Graph, groups)
+			cfg := quickChannel("magnitude", 0.5)
+			if err := trainPhase(context.Background(), m, masks, src, cfg, finetune.LoopConfig{Phase: "finetune", Epochs: 1}, 0, nil, finetune.Hooks{}); err != nil {
+				t.Fatal(err)
+			}
+			shrunk := m.Clone()
+			if err := graph.RemoveChannels(shrunk, keep); err != nil {
+				t.Fatal(err)
+			}
+			if CountParams(shrunk) >= CountParams(m)/2 {
+				t.Errorf("parameters %d → %d at 50%% channel sparsity", CountParams(m), CountParams(shrunk))
+			}
+			var x *tensor.Tensor
+			for bt := range src.Batches(context.Background(), 5, 0) {
+				x = bt.Images
+				break
+			}
+			a, b := forward(t, m, x), forward(t, shrunk, x)
+			// The removed channels contribute exact zeros; only the
+			// summation order differs (a few ulps of logits ~1-10).
+			const tol = 1e-5
+			for i := range a {
+				if d := math.Abs(float64(a[i] - b[i])); d > tol {
+					t.Fatalf("logit %d: fine-tuned masked model %v, shrunk model %v (|diff| %.3g > %g)", i, a[i], b[i], d, tol)
+				}
+			}
+		})
+	}
+}
+
+func forward(t *testing.T, m *graph.Model, x *tensor.Tensor) []float32 {
+	t.Helper()
+	prog, err := autodiff.Compile(m, [][]int{x.Shape}, &autodiff.Options{Params: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(prog.Input(0).F32, x.F32)
+	if err := prog.Forward(); err != nil {
+		t.Fatal(err)
+	}
+	return slices.Clone(prog.Output(0).F32)
+}

@@ -16,21 +16,26 @@ import (
 // channels into dependency groups: sets of channels that must be removed
 // together because several tensors index them. A Conv's output channels
 // tie its weight rows, its bias, the BatchNormalization after it and the
-// input columns of the next Conv; an Add of two branches ties the channels
-// of both producers into one group; a depthwise Conv ties its input
-// channels to its output channels; Concat places each input's channels at
-// an offset in its output; Flatten after a global pool hands the channels
-// to the classifier's input rows.
+// input columns of the next Conv; an Add (or Mul) of two branches ties the
+// channels of both producers into one group; a depthwise Conv ties its
+// input channels to its output channels; Concat places each input's
+// channels at an offset in its output; Flatten (or Reshape to [N, -1])
+// hands the channels to the classifier's input rows, in blocks of H·W
+// entries when the map was not globally pooled.
+//
+// Removing a channel must compute what the model computes with that
+// channel zeroed at its producers (conv weight rows and bias,
+// BatchNormalization scale and shift: the Zero slices). The analysis
+// therefore tracks where a zeroed channel stops being zero (after Sigmoid,
+// HardSigmoid, adding a scalar, a Clip whose range excludes 0): such a
+// value may still be multiplied by a zero channel (squeeze-and-excitation)
+// but not read by a Conv or the classifier.
 //
 // The analysis is conservative: a group whose channels reach a graph
 // output, an op it does not know (Reshape of a spatial tensor, Transpose,
-// Softmax over channels...), an op that turns a zero channel into a nonzero
-// one (Sigmoid, adding a scalar) or a weight it cannot slice (shared, not an
-// initializer, not float32) is marked unprunable, with the reason. For
-// every prunable group, removing a channel physically (RemoveChannels)
-// gives exactly the model in which that channel's output is forced to zero
-// by zeroing its Zero slices (conv weight rows and bias, BatchNormalization
-// scale and bias).
+// Softmax over channels...), a grouped (not depthwise) Conv, or a weight
+// it cannot slice (shared, not an initializer, not float32) is marked
+// unprunable, with the reason naming the node.
 
 // ChannelGroup is one dependency group of channels.
 type ChannelGroup struct {

@@ -54,10 +54,14 @@ func Plots(r *Report) ([]Plot, error) {
 }
 
 func render(p *plot.Plot, w, h vg.Length) ([]byte, error) {
-	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))}
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))
 	p.Draw(draw.New(c))
+	return encodePNG(c)
+}
+
+func encodePNG(c *vgimg.Canvas) ([]byte, error) {
 	var buf bytes.Buffer
-	if _, err := c.WriteTo(&buf); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("report: rendering plot: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -135,13 +139,13 @@ func corruptionPlot(r *Report) (*Plot, error) {
 		p.Add(plotter.NewGrid())
 		p.Draw(cells[0][i])
 	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("report: rendering plot: %w", err)
+	png, err := encodePNG(canvas)
+	if err != nil {
+		return nil, err
 	}
 	return &Plot{File: "corruptions.png", Title: "Accuracy under corruptions",
 		Caption: "Mean accuracy over each family's corruptions per severity (CIFAR-10-C-style, regenerated in Go); solid: model, dashed: baseline.",
-		PNG:     buf.Bytes()}, nil
+		PNG:     png}, nil
 }
 
 // familyMeans averages a family's items per severity.

@@ -18,6 +18,7 @@ import (
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/report"
 	"github.com/csam-onnx/csam-onnx/runtime"
 )
 
@@ -47,6 +48,7 @@ type TrainOptions struct {
 	CropPad        int
 	Flip           bool
 	TrainSubset    int
+	EvalEpochs     bool
 
 	Checkpoint      string
 	CheckpointEvery int
@@ -121,6 +123,7 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 	f.IntVar(&opts.CropPad, "crop-pad", -1, "random-crop padding in pixels (-1: 4 for 32 px and larger, 2 below)")
 	f.BoolVar(&opts.Flip, "flip", true, "random horizontal flips")
 	f.IntVar(&opts.TrainSubset, "train-subset", 0, "train on a stratified subset of N images (0: all)")
+	f.BoolVar(&opts.EvalEpochs, "eval-epochs", true, "measure test accuracy (Go engine) after every epoch, for the curves")
 	f.StringVar(&opts.Checkpoint, "checkpoint", "", "checkpoint file (default OUT.ckpt)")
 	f.IntVar(&opts.CheckpointEvery, "checkpoint-every", 200, "checkpoint every N steps (and at each epoch end)")
 	f.BoolVar(&opts.Resume, "resume", false, "continue from the checkpoint")
@@ -129,19 +132,19 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 
 // TrainReport is written next to the trained model as OUT.json.
 type TrainReport struct {
-	Tool        string                `json:"tool"`
-	Command     string                `json:"command"`
-	Arch        string                `json:"arch,omitempty"`
-	Width       float64               `json:"width,omitempty"`
-	Data        string                `json:"data"`
-	Seed        uint64                `json:"seed"`
-	Epochs      []finetune.EpochStats `json:"epochs"`
-	Params      int                   `json:"params"`
-	WallSeconds float64               `json:"wall_seconds"`
-	TestGo      finetune.Evaluation   `json:"test_go_engine"`
-	TestORT     runtime.Eval          `json:"test_onnxruntime"`
-	ORTAccuracy float64               `json:"test_accuracy_onnxruntime"`
-	ORTVersion  string                `json:"onnxruntime_version"`
+	Tool        string              `json:"tool"`
+	Command     string              `json:"command"`
+	Arch        string              `json:"arch,omitempty"`
+	Width       float64             `json:"width,omitempty"`
+	Data        string              `json:"data"`
+	Seed        uint64              `json:"seed"`
+	Epochs      []report.EpochPoint `json:"epochs"`
+	Params      int                 `json:"params"`
+	WallSeconds float64             `json:"wall_seconds"`
+	TestGo      finetune.Evaluation `json:"test_go_engine"`
+	TestORT     runtime.Eval        `json:"test_onnxruntime"`
+	ORTAccuracy float64             `json:"test_accuracy_onnxruntime"`
+	ORTVersion  string              `json:"onnxruntime_version"`
 }
 
 func trainRun(ctx context.Context, opts *TrainOptions) error {
@@ -231,9 +234,18 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	err = finetune.Loop(ctx, lc, src, tr, tr.Step, finetune.Hooks{
 		OnStep: prog.step,
 		OnEpoch: func(e finetune.EpochStats) {
-			rep.Epochs = append(rep.Epochs, e)
 			prog.clear()
-			enc.Encode(map[string]any{"epoch": e.Epoch + 1, "loss": e.Loss, "train_accuracy": e.Accuracy, "samples": e.Samples})
+			pt := report.EpochPoint{Epoch: e.Epoch + 1, TrainLoss: e.Loss, TrainAccuracy: e.Accuracy, TestAccuracy: -1}
+			line := map[string]any{"epoch": e.Epoch + 1, "loss": e.Loss, "train_accuracy": e.Accuracy, "samples": e.Samples}
+			if opts.EvalEpochs {
+				ev, err := finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+				if err == nil {
+					pt.TestAccuracy = ev.Accuracy
+					line["test_accuracy_go"] = ev.Accuracy
+				}
+			}
+			appendEpoch(ckpt+".epochs.jsonl", pt)
+			enc.Encode(line)
 		},
 	})
 	prog.clear()
@@ -272,13 +284,62 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	rep.ORTAccuracy = rep.TestORT.Accuracy()
 	rep.ORTVersion = runtime.Version()
 	rep.WallSeconds = time.Since(start).Seconds()
+	rep.Epochs = readEpochs(ckpt + ".epochs.jsonl")
 	if err := writeJSON(opts.Output+".json", rep); err != nil {
 		return err
+	}
+	if len(rep.Epochs) > 0 {
+		png, err := report.TrainingCurves(strings.TrimSuffix(filepath.Base(opts.Output), ".onnx"), rep.Epochs)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(opts.Output+".curves.png", png, 0o644); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(opts.IO.ErrOut, "wrote %s: test accuracy %.2f%% in onnxruntime (%.2f%% in the Go engine), %d parameters, %.0f s\n",
 		opts.Output, 100*rep.ORTAccuracy, 100*rep.TestGo.Accuracy, rep.Params, rep.WallSeconds)
 	os.Remove(ckpt)
+	os.Remove(ckpt + ".epochs.jsonl")
 	return nil
+}
+
+// appendEpoch records one epoch's figures next to the checkpoint, so the
+// curves of a resumed run cover the epochs before the interruption too.
+func appendEpoch(path string, pt report.EpochPoint) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	json.NewEncoder(f).Encode(pt)
+}
+
+// readEpochs reads the records appendEpoch wrote, keeping the last record
+// of each epoch (an epoch can be recorded twice when a run is killed
+// between recording it and checkpointing), in epoch order.
+func readEpochs(path string) []report.EpochPoint {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	byEpoch := map[int]report.EpochPoint{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var pt report.EpochPoint
+		if json.Unmarshal([]byte(line), &pt) == nil && pt.Epoch > 0 {
+			byEpoch[pt.Epoch] = pt
+		}
+	}
+	var out []report.EpochPoint
+	for e := 1; len(out) < len(byEpoch); e++ {
+		if pt, ok := byEpoch[e]; ok {
+			out = append(out, pt)
+		}
+		if e > 1_000_000 {
+			break
+		}
+	}
+	return out
 }
 
 // outputClasses is the size of the model's first output's last dimension,
