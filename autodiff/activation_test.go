@@ -125,3 +125,51 @@ func TestClipBadBound(t *testing.T) {
 		t.Error("Clip with a 2-element min: no error")
 	}
 }
+
+// TestActivationGradientAtKinks pins the conventions at the kinks, which
+// finite differences cannot check: Relu'(±0) = 0, LeakyRelu'(0) = alpha,
+// Clip passes the gradient at its bounds.
+func TestActivationGradientAtKinks(t *testing.T) {
+	negZero := float32(math.Copysign(0, -1))
+	tests := []struct {
+		op    string
+		opset int64
+		extra []*tensor.Tensor
+		x     []float32
+		want  []float32
+	}{
+		{"Relu", 14, nil, []float32{0, negZero, 1e-30, -1e-30}, []float32{0, 0, 1, 0}},
+		{"LeakyRelu", 16, nil, []float32{0, negZero, 1e-30, -1e-30}, []float32{0.01, 0.01, 1, 0.01}},
+		{"Clip", 13, []*tensor.Tensor{tensor.FromFloat32([]float32{0}), tensor.FromFloat32([]float32{6})},
+			[]float32{0, negZero, 6, 6.0001, -1e-30}, []float32{1, 1, 1, 0, 0}},
+	}
+	for _, tt := range tests {
+		x := tensor.FromFloat32(tt.x, len(tt.x))
+		in := append([]*tensor.Tensor{x}, tt.extra...)
+		consts := []int{}
+		for i := range tt.extra {
+			consts = append(consts, i+1)
+		}
+		kern, outs := setupKernel(t, newTestNode(tt.op, len(in), 1), tt.opset, in, consts)
+		y := tensor.New(outs[0].Shape...)
+		ctx := &RunContext{Workers: 1}
+		if err := kern.Forward(ctx, in, []*tensor.Tensor{y}); err != nil {
+			t.Fatal(err)
+		}
+		dy := tensor.New(len(tt.x))
+		for i := range dy.F32 {
+			dy.F32[i] = 1
+		}
+		dx := tensor.New(len(tt.x))
+		gin := make([]*tensor.Tensor, len(in))
+		gin[0] = dx
+		if err := kern.Backward(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, gin); err != nil {
+			t.Fatal(err)
+		}
+		for i, want := range tt.want {
+			if dx.F32[i] != want {
+				t.Errorf("%s'(%v) = %v, want %v", tt.op, tt.x[i], dx.F32[i], want)
+			}
+		}
+	}
+}

@@ -642,10 +642,26 @@ func depthwiseDot(g *tensor.Window, ki, kj int, in, out []float32) float32 {
 		return 0
 	}
 	nw := owHi - owLo
+	// Two independent accumulators per row keep the loop from waiting on
+	// each add's latency.
 	for oh := ohLo; oh < ohHi; oh++ {
 		ih := oh*g.SH - g.PadT + ki*g.DH
 		iw := owLo*g.SW - g.PadL + kj*g.DW
 		o := out[oh*g.OW+owLo:][:nw]
+		if g.SW == 1 {
+			row := in[ih*g.W+iw:][:nw]
+			var s0, s1 float32
+			t := 0
+			for ; t+2 <= nw; t += 2 {
+				s0 += o[t] * row[t]
+				s1 += o[t+1] * row[t+1]
+			}
+			if t < nw {
+				s0 += o[t] * row[t]
+			}
+			s += s0 + s1
+			continue
+		}
 		row := in[ih*g.W+iw:]
 		for t, v := range o {
 			s += v * row[t*g.SW]

@@ -1,11 +1,13 @@
 package csam
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -567,14 +569,9 @@ func (s *chSearcher) hamming(g *channelGroup, grad, p []float32) {
 			}
 		}
 		// Largest Δ first, ties by index.
-		for i := 1; i < len(idx); i++ {
-			for j := i; j > 0; j-- {
-				a, b := idx[j-1], idx[j]
-				if grad[b]*(1-2*m) > grad[a]*(1-2*m) {
-					idx[j-1], idx[j] = b, a
-				}
-			}
-		}
+		slices.SortStableFunc(idx, func(a, b int) int {
+			return cmp.Compare(grad[b]*(1-2*m), grad[a]*(1-2*m))
+		})
 		return idx[:min(r, len(idx))]
 	}
 	kept, pruned := pick(1), pick(0)

@@ -405,3 +405,30 @@ func forward(t *testing.T, m *graph.Model, x *tensor.Tensor) []float32 {
 	}
 	return slices.Clone(prog.Output(0).F32)
 }
+
+// TestChannelHamming checks variant B's channel flips on hand-made
+// gradients: Δ = g·(1 − 2M); the kept channel and the pruned channel of
+// largest positive Δ swap, so the number kept stays the same.
+func TestChannelHamming(t *testing.T) {
+	tests := []struct {
+		mask, grad []float32
+		rho        float64
+		want       []float32
+	}{
+		// Δ kept = {1, −2}, Δ pruned = {3, −4}: swap channels 0 and 2.
+		{[]float32{1, 1, 0, 0}, []float32{-1, 2, 3, -4}, 0.01, []float32{0, 1, 1, 0}},
+		// r = ⌈1·2⌉ = 2 but only one pruned channel has Δ > 0.
+		{[]float32{1, 1, 0, 0}, []float32{-1, -2, 3, -4}, 1, []float32{1, 0, 1, 0}},
+		// No kept channel has Δ > 0: nothing flips.
+		{[]float32{1, 1, 0, 0}, []float32{1, 2, 3, 4}, 1, []float32{1, 1, 0, 0}},
+	}
+	for i, tt := range tests {
+		s := &chSearcher{cfg: Config{RhoHamming: tt.rho}}
+		g := &channelGroup{mask: tt.mask, keep: 2}
+		p := make([]float32, len(tt.mask))
+		s.hamming(g, tt.grad, p)
+		if !slices.Equal(p, tt.want) {
+			t.Errorf("case %d: hamming(mask %v, grad %v) = %v, want %v", i, tt.mask, tt.grad, p, tt.want)
+		}
+	}
+}

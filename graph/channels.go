@@ -503,9 +503,8 @@ func (a *channelAnalysis) node(n *Node) {
 		}
 		// Reshape to [batch, -1] is a Flatten; anything else is not
 		// followed.
-		shp := a.g.Initializer(n.Inputs[1])
-		if shp == nil || shp.Value == nil || shp.Value.DType != tensor.Int64 || len(shp.Value.I64) != 2 ||
-			shp.Value.I64[1] != -1 || shp.Value.I64[0] == -1 || a.uses[n.Inputs[1]] > 1 {
+		shp := a.constant(n.Inputs[1])
+		if shp == nil || shp.DType != tensor.Int64 || len(shp.I64) != 2 || shp.I64[1] != -1 || shp.I64[0] == -1 {
 			unknown("Reshape of a channel tensor (only Reshape to [N, -1] is followed)")
 			return
 		}

@@ -297,16 +297,21 @@ func TestRemoveChannelsBadKeep(t *testing.T) {
 // flattenModel is tinyModel followed by MaxPool(2) and Flatten of the
 // 3×3 spatial map into a Gemm, and a per-channel Mul constant: the
 // classifier's input rows come in blocks of 9 per channel.
-func flattenModel(rng *rand.Rand) *graph.Model {
+// With reshape set, a Reshape to [0, -1] does the flattening.
+func flattenModel(rng *rand.Rand, reshape bool) *graph.Model {
+	fl := &graph.Node{Name: "fl", OpType: "Flatten", Inputs: []string{"p"}, Outputs: []string{"f"}}
+	if reshape {
+		fl = &graph.Node{Name: "fl", OpType: "Reshape", Inputs: []string{"p", "shp"}, Outputs: []string{"f"}}
+	}
 	return tinyModel(rng, vi("z", 2, 3), []*graph.Node{
 		{Name: "scale", OpType: "Mul", Inputs: []string{"r", "k"}, Outputs: []string{"r2"}},
 		{Name: "mp", OpType: "MaxPool", Inputs: []string{"r2"}, Outputs: []string{"p"},
 			Attrs: []*graph.Attribute{{Name: "kernel_shape", Type: graph.AttrInts, Ints: []int64{2, 2}}, {Name: "strides", Type: graph.AttrInts, Ints: []int64{2, 2}}}},
-		{Name: "fl", OpType: "Flatten", Inputs: []string{"p"}, Outputs: []string{"f"}},
+		fl,
 		{Name: "fc", OpType: "Gemm", Inputs: []string{"f", "wf", "bf"}, Outputs: []string{"z"},
 			Attrs: []*graph.Attribute{{Name: "transB", Type: graph.AttrInt, I: 1}}},
 	}, &graph.Initializer{Name: "k", Value: tensor.FromFloat32([]float32{0.5, -1, 1.5, 2}, 1, 4, 1, 1)},
-		randInit(rng, "wf", 3, 36), randInit(rng, "bf", 3))
+		randInit(rng, "wf", 3, 36), randInit(rng, "bf", 3), i64("shp", 0, -1))
 }
 
 // randomizeBN gives every BatchNormalization non-trivial statistics so a
@@ -505,7 +510,8 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 	for _, r := range chRefs {
 		cases = append(cases, tcase{r.name, func() *graph.Model { return buildRef(t, r) }, []int{2, 3, 16, 16}})
 	}
-	cases = append(cases, tcase{"flatten-spatial", func() *graph.Model { return flattenModel(rand.New(rand.NewPCG(9, 9))) }, []int{2, 3, 6, 6}})
+	cases = append(cases, tcase{"flatten-spatial", func() *graph.Model { return flattenModel(rand.New(rand.NewPCG(9, 9)), false) }, []int{2, 3, 6, 6}})
+	cases = append(cases, tcase{"reshape-spatial", func() *graph.Model { return flattenModel(rand.New(rand.NewPCG(9, 9)), true) }, []int{2, 3, 6, 6}})
 	// A PyTorch export with squeeze-and-excitation (Sigmoid × features),
 	// ReLU6 as Clip, depthwise and grouped convs.
 	for _, f := range []string{"tiny_opmix_32_op14_evalbn", "small_cnn_32_op14_evalbn"} {

@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }
@@ -37,25 +42,39 @@ func summaryRows(r *Report) [][3]string {
 		{"gzip size", kib(r.Model.GzipBytes), bv(func(m *Model) string { return kib(m.GzipBytes) })},
 	}
 	keys := make([]string, 0, len(r.Model.LatencyMs))
+	latency := func(m *Model, k string) string {
+		v, ok := m.LatencyMs[k]
+		if !ok {
+			return "–"
+		}
+		if b, err := strconv.Atoi(k); err == nil && b > 1 {
+			return fmt.Sprintf("%.2f ms (%.3f ms/image)", v, v/float64(b))
+		}
+		return fmt.Sprintf("%.2f ms", v)
+	}
 	for k := range r.Model.LatencyMs {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		rows = append(rows, [3]string{"onnxruntime latency, batch " + k, fmt.Sprintf("%.2f ms", r.Model.LatencyMs[k]),
-			bv(func(m *Model) string {
-				if v, ok := m.LatencyMs[k]; ok {
-					return fmt.Sprintf("%.2f ms", v)
-				}
-				return "–"
-			})})
+		rows = append(rows, [3]string{"onnxruntime latency (median), batch " + k, latency(&r.Model, k),
+			bv(func(m *Model) string { return latency(m, k) })})
 	}
 	rows = append(rows, [3]string{fmt.Sprintf("clean accuracy (%d images)", r.Clean.Images), pct(r.Clean.Accuracy), optPct(r.Clean.BaselineAccuracy)})
 	if c := r.Corruptions; c != nil {
+		setting := fmt.Sprintf("%d images × %d corruptions × %d severities", c.Images, len(corruptionNames(c))-countIn(corruptionNames(c), c.Excluded), len(c.Severities))
+		if len(c.Excluded) > 0 {
+			setting += "; " + strings.Join(c.Excluded, ", ") + " measured but left out"
+		}
+		rows = append(rows, [3]string{"corruption sweep", setting, "same"})
 		rows = append(rows, [3]string{"mean corruption accuracy", pct(c.Mean), optPct(c.BaselineMean)})
 		rows = append(rows, [3]string{"mCE (unnormalized)", pct(c.MCE), optPct(c.BaselineMCE)})
+		if c.RelativeMCE != nil {
+			rows = append(rows, [3]string{"mCE relative to baseline", fmt.Sprintf("%.3f", *c.RelativeMCE), "1"})
+		}
 	}
 	if c := r.CCCert; c != nil {
+		rows = append(rows, [3]string{"CC-Cert setting", fmt.Sprintf("%s; %d images, n=%d, k=%d, δ=%g", c.Transform, c.Images, c.N, c.K, c.Delta), "same"})
 		for i, e := range c.Eps {
 			b := "–"
 			if i < len(c.Baseline) {
@@ -65,6 +84,8 @@ func summaryRows(r *Report) [][3]string {
 		}
 	}
 	if s := r.Smoothing; s != nil {
+		rows = append(rows, [3]string{"smoothing setting", fmt.Sprintf("σ=%g; %d images, n0=%d, n=%d, α=%g; largest certifiable radius %.3f",
+			s.Sigma, s.Images, s.N0, s.N, s.Alpha, MaxRadius(s)), "same"})
 		for i, rad := range s.Radii {
 			b := "–"
 			if i < len(s.Baseline) {
@@ -101,34 +122,15 @@ func WriteMarkdown(w io.Writer, r *Report, plots []Plot) error {
 			fmt.Fprintf(&b, "%s\n\n", c.Note)
 		}
 		if len(c.Excluded) > 0 {
-			fmt.Fprintf(&b, "Left out of the means: %s.\n\n", strings.Join(c.Excluded, ", "))
+			fmt.Fprintf(&b, "Left out of the means (marked *): %s.\n\n", strings.Join(c.Excluded, ", "))
 		}
-		fmt.Fprintf(&b, "| corruption | family |")
-		for _, s := range c.Severities {
-			fmt.Fprintf(&b, " s%d |", s)
-		}
-		fmt.Fprintf(&b, "\n|---|---|%s\n", strings.Repeat("---|", len(c.Severities)))
-		for _, name := range corruptionNames(c) {
-			fam := ""
-			cells := map[int]string{}
-			for _, it := range c.Items {
-				if it.Name == name {
-					fam = it.Family
-					cell := pct(it.Accuracy)
-					if it.BaselineAccuracy != nil {
-						cell += " (" + pct(*it.BaselineAccuracy) + ")"
-					}
-					cells[it.Severity] = cell
-				}
-			}
-			fmt.Fprintf(&b, "| %s | %s |", name, fam)
-			for _, s := range c.Severities {
-				fmt.Fprintf(&b, " %s |", cells[s])
-			}
-			b.WriteString("\n")
+		head, rows := corruptionTable(c)
+		fmt.Fprintf(&b, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(head)))
+		for _, row := range rows {
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
 		}
 		if r.Baseline != nil {
-			b.WriteString("\nBaseline accuracy in parentheses.\n")
+			b.WriteString("\nAccuracy of the model, the baseline's in parentheses.\n")
 		}
 	}
 	if len(plots) > 0 {
@@ -139,6 +141,59 @@ func WriteMarkdown(w io.Writer, r *Report, plots []Plot) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// MaxRadius is the largest radius randomized smoothing can certify with
+// s's σ, n and α: σ·Φ⁻¹(α^{1/n}), reached when all n noisy votes agree.
+// Rows at larger radii are 0 by construction, not because of the model.
+func MaxRadius(s *Smoothing) float64 {
+	if s.N < 1 || !(s.Alpha > 0 && s.Alpha < 1) {
+		return 0
+	}
+	return s.Sigma * distuv.UnitNormal.Quantile(math.Pow(s.Alpha, 1/float64(s.N)))
+}
+
+func countIn(names, set []string) int {
+	n := 0
+	for _, x := range names {
+		if slices.Contains(set, x) {
+			n++
+		}
+	}
+	return n
+}
+
+// corruptionTable is the per-corruption accuracy table, one row per
+// corruption and one column per severity; a cell holds the model's
+// accuracy and, with a baseline, the baseline's in parentheses.
+func corruptionTable(c *Corruptions) (head []string, rows [][]string) {
+	head = []string{"corruption", "family"}
+	for _, s := range c.Severities {
+		head = append(head, fmt.Sprintf("s%d", s))
+	}
+	for _, name := range corruptionNames(c) {
+		fam := ""
+		cells := map[int]string{}
+		for _, it := range c.Items {
+			if it.Name == name {
+				fam = it.Family
+				cell := pct(it.Accuracy)
+				if it.BaselineAccuracy != nil {
+					cell += " (" + pct(*it.BaselineAccuracy) + ")"
+				}
+				cells[it.Severity] = cell
+			}
+		}
+		if slices.Contains(c.Excluded, name) {
+			name += " *"
+		}
+		row := []string{name, fam}
+		for _, s := range c.Severities {
+			row = append(row, cells[s])
+		}
+		rows = append(rows, row)
+	}
+	return head, rows
 }
 
 func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
@@ -160,16 +215,23 @@ var htmlPage = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <style>
 body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
-th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem}figure{margin:1.5rem 0}img{max-width:100%}
-figcaption{color:#555;font-size:.9rem}
+th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem;overflow-wrap:anywhere}figure{margin:1.5rem 0}img{max-width:100%}
+figcaption{color:#555;font-size:.9rem}table.sweep td{font-variant-numeric:tabular-nums;white-space:nowrap;font-size:.85rem}
+td.num{font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>csam-onnx verification report</h1>
 <p>Measured in onnxruntime {{.R.ORTVersion}} on the exported file. Data: {{.R.Data}}{{if .R.DataNote}} ({{.R.DataNote}}){{end}}. Seed {{.R.Seed}}.</p>
 <p>Command: <code>{{.R.Command}}</code></p>
+<h2>Summary</h2>
 <table><tr><th></th><th>model</th><th>baseline</th></tr>
 {{range .Rows}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td>{{index . 2}}</td></tr>
 {{end}}</table>
-{{with .R.Corruptions}}{{if .Note}}<p>{{.Note}}</p>{{end}}{{if .Excluded}}<p>Left out of the means: {{range $i, $e := .Excluded}}{{if $i}}, {{end}}{{$e}}{{end}}.</p>{{end}}{{end}}
+{{with .R.Corruptions}}<h2>Corruptions (CIFAR-10-C-style, regenerated)</h2>
+{{if .Note}}<p>{{.Note}}</p>{{end}}{{if .Excluded}}<p>Left out of the means (marked *): {{range $i, $e := .Excluded}}{{if $i}}, {{end}}{{$e}}{{end}}.</p>{{end}}
+<table class="sweep"><tr>{{range $.SweepHead}}<th>{{.}}</th>{{end}}</tr>
+{{range $.SweepRows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+{{end}}</table>{{if $.R.Baseline}}<p>Accuracy of the model, the baseline's in parentheses.</p>{{end}}{{end}}
+{{if .Plots}}<h2>Plots</h2>{{end}}
 {{range .Plots}}<figure><img alt="{{.Title}}" src="data:image/png;base64,{{.Data}}"><figcaption>{{.Caption}}</figcaption></figure>
 {{end}}</body></html>
 `))
@@ -184,5 +246,9 @@ func WriteHTML(w io.Writer, r *Report, plots []Plot) error {
 	for _, p := range plots {
 		pd = append(pd, plotData{Title: p.Title, Caption: p.Caption, Data: base64.StdEncoding.EncodeToString(p.PNG)})
 	}
-	return htmlPage.Execute(w, map[string]any{"R": r, "Rows": summaryRows(r), "Plots": pd})
+	data := map[string]any{"R": r, "Rows": summaryRows(r), "Plots": pd}
+	if r.Corruptions != nil {
+		data["SweepHead"], data["SweepRows"] = corruptionTable(r.Corruptions)
+	}
+	return htmlPage.Execute(w, data)
 }

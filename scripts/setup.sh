@@ -47,7 +47,9 @@ die() {
 }
 
 # --- Debian packages -------------------------------------------------------
-pkgs=(libopenblas-dev dataset-fashion-mnist pkg-config gcc)
+# python3-onnx: the tests check every model csam-onnx builds with
+# onnx.checker (full_check), an independent validator.
+pkgs=(libopenblas-dev dataset-fashion-mnist pkg-config gcc python3-onnx)
 if [ "$generate" = 1 ]; then
 	pkgs+=(protobuf-compiler)
 fi
