@@ -124,3 +124,35 @@ func TestProgramBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackwardDoesNotAccumulate: a second Backward on the same forward
+// gives the same gradients, not twice them (Backward zeroes every
+// gradient buffer before its first writer adds into it).
+func TestBackwardDoesNotAccumulate(t *testing.T) {
+	p, err := Compile(coreSmallCNN(3, 2), [][]int{{3, 3, 12, 12}}, &Options{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for i := range p.Input(0).F32 {
+		p.Input(0).F32[i] = float32(rng.NormFloat64())
+	}
+	coreLoss(t, p, []int{0, 1, 2})
+	if err := p.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	first := map[string][]float32{}
+	for _, name := range append(p.Params(), "input") {
+		first[name] = append([]float32(nil), p.Grad(name).F32...)
+	}
+	if err := p.Backward(); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range first {
+		for i, v := range p.Grad(name).F32 {
+			if v != want[i] {
+				t.Fatalf("second Backward: grad %s[%d] = %v, first gave %v", name, i, v, want[i])
+			}
+		}
+	}
+}

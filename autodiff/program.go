@@ -43,6 +43,10 @@ type step struct {
 	goutT    []*tensor.Tensor
 	ginT     []*tensor.Tensor
 	needGrad bool
+	// clearGrads are the gradient buffers this step is the first to add
+	// into during Backward; they are zeroed just before it runs, while
+	// they are about to be written (and so soon in cache).
+	clearGrads [][]float32
 }
 
 // Program is a graph compiled for fixed input shapes: every buffer is
@@ -57,8 +61,10 @@ type Program struct {
 	outputs []int
 	params  []int
 	ctx     RunContext
-	// zeroGrads are the gradient buffers Backward clears first (every
-	// tracked gradient except the outputs', which the caller fills).
+	// zeroGrads are the gradient buffers Backward clears first: tracked
+	// gradients that no step adds into (other than the graph outputs',
+	// which the caller fills). The others are cleared by their first
+	// writer's step (step.clearGrads).
 	zeroGrads [][]float32
 }
 
@@ -279,22 +285,31 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	for _, idx := range p.outputs {
 		isOut[idx] = true
 	}
-	for i, s := range p.slots {
-		if s.grad != nil && !isOut[i] {
-			p.zeroGrads = append(p.zeroGrads, s.grad.F32)
-		}
-	}
-	for _, st := range p.steps {
+	// Backward runs the steps in reverse, so a gradient's first writer is
+	// the last step (in forward order) that reads the value.
+	firstWriter := map[int]int{}
+	for si, st := range p.steps {
 		for i, idx := range st.in {
 			if idx >= 0 && p.slots[idx].grad != nil {
 				st.ginT[i] = p.slots[idx].grad
 				st.needGrad = true
+				firstWriter[idx] = si
 			}
 		}
 		for i, idx := range st.out {
 			if idx >= 0 {
 				st.goutT[i] = p.slots[idx].grad
 			}
+		}
+	}
+	for i, s := range p.slots {
+		if s.grad == nil || isOut[i] {
+			continue
+		}
+		if si, ok := firstWriter[i]; ok {
+			p.steps[si].clearGrads = append(p.steps[si].clearGrads, s.grad.F32)
+		} else {
+			p.zeroGrads = append(p.zeroGrads, s.grad.F32)
 		}
 	}
 	return p, nil
@@ -390,11 +405,23 @@ func (p *Program) Backward() error {
 		if !st.needGrad {
 			continue
 		}
+		for _, g := range st.clearGrads {
+			coreClear(p.ctx.Workers, g)
+		}
 		if err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT); err != nil {
 			return &NodeError{Node: st.node, Err: err}
 		}
 	}
 	return nil
+}
+
+// coreClear zeroes g, splitting large buffers over the workers.
+func coreClear(workers int, g []float32) {
+	if len(g) < 1<<16 {
+		clear(g)
+		return
+	}
+	tensor.Parallel(workers, len(g), func(lo, hi int) { clear(g[lo:hi]) })
 }
 
 // topoOrder returns the nodes in a topological order that keeps file order

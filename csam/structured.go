@@ -140,7 +140,11 @@ func filterNorms(gr *graph.Graph, g *graph.ChannelGroup) []float32 {
 	return out
 }
 
-// learnChannels is Learn for cfg.Granularity == "channel".
+// learnChannels is Learn for cfg.Granularity == "channel". The Result has
+// one Layers entry per pruned channel group: Weight is the group's name
+// (graph.ChannelGroupName: its first Conv, "+n" for n more tied to it),
+// Node its first Conv, and Params and Kept count channels; Sparsity is the
+// fraction of channels removed over all pruned groups.
 func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config, hooks Hooks) (*Result, error) {
 	switch cfg.Method {
 	case "csam", "magnitude", "sam-prune", "prune-sam":
@@ -497,7 +501,22 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 		}
 		s.gatherGrads()
 	}
-	// (c): the perturbed structure M̃.
+	// (c): the perturbed structure M̃. The radius is normalized per group
+	// ("layer"), over all groups ("global"), or ASAM-style ("adaptive",
+	// T = |C| + 0.01), as in CSAM-SPEC §2.4.
+	var globalNorm float64
+	if cfg.RhoNorm == "global" || cfg.RhoNorm == "adaptive" {
+		for gi, g := range s.groups {
+			for c, v := range s.grads[gi] {
+				x := float64(v)
+				if cfg.RhoNorm == "adaptive" {
+					x *= math.Abs(float64(g.score[c])) + 0.01
+				}
+				globalNorm += x * x
+			}
+		}
+		globalNorm = math.Sqrt(globalNorm)
+	}
 	for gi, g := range s.groups {
 		p, soft, grad := s.pert[gi], s.soft[gi], s.grads[gi]
 		if cfg.Variant == "B" {
@@ -506,13 +525,27 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 		}
 		copy(soft, g.score)
 		if needFirst && cfg.Variant == "A" && cfg.Rho > 0 {
-			var n float64
-			for _, v := range grad {
-				n += float64(v) * float64(v)
-			}
-			scale := cfg.Rho * math.Sqrt(float64(len(grad))) / (math.Sqrt(n) + 1e-12)
-			for c, v := range grad {
-				soft[c] += float32(scale * float64(v))
+			switch cfg.RhoNorm {
+			case "global":
+				scale := cfg.Rho / (globalNorm + 1e-12)
+				for c, v := range grad {
+					soft[c] += float32(scale * float64(v))
+				}
+			case "adaptive":
+				scale := cfg.Rho / (globalNorm + 1e-12)
+				for c, v := range grad {
+					t := math.Abs(float64(g.score[c])) + 0.01
+					soft[c] += float32(scale * t * t * float64(v))
+				}
+			default: // "layer": per-channel RMS perturbation ρ within each group
+				var n float64
+				for _, v := range grad {
+					n += float64(v) * float64(v)
+				}
+				scale := cfg.Rho * math.Sqrt(float64(len(grad))) / (math.Sqrt(n) + 1e-12)
+				for c, v := range grad {
+					soft[c] += float32(scale * float64(v))
+				}
 			}
 		}
 		a := cfg.MaskNoise

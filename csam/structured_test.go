@@ -179,8 +179,18 @@ func pretrainToy(t *testing.T, m *graph.Model, src finetune.Source) {
 // search).
 func TestChannelSearch(t *testing.T) {
 	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
-	for _, v := range []string{"A", "B", "C"} {
-		t.Run(v, func(t *testing.T) {
+	for _, tt := range []struct {
+		variant, norm string
+		rho           float64
+	}{
+		{"A", "layer", 0.05},
+		{"A", "global", 1}, // ρ spread over all channels: larger radius
+		{"A", "adaptive", 1},
+		{"B", "layer", 0.05},
+		{"C", "layer", 0.05},
+	} {
+		v := tt.variant
+		t.Run(v+"/"+tt.norm, func(t *testing.T) {
 			m := toyResnet8(t)
 			orig := m.Clone()
 			gs, err := SelectChannelGroups(m, Selection{})
@@ -194,7 +204,7 @@ func TestChannelSearch(t *testing.T) {
 			}
 			channelPercentileInit(groups, 0.5)
 			cfg := quickChannel("csam", 0.5)
-			cfg.Variant = v
+			cfg.Variant, cfg.RhoNorm, cfg.Rho = v, tt.norm, tt.rho
 			var flips float64
 			badDensity := false
 			hooks := finetune.Hooks{OnStep: func(_ finetune.Iter, st finetune.StepStats) {
@@ -208,7 +218,7 @@ func TestChannelSearch(t *testing.T) {
 				t.Fatal(err)
 			}
 			if flips == 0 {
-				t.Errorf("variant %s flipped no channel in %d steps", v, src.Steps)
+				t.Errorf("variant %s (%s ρ=%g) flipped no channel in %d steps", v, tt.norm, tt.rho, src.Steps)
 			}
 			if badDensity {
 				t.Errorf("the perturbed mask changed the number of kept channels")

@@ -142,7 +142,6 @@ func (l *layout) channels() int {
 
 type rawGroup struct {
 	n         int
-	pseudo    bool // fixed channels of a value no Conv produced
 	reason    string
 	sources   []ChannelSource
 	slices    []ChannelSlice
@@ -169,8 +168,11 @@ type channelAnalysis struct {
 	order []*Node
 }
 
-func (a *channelAnalysis) newGroup(n int, pseudo bool) int {
-	a.raw = append(a.raw, &rawGroup{n: n, pseudo: pseudo})
+// newGroup adds a group of n channels. Groups without a source Conv (the
+// fixed channels of a value no Conv produced, concatenated with others)
+// are not reported, but mark what they are tied to as unprunable.
+func (a *channelAnalysis) newGroup(n int) int {
+	a.raw = append(a.raw, &rawGroup{n: n})
 	a.parent = append(a.parent, len(a.parent))
 	return len(a.raw) - 1
 }
@@ -662,7 +664,7 @@ func (a *channelAnalysis) conv(n *Node, ins []*layout) {
 			a.addSlices(l, n, n.Inputs[1], 1, false)
 			a.reads = append(a.reads, n.Inputs[0])
 		}
-		g := a.newGroup(cout, false)
+		g := a.newGroup(cout)
 		nl := &layout{segs: []seg{{g, cout}}, rank: rank, block: 1}
 		a.raw[g].sources = append(a.raw[g].sources, ChannelSource{Node: n.Name, Weight: n.Inputs[1]})
 		a.addSlices(nl, n, n.Inputs[1], 0, true)
@@ -674,7 +676,7 @@ func (a *channelAnalysis) conv(n *Node, ins []*layout) {
 		// Depthwise: output channel c reads input channel c only.
 		nl := l
 		if nl == nil {
-			g := a.newGroup(cout, false)
+			g := a.newGroup(cout)
 			a.raw[g].sources = append(a.raw[g].sources, ChannelSource{Node: n.Name, Weight: n.Inputs[1]})
 			nl = &layout{segs: []seg{{g, cout}}, rank: rank, block: 1}
 		} else {
@@ -691,7 +693,7 @@ func (a *channelAnalysis) conv(n *Node, ins []*layout) {
 	default:
 		reason := fmt.Sprintf("%s: grouped convolution (group %d) is not pruned", nodeRef(n), group)
 		a.mark(l, "%s", reason)
-		g := a.newGroup(cout, false)
+		g := a.newGroup(cout)
 		a.raw[g].sources = append(a.raw[g].sources, ChannelSource{Node: n.Name, Weight: n.Inputs[1]})
 		a.markGroup(g, reason)
 		a.lay[n.Outputs[0]] = &layout{segs: []seg{{g, cout}}, rank: rank, block: 1}
@@ -824,7 +826,7 @@ func (a *channelAnalysis) concat(n *Node, ins []*layout, tracked []*layout) *lay
 			if len(s) != rank {
 				return fail(fmt.Sprintf("channel count of %q is unknown", name))
 			}
-			g := a.newGroup(s[1], true)
+			g := a.newGroup(s[1])
 			a.markGroup(g, fmt.Sprintf("%s: concatenated with fixed channels of %q", nodeRef(n), name))
 			l = &layout{segs: []seg{{g, s[1]}}, rank: rank, block: 1}
 		}

@@ -511,6 +511,19 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 		cases = append(cases, tcase{r.name, func() *graph.Model { return buildRef(t, r) }, []int{2, 3, 16, 16}})
 	}
 	cases = append(cases, tcase{"flatten-spatial", func() *graph.Model { return flattenModel(rand.New(rand.NewPCG(9, 9)), false) }, []int{2, 3, 6, 6}})
+	cases = append(cases, tcase{"concat-with-input", func() *graph.Model {
+		// Concat(features, the raw input) → 1×1 Conv: the input's 3
+		// channels stay, the features' 4 may go.
+		// Declared intermediate shapes must follow the removal.
+		rng := rand.New(rand.NewPCG(5, 5))
+		m := tinyModel(rng, vi("y", 2, 5, 6, 6), []*graph.Node{
+			{Name: "cat", OpType: "Concat", Inputs: []string{"r", "x"}, Outputs: []string{"q"},
+				Attrs: []*graph.Attribute{{Name: "axis", Type: graph.AttrInt, I: 1}}},
+			{Name: "c2", OpType: "Conv", Inputs: []string{"q", "w2"}, Outputs: []string{"y"}},
+		}, randInit(rng, "w2", 5, 7, 1, 1))
+		m.Graph.ValueInfo = []*graph.ValueInfo{vi("r", 2, 4, 6, 6), vi("q", 2, 7, 6, 6)}
+		return m
+	}, []int{2, 3, 6, 6}})
 	cases = append(cases, tcase{"reshape-spatial", func() *graph.Model { return flattenModel(rand.New(rand.NewPCG(9, 9)), true) }, []int{2, 3, 6, 6}})
 	// A PyTorch export with squeeze-and-excitation (Sigmoid × features),
 	// ReLU6 as Clip, depthwise and grouped convs.
@@ -551,7 +564,8 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 				if err := graph.Validate(shrunk); err != nil {
 					t.Fatalf("shrunk model invalid: %v", err)
 				}
-				if _, err := graph.InferShapes(shrunk, map[string][]int{shrunk.Graph.Inputs[0].Name: tc.input}); err != nil {
+				shapes, err := graph.InferShapes(shrunk, map[string][]int{shrunk.Graph.Inputs[0].Name: tc.input})
+				if err != nil {
 					t.Fatalf("shape inference on the shrunk model: %v", err)
 				}
 				for _, n := range shrunk.Graph.Nodes {
@@ -562,6 +576,12 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 						if rows := w.Shape[0]; int(n.AttrInt("group", 1)) != rows {
 							t.Errorf("depthwise %s: group %d, weight rows %d", n.Name, n.AttrInt("group", 1), rows)
 						}
+					}
+				}
+				for _, v := range shrunk.Graph.ValueInfo {
+					declared := v.Type.Shape[1].Value
+					if inferred := shapes[v.Name][1]; int64(inferred) != declared {
+						t.Errorf("value_info %s declares %d channels, the shrunk graph has %d", v.Name, declared, inferred)
 					}
 				}
 				pb, pa := params(m), params(shrunk)
@@ -592,8 +612,9 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 	}
 }
 
-// BenchmarkShrunkORT times onnxruntime inference (2 threads) of ResNet-8
-// (width 1) and ResNet-18 (width 0.5) at 32×32, dense and with half of
+// BenchmarkShrunkORT times onnxruntime inference (2 threads) of the
+// reference architectures at 32×32 (ResNet-8 at width 1, ResNet-18 and
+// MobileNet-V2 at width 0.5, GoogLeNet at 0.25), dense and with half of
 // every group's channels removed, at batch 1 and 64.
 func BenchmarkShrunkORT(b *testing.B) {
 	if err := runtime.Init(testenv.ORTLibrary(b)); err != nil {
@@ -602,6 +623,8 @@ func BenchmarkShrunkORT(b *testing.B) {
 	for _, cfg := range []models.Config{
 		{Arch: "resnet8", Width: 1, InputSize: 32, Seed: 1},
 		{Arch: "resnet18", Width: 0.5, InputSize: 32, Seed: 1},
+		{Arch: "mobilenetv2", Width: 0.5, InputSize: 32, Seed: 1},
+		{Arch: "googlenet", Width: 0.25, InputSize: 32, Seed: 1},
 	} {
 		m, err := models.Build(cfg)
 		if err != nil {

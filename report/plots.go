@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"slices"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -143,8 +145,12 @@ func corruptionPlot(r *Report) (*Plot, error) {
 	if err != nil {
 		return nil, err
 	}
+	caption := "Mean accuracy over each family's corruptions per severity (CIFAR-10-C-style, regenerated in Go); solid: model, dashed: baseline."
+	if len(c.Excluded) > 0 {
+		caption += " Left out, as from the means: " + strings.Join(c.Excluded, ", ") + "."
+	}
 	return &Plot{File: "corruptions.png", Title: "Accuracy under corruptions",
-		Caption: "Mean accuracy over each family's corruptions per severity (CIFAR-10-C-style, regenerated in Go); solid: model, dashed: baseline.",
+		Caption: caption,
 		PNG:     png}, nil
 }
 
@@ -155,7 +161,7 @@ func familyMeans(c *Corruptions, fam string) (sev, acc, base []float64, hasBase 
 	n := map[int]int{}
 	hasBase = true
 	for _, it := range c.Items {
-		if it.Family != fam {
+		if it.Family != fam || slices.Contains(c.Excluded, it.Name) {
 			continue
 		}
 		sum[it.Severity] += it.Accuracy
@@ -189,8 +195,17 @@ func ccCertPlot(r *Report) (*Plot, error) {
 	p.X.Label.Text = "ε (log scale)"
 	p.Y.Label.Text = "certified accuracy"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Y.Min, p.Y.Max = 0, 1
+	// One labelled tick per ε measured, and half a decade of room on each
+	// side so the end points do not sit on the frame.
+	var ticks []plot.Tick
+	lo, hi := c.Eps[0], c.Eps[0]
+	for _, e := range c.Eps {
+		ticks = append(ticks, plot.Tick{Value: e, Label: fmt.Sprintf("%g", e)})
+		lo, hi = min(lo, e), max(hi, e)
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min, p.X.Max = lo/3, hi*3
+	setUnitY(p)
 	if err := addCurves(p, c.Eps, c.Certified, c.Baseline); err != nil {
 		return nil, err
 	}
@@ -199,7 +214,8 @@ func ccCertPlot(r *Report) (*Plot, error) {
 		return nil, err
 	}
 	return &Plot{File: "cc_cert.png", Title: "CC-Cert", PNG: png,
-		Caption: fmt.Sprintf("Fraction of %d test images certified at confidence 1−ε (n=%d, k=%d, δ=%g).", c.Images, c.N, c.K, c.Delta)}, nil
+		Caption: fmt.Sprintf("Fraction of %d test images correctly classified and certified, i.e. with CC-Cert's bound on the probability that a random transform (%s) changes the prediction below ε (n=%d, k=%d, δ=%g); solid: model, dashed: baseline.",
+			c.Images, c.Transform, c.N, c.K, c.Delta)}, nil
 }
 
 func smoothingPlot(r *Report) (*Plot, error) {
@@ -211,16 +227,39 @@ func smoothingPlot(r *Report) (*Plot, error) {
 	p.Title.Text = fmt.Sprintf("Randomized smoothing, σ = %g", s.Sigma)
 	p.X.Label.Text = "ℓ2 radius"
 	p.Y.Label.Text = "certified accuracy"
-	p.Y.Min, p.Y.Max = 0, 1
+	setUnitY(p)
 	if err := addCurves(p, s.Radii, s.Certified, s.Baseline); err != nil {
 		return nil, err
+	}
+	// The largest radius these n and α can certify: a dotted vertical line.
+	if rmax := MaxRadius(s); rmax > 0 {
+		vl, err := plotter.NewLine(plotter.XYs{{X: rmax, Y: 0}, {X: rmax, Y: 1}})
+		if err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
+		vl.Color = color.Gray{Y: 0x80}
+		vl.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
+		p.Add(vl)
+		p.Legend.Add(fmt.Sprintf("largest certifiable radius %.3f", rmax), vl)
 	}
 	png, err := render(p, 5*vg.Inch, 3.5*vg.Inch)
 	if err != nil {
 		return nil, err
 	}
 	return &Plot{File: "smoothing.png", Title: "Randomized smoothing", PNG: png,
-		Caption: fmt.Sprintf("Certified accuracy vs radius on %d test images (n0=%d, n=%d, α=%g); ACR %.3f.", s.Images, s.N0, s.N, s.Alpha, s.ACR)}, nil
+		Caption: fmt.Sprintf("Certified accuracy of the smoothed classifier vs ℓ2 radius (pixels in [0,1]) on %d test images (n0=%d, n=%d, α=%g); ACR %.3f. "+
+			"With n=%d and α=%g no radius above %.3f can be certified, whatever the model; solid: model, dashed: baseline.",
+			s.Images, s.N0, s.N, s.Alpha, s.ACR, s.N, s.Alpha, MaxRadius(s))}, nil
+}
+
+// setUnitY fixes the y axis to accuracies in [0, 1] with headroom above
+// 1 for the legend, which sits in the top right corner, so curves at 100%
+// are not hidden under it.
+func setUnitY(p *plot.Plot) {
+	p.Y.Min, p.Y.Max = 0, 1.3
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"}, {Value: 0.75}, {Value: 1, Label: "1"}})
+	p.Legend.Top = true
+	p.Legend.Left = false
 }
 
 func addCurves(p *plot.Plot, xs, ys, base []float64) error {

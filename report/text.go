@@ -34,6 +34,12 @@ func summaryRows(r *Report) [][3]string {
 		}
 		return f(base)
 	}
+	same := func() string {
+		if base == nil {
+			return "–"
+		}
+		return "same"
+	}
 	rows := [][3]string{
 		{"file", r.Model.Path, bv(func(m *Model) string { return m.Path })},
 		{"parameters (nonzero)", fmt.Sprintf("%d (%d)", r.Model.Params, r.Model.Nonzero), bv(func(m *Model) string { return fmt.Sprintf("%d (%d)", m.Params, m.Nonzero) })},
@@ -66,7 +72,7 @@ func summaryRows(r *Report) [][3]string {
 		if len(c.Excluded) > 0 {
 			setting += "; " + strings.Join(c.Excluded, ", ") + " measured but left out"
 		}
-		rows = append(rows, [3]string{"corruption sweep", setting, "same"})
+		rows = append(rows, [3]string{"corruption sweep", setting, same()})
 		rows = append(rows, [3]string{"mean corruption accuracy", pct(c.Mean), optPct(c.BaselineMean)})
 		rows = append(rows, [3]string{"mCE (unnormalized)", pct(c.MCE), optPct(c.BaselineMCE)})
 		if c.RelativeMCE != nil {
@@ -74,7 +80,7 @@ func summaryRows(r *Report) [][3]string {
 		}
 	}
 	if c := r.CCCert; c != nil {
-		rows = append(rows, [3]string{"CC-Cert setting", fmt.Sprintf("%s; %d images, n=%d, k=%d, δ=%g", c.Transform, c.Images, c.N, c.K, c.Delta), "same"})
+		rows = append(rows, [3]string{"CC-Cert setting", fmt.Sprintf("%s; %d images, n=%d, k=%d, δ=%g", c.Transform, c.Images, c.N, c.K, c.Delta), same()})
 		for i, e := range c.Eps {
 			b := "–"
 			if i < len(c.Baseline) {
@@ -85,7 +91,7 @@ func summaryRows(r *Report) [][3]string {
 	}
 	if s := r.Smoothing; s != nil {
 		rows = append(rows, [3]string{"smoothing setting", fmt.Sprintf("σ=%g; %d images, n0=%d, n=%d, α=%g; largest certifiable radius %.3f",
-			s.Sigma, s.Images, s.N0, s.N, s.Alpha, MaxRadius(s)), "same"})
+			s.Sigma, s.Images, s.N0, s.N, s.Alpha, MaxRadius(s)), same()})
 		for i, rad := range s.Radii {
 			b := "–"
 			if i < len(s.Baseline) {
@@ -217,13 +223,13 @@ body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}
 th{background:#f3f3f3}code{background:#f3f3f3;padding:0 .2rem;overflow-wrap:anywhere}figure{margin:1.5rem 0}img{max-width:100%}
 figcaption{color:#555;font-size:.9rem}table.sweep td{font-variant-numeric:tabular-nums;white-space:nowrap;font-size:.85rem}
-td.num{font-variant-numeric:tabular-nums}
+table.summary td:first-child{white-space:nowrap}table.summary td{font-variant-numeric:tabular-nums}
 </style></head><body>
 <h1>csam-onnx verification report</h1>
 <p>Measured in onnxruntime {{.R.ORTVersion}} on the exported file. Data: {{.R.Data}}{{if .R.DataNote}} ({{.R.DataNote}}){{end}}. Seed {{.R.Seed}}.</p>
 <p>Command: <code>{{.R.Command}}</code></p>
 <h2>Summary</h2>
-<table><tr><th></th><th>model</th><th>baseline</th></tr>
+<table class="summary"><tr><th></th><th>model</th><th>baseline</th></tr>
 {{range .Rows}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td><td>{{index . 2}}</td></tr>
 {{end}}</table>
 {{with .R.Corruptions}}<h2>Corruptions (CIFAR-10-C-style, regenerated)</h2>
