@@ -44,7 +44,11 @@ demo: setup build
 	$(BIN) check $(DEMO_MODEL)
 
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./tensor/... ./autodiff/...
+	$(GO) test -run '^$$' -bench 'Sgemm' -benchmem ./tensor
+	$(GO) test -run '^$$' -bench 'ResNet18$$|ResNet18Peers|ModelsTrain' -benchtime 3x -benchmem -timeout 60m ./autodiff
+	$(GO) test -run '^$$' -bench 'ShrunkORT' -timeout 30m ./graph
+	$(GO) test -run '^$$' -bench 'SampleUnderNoise|CorruptionSweep' -timeout 30m ./runtime
+	$(GO) test -run '^$$' -bench 'DecodeCIFARJPEG|Batches' -benchtime 1x -timeout 30m ./dataset
 
 conformance: setup
 	$(GO) test -run '^TestConformance$$' -timeout 60m ./autodiff -args -conformance.write=$(CURDIR)/docs/conformance.md

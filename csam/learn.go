@@ -508,8 +508,12 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 	s.setMasks(func(i int, _ *Layer) []float32 { return s.pert[i] })
 	s.countFlips(stats.Extra)
 
-	// (d): gradient at the perturbed structure; (e): apply it at C.
+	// (d): gradient at the perturbed structure; (e): apply it at C. When
+	// the first pass ran, it already moved the BatchNormalization running
+	// statistics for this step.
+	s.prog.SetFreezeRunningStats(needFirst)
 	loss, correct, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing)
+	s.prog.SetFreezeRunningStats(false)
 	if err != nil {
 		return stats, err
 	}

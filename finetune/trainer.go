@@ -260,7 +260,11 @@ func (t *Trainer) samSecondPass(b Batch) error {
 			p.W[i] += e[i]
 		}
 	}
+	// BatchNormalization's running statistics move once per step, in the
+	// first pass, as davda54/sam recommends.
+	t.Prog.SetFreezeRunningStats(true)
 	_, _, err := ForwardBackward(t.Prog, b, t.cfg.LabelSmoothing)
+	t.Prog.SetFreezeRunningStats(false)
 	for k, p := range t.params {
 		for i, e := range t.eps[k] {
 			p.W[i] -= e
