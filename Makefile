@@ -10,12 +10,13 @@ TEST_TIMEOUT ?= 30m
 RUN          ?=
 PKGS         ?= ./...
 FUZZTIME     ?= 30s
-DEMO_MODEL   := testdata/models/small_cnn_32_op14_evalbn.onnx
+DEMO_MODEL   := models/fmnist_resnet8.onnx
+DEMO_OUT     := out/demo
 
 # Where check-torchvision keeps its (large, generated) exports.
 TV_DIR       ?= $(or $(CSAM_ONNX_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/csam-onnx),$(HOME)/.cache/csam-onnx)/torchvision
 
-.PHONY: help setup build test demo bench conformance fuzz generate lint clean check-torchvision
+.PHONY: help setup build test demo bench conformance fuzz generate lint clean experiments results check-torchvision
 
 help:
 	@echo "make demo         set up, build, and run the main job on the shipped model"
@@ -27,6 +28,8 @@ help:
 	@echo "make fuzz         fuzz onnxio.Decode for $(FUZZTIME)"
 	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
 	@echo "make lint         gofmt and go vet"
+	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP)"
+	@echo "make results      regenerate docs/RESULTS.md from docs/results/*.json"
 	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (needs python3-torch, python3-torchvision) and run check on each"
 
 setup:
@@ -40,8 +43,13 @@ test: setup
 
 demo: setup build
 	$(BIN) inspect $(DEMO_MODEL)
-	@echo
-	$(BIN) check $(DEMO_MODEL)
+	$(BIN) compress $(DEMO_MODEL) --data fashion-mnist --sparsity 0.9 --method csam \
+		--search-epochs 1 --finetune-epochs 1 --train-subset 10000 --test-subset 2000 \
+		--checkpoint-dir $(DEMO_OUT)/ckpt --resume -o $(DEMO_OUT)/fmnist_resnet8.csam.onnx
+	$(BIN) verify $(DEMO_OUT)/fmnist_resnet8.csam.onnx --data fashion-mnist --baseline $(DEMO_MODEL) \
+		--subset 1000 --corruptions all --certify cc-cert,smoothing --cc-transform brightness:0.2,contrast:0.8 \
+		--cert-subset 50 --n 500 -o $(DEMO_OUT)/report
+	@echo "report: $(DEMO_OUT)/report/report.html"
 
 bench: setup
 	$(GO) test -run '^$$' -bench 'Sgemm' -benchmem ./tensor
@@ -49,6 +57,16 @@ bench: setup
 	$(GO) test -run '^$$' -bench 'ShrunkORT' -timeout 30m ./graph
 	$(GO) test -run '^$$' -bench 'SampleUnderNoise|CorruptionSweep' -timeout 30m ./runtime
 	$(GO) test -run '^$$' -bench 'DecodeCIFARJPEG|Batches' -benchtime 1x -timeout 30m ./dataset
+
+# The issue-7 grid: rerun the same command to resume; finished cells are
+# skipped. EXP=experiments/grid.yaml for the wide grid.
+EXP ?= experiments/headline.yaml
+experiments: setup build
+	$(BIN) experiment --config $(EXP)
+
+# Regenerate docs/RESULTS.md and its plots from docs/results/*.json alone.
+results: build
+	$(BIN) experiment --results-only --results-dir docs/results --markdown docs/RESULTS.md
 
 conformance: setup
 	$(GO) test -run '^TestConformance$$' -timeout 60m ./autodiff -args -conformance.write=$(CURDIR)/docs/conformance.md

@@ -481,7 +481,8 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 		return stats, nil
 	}
 
-	needFirst := cfg.Variant != "C" || cfg.Rho > 0
+	// Variant C perturbs with uniform noise only: no gradient pass.
+	needFirst := cfg.Variant != "C"
 	if needFirst {
 		s.setMasks(func(_ int, l *Layer) []float32 { return l.Mask })
 		if _, _, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing); err != nil {
@@ -605,7 +606,7 @@ func (s *searcher) hammingPerturb() {
 		p := s.pert[i]
 		copy(p, l.Mask)
 		g := s.grad(l)
-		r := int(math.Ceil(s.cfg.RhoHamming * float64(l.Keep)))
+		r := hammingRadius(s.cfg.RhoHamming, 1-s.cfg.Sparsity, len(l.W))
 		if r == 0 {
 			continue
 		}
@@ -619,6 +620,13 @@ func (s *searcher) hammingPerturb() {
 			p[j] = 1
 		}
 	}
+}
+
+// hammingRadius is the number of flips per direction of variant B,
+// r = ⌈ρ_H·κ·N_l⌉ (CSAM-SPEC §2.5), with the same 1e-9 guard as keepCount
+// so that a product that is an integer up to rounding is not rounded up.
+func hammingRadius(rhoH, density float64, n int) int {
+	return max(0, int(math.Ceil(rhoH*density*float64(n)-1e-9)))
 }
 
 // topDelta returns up to r indices with mask value m and the largest

@@ -492,7 +492,8 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 	for _, g := range s.groups {
 		topKMask(g.mask, g.score, g.work, g.keep)
 	}
-	needFirst := cfg.Variant != "C" || cfg.Rho > 0
+	// Variant C perturbs with uniform noise only: no gradient pass.
+	needFirst := cfg.Variant != "C"
 	if needFirst {
 		// (a)+(b): loss and mask gradient at M = B(C).
 		s.setMasks(func(gi int) []float32 { return s.groups[gi].mask })
@@ -588,12 +589,12 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 	return stats, nil
 }
 
-// hamming writes into p the mask with the r = ⌈ρ_H·keep⌉ kept channels of
+// hamming writes into p the mask with the r = ⌈ρ_H·κ·C⌉ kept channels of
 // largest first-order loss increase Δ = g·(1 − 2M) pruned and as many
 // pruned channels of largest positive Δ revived (variant B).
 func (s *chSearcher) hamming(g *channelGroup, grad, p []float32) {
 	copy(p, g.mask)
-	r := int(math.Ceil(s.cfg.RhoHamming * float64(g.keep)))
+	r := hammingRadius(s.cfg.RhoHamming, 1-s.cfg.Sparsity, len(g.mask))
 	pick := func(m float32) []int {
 		var idx []int
 		for c, mk := range g.mask {

@@ -303,6 +303,8 @@ func sparsityPlot(r *Report) (*Plot, error) {
 	bars.Color = modelColor
 	bars.LineStyle.Width = 0
 	p.Add(bars, plotter.NewGrid())
+	// Half a slot of room on each side so the outer bars stay inside the frame.
+	p.X.Min, p.X.Max = -0.5, float64(len(ls))-0.5
 	if len(ls) <= 30 {
 		p.NominalX(labels...)
 	}

@@ -134,6 +134,8 @@ def combos(subset):
 #   tfinput: GoogLeNet with transform_input=True (torchvision's default with
 #           pretrained weights: the input is renormalised per channel in the
 #           graph with Gather/Unsqueeze/Mul/Add/Concat).
+#   odd:    an input size off the matrix, where ceil_mode pooling and
+#           stride-2 padding produce partial windows at the border.
 EXTRAS = (
     ("resnet18", 13, "bnkept", "dyn", 32, "nofold"),
     ("googlenet", 17, "bnfold", "b2", 32, "nofold"),
@@ -142,6 +144,10 @@ EXTRAS = (
     ("mobilenet_v2", 16, "bnkept", "b2", 32, "initsinputs"),
     ("googlenet", 16, "bnkept", "dyn", 32, "tfinput"),
     ("googlenet", 13, "bnfold", "b2", 224, "tfinput"),
+    ("googlenet", 15, "bnkept", "dyn", 57, "odd"),
+    ("googlenet", 17, "bnfold", "b2", 97, "odd"),
+    ("resnet18", 16, "bnkept", "b2", 45, "odd"),
+    ("mobilenet_v2", 14, "bnfold", "dyn", 50, "odd"),
 )
 
 
@@ -195,6 +201,54 @@ def export_one(model_name, model, outdir, opset, bn, batch, size, force, extra="
     return d, time.monotonic() - t0, False
 
 
+class _ConvBlock(torch.nn.Module):
+    """Conv-BN-ReLU: the smallest module to export as an ONNX function."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(cin, cout, 3, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(cout)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv(x)))
+
+
+def write_probes(outdir, force):
+    """Writes exports that PyTorch can produce but the Go engine is known
+    not to run yet, under OUTDIR/probes/ (not part of the matrix, each a
+    repro for a gap; see TestTorchvisionProbes):
+
+      functions_min: two Conv-BN-ReLU blocks exported with
+          export_modules_as_functions (opset 15+): the graph calls
+          model-local ONNX functions (ModelProto.functions) by name;
+      resnet18_functions: ResNet-18 with every BasicBlock as a function.
+    """
+    probes = os.path.join(outdir, "probes")
+    torch.manual_seed(SEED)
+    small = torch.nn.Sequential(_ConvBlock(3, 4), _ConvBlock(4, 4)).eval()
+    resnet = build("resnet18")
+    for name, model, fn, size in (
+        ("functions_min", small, _ConvBlock, 8),
+        ("resnet18_functions", resnet, torchvision.models.resnet.BasicBlock, 32),
+    ):
+        d = os.path.join(probes, name)
+        data = os.path.join(d, "test_data_set_0")
+        if not force and os.path.exists(os.path.join(data, "output_0.pb")):
+            continue
+        os.makedirs(data, exist_ok=True)
+        g = torch.Generator().manual_seed(SEED)
+        x = torch.randn(STATIC_BATCH, 3, size, size, generator=g)
+        torch.onnx.export(model, x, os.path.join(d, "model.onnx"), opset_version=15,
+                          input_names=["input"], output_names=["output"],
+                          export_modules_as_functions={fn})
+        with torch.no_grad():
+            y = model(x)
+        onnx.save_tensor(numpy_helper.from_array(x.numpy(), "input"), os.path.join(data, "input_0.pb"))
+        onnx.save_tensor(numpy_helper.from_array(y.numpy(), "output"), os.path.join(data, "output_0.pb"))
+        print(f"probes/{name}", flush=True)
+
+
 CHECK_LINE = re.compile(r"^output\s+\[[0-9 ]+\]\s+(\S+)\s+(\S+)\s+(.*)$")
 
 
@@ -234,7 +288,10 @@ def main():
     ap.add_argument("--subset", action="store_true",
                     help="16 exports per model covering every axis value instead of all 40")
     ap.add_argument("--extras", action="store_true",
-                    help="also write the %d exports with other settings (see EXTRAS)" % len(EXTRAS))
+                    help="also write the %d exports with other settings (see EXTRAS; "
+                    "--opsets and --sizes do not filter them)" % len(EXTRAS))
+    ap.add_argument("--probes", action="store_true",
+                    help="also write OUTDIR/probes/: exports the Go engine does not run yet")
     ap.add_argument("--force", action="store_true", help="re-export folders that already exist")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--opsets", default=",".join(map(str, OPSETS)))
@@ -271,6 +328,8 @@ def main():
             done.append((d, name, opset, bn, batch, size))
             state = "exists" if skipped else f"{secs:.1f}s"
             print(f"{os.path.basename(d)}\t{state}", flush=True)
+    if a.probes:
+        write_probes(a.outdir, a.force)
     if a.extras:
         for name, opset, bn, batch, size, extra in EXTRAS:
             if name not in models:
@@ -290,17 +349,18 @@ def main():
     header = ["model", "opset", "bn", "batch", "size", "input", "result", "max_abs_diff", "seconds"]
     rows = []
     out = open(a.table, "w") if a.table else None
-    for line in (header,):
-        print("\t".join(line), flush=True)
+
+    def emit(row):
+        print("\t".join(row), flush=True)
         if out:
-            print("\t".join(line), file=out, flush=True)
+            print("\t".join(row), file=out, flush=True)
+
+    emit(header)
     for d, name, opset, bn, batch, size in done:
         for mode in ("random", "stored"):
             row = check_one(a.check, d, name, opset, bn, batch, size, mode)
             rows.append(row)
-            print("\t".join(row), flush=True)
-            if out:
-                print("\t".join(row), file=out, flush=True)
+            emit(row)
     if out:
         out.close()
     failed = sum(1 for r in rows if r[6] != "pass")

@@ -80,10 +80,14 @@ type ExperimentConfig struct {
 	Baseline *bool `yaml:"baseline"`
 }
 
-// DataEntry is one data set of the grid.
+// DataEntry is one data set of the grid. Train and Budget override the
+// archs' train flags and the shared budget for this data set (e.g. more
+// epochs for a small training set).
 type DataEntry struct {
-	Name string `yaml:"name"`
-	Spec string `yaml:"spec"`
+	Name   string         `yaml:"name"`
+	Spec   string         `yaml:"spec"`
+	Train  map[string]any `yaml:"train"`
+	Budget map[string]any `yaml:"budget"`
 }
 
 // ArchEntry is one dense model per seed, trained with the train flags in
@@ -112,8 +116,9 @@ func NewCmdExperiment(ios *IOStreams, g *GlobalOptions, runF func(context.Contex
 		Long: `Run the grid an experiment YAML describes: every (data, architecture,
 sparsity, method, seed) cell. A cell trains its dense model if needed (once
 per data, architecture and seed), compresses it with the cell's method (not
-for the dense cell), verifies the written file in onnxruntime with the dense
-model as the baseline, and writes one result file RESULTS_DIR/<cell>.json.
+for the dense cell), verifies the written file in onnxruntime (with the
+dense model as --baseline unless the YAML says baseline: false), and writes
+one result file RESULTS_DIR/<cell>.json.
 
 Cells whose result file exists are skipped; an interrupted cell resumes
 (train and compress from their checkpoints in the work folder, verify
@@ -199,6 +204,16 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 		checkName("data", d.Name)
 		if d.Spec == "" {
 			bad("data %q has no spec (e.g. cifar10:/work/shared/data/cifar10)", d.Name)
+		}
+		for _, k := range []string{"arch", "data", "output", "o", "init", "resume", "checkpoint", "seed"} {
+			if _, ok := d.Train[k]; ok {
+				bad("data %q: train.%s cannot be set per data set; remove it", d.Name, k)
+			}
+		}
+		for _, k := range []string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"} {
+			if _, ok := d.Budget[k]; ok {
+				bad("data %q: budget.%s is set by the experiment; remove it", d.Name, k)
+			}
 		}
 	}
 	for _, a := range c.Archs {
@@ -329,6 +344,17 @@ func flagArgs(m map[string]any) []string {
 	return out
 }
 
+// merge returns the union of maps, later ones winning.
+func merge(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 // plan lists the configuration's cells in run order: per data, arch and
 // seed the dense cell, then every sparsity × method.
 func plan(c *ExperimentConfig, workDir string) []*expCell {
@@ -337,7 +363,7 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 		for _, a := range c.Archs {
 			for _, seed := range c.Seeds {
 				denseDir := filepath.Join(workDir, d.Name, a.Name, fmt.Sprintf("seed%d", seed))
-				train := append([]string{"--data=" + d.Spec}, flagArgs(a.Train)...)
+				train := append([]string{"--data=" + d.Spec}, flagArgs(merge(a.Train, d.Train))...)
 				mk := func(sp float64, m MethodEntry, order int) *expCell {
 					cell := &expCell{data: d, arch: a, sparsity: sp, method: m, order: order, seed: seed, denseDir: denseDir,
 						settings: map[string][]string{"train": train}}
@@ -348,13 +374,7 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 						cell.id = fmt.Sprintf("%s_%s_s%s_%s_seed%d", d.Name, a.Name, fmtFloat(sp), m.Name, seed)
 						cell.cellDir = filepath.Join(denseDir, "s"+fmtFloat(sp), m.Name)
 						base := cell.baseMethod()
-						comp := map[string]any{}
-						for k, v := range c.Budget {
-							comp[k] = v
-						}
-						for k, v := range m.Flags {
-							comp[k] = v
-						}
+						comp := merge(c.Budget, d.Budget, m.Flags)
 						cell.settings["compress"] = append([]string{"--data=" + d.Spec, "--method=" + base, "--sparsity=" + fmtFloat(sp)}, flagArgs(comp)...)
 					}
 					cell.settings["verify"] = append([]string{"--data=" + d.Spec}, flagArgs(c.Verify)...)

@@ -317,3 +317,28 @@ func TestClaimSettings(t *testing.T) {
 		t.Errorf("changed settings: %v, want an error showing the new settings", err)
 	}
 }
+
+// TestSharedCells: the grid and the variants reuse the headline's cells
+// (same IDs, same settings), so what one config ran the others skip.
+func TestSharedCells(t *testing.T) {
+	load := func(name string) map[string]string {
+		c, err := LoadExperiment(filepath.Join(testenv.RepoRoot(), "experiments", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, cell := range plan(c, c.WorkDir) {
+			out[cell.id] = cell.fingerprint
+		}
+		return out
+	}
+	head := load("headline.yaml")
+	for _, other := range []string{"grid.yaml", "variants.yaml"} {
+		o := load(other)
+		for id, fp := range head {
+			if o[id] != fp {
+				t.Errorf("%s: headline cell %s has another fingerprint or is missing (%q vs %q)", other, id, o[id], fp)
+			}
+		}
+	}
+}

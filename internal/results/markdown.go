@@ -162,7 +162,7 @@ func writeBudget(w io.Writer, cells []*Cell) {
 	for _, v := range trained {
 		tr += v
 	}
-	fmt.Fprintf(w, "Compute (wall time of the recorded runs): dense training %.2f h (%d models), compression %.2f h, verification %.2f h; %.2f h in all.\n\n",
+	fmt.Fprintf(w, "Compute (wall time of the recorded runs): dense training %.2f h (%d dense models), compression %.2f h, verification %.2f h; %.2f h in all.\n\n",
 		tr/3600, len(trained), comp/3600, ver/3600, (tr+comp+ver)/3600)
 }
 
@@ -196,6 +196,25 @@ func writeConditions(w io.Writer, g *Group) {
 		}
 	}
 	fmt.Fprintf(w, "Measured on: %s.\n\n", strings.Join(notes, "; "))
+	for _, r := range g.Rows {
+		if len(r.Cells) > 0 {
+			fmt.Fprintf(w, "Dense model: `train %s`.", strings.Join(r.Cells[0].Settings["train"], " "))
+			break
+		}
+	}
+	for _, r := range g.Rows {
+		if !r.Dense() && len(r.Cells) > 0 {
+			var budget []string
+			for _, a := range r.Cells[0].Settings["compress"] {
+				if !strings.HasPrefix(a, "--method=") {
+					budget = append(budget, a)
+				}
+			}
+			fmt.Fprintf(w, " Compression (%s's flags; every method's are in the commands below): `compress %s`.", r.Method, strings.Join(budget, " "))
+			break
+		}
+	}
+	fmt.Fprintf(w, "\n\n")
 }
 
 // comparison is the computed C-SAM vs baselines paragraph of a group.
