@@ -483,9 +483,12 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 
 	// Variant C perturbs with uniform noise only: no gradient pass.
 	needFirst := cfg.Variant != "C"
+	var loss0 float64
+	var correct0 int
 	if needFirst {
 		s.setMasks(func(_ int, l *Layer) []float32 { return l.Mask })
-		if _, _, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing); err != nil {
+		var err error
+		if loss0, correct0, err = finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing); err != nil {
 			return stats, err
 		}
 	}
@@ -518,7 +521,13 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 	if err != nil {
 		return stats, err
 	}
+	// Report the loss and accuracy at the current mask, as SAM reports the
+	// loss at w; the loss at the perturbed structure goes to Extra.
+	stats.Extra["perturbed_loss"] = loss
 	stats.Loss, stats.Correct = loss, correct
+	if needFirst {
+		stats.Loss, stats.Correct = loss0, correct0
+	}
 	if cfg.Variant == "D" && cfg.LambdaSp > 0 {
 		s.sparsityPenalty(&stats)
 	}

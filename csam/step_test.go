@@ -359,6 +359,7 @@ type refStep struct {
 	c0, cNew  [2][]float64 // scores before and after the step
 	vel       [2][]float64 // momentum buffer after the step
 	m, mTilde [2][]float64 // mask and perturbed mask
+	loss0     float64      // loss at the current mask
 	loss1     float64      // loss at the perturbed mask
 	kp, pk    int          // flips kept→pruned, pruned→kept
 }
@@ -397,7 +398,8 @@ func (r *refNet) step(t *testing.T, c0, vel [2][]float64, density float64, varia
 		checkTopKMargin(t, fmt.Sprintf("layer %d scores", l), st.c0[l], r.keep[l], 1e-4)
 		st.m[l] = refTopK(st.c0[l], r.keep[l])
 	}
-	_, g := r.grad(st.m)
+	loss0, g := r.grad(st.m)
+	st.loss0 = loss0
 
 	switch variant {
 	case "A":
@@ -609,8 +611,11 @@ func TestOneStepByHand(t *testing.T) {
 			t.Logf("%d+%d flips; max |C'_code − C'_ref| = %.3g", ref.kp, ref.pk, maxDiff)
 			st := stats[0]
 			// The loss is accumulated in float64 from float32 logits: 1e-5.
-			if math.Abs(st.Loss-ref.loss1) > 1e-5 {
-				t.Errorf("reported loss %v, want the loss at the perturbed mask %v", st.Loss, ref.loss1)
+			if math.Abs(st.Extra["perturbed_loss"]-ref.loss1) > 1e-5 {
+				t.Errorf("perturbed loss %v, want the loss at the perturbed mask %v", st.Extra["perturbed_loss"], ref.loss1)
+			}
+			if math.Abs(st.Loss-ref.loss0) > 1e-5 {
+				t.Errorf("reported loss %v, want the loss at the current mask %v", st.Loss, ref.loss0)
 			}
 			if st.Extra["flips_kept_to_pruned"] != float64(ref.kp) || st.Extra["flips_pruned_to_kept"] != float64(ref.pk) {
 				t.Errorf("flips kept→pruned %v, pruned→kept %v; want %d, %d", st.Extra["flips_kept_to_pruned"], st.Extra["flips_pruned_to_kept"], ref.kp, ref.pk)
@@ -660,8 +665,8 @@ func TestTwoStepsMomentumAndSchedule(t *testing.T) {
 			}
 		}
 	}
-	if math.Abs(stats[1].Loss-s2.loss1) > 1e-5 {
-		t.Errorf("step 2 loss %v, want %v", stats[1].Loss, s2.loss1)
+	if math.Abs(stats[1].Loss-s2.loss0) > 1e-5 || math.Abs(stats[1].Extra["perturbed_loss"]-s2.loss1) > 1e-5 {
+		t.Errorf("step 2 losses %v / %v (perturbed), want %v / %v", stats[1].Loss, stats[1].Extra["perturbed_loss"], s2.loss0, s2.loss1)
 	}
 }
 
