@@ -86,8 +86,10 @@ lint:
 # Exports the --subset of torchvision models (48, ~1.4 GB, into TV_DIR, not
 # the repository) and runs `check` on each; then run the Go tests on them
 # with CSAM_TORCHVISION_DIR=$(TV_DIR).
+TV_FLAGS ?= --subset
 check-torchvision: build
-	/usr/bin/python3 scripts/torchvision_exports.py $(TV_DIR) --subset --check $(BIN) --table $(TV_DIR)/check.tsv
+	/usr/bin/python3 scripts/torchvision_exports.py $(TV_DIR) $(TV_FLAGS) --check $(BIN) --table $(TV_DIR)/check.tsv
+	CSAM_TORCHVISION_DIR=$(TV_DIR) $(GO) test -run '^TestTorchvisionExports$$' -timeout 60m ./internal/cli
 
 clean:
 	rm -rf bin

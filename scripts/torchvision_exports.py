@@ -4,7 +4,7 @@
 Usage:
     /usr/bin/python3 scripts/torchvision_exports.py OUTDIR [--subset] [--force]
         [--models resnet18,googlenet,mobilenet_v2] [--opsets 13,14,15,16,17]
-        [--sizes 32,224] [--check BIN [--table FILE]]
+        [--sizes 32,224] [--extras] [--probes] [--check BIN [--table FILE]]
 
 With --check BIN (a built csam-onnx, e.g. `go build -o /tmp/csam-onnx
 ./cmd/csam-onnx`), after exporting it runs `BIN check` on every selected
@@ -12,6 +12,11 @@ export twice, on seeded random inputs (--batch 3 for dynamic exports) and on
 the stored input, and prints a tab-separated table (model, opset, bn, batch,
 size, input, result, max abs diff, seconds), also written to --table FILE.
 It exits 1 if any check fails.
+
+--extras adds 11 exports with other settings (no constant folding,
+initializers as inputs, GoogLeNet transform_input, off-matrix input sizes);
+--probes writes OUTDIR/probes/, exports the Go engine is known not to run yet
+(see write_probes).
 
 Run it with Debian's python3 (python3-torch 1.13, python3-torchvision 0.14,
 python3-onnx 1.12), not a pyenv python. The models get random weights from a

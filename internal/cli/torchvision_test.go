@@ -51,13 +51,14 @@ func torchvisionDirs(t *testing.T) []string {
 }
 
 // torchTol is the tolerance of the Go engine against PyTorch's own output.
-// PyTorch computes the logits (standard deviation ~5, see LOGIT_STD in the
-// script) in float32 with MKL-DNN/OpenBLAS convolutions, in a different
-// summation order from the Go engine, and through unfolded BatchNorm where
-// the export folded it; over ~20-60 layers that gives differences of a few
-// 1e-5. 1e-3 leaves room for that while a wrong kernel moves logits by
-// O(1).
-const torchTol = 1e-3
+// PyTorch computes the logits (standard deviation 5 to 12, up to |36|: the
+// script scales the classifier so) in float32 with its own convolution
+// kernels and summation order, and, where the export folded BatchNorm,
+// through the unfolded layers, whose rounding differs from the folded
+// weights'. Over the 120 exports the worst difference measured was 3.1e-5
+// (ResNet-18, 224 px); 2e-4 leaves a factor 6 for other CPUs' kernels while
+// a wrong kernel moves logits by O(1).
+const torchTol = 2e-4
 
 // TestTorchvisionExports runs `csam-onnx check` on every torchvision
 // export in $CSAM_TORCHVISION_DIR: on the stored input, and on seeded
