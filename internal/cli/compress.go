@@ -340,18 +340,11 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := runtime.Init(ortLib); err != nil {
-		return err
-	}
-	sess, err := runtime.Open(opts.Output, &runtime.SessionOptions{IntraOpThreads: opts.Global.Threads})
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	ortEval, err := runtime.Accuracy(ctx, sess, ortBatches(ctx, test, 256), 256)
-	if err != nil {
-		return err
-	}
 	diff, err := parityOnData(written, sess, test, 64)
 	if err != nil {
 		return err

@@ -197,54 +197,51 @@ func TestSparseFormatCOO(t *testing.T) {
 	}
 }
 
-// TestCompressSIGKILLResume kills a compress process, reruns it with
-// --resume, and requires the same pruned weights as an uninterrupted run;
-// the output path never holds a partial file (issue 5, must-show 5).
-func TestCompressSIGKILLResume(t *testing.T) {
-	fashionMNIST(t)
+// buildBinary builds csam-onnx into dir for tests that run it as a
+// process.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	dir := t.TempDir()
 	bin := filepath.Join(dir, "csam-onnx")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/csam-onnx/csam-onnx/cmd/csam-onnx").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	tiny := tinyFMNIST(t, dir)
-	args := func(out string) []string {
-		return []string{"compress", tiny, "--data", "fashion-mnist", "--sparsity", "0.8", "--checkpoint-every", "2",
-			"--search-epochs", "2", "--finetune-epochs", "2", "--batch", "32", "--train-subset", "512", "--test-subset", "100", "-o", out}
-	}
+	return bin
+}
+
+// killAndResume runs `bin args(ref)` to the end; then runs `bin args(out)`,
+// SIGKILLs it as soon as ready(out) holds, checks it left no output file,
+// reruns it with --resume, and requires the same initializers as the
+// uninterrupted run.
+func killAndResume(t *testing.T, bin, dir string, args func(out string) []string, ready func(out string) bool) {
+	t.Helper()
 	ref := filepath.Join(dir, "ref.onnx")
 	if out, err := exec.Command(bin, args(ref)...).CombinedOutput(); err != nil {
-		t.Fatalf("uninterrupted compress: %v\n%s", err, out)
+		t.Fatalf("uninterrupted run: %v\n%s", err, out)
 	}
-
 	out := filepath.Join(dir, "killed.onnx")
 	cmd := exec.Command(bin, args(out)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once the fine-tuning phase has checkpointed.
-	ck := out + ".ckpt"
 	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		if _, err := os.Stat(filepath.Join(ck, "finetune.ckpt")); err == nil {
-			break
-		}
+	for !ready(out) {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			t.Fatal("compress wrote no fine-tuning checkpoint within 3 minutes")
+			cmd.Wait()
+			t.Fatal("the run did not reach the point to kill it within 3 minutes")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if _, err := os.Stat(out); err == nil {
-		t.Fatal("the killed compress left an output file")
+		t.Fatal("the killed run left an output file")
 	}
 	if o, err := exec.Command(bin, append(args(out), "--resume")...).CombinedOutput(); err != nil {
-		t.Fatalf("resumed compress: %v\n%s", err, o)
+		t.Fatalf("resumed run: %v\n%s", err, o)
 	}
 	a, err := onnxio.ReadFile(ref)
 	if err != nil {
@@ -261,63 +258,36 @@ func TestCompressSIGKILLResume(t *testing.T) {
 	}
 }
 
-// TestTrainSIGKILLResume kills `train` mid-epoch, reruns it with --resume,
-// and requires weights identical to an uninterrupted run with the same
-// seed (issue 4, must-show 3, the CLI half).
+// TestCompressSIGKILLResume kills a compress process once fine-tuning has
+// checkpointed, reruns it with --resume, and requires the same pruned
+// weights as an uninterrupted run; the output path never holds a partial
+// file (issue 5, must-show 5).
+func TestCompressSIGKILLResume(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	bin := buildBinary(t, dir)
+	tiny := tinyFMNIST(t, dir)
+	killAndResume(t, bin, dir, func(out string) []string {
+		return []string{"compress", tiny, "--data", "fashion-mnist", "--sparsity", "0.8", "--checkpoint-every", "2",
+			"--search-epochs", "2", "--finetune-epochs", "2", "--batch", "32", "--train-subset", "512", "--test-subset", "100", "-o", out}
+	}, func(out string) bool {
+		_, err := os.Stat(filepath.Join(out+".ckpt", "finetune.ckpt"))
+		return err == nil
+	})
+}
+
+// TestTrainSIGKILLResume kills `train` mid-way through its second epoch,
+// reruns it with --resume, and requires weights identical to an
+// uninterrupted run with the same seed (issue 4, must-show 3, the CLI half).
 func TestTrainSIGKILLResume(t *testing.T) {
 	fashionMNIST(t)
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "csam-onnx")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/csam-onnx/csam-onnx/cmd/csam-onnx").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	args := func(out string) []string {
+	bin := buildBinary(t, dir)
+	killAndResume(t, bin, dir, func(out string) []string {
 		return []string{"train", "--arch", "resnet8", "--width", "0.25", "--data", "fashion-mnist", "--epochs", "2", "--batch", "32",
 			"--train-subset", "640", "--checkpoint-every", "3", "--eval-epochs=false", "-o", out}
-	}
-	ref := filepath.Join(dir, "ref.onnx")
-	if out, err := exec.Command(bin, args(ref)...).CombinedOutput(); err != nil {
-		t.Fatalf("uninterrupted train: %v\n%s", err, out)
-	}
-	out := filepath.Join(dir, "killed.onnx")
-	cmd := exec.Command(bin, args(out)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ck := out + ".ckpt"
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		if c, err := finetune.ReadCheckpoint(ck); err == nil && c.Epoch == 1 && c.Step > 0 {
-			break // mid-way through the second epoch
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("train wrote no mid-epoch checkpoint within 3 minutes")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	if _, err := os.Stat(out); err == nil {
-		t.Fatal("the killed train left an output file")
-	}
-	if o, err := exec.Command(bin, append(args(out), "--resume")...).CombinedOutput(); err != nil {
-		t.Fatalf("resumed train: %v\n%s", err, o)
-	}
-	a, err := onnxio.ReadFile(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := onnxio.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range a.Graph.Initializers {
-		if !slices.Equal(in.Value.F32, b.Graph.Initializer(in.Name).Value.F32) {
-			t.Fatalf("after SIGKILL and --resume, %s differs from the uninterrupted run", in.Name)
-		}
-	}
+	}, func(out string) bool {
+		c, err := finetune.ReadCheckpoint(out + ".ckpt")
+		return err == nil && c.Epoch == 1 && c.Step > 0
+	})
 }

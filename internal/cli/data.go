@@ -73,3 +73,21 @@ func channelStats(d *dataset.Dataset) (mean, std []float32) {
 	}
 	return mean, std
 }
+
+// ortAccuracy opens the written model file in onnxruntime and measures its
+// clean accuracy on d. The caller closes the session.
+func ortAccuracy(ctx context.Context, lib, path string, d *dataset.Dataset, threads int) (*runtime.Session, runtime.Eval, error) {
+	if err := runtime.Init(lib); err != nil {
+		return nil, runtime.Eval{}, err
+	}
+	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: threads})
+	if err != nil {
+		return nil, runtime.Eval{}, err
+	}
+	e, err := runtime.Accuracy(ctx, sess, ortBatches(ctx, d, 256), 256)
+	if err != nil {
+		sess.Close()
+		return nil, runtime.Eval{}, err
+	}
+	return sess, e, nil
+}

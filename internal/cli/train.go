@@ -269,18 +269,12 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if err := onnxio.WriteFile(opts.Output, m); err != nil {
 		return err
 	}
-	if err := runtime.Init(ortLib); err != nil {
-		return err
-	}
-	sess, err := runtime.Open(opts.Output, &runtime.SessionOptions{IntraOpThreads: opts.Global.Threads})
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads)
 	if err != nil {
 		return err
 	}
-	defer sess.Close()
-	rep.TestORT, err = runtime.Accuracy(ctx, sess, ortBatches(ctx, test, 256), 256)
-	if err != nil {
-		return err
-	}
+	sess.Close()
+	rep.TestORT = ortEval
 	rep.ORTAccuracy = rep.TestORT.Accuracy()
 	rep.ORTVersion = runtime.Version()
 	rep.WallSeconds = time.Since(start).Seconds()
