@@ -192,7 +192,10 @@ func writeAtomic(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("report: %w", err)
 	}
 	tmp := f.Name()
-	werr := write(f)
+	werr := f.Chmod(0o644) // CreateTemp makes 0600; reports are for reading
+	if werr == nil {
+		werr = write(f)
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}

@@ -250,12 +250,15 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 	if err != nil {
 		return fmt.Errorf("--data %s: %w", o.Data, err)
 	}
-	note := test.Name
+	note := test.Title
+	if note == "" {
+		note = test.Name
+	}
 	if o.Subset > 0 && o.Subset < test.Len() {
 		// Evenly spaced, so every class is represented even when the
 		// files are sorted by class.
 		test = test.Select(spread(test.Len(), o.Subset))
-		note = fmt.Sprintf("%d test images evenly spaced over the test set", test.Len())
+		note += fmt.Sprintf("; %d test images evenly spaced over the test set", test.Len())
 	}
 	cert := test
 	if o.CertSubset > 0 && o.CertSubset < test.Len() {
