@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -26,8 +27,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ios := cli.System()
 	err := cli.NewCmdRoot(ios).ExecuteContext(ctx)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("interrupted: %w", context.Canceled)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
+		// Keep the command's own message (it may say how to resume).
+		err = fmt.Errorf("interrupted: %v: %w", err, context.Canceled)
 	}
 	stop()
 	code := cli.ExitCode(err)
