@@ -400,10 +400,15 @@ func (s *searcher) scoreForTopK(l *Layer) []float32 {
 	if !s.hydra {
 		return l.Score
 	}
-	for i, v := range l.Score {
-		l.work[i] = float32(math.Abs(float64(v)))
+	// Not l.work: the binarizer uses that as its scratch space, and a score
+	// slice aliasing it would be reordered under the selection.
+	if l.abs == nil {
+		l.abs = make([]float32, len(l.Score))
 	}
-	return l.work
+	for i, v := range l.Score {
+		l.abs[i] = float32(math.Abs(float64(v)))
+	}
+	return l.abs
 }
 
 // setMasks copies per-layer masks into the graph's mask tensors.

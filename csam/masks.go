@@ -25,6 +25,7 @@ type Layer struct {
 	Keep int
 
 	work []float32
+	abs  []float32 // |score| for HYDRA's top-k
 }
 
 // Len is the number of weights of the layer.

@@ -1,6 +1,7 @@
 package csam
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -63,5 +64,28 @@ func TestKeepCount(t *testing.T) {
 		if got := keepCount(c.d, c.n); got != c.k {
 			t.Errorf("keepCount(%v, %d) = %d, want %d", c.d, c.n, got, c.k)
 		}
+	}
+}
+
+// TestHydraMaskIsTopKOfAbsScores: HYDRA's mask keeps the largest |s| of
+// each layer (a regression test: the |s| buffer once aliased the
+// binarizer's scratch space, which scrambled the mask).
+func TestHydraMaskIsTopKOfAbsScores(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	l := &Layer{W: make([]float32, 200), Shape: []int{10, 20}}
+	layers := []*Layer{l}
+	allocate(layers, 0.3)
+	for i := range l.Score {
+		l.Score[i] = float32(rng.NormFloat64())
+	}
+	s := &searcher{layers: layers, hydra: true, bin: newBinarizer(layers, 0.3, false)}
+	s.bin.apply(layers, s.scoreForTopK, func(l *Layer) []float32 { return l.Mask })
+	abs := make([]float32, len(l.Score))
+	for i, v := range l.Score {
+		abs[i] = float32(math.Abs(float64(v)))
+	}
+	want := topKReference(abs, l.Keep)
+	if !slices.Equal(l.Mask, want) {
+		t.Fatal("HYDRA's mask is not the top-k of |score|")
 	}
 }
