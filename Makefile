@@ -47,7 +47,7 @@ demo: setup build
 		--search-epochs 1 --finetune-epochs 1 --train-subset 10000 --test-subset 2000 \
 		--checkpoint-dir $(DEMO_OUT)/ckpt --resume -o $(DEMO_OUT)/fmnist_resnet8.csam.onnx
 	$(BIN) verify $(DEMO_OUT)/fmnist_resnet8.csam.onnx --data fashion-mnist --baseline $(DEMO_MODEL) \
-		--subset 1000 --corruptions all --certify cc-cert,smoothing --cc-transform brightness:0.2,contrast:0.8 \
+		--subset 1000 --corruptions all --certify cc-cert,smoothing --cc-transform gamma:1.5 \
 		--cert-subset 50 --n 500 -o $(DEMO_OUT)/report
 	@echo "report: $(DEMO_OUT)/report/report.html"
 
