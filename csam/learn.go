@@ -172,26 +172,7 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	density := 1 - cfg.Sparsity
 	allocate(layers, density)
 	bin := newBinarizer(layers, density, cfg.Global)
-	res := &Result{Method: cfg.Method}
-	onEpoch := hooks.OnEpoch
-	hooks.OnEpoch = func(e finetune.EpochStats) {
-		res.Epochs = append(res.Epochs, e)
-		if onEpoch != nil {
-			onEpoch(e)
-		}
-	}
-	phase := func(name string, epochs int) finetune.LoopConfig {
-		res.Phases = append(res.Phases, name)
-		if hooks.OnPhase != nil {
-			hooks.OnPhase(name, epochs)
-		}
-		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume,
-			Meta: map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}}
-		if cfg.CheckpointDir != "" {
-			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
-		}
-		return lc
-	}
+	res, fh, phase := newRun(cfg, hooks, nil)
 	magnitudeMask := func() {
 		MagnitudeScores(layers)
 		bin.apply(layers, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
@@ -201,7 +182,7 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 
 	switch cfg.Method {
 	case "csam", "hydra":
-		if err := search(ctx, m, layers, bin, src, cfg, phase("search", cfg.SearchEpochs), hooks.Hooks); err != nil {
+		if err := search(ctx, m, layers, bin, src, cfg, phase("search", cfg.SearchEpochs), fh); err != nil {
 			return nil, err
 		}
 	case "magnitude":
@@ -212,7 +193,7 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 		ftEpochs += cfg.SearchEpochs
 		ftSAM = cfg.SAMRho
 	case "sam-prune":
-		if err := trainPhase(ctx, m, nil, src, cfg, phase("dense-sam", cfg.SearchEpochs), cfg.SAMRho, nil, hooks.Hooks); err != nil {
+		if err := trainPhase(ctx, m, nil, src, cfg, phase("dense-sam", cfg.SearchEpochs), cfg.SAMRho, nil, fh); err != nil {
 			return nil, err
 		}
 		magnitudeMask()
@@ -262,7 +243,7 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	for _, l := range layers {
 		masks[l.Weight] = l.Mask
 	}
-	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, gradual, hooks.Hooks); err != nil {
+	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, gradual, fh); err != nil {
 		return nil, err
 	}
 	if cfg.Method == "gmp" {
@@ -287,6 +268,38 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	}
 	res.Sparsity = 1 - float64(kept)/float64(total)
 	return res, nil
+}
+
+// newRun starts a Result for cfg and returns it with the hooks to pass to
+// the phases (recording every epoch into the Result) and the function that
+// opens a phase: it records the phase, tells OnPhase, and gives the loop
+// configuration with its checkpoint file and the settings a resume must
+// match (extraMeta adds to them).
+func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, finetune.Hooks, func(name string, epochs int) finetune.LoopConfig) {
+	res := &Result{Method: cfg.Method}
+	fh := hooks.Hooks
+	fh.OnEpoch = func(e finetune.EpochStats) {
+		res.Epochs = append(res.Epochs, e)
+		if hooks.OnEpoch != nil {
+			hooks.OnEpoch(e)
+		}
+	}
+	phase := func(name string, epochs int) finetune.LoopConfig {
+		res.Phases = append(res.Phases, name)
+		if hooks.OnPhase != nil {
+			hooks.OnPhase(name, epochs)
+		}
+		meta := map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
+		for k, v := range extraMeta {
+			meta[k] = v
+		}
+		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume, Meta: meta}
+		if cfg.CheckpointDir != "" {
+			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
+		}
+		return lc
+	}
+	return res, fh, phase
 }
 
 // trainPhase fine-tunes the weights of m (kept entries only when masks is

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -167,27 +166,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 		groups[i] = &channelGroup{cg: g, score: make([]float32, g.Channels), mask: make([]float32, g.Channels),
 			work: make([]float32, g.Channels), keep: keepCount(density, g.Channels)}
 	}
-	res := &Result{Method: cfg.Method}
-	onEpoch := hooks.OnEpoch
-	hooks.OnEpoch = func(e finetune.EpochStats) {
-		res.Epochs = append(res.Epochs, e)
-		if onEpoch != nil {
-			onEpoch(e)
-		}
-	}
-	phase := func(name string, epochs int) finetune.LoopConfig {
-		res.Phases = append(res.Phases, name)
-		if hooks.OnPhase != nil {
-			hooks.OnPhase(name, epochs)
-		}
-		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume,
-			Meta: map[string]string{"method": cfg.Method, "granularity": "channel",
-				"sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}}
-		if cfg.CheckpointDir != "" {
-			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
-		}
-		return lc
-	}
+	res, fh, phase := newRun(cfg, hooks, map[string]string{"granularity": "channel"})
 	magnitude := func() {
 		for _, g := range groups {
 			g.norms = filterNorms(m.Graph, &g.cg)
@@ -202,7 +181,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 			g.norms = filterNorms(m.Graph, &g.cg)
 		}
 		channelPercentileInit(groups, density)
-		if err := searchChannels(ctx, m, groups, src, cfg, phase("search", cfg.SearchEpochs), hooks.Hooks); err != nil {
+		if err := searchChannels(ctx, m, groups, src, cfg, phase("search", cfg.SearchEpochs), fh); err != nil {
 			return nil, err
 		}
 	case "magnitude":
@@ -213,7 +192,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 		ftEpochs += cfg.SearchEpochs
 		ftSAM = cfg.SAMRho
 	case "sam-prune":
-		if err := trainPhase(ctx, m, nil, src, cfg, phase("dense-sam", cfg.SearchEpochs), cfg.SAMRho, nil, hooks.Hooks); err != nil {
+		if err := trainPhase(ctx, m, nil, src, cfg, phase("dense-sam", cfg.SearchEpochs), cfg.SAMRho, nil, fh); err != nil {
 			return nil, err
 		}
 		magnitude()
@@ -221,7 +200,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 
 	// Fine-tune with the pruned channels frozen at zero.
 	masks := zeroPrunedChannels(m.Graph, groups)
-	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, nil, hooks.Hooks); err != nil {
+	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, nil, fh); err != nil {
 		return nil, err
 	}
 
