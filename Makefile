@@ -57,6 +57,7 @@ bench: setup
 	$(GO) test -run '^$$' -bench 'ShrunkORT' -timeout 30m ./graph
 	$(GO) test -run '^$$' -bench 'SampleUnderNoise|CorruptionSweep' -timeout 30m ./runtime
 	$(GO) test -run '^$$' -bench 'DecodeCIFARJPEG|Batches' -benchtime 1x -timeout 30m ./dataset
+	$(GO) test -run '^$$' -bench 'PipelineVsStep' -benchtime 1x -timeout 30m ./finetune
 
 # The issue-7 grid: rerun the same command to resume; finished cells are
 # skipped. EXP=experiments/grid.yaml for the wide grid.
