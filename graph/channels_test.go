@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/csam-onnx/csam-onnx/autodiff"
 	"github.com/csam-onnx/csam-onnx/graph"
@@ -615,7 +616,10 @@ func TestRemoveChannelsMatchesZeroedModel(t *testing.T) {
 // BenchmarkShrunkORT times onnxruntime inference (2 threads) of the
 // reference architectures at 32×32 (ResNet-8 at width 1, ResNet-18 and
 // MobileNet-V2 at width 0.5, GoogLeNet at 0.25), dense and with half of
-// every group's channels removed, at batch 1 and 64.
+// every prunable group's channels removed, at batch 1 and 64. Each
+// iteration runs the dense and the shrunk session back to back, so the
+// reported ratio (shrunk ÷ dense latency; issue 5 asks for ≤ 0.6 at 50%
+// channel sparsity) compares them under the same machine load.
 func BenchmarkShrunkORT(b *testing.B) {
 	if err := runtime.Init(testenv.ORTLibrary(b)); err != nil {
 		b.Fatal(err)
@@ -646,30 +650,44 @@ func BenchmarkShrunkORT(b *testing.B) {
 		if err := graph.RemoveChannels(shrunk, keep); err != nil {
 			b.Fatal(err)
 		}
-		for _, v := range []struct {
-			name string
-			m    *graph.Model
-		}{{"dense", m}, {"half-channels", shrunk}} {
-			for _, batch := range []int{1, 64} {
-				b.Run(fmt.Sprintf("%s/%s/batch%d", cfg.Arch, v.name, batch), func(b *testing.B) {
-					buf, err := onnxio.Marshal(v.m)
-					if err != nil {
-						b.Fatal(err)
-					}
-					s, err := runtime.OpenBytes(buf, &runtime.SessionOptions{IntraOpThreads: 2})
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer s.Close()
-					x := tensor.New(batch, 3, 32, 32)
-					for b.Loop() {
-						if _, err := s.Run([]*tensor.Tensor{x}); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.ReportMetric(float64(params(v.m)), "params")
-				})
+		open := func(b *testing.B, m *graph.Model) *runtime.Session {
+			buf, err := onnxio.Marshal(m)
+			if err != nil {
+				b.Fatal(err)
 			}
+			s, err := runtime.OpenBytes(buf, &runtime.SessionOptions{IntraOpThreads: 2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		}
+		for _, batch := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/batch%d", cfg.Arch, batch), func(b *testing.B) {
+				dense, small := open(b, m), open(b, shrunk)
+				defer dense.Close()
+				defer small.Close()
+				x := tensor.New(batch, 3, 32, 32)
+				run := func(s *runtime.Session) time.Duration {
+					t0 := time.Now()
+					if _, err := s.Run([]*tensor.Tensor{x}); err != nil {
+						b.Fatal(err)
+					}
+					return time.Since(t0)
+				}
+				run(dense) // warm-up: first-run allocations
+				run(small)
+				var td, ts time.Duration
+				for b.Loop() {
+					td += run(dense)
+					ts += run(small)
+				}
+				n := float64(b.N)
+				b.ReportMetric(td.Seconds()/n*1e3, "dense-ms")
+				b.ReportMetric(ts.Seconds()/n*1e3, "shrunk-ms")
+				b.ReportMetric(ts.Seconds()/td.Seconds(), "ratio")
+				b.ReportMetric(float64(params(m)), "dense-params")
+				b.ReportMetric(float64(params(shrunk)), "shrunk-params")
+			})
 		}
 	}
 }
