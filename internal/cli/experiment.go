@@ -91,10 +91,15 @@ type DataEntry struct {
 }
 
 // ArchEntry is one dense model per seed, trained with the train flags in
-// Train (arch, width, input-size, epochs, batch, lr, ...).
+// Train (arch, width, input-size, epochs, batch, lr, ...), or, with Model,
+// one given pretrained ONNX file (e.g. models/cifar10_resnet18.onnx)
+// that every seed starts from: nothing is trained, and the seeds then vary
+// the compression and the verification only. Model and Train exclude each
+// other.
 type ArchEntry struct {
 	Name  string         `yaml:"name"`
 	Train map[string]any `yaml:"train"`
+	Model string         `yaml:"model"`
 }
 
 // MethodEntry is one row of the tables: "dense" (the unpruned model), or a
@@ -218,6 +223,14 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 	}
 	for _, a := range c.Archs {
 		checkName("arch", a.Name)
+		if a.Model != "" {
+			if len(a.Train) > 0 {
+				bad("arch %q: model and train exclude each other (model: a pretrained file every seed starts from; train: a dense model trained per seed)", a.Name)
+			} else if !fileExists(a.Model) {
+				bad("arch %q: model %s does not exist", a.Name, a.Model)
+			}
+			continue
+		}
 		arch := fmt.Sprint(a.Train["arch"])
 		if !slices.Contains(models.Archs(), arch) {
 			bad("arch %q: train.arch %q is not one of %s", a.Name, arch, strings.Join(models.Archs(), ", "))
@@ -313,7 +326,16 @@ func (c *expCell) baseMethod() string {
 	return c.method.Name
 }
 
-func (c *expCell) denseModel() string { return filepath.Join(c.denseDir, "dense.onnx") }
+// pretrained reports whether the cell starts from the arch entry's given
+// model instead of training one.
+func (c *expCell) pretrained() bool { return c.arch.Model != "" }
+
+func (c *expCell) denseModel() string {
+	if c.pretrained() {
+		return c.arch.Model
+	}
+	return filepath.Join(c.denseDir, "dense.onnx")
+}
 
 func (c *expCell) model() string {
 	if c.dense() {
@@ -364,6 +386,11 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 			for _, seed := range c.Seeds {
 				denseDir := filepath.Join(workDir, d.Name, a.Name, fmt.Sprintf("seed%d", seed))
 				train := append([]string{"--data=" + d.Spec}, flagArgs(merge(a.Train, d.Train))...)
+				if a.Model != "" {
+					// No training: the settings name the file and its
+					// contents, so a changed file is a changed cell.
+					train = []string{"--model=" + a.Model, "--sha256=" + fileSHA256(a.Model)}
+				}
 				mk := func(sp float64, m MethodEntry, order int) *expCell {
 					cell := &expCell{data: d, arch: a, sparsity: sp, method: m, order: order, seed: seed, denseDir: denseDir,
 						settings: map[string][]string{"train": train}}
@@ -474,7 +501,9 @@ type cellArgs struct {
 
 func (c *expCell) args(cfg *ExperimentConfig) cellArgs {
 	var a cellArgs
-	a.train = append(slices.Clone(c.settings["train"]), "--resume", "-o", c.denseModel())
+	if !c.pretrained() {
+		a.train = append(slices.Clone(c.settings["train"]), "--resume", "-o", c.denseModel())
+	}
 	if !c.dense() {
 		a.compress = append([]string{c.denseModel()}, c.settings["compress"]...)
 		a.compress = append(a.compress, "--resume", "-o", c.model())
@@ -566,8 +595,10 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		a := c.args(cfg)
 		cg := g
 		cg.Seed = c.seed
-		if _, err := parseVerb(NewCmdTrain, quiet, &cg, a.train); err != nil {
-			return FlagErrorf("--config %s: arch %q: train flags: %v", o.Config, c.arch.Name, err)
+		if a.train != nil {
+			if _, err := parseVerb(NewCmdTrain, quiet, &cg, a.train); err != nil {
+				return FlagErrorf("--config %s: arch %q: train flags: %v", o.Config, c.arch.Name, err)
+			}
 		}
 		if a.compress != nil {
 			if _, err := parseVerb(NewCmdCompress, quiet, &cg, a.compress); err != nil {
@@ -647,7 +678,10 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 
 func (c *expCell) commands(cfg *ExperimentConfig, g *GlobalOptions) []string {
 	a := c.args(cfg)
-	out := []string{commandLine(g, "train", a.train)}
+	var out []string
+	if a.train != nil {
+		out = append(out, commandLine(g, "train", a.train))
+	}
 	if a.compress != nil {
 		out = append(out, commandLine(g, "compress", a.compress))
 	}
@@ -683,26 +717,20 @@ func (x *experiment) stepIO(logPath string) (*IOStreams, func(), error) {
 	return &IOStreams{In: x.o.IO.In, Out: f, ErrOut: io.MultiWriter(f, x.o.IO.ErrOut)}, func() { f.Close() }, nil
 }
 
-func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
-	g := x.g
-	g.Seed = c.seed
-	a := c.args(x.cfg)
-	cell := &results.Cell{ID: c.id, Experiment: x.cfg.Name, ConfigFile: x.o.Config, Tool: "csam-onnx " + Version,
-		Data: c.data.Name, DataSpec: c.data.Spec, Arch: c.arch.Name, Method: c.method.Name, MethodOrder: c.order,
-		Seed: c.seed, Settings: c.settings, Fingerprint: c.fingerprint, Commands: c.commands(x.cfg, &g)}
-
-	// 1. The dense model, trained once per (data, arch, seed).
+// trainDense trains the cell's dense model unless a finished one exists,
+// and records its report in cell.
+func (x *experiment) trainDense(ctx context.Context, c *expCell, g *GlobalOptions, a cellArgs, cell *results.Cell) error {
 	if err := x.failedDense[c.denseDir]; err != nil {
-		return "", fmt.Errorf("dense model %s failed to train earlier in this run: %w", c.denseModel(), err)
+		return fmt.Errorf("dense model %s failed to train earlier in this run: %w", c.denseModel(), err)
 	}
 	if err := claimSettings(c.denseModel(), c.settings["train"]); err != nil {
-		return "", err
+		return err
 	}
 	trainJSON, err := os.ReadFile(c.denseModel() + ".json")
 	if err != nil || !json.Valid(trainJSON) || !fileExists(c.denseModel()) {
-		opts, done, err := prepareStep(x, NewCmdTrain, &g, "train", a.train, filepath.Join(c.denseDir, "train.log"))
+		opts, done, err := prepareStep(x, NewCmdTrain, g, "train", a.train, filepath.Join(c.denseDir, "train.log"))
 		if err != nil {
-			return "", err
+			return err
 		}
 		fmt.Fprintf(x.o.IO.ErrOut, "experiment: %s: training %s\n", c.id, c.denseModel())
 		err = x.steps.train(ctx, opts)
@@ -711,18 +739,38 @@ func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
 			if ctx.Err() == nil {
 				x.failedDense[c.denseDir] = err
 			}
-			return "", fmt.Errorf("train: %w", err)
+			return fmt.Errorf("train: %w", err)
 		}
 		if trainJSON, err = os.ReadFile(c.denseModel() + ".json"); err != nil {
-			return "", err
+			return err
 		}
 	}
 	cell.Train = json.RawMessage(trainJSON)
 	var tr TrainReport
 	if err := json.Unmarshal(trainJSON, &tr); err != nil {
-		return "", fmt.Errorf("%s.json: %w", c.denseModel(), err)
+		return fmt.Errorf("%s.json: %w", c.denseModel(), err)
 	}
 	cell.Wall.Train = tr.WallSeconds
+	return nil
+}
+
+func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
+	g := x.g
+	g.Seed = c.seed
+	a := c.args(x.cfg)
+	cell := &results.Cell{ID: c.id, Experiment: x.cfg.Name, ConfigFile: x.o.Config, Tool: "csam-onnx " + Version,
+		Data: c.data.Name, DataSpec: c.data.Spec, Arch: c.arch.Name, Method: c.method.Name, MethodOrder: c.order,
+		Seed: c.seed, Settings: c.settings, Fingerprint: c.fingerprint, Commands: c.commands(x.cfg, &g)}
+
+	// 1. The dense model: given (its train report, when one lies next to
+	// it, is kept), or trained once per (data, arch, seed).
+	if c.pretrained() {
+		if js, err := os.ReadFile(c.denseModel() + ".json"); err == nil && json.Valid(js) {
+			cell.Train = json.RawMessage(js)
+		}
+	} else if err := x.trainDense(ctx, c, &g, a, cell); err != nil {
+		return "", err
+	}
 
 	// 2. Compression (resumable through its checkpoint folder).
 	if !c.dense() {
@@ -775,6 +823,7 @@ func (x *experiment) runCell(ctx context.Context, c *expCell) (string, error) {
 		r, err := report.ReadJSON(f)
 		return r, time.Since(start).Seconds(), err
 	}
+	var err error
 	if cell.Verify, cell.Wall.Verify, err = verify(a.verify); err != nil {
 		return "", err
 	}
@@ -836,6 +885,21 @@ func claimSettings(model string, settings []string) error {
 		return err
 	}
 	return os.WriteFile(p, []byte(want), 0o644)
+}
+
+// fileSHA256 is the hex SHA-256 of a file's contents, or "unreadable" (the
+// config check reports a missing file first).
+func fileSHA256(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return "unreadable"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable"
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func fileExists(p string) bool {

@@ -248,6 +248,8 @@ methods: [{name: dense}, {name: csam}]
 		{"bad verify flag", base + "verify: {corruptions: fog2}\n", "fog2"},
 		{"underscore in name", strings.Replace(base, "name: r8", "name: r_8", 1), `"r_8"`},
 		{"duplicate seed", strings.Replace(base, "[1]", "[1, 1]", 1), "seed 1 appears twice"},
+		{"model and train", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, train: {arch: resnet8}", 1), "exclude each other"},
+		{"missing model", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: /nonexistent/x.onnx", 1), "/nonexistent/x.onnx does not exist"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "x.yaml")
@@ -301,6 +303,74 @@ methods: [{name: dense}, {name: magnitude}]
 				t.Errorf("failed cells wrote %d result files", len(ents))
 			}
 		})
+	}
+}
+
+// TestExperimentPretrainedModel: an arch entry with model: starts every
+// seed from the given file: nothing is trained, the compress step reads
+// that file, the dense cell verifies it, and a changed file is refused as
+// changed settings instead of being mixed with the old results.
+func TestExperimentPretrainedModel(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "pretrained.onnx")
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(model, src, 0o644)
+	cfg := filepath.Join(dir, "x.yaml")
+	os.WriteFile(cfg, []byte(`
+data: [{name: fmnist, spec: fashion-mnist}]
+archs: [{name: shipped, model: `+model+`}]
+sparsities: [0.5]
+seeds: [1, 2]
+methods: [{name: dense}, {name: magnitude}]
+budget: {search-epochs: 0, finetune-epochs: 1, batch: 64, train-subset: 128, test-subset: 100}
+verify: {subset: 100, corruptions: none, certify: none, latency: false}
+`), 0o644)
+	var compressed []string
+	calls := map[string]int{}
+	real := countingSteps(calls)
+	steps := real
+	steps.compress = func(ctx context.Context, o *CompressOptions) error {
+		compressed = append(compressed, o.Model)
+		return real.compress(ctx, o)
+	}
+	run := func() error {
+		ios, _, errOut := testIO()
+		opts := &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, Config: cfg, WorkDir: filepath.Join(dir, "work"), ResultsDir: filepath.Join(dir, "results"), NoResults: true}
+		err := experimentRun(context.Background(), opts, steps)
+		if err != nil {
+			t.Logf("%s", errOut)
+		}
+		return err
+	}
+	if err := run(); err != nil {
+		t.Fatal(err)
+	}
+	if calls["train"] != 0 || calls["compress"] != 2 || calls["verify"] != 4 {
+		t.Errorf("calls %v, want no train, 2 compress (one per seed), 4 verify", calls)
+	}
+	for _, m := range compressed {
+		if m != model {
+			t.Errorf("compress read %s, want the given model %s", m, model)
+		}
+	}
+	for _, seed := range []int{1, 2} {
+		c, err := results.ReadFile(filepath.Join(dir, "results", fmt.Sprintf("fmnist_shipped_dense_seed%d.json", seed)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Verify == nil || c.Verify.Model.Path != model {
+			t.Errorf("seed %d dense cell verified %+v, want %s", seed, c.Verify, model)
+		}
+	}
+	// A changed file is a changed cell: refused, not silently mixed.
+	os.Remove(filepath.Join(dir, "results", "fmnist_shipped_s0.5_magnitude_seed1.json"))
+	os.WriteFile(model, append(src[:len(src):len(src)], 0), 0o644)
+	if err := run(); err == nil || !strings.Contains(err.Error(), "other settings") {
+		t.Errorf("rerun after the model changed: %v, want an error about other settings", err)
 	}
 }
 
