@@ -228,7 +228,33 @@ func smoothingPlot(r *Report) (*Plot, error) {
 	p.X.Label.Text = "ℓ2 radius"
 	p.Y.Label.Text = "certified accuracy"
 	setUnitY(p)
-	if err := addCurves(p, s.Radii, s.Certified, s.Baseline); err != nil {
+	if len(s.CurveRadii) > 1 && len(s.CurveCertified) == len(s.CurveRadii) {
+		// The fine curve as a line, the table's radii as points on it.
+		for _, c := range []struct {
+			ys, pts []float64
+			col     color.Color
+			dashed  bool
+			name    string
+		}{{s.CurveCertified, s.Certified, modelColor, false, "model"}, {s.CurveBaseline, s.Baseline, baselineColor, true, "baseline"}} {
+			if len(c.ys) != len(s.CurveRadii) {
+				continue
+			}
+			l, _, err := line(s.CurveRadii, c.ys, c.col, c.dashed)
+			if err != nil {
+				return nil, err
+			}
+			p.Add(l)
+			p.Legend.Add(c.name, l)
+			if len(c.pts) == len(s.Radii) {
+				_, sc, err := line(s.Radii, c.pts, c.col, c.dashed)
+				if err != nil {
+					return nil, err
+				}
+				p.Add(sc)
+			}
+		}
+		p.Add(plotter.NewGrid())
+	} else if err := addCurves(p, s.Radii, s.Certified, s.Baseline); err != nil {
 		return nil, err
 	}
 	// The largest radius these n and α can certify: a dotted vertical line.

@@ -119,6 +119,12 @@ type Smoothing struct {
 	Baseline  []float64 `json:"baseline_certified_accuracy,omitempty"`
 	// BaselineACR is the baseline's average certified radius.
 	BaselineACR *float64 `json:"baseline_acr,omitempty"`
+	// CurveRadii, CurveCertified and CurveBaseline sample the certified
+	// accuracy on a fine grid from 0 to just past the largest certifiable
+	// radius, for the plot; the table rows use Radii.
+	CurveRadii     []float64 `json:"curve_radii,omitempty"`
+	CurveCertified []float64 `json:"curve_certified_accuracy,omitempty"`
+	CurveBaseline  []float64 `json:"curve_baseline_certified_accuracy,omitempty"`
 }
 
 // WriteJSON writes r as indented JSON.

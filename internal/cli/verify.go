@@ -610,6 +610,17 @@ func buildReport(raw *RawResult) *report.Report {
 			v := b.Smoothing.ACR()
 			out.BaselineACR = &v
 		}
+		// The plot's curve: 81 radii from 0 to 10% past the largest
+		// certifiable one (or past 1, the table's last radius).
+		top := 1.1 * max(report.MaxRadius(out), 1)
+		for i := range 81 {
+			rad := top * float64(i) / 80
+			out.CurveRadii = append(out.CurveRadii, rad)
+			out.CurveCertified = append(out.CurveCertified, sm.CertifiedAt(rad).Accuracy())
+			if b != nil && b.Smoothing != nil {
+				out.CurveBaseline = append(out.CurveBaseline, b.Smoothing.CertifiedAt(rad).Accuracy())
+			}
+		}
 		r.Smoothing = out
 	}
 	return r

@@ -48,6 +48,25 @@ func TestVerifyShardsMergeToOneRun(t *testing.T) {
 	if a.Clean.Images != 60 || a.CCCert == nil || a.CCCert.Images != 6 || a.Smoothing == nil {
 		t.Fatalf("one run measured %+v", a.Clean)
 	}
+	// The plot's smoothing curve: a fine grid past the largest certifiable
+	// radius, non-increasing, agreeing with the table at r = 0, and 0
+	// beyond the largest radius.
+	sm := a.Smoothing
+	rmax := report.MaxRadius(sm)
+	if n := len(sm.CurveRadii); n != 81 || len(sm.CurveCertified) != n || len(sm.CurveBaseline) != n || sm.CurveRadii[n-1] <= rmax {
+		t.Fatalf("smoothing curve: %d radii up to %v (largest certifiable %v), %d model and %d baseline values", n, sm.CurveRadii[len(sm.CurveRadii)-1], rmax, len(sm.CurveCertified), len(sm.CurveBaseline))
+	}
+	if sm.CurveCertified[0] != sm.Certified[0] || sm.CurveBaseline[0] != sm.Baseline[0] {
+		t.Errorf("curve at r=0: %v / %v, table %v / %v", sm.CurveCertified[0], sm.CurveBaseline[0], sm.Certified[0], sm.Baseline[0])
+	}
+	for i := 1; i < len(sm.CurveRadii); i++ {
+		if sm.CurveCertified[i] > sm.CurveCertified[i-1] || sm.CurveBaseline[i] > sm.CurveBaseline[i-1] {
+			t.Errorf("curve increases at r=%v", sm.CurveRadii[i])
+		}
+		if sm.CurveRadii[i] > rmax && (sm.CurveCertified[i] != 0 || sm.CurveBaseline[i] != 0) {
+			t.Errorf("certified accuracy %v / %v at r=%v, beyond the largest certifiable radius %v", sm.CurveCertified[i], sm.CurveBaseline[i], sm.CurveRadii[i], rmax)
+		}
+	}
 	for _, d := range []struct {
 		name string
 		x, y any
