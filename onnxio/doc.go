@@ -18,7 +18,9 @@
 // (Unknown), and carries fields it does not interpret as encoded messages
 // (Opaque: training_info, functions, configuration, quantization
 // annotations, node device configurations, sparse-tensor and type-proto
-// attributes, non-tensor types). Tensor data is decoded by type: float32
+// attributes, non-tensor types; Functions decodes the model-local
+// functions and InlineFunctions replaces their calls by their bodies).
+// Tensor data is decoded by type: float32
 // into Tensor.F32, double into F64, integer and bool types into I64
 // (widened; uint64 keeps its bits), strings into Str, and every other type
 // (float16, bfloat16, complex, float8, 4- and 2-bit types) into Raw as

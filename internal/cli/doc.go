@@ -9,8 +9,10 @@
 // Conventions:
 //   - Machine output (tables, JSON) goes to IOStreams.Out; progress goes to
 //     IOStreams.ErrOut and only when that is a terminal and -q is not set.
-//   - Every command loads models through loadModel: onnxio.ReadFile, then
-//     graph.Validate, so a broken file is refused the same way everywhere.
+//   - Every command loads models through loadModel: onnxio.ReadFile,
+//     onnxio.InlineFunctions (model-local functions become plain nodes),
+//     then graph.Validate, so a broken file is refused the same way
+//     everywhere.
 //   - Errors are returned, never printed here; cmd/csam-onnx prints them on
 //     one line (see OneLine) and maps them to exit codes: 0 ok, 1 error,
 //     2 usage error or interrupted (*FlagError, context.Canceled),

@@ -9,9 +9,12 @@ import (
 	"github.com/csam-onnx/csam-onnx/onnxio"
 )
 
-// loadModel reads the model at path and validates it: every command goes
-// through here, so a damaged or inconsistent file gets the same one-line
-// refusal whichever verb is run.
+// loadModel reads the model at path, inlines its model-local functions
+// (ModelProto.functions, as PyTorch's export_modules_as_functions writes
+// them) and validates it: every command goes through here, so a damaged or
+// inconsistent file gets the same one-line refusal whichever verb is run,
+// and the engine only ever sees plain graphs. A model written from the
+// result (compress, train --init) holds the inlined graph and no functions.
 func loadModel(path string) (*graph.Model, error) {
 	if fi, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -27,6 +30,9 @@ func loadModel(path string) (*graph.Model, error) {
 	}
 	if m.Graph == nil {
 		return nil, fmt.Errorf("%s: the model has no graph", path)
+	}
+	if _, err := onnxio.InlineFunctions(m); err != nil {
+		return nil, fmt.Errorf("%s: cannot inline the model's local functions: %w", path, err)
 	}
 	if err := graph.Validate(m); err != nil {
 		return nil, fmt.Errorf("%s: invalid graph: %w", path, err)

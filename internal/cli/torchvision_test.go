@@ -145,20 +145,23 @@ func compareToTorch(t *testing.T, dir string) {
 
 // TestTorchvisionProbes runs check on the exports under
 // $CSAM_TORCHVISION_DIR/probes (written by the script's --probes): models
-// PyTorch produces with other export options that onnxruntime runs and the
-// Go engine does not yet. Each is a repro of a known gap, expected to fail
-// until that gap is closed; the folder exists only when asked for, so the
-// matrix test above stays independent of them.
+// PyTorch produces with export options other than the matrix's. Each was
+// written as the repro of a gap and must pass once that gap is closed; the
+// folder exists only when asked for, so the matrix test above stays
+// independent of them.
 //
 //   - functions_min, resnet18_functions: torch.onnx.export(...,
 //     export_modules_as_functions={Module}) at opset 15+ writes each module
 //     instance as a call to a model-local ONNX function (ModelProto field
-//     25, domain = the module's Python module). The IR keeps the functions
-//     as opaque bytes, so Compile sees an unknown op per call node. Fix:
-//     decode ModelProto.functions in onnxio and inline every call to a
-//     model-local function before compiling (a graph pass: body nodes
-//     renamed under the call node's name, formal inputs/outputs mapped to
-//     the actual ones, ref_attr_name attributes resolved from the call).
+//     25, domain = the module's Python module). Fixed: loadModel inlines
+//     every call (onnxio.InlineFunctions, graph.InlineFunctions: body nodes
+//     and values renamed under the call node's name, formal inputs and
+//     outputs mapped to the actual ones, ref_attr_name attributes resolved
+//     from the call or the function's defaults, nested calls inlined,
+//     opset imports merged) before the engine sees the model. The
+//     committed fixture graph/testdata/functions_convbn_op15 covers the
+//     same case without the exports (TestCheckModelLocalFunctions,
+//     graph's TestInlineFunctions*).
 func TestTorchvisionProbes(t *testing.T) {
 	root := os.Getenv("CSAM_TORCHVISION_DIR")
 	if root == "" {
@@ -183,6 +186,38 @@ func TestTorchvisionProbes(t *testing.T) {
 			}
 			if err := checkRun(context.Background(), opts); err != nil {
 				t.Fatalf("check %s: %v\n%s", opts.Model, err, out)
+			}
+		})
+	}
+}
+
+// TestCheckModelLocalFunctions runs check on a PyTorch export whose
+// blocks are calls to a model-local function
+// (graph/testdata/functions_convbn_op15): the Go engine runs the inlined
+// graph, onnxruntime the file as it is, and they must agree.
+func TestCheckModelLocalFunctions(t *testing.T) {
+	lib := testenv.ORTLibrary(t)
+	dir := filepath.Join("..", "..", "graph", "testdata", "functions_convbn_op15")
+	model := filepath.Join(dir, "model.onnx")
+	for _, c := range []struct {
+		label  string
+		inputs []string
+	}{
+		{"stored", []string{filepath.Join(dir, "test_data_set_0", "input_0.pb")}},
+		{"random", nil},
+	} {
+		t.Run(c.label, func(t *testing.T) {
+			ios, out, _ := testIO()
+			opts := &CheckOptions{
+				IO:     ios,
+				Global: &GlobalOptions{ORTLib: lib, Seed: 3, Threads: 1},
+				Model:  model, Inputs: c.inputs, Batch: 2, ATol: DefaultCheckATol,
+			}
+			if err := checkRun(context.Background(), opts); err != nil {
+				t.Fatalf("check %s: %v\n%s", model, err, out)
+			}
+			if !strings.Contains(out.String(), "logits") || !strings.Contains(out.String(), " ok") || !strings.Contains(out.String(), "[2 5]") {
+				t.Errorf("check output does not report logits [2 5] ok:\n%s", out)
 			}
 		})
 	}
