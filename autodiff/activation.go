@@ -174,10 +174,20 @@ func sigmoid32(v float32) float32 {
 // clamp01 clamps v to [0, 1]; NaN stays NaN.
 func clamp01(v float32) float32 { return min(max(v, 0), 1) }
 
+// assignsGrad: Relu and Clip (ReLU6 in MobileNet-V2), the activations on
+// every block's path, assign dX when it is fresh.
+func (k *activationKernel) assignsGrad(i int) bool {
+	return i == 0 && (k.act == actRelu || k.act == actClip)
+}
+
 func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
+		if ctx.fresh(0) && gin[0] != nil {
+			clear(gin[0].F32)
+		}
 		return nil
 	}
+	fresh := ctx.fresh(0)
 	x, y, dy := in[0].F32, out[0].F32, gout[0].F32
 	lo, hi := k.bounds(in)
 	if gin[0] != nil {
@@ -190,6 +200,14 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 			switch k.act {
 			case actRelu:
 				ys := y[s:e]
+				if fresh {
+					for i, v := range ys {
+						u := math.Float32bits(v)
+						m := uint32(int32(u|-u) >> 31)
+						ds[i] = math.Float32frombits(math.Float32bits(gs[i]) & m)
+					}
+					break
+				}
 				for i, v := range ys {
 					// y > 0 exactly when its bits are non-zero (y = max(x, 0)
 					// is +0 for x <= 0); NaN passes NaN through.
@@ -206,6 +224,13 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 					ds[i] += math.Float32frombits(math.Float32bits(g)&m | math.Float32bits(k.alpha*g)&^m)
 				}
 			case actClip:
+				if fresh {
+					for i, v := range xs {
+						m := ^uint32(int32(math.Float32bits((v-lo)+0)|math.Float32bits((hi-v)+0)) >> 31)
+						ds[i] = math.Float32frombits(math.Float32bits(gs[i]) & m)
+					}
+					break
+				}
 				for i, v := range xs {
 					// lo <= x <= hi iff x-lo and hi-x are >= +0 (adding +0
 					// turns a -0 difference into +0).

@@ -164,10 +164,17 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 	return nil
 }
 
+// assignsGrad: BatchNormalization assigns dX when it is fresh.
+func (k *batchNormKernel) assignsGrad(i int) bool { return i == 0 }
+
 func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
+		if ctx.fresh(0) && gin[0] != nil {
+			clear(gin[0].F32)
+		}
 		return nil
 	}
+	fresh := ctx.fresh(0)
 	x, scale, dy := in[0].F32, in[1].F32, gout[0].F32
 	grad := func(i int) []float32 {
 		if i < len(gin) && gin[i] != nil {
@@ -212,6 +219,12 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 			for n := range k.n {
 				off := (n*k.c + c) * k.plane
 				g, d := dy[off:off+k.plane], dx[off:off+k.plane]
+				if fresh {
+					for i, gv := range g {
+						d[i] = gv * a
+					}
+					continue
+				}
 				for i, gv := range g {
 					d[i] += gv * a
 				}
@@ -225,6 +238,12 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		for n := range k.n {
 			off := (n*k.c + c) * k.plane
 			g, xs, d := dy[off:off+k.plane], x[off:off+k.plane], dx[off:off+k.plane]
+			if fresh {
+				for i, gv := range g {
+					d[i] = a * (gv - mdy - (xs[i]-mean)*mdyx)
+				}
+				continue
+			}
 			for i, gv := range g {
 				d[i] += a * (gv - mdy - (xs[i]-mean)*mdyx)
 			}

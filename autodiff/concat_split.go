@@ -156,25 +156,38 @@ func f32Of(t *tensor.Tensor) []float32 { return t.F32 }
 func f64Of(t *tensor.Tensor) []float64 { return t.F64 }
 func i64Of(t *tensor.Tensor) []int64   { return t.I64 }
 
+// assignsGrad: Concat copies each input's slice of dY into a fresh
+// gradient instead of adding it.
+func (k *concatKernel) assignsGrad(int) bool { return true }
+
 func (k *concatKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
+		for i, g := range gin {
+			if g != nil && ctx.fresh(i) {
+				clear(g.F32)
+			}
+		}
 		return nil
 	}
 	if p := rowPieces(ctx, k.outer, gout[0].Len()); p > 1 {
-		tensor.Parallel(p, k.outer, func(lo, hi int) { k.backward(lo, hi, gout[0].F32, gin) })
+		tensor.Parallel(p, k.outer, func(lo, hi int) { k.backward(ctx, lo, hi, gout[0].F32, gin) })
 		return nil
 	}
-	k.backward(0, k.outer, gout[0].F32, gin)
+	k.backward(ctx, 0, k.outer, gout[0].F32, gin)
 	return nil
 }
 
-func (k *concatKernel) backward(lo, hi int, g []float32, gin []*tensor.Tensor) {
+func (k *concatKernel) backward(ctx *RunContext, lo, hi int, g []float32, gin []*tensor.Tensor) {
 	for o := lo; o < hi; o++ {
 		at := o * k.total * k.inner
 		for i, d := range k.dims {
 			n := d * k.inner
 			if gin[i] != nil {
-				addInto(gin[i].F32[o*n:(o+1)*n], g[at:at+n])
+				if ctx.fresh(i) {
+					copy(gin[i].F32[o*n:(o+1)*n], g[at:at+n])
+				} else {
+					addInto(gin[i].F32[o*n:(o+1)*n], g[at:at+n])
+				}
 			}
 			at += n
 		}

@@ -415,8 +415,15 @@ func (k *convKernel) gemmForward(ctx *RunContext, x, w, y []float32) {
 	})
 }
 
+// assignsGrad: Conv assigns dX when it is fresh (GEMMs with beta 0, or
+// planes cleared just before col2im adds into them).
+func (k *convKernel) assignsGrad(i int) bool { return i == 0 }
+
 func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
+		if ctx.fresh(0) && gin[0] != nil {
+			clear(gin[0].F32)
+		}
 		return nil
 	}
 	dy := gout[0].F32
@@ -444,15 +451,22 @@ func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 	if dx == nil && dw == nil {
 		return nil
 	}
+	fresh := dx != nil && ctx.fresh(0)
 	if k.depthwise {
-		k.depthwiseBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw)
+		k.depthwiseBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw, fresh)
 		return nil
 	}
-	k.gemmBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw)
+	k.gemmBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw, fresh)
 	return nil
 }
 
-func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
+// gemmBackward adds dW into dw and dX into dx, or with fresh assigns dX
+// (every element of dx is written).
+func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32, fresh bool) {
+	var dxBeta float32 = 1
+	if fresh {
+		dxBeta = 0
+	}
 	workers := max(1, ctx.Workers)
 	per := k.workerSpace()
 	scratch := ctx.scratch(k.Workspace(workers))
@@ -524,7 +538,7 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 				wg := w[g*k.mg*k.kg:]
 				switch {
 				case direct:
-					tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 1, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
+					tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, dxBeta, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
 				case k.transposed:
 					// dX_g += Wt_g (cg × mg·kk) · im2col(dY_g) (mg·kk × inPlane per sample).
 					ni := ns * k.inPlane
@@ -533,7 +547,7 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 					}
 					wtg := wt[g*k.cg*mkk:]
 					if ns == 1 {
-						tensor.Sgemm(false, false, k.cg, ni, mkk, 1, wtg, mkk, dcol, ni, 1, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
+						tensor.Sgemm(false, false, k.cg, ni, mkk, 1, wtg, mkk, dcol, ni, dxBeta, dx[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane)
 						break
 					}
 					tensor.Sgemm(false, false, k.cg, ni, mkk, 1, wtg, mkk, dcol, ni, 0, tmp2, ni)
@@ -541,6 +555,10 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 						for c := range k.cg {
 							d := dx[(s*k.c+g*k.cg+c)*k.inPlane:][:k.inPlane]
 							src := tmp2[c*ni+(s-s0)*k.inPlane:][:k.inPlane]
+							if fresh {
+								copy(d, src)
+								continue
+							}
 							for i := range d {
 								d[i] += src[i]
 							}
@@ -549,7 +567,11 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
 				default:
 					tensor.Sgemm(true, false, k.kg, nc, k.mg, 1, wg, k.kg, dyg, lddy, 0, dcol, nc)
 					for s := s0; s < s1; s++ {
-						tensor.Col2im(&k.win.Window, k.cg, dcol, nc, (s-s0)*k.outPlane, dx[(s*k.c+g*k.cg)*k.inPlane:])
+						d := dx[(s*k.c+g*k.cg)*k.inPlane:]
+						if fresh {
+							clear(d[:k.cg*k.inPlane])
+						}
+						tensor.Col2im(&k.win.Window, k.cg, dcol, nc, (s-s0)*k.outPlane, d)
 					}
 				}
 			}
@@ -670,7 +692,7 @@ func depthwiseDot(g *tensor.Window, ki, kj int, in, out []float32) float32 {
 	return s
 }
 
-func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float32) {
+func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float32, fresh bool) {
 	g := &k.win.Window
 	khw := g.KH * g.KW
 	if dx != nil {
@@ -678,6 +700,9 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 		tensor.ForEach(ctx.Workers, k.n*k.c, func(_, i int) {
 			n, c := i/k.c, i%k.c
 			dplane := dx[i*k.inPlane : (i+1)*k.inPlane]
+			if fresh {
+				clear(dplane)
+			}
 			for m := c * k.mg; m < (c+1)*k.mg; m++ {
 				src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
 				wm := w[m*khw : (m+1)*khw]

@@ -84,10 +84,11 @@ func BenchmarkResNet18Peers(b *testing.B) {
 // forward, softmax cross-entropy, backward, w -= lr·g on every float
 // initializer) of the project's reference CIFAR models (package models) at
 // batch 64 with 2 workers. PyTorch 1.13 figures for the same setting (see
-// issue 3): ResNet-20 ~600 images/s, MobileNet-V2 ~63.
+// issue 3): ResNet-20 ~600 images/s, MobileNet-V2 ~63; GoogLeNet has no
+// quoted peer figure.
 func BenchmarkModelsTrain(b *testing.B) {
 	const batch, threads = 64, 2
-	for _, arch := range []string{"resnet20", "mobilenetv2"} {
+	for _, arch := range []string{"resnet20", "mobilenetv2", "googlenet"} {
 		b.Run(arch, func(b *testing.B) {
 			m, err := models.Build(models.Config{Arch: arch, Seed: 1})
 			if err != nil {

@@ -268,8 +268,19 @@ func wrapInt(dt tensor.DType, v int64) int64 {
 	return v
 }
 
+// assignsGrad: a same-shape Add (the residual join) copies dY into fresh
+// input gradients instead of adding it.
+func (k *arithKernel) assignsGrad(i int) bool {
+	return i < 2 && k.op == opAdd && k.dtype == tensor.Float32 && k.plan != nil && k.plan.elementwise()
+}
+
 func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil || k.dtype != tensor.Float32 {
+		for i, g := range gin {
+			if g != nil && g.F32 != nil && ctx.fresh(i) {
+				clear(g.F32)
+			}
+		}
 		return nil
 	}
 	p, g := k.plan, gout[0].F32
@@ -339,6 +350,24 @@ func (k *arithKernel) backwardSame(ctx *RunContext, in, out []*tensor.Tensor, g 
 	}
 	if gin[1] != nil {
 		gb = gin[1].F32
+	}
+	if k.op == opAdd && (ctx.fresh(0) || ctx.fresh(1)) {
+		fa, fb := ctx.fresh(0), ctx.fresh(1)
+		parallelChunks(ctx.Workers, len(g), func(lo, hi int) {
+			for _, d := range []struct {
+				g     []float32
+				fresh bool
+			}{{ga, fa}, {gb, fb}} {
+				switch {
+				case d.g == nil:
+				case d.fresh:
+					copy(d.g[lo:hi], g[lo:hi])
+				default:
+					addInto(d.g[lo:hi], g[lo:hi])
+				}
+			}
+		})
+		return
 	}
 	a, b, z := in[0].F32, in[1].F32, out[0].F32
 	if parallelPieces(ctx.Workers, len(g)) == 1 {

@@ -74,7 +74,23 @@ type RunContext struct {
 	// asked for. Its contents are unspecified on entry to Forward and
 	// Backward and belong to the running kernel until it returns.
 	Scratch []float32
+	// Fresh, during Backward, marks the gradient buffers gin[i] that hold
+	// no contribution yet and were not cleared (their contents are
+	// unspecified): the kernel must write every element of them, assigning
+	// instead of adding. It is only ever set for inputs the kernel claims
+	// through gradAssigner.
+	Fresh []bool
 }
+
+// fresh reports whether gin[i] is to be assigned rather than added to.
+func (c *RunContext) fresh(i int) bool { return i < len(c.Fresh) && c.Fresh[i] }
+
+// gradAssigner is implemented by kernels whose Backward can assign the
+// gradient of input i when RunContext.Fresh says the buffer holds nothing
+// yet. For such an input the program skips clearing the buffer before the
+// kernel, its first writer, runs: one pass over memory fewer, and the
+// kernel's own pass writes without reading.
+type gradAssigner interface{ assignsGrad(i int) bool }
 
 // WorkspaceUser is implemented by kernels that need temporary float32
 // space in Forward or Backward (im2col columns, per-chunk partial sums).

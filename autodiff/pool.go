@@ -166,11 +166,95 @@ func (k *poolKernel) taps(o int, fn func(idx int)) {
 	}
 }
 
+// flat reports whether the window is 1-D or 2-D (no depth), the case the
+// direct loops below handle; 3-D windows go through taps.
+func (k *poolKernel) flat() bool { return k.win.D == 1 && k.win.KD == 1 }
+
+// maxPlane is MaxPool of one 1-D or 2-D plane: the taps inside the image
+// in row-major window order, with taps' semantics (first maximum wins,
+// a NaN propagates), without a call per tap.
+func (k *poolKernel) maxPlane(src, dst []float32, am []int32) {
+	g := &k.win
+	for oh := range g.OH {
+		ih0 := oh*g.SH - g.PadT
+		iLo, iHi := tensor.ValidRange(g.KH, g.DH, ih0, g.H)
+		for ow := range g.OW {
+			iw0 := ow*g.SW - g.PadL
+			jLo, jHi := tensor.ValidRange(g.KW, g.DW, iw0, g.W)
+			o := oh*g.OW + ow
+			if iLo >= iHi || jLo >= jHi {
+				dst[o], am[o] = float32(math.Inf(-1)), -1
+				continue
+			}
+			// Start from the first tap; a later tap wins when it is
+			// larger or NaN, unless the best so far is NaN (the first NaN
+			// sticks). Written as one condition so the compiler can use
+			// conditional moves: the comparisons are data-dependent and
+			// mispredict as branches.
+			arg := (ih0+iLo*g.DH)*g.W + iw0 + jLo*g.DW
+			best := src[arg]
+			for i := iLo; i < iHi; i++ {
+				row := (ih0+i*g.DH)*g.W + iw0
+				for j := jLo; j < jHi; j++ {
+					idx := row + j*g.DW
+					v := src[idx]
+					if !(v <= best) && best == best {
+						best = v
+						arg = idx
+					}
+				}
+			}
+			dst[o], am[o] = best, int32(arg)
+		}
+	}
+}
+
+// avgPlane is AveragePool of one 1-D or 2-D plane (taps' order of
+// summation), or with adjoint its backward: dx[taps] += dy·inv.
+func (k *poolKernel) avgPlane(src, dst []float32, adjoint bool) {
+	g := &k.win
+	for oh := range g.OH {
+		ih0 := oh*g.SH - g.PadT
+		iLo, iHi := tensor.ValidRange(g.KH, g.DH, ih0, g.H)
+		for ow := range g.OW {
+			iw0 := ow*g.SW - g.PadL
+			jLo, jHi := tensor.ValidRange(g.KW, g.DW, iw0, g.W)
+			o := oh*g.OW + ow
+			if adjoint {
+				v := dst[o] * k.inv[o]
+				for i := iLo; i < iHi; i++ {
+					row := (ih0+i*g.DH)*g.W + iw0
+					for j := jLo; j < jHi; j++ {
+						src[row+j*g.DW] += v
+					}
+				}
+				continue
+			}
+			var s float32
+			for i := iLo; i < iHi; i++ {
+				row := (ih0+i*g.DH)*g.W + iw0
+				for j := jLo; j < jHi; j++ {
+					s += src[row+j*g.DW]
+				}
+			}
+			dst[o] = s * k.inv[o]
+		}
+	}
+}
+
 func (k *poolKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	x, y := in[0].F32, out[0].F32
 	tensor.ForEach(ctx.Workers, k.planes, func(_, p int) {
 		src := x[p*k.inPl : (p+1)*k.inPl]
 		dst := y[p*k.outPl : (p+1)*k.outPl]
+		if k.flat() {
+			if k.isMax {
+				k.maxPlane(src, dst, k.argmax[p*k.outPl:(p+1)*k.outPl])
+			} else {
+				k.avgPlane(src, dst, false)
+			}
+			return
+		}
 		if k.isMax {
 			am := k.argmax[p*k.outPl : (p+1)*k.outPl]
 			for o := range dst {
@@ -207,14 +291,28 @@ func (k *poolKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	return nil
 }
 
+// assignsGrad: pooling clears each plane of a fresh dX just before it
+// scatters into it (in cache, and in parallel).
+func (k *poolKernel) assignsGrad(i int) bool { return i == 0 }
+
 func (k *poolKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
-	if gout[0] == nil || gin[0] == nil {
+	if gin[0] == nil {
+		return nil
+	}
+	fresh := ctx.fresh(0)
+	if gout[0] == nil {
+		if fresh {
+			clear(gin[0].F32)
+		}
 		return nil
 	}
 	dy, dx := gout[0].F32, gin[0].F32
 	tensor.ForEach(ctx.Workers, k.planes, func(_, p int) {
 		d := dx[p*k.inPl : (p+1)*k.inPl]
 		gy := dy[p*k.outPl : (p+1)*k.outPl]
+		if fresh {
+			clear(d)
+		}
 		if k.isMax {
 			am := k.argmax[p*k.outPl : (p+1)*k.outPl]
 			for o, a := range am {
@@ -222,6 +320,10 @@ func (k *poolKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 					d[a] += gy[o]
 				}
 			}
+			return
+		}
+		if k.flat() {
+			k.avgPlane(d, gy, true)
 			return
 		}
 		for o := range gy {

@@ -47,6 +47,9 @@ type step struct {
 	// into during Backward; they are zeroed just before it runs, while
 	// they are about to be written (and so soon in cache).
 	clearGrads [][]float32
+	// fresh marks the inputs whose gradient this step writes first and
+	// assigns (gradAssigner) instead of having it cleared; nil when none.
+	fresh []bool
 }
 
 // Program is a graph compiled for fixed input shapes: every buffer is
@@ -307,12 +310,44 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 			continue
 		}
 		if si, ok := firstWriter[i]; ok {
-			p.steps[si].clearGrads = append(p.steps[si].clearGrads, s.grad.F32)
+			st := p.steps[si]
+			if pos := assignPos(st, i); pos >= 0 {
+				if st.fresh == nil {
+					st.fresh = make([]bool, len(st.in))
+				}
+				st.fresh[pos] = true
+				continue
+			}
+			st.clearGrads = append(st.clearGrads, s.grad.F32)
 		} else {
 			p.zeroGrads = append(p.zeroGrads, s.grad.F32)
 		}
 	}
 	return p, nil
+}
+
+// assignPos is the input position at which st reads slot idx, when that
+// is the only position it reads it at and st's kernel can assign that
+// input's gradient (gradAssigner); -1 otherwise.
+func assignPos(st *step, idx int) int {
+	ga, ok := st.kernel.(gradAssigner)
+	if !ok {
+		return -1
+	}
+	pos := -1
+	for i, in := range st.in {
+		if in != idx {
+			continue
+		}
+		if pos >= 0 {
+			return -1 // read twice (Add(x, x)): both contributions add
+		}
+		pos = i
+	}
+	if pos < 0 || !ga.assignsGrad(pos) {
+		return -1
+	}
+	return pos
 }
 
 // shapeOnly marks kernels whose outputs depend only on input shapes (Shape),
@@ -408,7 +443,10 @@ func (p *Program) Backward() error {
 		for _, g := range st.clearGrads {
 			coreClear(p.ctx.Workers, g)
 		}
-		if err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT); err != nil {
+		p.ctx.Fresh = st.fresh
+		err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT)
+		p.ctx.Fresh = nil
+		if err != nil {
 			return &NodeError{Node: st.node, Err: err}
 		}
 	}
