@@ -79,6 +79,13 @@ type InspectReport struct {
 	// WeightSparsity is the fraction of exact zeros over all layer weights.
 	WeightSparsity float64        `json:"weight_sparsity"`
 	Layers         []LayerSummary `json:"layers"`
+	// InlinedCalls counts the calls to model-local functions (PyTorch's
+	// export_modules_as_functions) that loading replaced by their bodies;
+	// the other figures describe the inlined graph.
+	InlinedCalls int `json:"inlined_function_calls"`
+	// Metadata is the model's metadata_props in file order: what made it
+	// (csam-onnx records arch, seed, data, command, method, sparsity).
+	Metadata []MetadataEntry `json:"metadata"`
 }
 
 // OpsetInfo is one opset import.
@@ -109,8 +116,14 @@ type LayerSummary struct {
 	Sparsity    float64 `json:"sparsity"`
 }
 
+// MetadataEntry is one metadata_props pair.
+type MetadataEntry struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
 func inspectRun(ctx context.Context, opts *InspectOptions) error {
-	m, err := loadModel(opts.Model)
+	m, inlined, err := loadModelInlined(opts.Model)
 	if err != nil {
 		return err
 	}
@@ -124,6 +137,7 @@ func inspectRun(ctx context.Context, opts *InspectOptions) error {
 	}
 	r.File = opts.Model
 	r.FileSize = fi.Size()
+	r.InlinedCalls = inlined
 	if opts.JSON {
 		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
@@ -147,6 +161,10 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 		Inputs:          []ValueSummary{},
 		Outputs:         []ValueSummary{},
 		Layers:          []LayerSummary{},
+		Metadata:        []MetadataEntry{},
+	}
+	for _, p := range m.Metadata {
+		r.Metadata = append(r.Metadata, MetadataEntry{Key: p.Key, Value: p.Value})
 	}
 	for _, o := range m.OpsetImports {
 		d := o.Domain
@@ -418,6 +436,12 @@ func writeInspectText(w io.Writer, r *InspectReport) error {
 	fmt.Fprintf(tw, "parameters\t%s (in %d initializers)\n", group(r.Parameters), r.Initializers)
 	fmt.Fprintf(tw, "MACs\t%s (batch %d)\n", group(r.MACs), r.Batch)
 	fmt.Fprintf(tw, "weight sparsity\t%.2f%%\n", 100*r.WeightSparsity)
+	if r.InlinedCalls > 0 {
+		fmt.Fprintf(tw, "local functions\t%d calls inlined on load\n", r.InlinedCalls)
+	}
+	for _, e := range r.Metadata {
+		fmt.Fprintf(tw, "metadata\t%s = %s\n", e.Key, e.Value)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -254,3 +254,34 @@ func TestInspectSymbolicDims(t *testing.T) {
 		t.Errorf("MACs = %d, want 2802304", r.MACs)
 	}
 }
+
+// TestInspectMetadataAndFunctions: inspect shows what made a model (its
+// metadata_props, in file order) and says when local functions were
+// inlined, in text and JSON.
+func TestInspectMetadataAndFunctions(t *testing.T) {
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	out, _, err, _ := execute(t, "inspect", shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"metadata         csam.arch = resnet8", "csam.data = fashion-mnist", "csam.seed = 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect %s lacks %q:\n%s", shipped, want, out)
+		}
+	}
+	if strings.Contains(out, "local functions") {
+		t.Errorf("a model without functions reports inlined calls:\n%s", out)
+	}
+	fn := filepath.Join(testenv.RepoRoot(), "graph", "testdata", "functions_convbn_op15", "model.onnx")
+	js, _, err, _ := execute(t, "inspect", "--json", fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r InspectReport
+	if err := json.Unmarshal([]byte(js), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.InlinedCalls != 2 || r.Ops["Conv"] != 2 {
+		t.Errorf("functions fixture: %d inlined calls, ops %v; want 2 calls and the 2 Conv nodes of the inlined bodies", r.InlinedCalls, r.Ops)
+	}
+}

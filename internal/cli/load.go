@@ -16,28 +16,36 @@ import (
 // and the engine only ever sees plain graphs. A model written from the
 // result (compress, train --init) holds the inlined graph and no functions.
 func loadModel(path string) (*graph.Model, error) {
+	m, _, err := loadModelInlined(path)
+	return m, err
+}
+
+// loadModelInlined is loadModel that also returns the number of calls to
+// model-local functions it inlined (inspect reports it).
+func loadModelInlined(path string) (*graph.Model, int, error) {
 	if fi, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such file; give the path of an .onnx model", path)
+			return nil, 0, fmt.Errorf("%s: no such file; give the path of an .onnx model", path)
 		}
-		return nil, err
+		return nil, 0, err
 	} else if fi.IsDir() {
-		return nil, fmt.Errorf("%s is a folder; give the path of an .onnx model file", path)
+		return nil, 0, fmt.Errorf("%s is a folder; give the path of an .onnx model file", path)
 	}
 	m, err := onnxio.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if m.Graph == nil {
-		return nil, fmt.Errorf("%s: the model has no graph", path)
+		return nil, 0, fmt.Errorf("%s: the model has no graph", path)
 	}
-	if _, err := onnxio.InlineFunctions(m); err != nil {
-		return nil, fmt.Errorf("%s: cannot inline the model's local functions: %w", path, err)
+	inlined, err := onnxio.InlineFunctions(m)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: cannot inline the model's local functions: %w", path, err)
 	}
 	if err := graph.Validate(m); err != nil {
-		return nil, fmt.Errorf("%s: invalid graph: %w", path, err)
+		return nil, 0, fmt.Errorf("%s: invalid graph: %w", path, err)
 	}
-	return m, nil
+	return m, inlined, nil
 }
 
 // graphInputs are the graph inputs that are not initializers: the values a
