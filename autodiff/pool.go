@@ -175,22 +175,50 @@ func (k *poolKernel) flat() bool { return k.win.D == 1 && k.win.KD == 1 }
 // a NaN propagates), without a call per tap.
 func (k *poolKernel) maxPlane(src, dst []float32, am []int32) {
 	g := &k.win
+	// Columns whose windows lie inside the image (every tap valid): for the
+	// common 3-wide, undilated window they take an unrolled path without
+	// per-pixel range computations.
+	owA, owB := tensor.ValidRange(g.OW, g.SW, -g.PadL, g.W)
+	if owB > owA {
+		_, hiLast := tensor.ValidRange(g.OW, g.SW, -g.PadL+(g.KW-1)*g.DW, g.W)
+		owB = min(owB, hiLast)
+	}
+	fast := g.KW == 3 && g.DW == 1 && owB > owA
 	for oh := range g.OH {
 		ih0 := oh*g.SH - g.PadT
 		iLo, iHi := tensor.ValidRange(g.KH, g.DH, ih0, g.H)
 		for ow := range g.OW {
+			o := oh*g.OW + ow
+			if fast && ow >= owA && ow < owB && iLo < iHi {
+				// A later tap wins when it is larger or NaN, unless the
+				// best so far is NaN (the first NaN sticks).
+				iw0 := ow*g.SW - g.PadL
+				arg := (ih0+iLo*g.DH)*g.W + iw0
+				best := src[arg]
+				for i := iLo; i < iHi; i++ {
+					r := (ih0+i*g.DH)*g.W + iw0
+					t := src[r : r+3 : r+3]
+					if !(t[0] <= best) && best == best {
+						best, arg = t[0], r
+					}
+					if !(t[1] <= best) && best == best {
+						best, arg = t[1], r+1
+					}
+					if !(t[2] <= best) && best == best {
+						best, arg = t[2], r+2
+					}
+				}
+				dst[o], am[o] = best, int32(arg)
+				continue
+			}
 			iw0 := ow*g.SW - g.PadL
 			jLo, jHi := tensor.ValidRange(g.KW, g.DW, iw0, g.W)
-			o := oh*g.OW + ow
 			if iLo >= iHi || jLo >= jHi {
 				dst[o], am[o] = float32(math.Inf(-1)), -1
 				continue
 			}
 			// Start from the first tap; a later tap wins when it is
-			// larger or NaN, unless the best so far is NaN (the first NaN
-			// sticks). Written as one condition so the compiler can use
-			// conditional moves: the comparisons are data-dependent and
-			// mispredict as branches.
+			// larger or NaN, unless the best so far is NaN.
 			arg := (ih0+iLo*g.DH)*g.W + iw0 + jLo*g.DW
 			best := src[arg]
 			for i := iLo; i < iHi; i++ {

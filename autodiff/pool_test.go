@@ -151,3 +151,74 @@ func TestMaxPoolIndices(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPoolLoopsMatchTaps: the direct loops of MaxPool (and their
+// unrolled 3-wide interior path) give the same maxima and the same argmax
+// (first maximum in row-major window order; a NaN sticks) as the reference
+// walk over the window taps, on planes full of ties and some NaNs, over
+// kernels, strides, pads, dilations and ceil mode.
+func TestMaxPoolLoopsMatchTaps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	checked, fastCols := 0, 0
+	for trial := range 200 {
+		kh, kw := 1+rng.IntN(4), 1+rng.IntN(4)
+		if trial%2 == 0 {
+			kw = 3 // the unrolled path
+		}
+		sh, sw := 1+rng.IntN(2), 1+rng.IntN(2)
+		dh, dw := 1+rng.IntN(2), 1
+		if trial%5 == 0 {
+			dw = 2
+		}
+		h, w := kh*dh+rng.IntN(6), kw*dw+rng.IntN(6)
+		ph, pw := rng.IntN(kh), rng.IntN(kw)
+		attrs := []*graph.Attribute{intsAttr("kernel_shape", int64(kh), int64(kw)), intsAttr("strides", int64(sh), int64(sw)),
+			intsAttr("dilations", int64(dh), int64(dw)), intsAttr("pads", int64(ph), int64(pw), int64(ph), int64(pw)), intAttr("ceil_mode", int64(rng.IntN(2)))}
+		img := make([]float32, 2*h*w)
+		for i := range img {
+			img[i] = float32(rng.IntN(4)) // many ties
+			if rng.IntN(40) == 0 {
+				img[i] = float32(math.NaN())
+			}
+		}
+		kern, err := newPool(newTestNode("MaxPool", 1, 2, attrs...), 19, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := kern.(*poolKernel)
+		outs, err := k.Setup([]Value{{DType: tensor.Float32, Shape: []int{1, 2, h, w}, Present: true}})
+		if err != nil {
+			continue // an empty output for this geometry
+		}
+		y := make([]float32, tensor.Numel(outs[0].Shape))
+		if err := k.Forward(&RunContext{Workers: 2}, []*tensor.Tensor{tensor.FromFloat32(img, 1, 2, h, w)}, []*tensor.Tensor{{DType: tensor.Float32, Shape: outs[0].Shape, F32: y}, nil}); err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		if kw == 3 && dw == 1 {
+			a, b := tensor.ValidRange(k.win.OW, k.win.SW, -k.win.PadL, k.win.W)
+			_, c := tensor.ValidRange(k.win.OW, k.win.SW, -k.win.PadL+2, k.win.W)
+			fastCols += max(0, min(b, c)-a)
+		}
+		for p := range 2 {
+			src := img[p*h*w : (p+1)*h*w]
+			for o := range k.outPl {
+				best, arg := float32(math.Inf(-1)), int32(-1)
+				k.taps(o, func(idx int) {
+					v := src[idx]
+					if v > best || arg < 0 || (v != v && best == best) {
+						best, arg = v, int32(idx)
+					}
+				})
+				got, gotArg := y[p*k.outPl+o], k.argmax[p*k.outPl+o]
+				if gotArg != arg || math.Float32bits(got) != math.Float32bits(best) {
+					t.Fatalf("trial %d (k %dx%d s %d,%d d %d,%d pads %d,%d, %dx%d): output %d = %v at %d, taps give %v at %d",
+						trial, kh, kw, sh, sw, dh, dw, ph, pw, h, w, o, got, gotArg, best, arg)
+				}
+			}
+		}
+	}
+	if checked < 150 || fastCols < 100 {
+		t.Fatalf("only %d geometries checked, %d output columns on the unrolled path", checked, fastCols)
+	}
+}

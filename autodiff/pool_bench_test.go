@@ -1,0 +1,37 @@
+package autodiff
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// BenchmarkMaxPool3x3 times MaxPool 3×3, stride 1, pad 1 (GoogLeNet's
+// inception branch) forward on a [128, 120, 16, 16] tensor with 2 workers,
+// in window taps per second.
+func BenchmarkMaxPool3x3(b *testing.B) {
+	const n, c, h, w = 128, 120, 16, 16
+	rng := rand.New(rand.NewPCG(1, 1))
+	img := make([]float32, n*c*h*w)
+	for i := range img {
+		img[i] = rng.Float32()
+	}
+	kern, err := newPool(newTestNode("MaxPool", 1, 1, intsAttr("kernel_shape", 3, 3), intsAttr("pads", 1, 1, 1, 1)), 19, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	outs, err := kern.Setup([]Value{{DType: tensor.Float32, Shape: []int{n, c, h, w}, Present: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := tensor.FromFloat32(img, n, c, h, w)
+	y := &tensor.Tensor{DType: tensor.Float32, Shape: outs[0].Shape, F32: make([]float32, tensor.Numel(outs[0].Shape))}
+	ctx := &RunContext{Workers: 2}
+	for b.Loop() {
+		if err := kern.Forward(ctx, []*tensor.Tensor{x}, []*tensor.Tensor{y, nil}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*c*h*w*9)/b.Elapsed().Seconds()*float64(b.N)/1e9, "Gtaps/s")
+}
