@@ -16,7 +16,7 @@ import (
 
 // Methods lists the pruning methods Learn implements.
 func Methods() []string {
-	return []string{"csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra"}
+	return []string{"csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra", "flying-bird"}
 }
 
 // Variants lists the C-SAM perturbation variants (CSAM-SPEC §2.4–2.5).
@@ -87,7 +87,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("csam: "+format, a...)) }
 	switch c.Method {
-	case "csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra":
+	case "csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra", "flying-bird":
 	default:
 		bad("unknown method %q (want one of %v)", c.Method, Methods())
 	}
@@ -188,6 +188,11 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	case "magnitude":
 		magnitudeMask()
 		ftEpochs += cfg.SearchEpochs
+	case "flying-bird":
+		magnitudeMask()
+		if err := flyingBird(ctx, m, layers, src, cfg, phase("prune-regrow", cfg.SearchEpochs), fh); err != nil {
+			return nil, err
+		}
 	case "prune-sam":
 		magnitudeMask()
 		ftEpochs += cfg.SearchEpochs

@@ -138,35 +138,48 @@ func TestCSAMFlipsAndVariants(t *testing.T) {
 	}
 }
 
+// TestLearnResumesSearch: a run cancelled in its search phase (C-SAM's
+// mask search, Flying Bird's prune-and-regrow) and resumed from its
+// checkpoints ends with the weights of an uninterrupted run.
 func TestLearnResumesSearch(t *testing.T) {
-	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
-	cfg := quick("csam", 0.7)
-	cfg.SearchEpochs, cfg.FinetuneEpochs = 2, 1
-	ref := toyModel(t)
-	if _, err := csam.Learn(context.Background(), ref, src, cfg, csam.Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = dir, 2, true
-	m := toyModel(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	n := 0
-	_, err := csam.Learn(ctx, m, src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
-		if n++; n == 8 {
-			cancel()
-		}
-	}}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Learn after cancel = %v, want context.Canceled", err)
-	}
-	m2 := toyModel(t)
-	if _, err := csam.Learn(context.Background(), m2, src, cfg, csam.Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, in := range ref.Graph.Initializers {
-		if !slices.Equal(in.Value.F32, m2.Graph.Initializer(in.Name).Value.F32) {
-			t.Fatalf("resumed run differs from the uninterrupted one in %s", in.Name)
-		}
+	for _, method := range []string{"csam", "flying-bird"} {
+		t.Run(method, func(t *testing.T) {
+			src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+			cfg := quick(method, 0.7)
+			cfg.SearchEpochs, cfg.FinetuneEpochs = 2, 1
+			ref := toyModel(t)
+			regrown := 0.0
+			if _, err := csam.Learn(context.Background(), ref, src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(_ finetune.Iter, st finetune.StepStats) {
+				regrown += st.Extra["regrown"]
+			}}}); err != nil {
+				t.Fatal(err)
+			}
+			if method == "flying-bird" && regrown == 0 {
+				t.Fatal("Flying Bird regrew no connection: the resume test would not cover its masks")
+			}
+			dir := t.TempDir()
+			cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = dir, 2, true
+			m := toyModel(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			n := 0
+			_, err := csam.Learn(ctx, m, src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+				if n++; n == 8 {
+					cancel()
+				}
+			}}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Learn after cancel = %v, want context.Canceled", err)
+			}
+			m2 := toyModel(t)
+			if _, err := csam.Learn(context.Background(), m2, src, cfg, csam.Hooks{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range ref.Graph.Initializers {
+				if !slices.Equal(in.Value.F32, m2.Graph.Initializer(in.Name).Value.F32) {
+					t.Fatalf("resumed run differs from the uninterrupted one in %s", in.Name)
+				}
+			}
+		})
 	}
 }
 
