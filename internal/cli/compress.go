@@ -64,7 +64,9 @@ minimization (weights frozen, --search-epochs), then fine-tunes the kept
 weights (--finetune-epochs). Baselines: magnitude (one-shot, then
 fine-tune), gmp (gradual magnitude pruning), sam-prune (SAM-train dense, then
 prune and fine-tune), prune-sam (prune, then SAM fine-tune), hydra (score
-search from scaled init). Every method gets the same number of epochs in all.
+search from scaled init), flying-bird (magnitude mask, then RigL-style
+prune-and-regrow at fixed density for --search-epochs). Every method gets
+the same number of epochs in all.
 
 Pruned weights are written as exact zeros in ordinary initializers (or as
 sparse_initializer with --sparse-format coo where smaller). With
