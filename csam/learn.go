@@ -3,6 +3,7 @@ package csam
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -284,6 +285,12 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 	res := &Result{Method: cfg.Method}
 	fh := hooks.Hooks
 	fh.OnEpoch = func(e finetune.EpochStats) {
+		// Losses in Extra are sums over the epoch's steps, like the flip
+		// counts: report their mean.
+		if v, ok := e.Extra["perturbed_loss"]; ok && e.Steps > 0 {
+			e.Extra = maps.Clone(e.Extra)
+			e.Extra["perturbed_loss"] = v / float64(e.Steps)
+		}
 		res.Epochs = append(res.Epochs, e)
 		if hooks.OnEpoch != nil {
 			hooks.OnEpoch(e)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -195,5 +196,33 @@ func TestConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// TestPerturbedLossIsEpochMean: the epoch figures report the perturbed-mask
+// loss as the mean over the epoch's steps (flip counts stay sums).
+func TestPerturbedLossIsEpochMean(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 5, Size: 8, Seed: 1}
+	cfg := quick("csam", 0.7)
+	cfg.FinetuneEpochs = 0
+	var sum, flips float64
+	steps := 0
+	res, err := csam.Learn(context.Background(), toyModel(t), src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(_ finetune.Iter, st finetune.StepStats) {
+		sum += st.Extra["perturbed_loss"]
+		flips += st.Extra["flips_kept_to_pruned"]
+		steps++
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := res.Epochs[0]
+	if steps != 5 || e.Steps != 5 {
+		t.Fatalf("%d steps seen, epoch says %d, want 5", steps, e.Steps)
+	}
+	if got, want := e.Extra["perturbed_loss"], sum/5; math.Abs(got-want) > 1e-9*want || want <= 0 {
+		t.Errorf("epoch perturbed_loss %v, want the mean %v", got, want)
+	}
+	if e.Extra["flips_kept_to_pruned"] != flips {
+		t.Errorf("epoch flips %v, want the sum %v", e.Extra["flips_kept_to_pruned"], flips)
 	}
 }

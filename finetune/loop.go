@@ -49,6 +49,7 @@ type EpochStats struct {
 	Loss     float64 // mean over samples
 	Accuracy float64 // training accuracy over the epoch
 	Samples  int
+	Steps    int                // steps in the epoch
 	Extra    map[string]float64 // sums over the epoch's steps
 }
 
@@ -194,6 +195,7 @@ func Loop(ctx context.Context, cfg LoopConfig, src Source, state State, step Ste
 			return ctx.Err()
 		}
 		out := epochAcc
+		out.Steps = per
 		if out.Samples > 0 {
 			out.Loss /= float64(out.Samples)
 			out.Accuracy /= float64(out.Samples)

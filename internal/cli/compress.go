@@ -293,11 +293,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 				prog.clear()
 				line := map[string]any{"phase": phase, "epoch": e.Epoch + 1, "loss": e.Loss, "train_accuracy": e.Accuracy}
 				for k, v := range e.Extra {
-					if k == "perturbed_loss" {
-						// summed over the epoch's steps: report the mean
-						v /= float64(max(1, e.Samples/l.Batch))
-					}
-					line[k] = v
+					line[k] = v // perturbed_loss is the epoch's mean (csam.Learn)
 				}
 				enc.Encode(line)
 			},
