@@ -16,7 +16,7 @@ DEMO_OUT     := out/demo
 # Where check-torchvision keeps its (large, generated) exports.
 TV_DIR       ?= $(or $(CSAM_ONNX_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/csam-onnx),$(HOME)/.cache/csam-onnx)/torchvision
 
-.PHONY: help setup build test demo bench conformance fuzz generate lint clean experiments results check-torchvision
+.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision
 
 help:
 	@echo "make demo         set up, build, and run the main job on the shipped model"
@@ -24,6 +24,7 @@ help:
 	@echo "make setup        install Debian packages, onnxruntime 1.24.3 and Go modules (quiet when present)"
 	@echo "make build        build $(BIN)"
 	@echo "make bench        benchmarks of the engine"
+	@echo "make bench-peers  the engine against onnxruntime and PyTorch (python3-torch) side by side, one run"
 	@echo "make conformance  run the ONNX conformance tests and write docs/conformance.md"
 	@echo "make fuzz         fuzz onnxio.Decode for $(FUZZTIME)"
 	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
@@ -58,6 +59,11 @@ bench: setup
 	$(GO) test -run '^$$' -bench 'SampleUnderNoise|CorruptionSweep' -timeout 30m ./runtime
 	$(GO) test -run '^$$' -bench 'DecodeCIFARJPEG|Batches' -benchtime 1x -timeout 30m ./dataset
 	$(GO) test -run '^$$' -bench 'PipelineVsStep' -benchtime 1x -timeout 30m ./finetune
+
+# The engine and its peers alternating in one run: inference vs
+# onnxruntime, training steps vs PyTorch (skipped without python3-torch).
+bench-peers: setup
+	$(GO) test -run '^$$' -bench 'ResNet18Peers|TrainPeers' -benchtime 4x -timeout 60m ./autodiff
 
 # The issue-7 grid: rerun the same command to resume; finished cells are
 # skipped. EXP=experiments/grid.yaml for the wide grid.
