@@ -182,9 +182,6 @@ func (k *activationKernel) assignsGrad(i int) bool {
 
 func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
-		if ctx.fresh(0) && gin[0] != nil {
-			clear(gin[0].F32)
-		}
 		return nil
 	}
 	fresh := ctx.fresh(0)

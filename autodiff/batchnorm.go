@@ -169,9 +169,6 @@ func (k *batchNormKernel) assignsGrad(i int) bool { return i == 0 }
 
 func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
-		if ctx.fresh(0) && gin[0] != nil {
-			clear(gin[0].F32)
-		}
 		return nil
 	}
 	fresh := ctx.fresh(0)

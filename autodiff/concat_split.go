@@ -162,11 +162,6 @@ func (k *concatKernel) assignsGrad(int) bool { return true }
 
 func (k *concatKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
-		for i, g := range gin {
-			if g != nil && ctx.fresh(i) {
-				clear(g.F32)
-			}
-		}
 		return nil
 	}
 	if p := rowPieces(ctx, k.outer, gout[0].Len()); p > 1 {
@@ -183,11 +178,7 @@ func (k *concatKernel) backward(ctx *RunContext, lo, hi int, g []float32, gin []
 		for i, d := range k.dims {
 			n := d * k.inner
 			if gin[i] != nil {
-				if ctx.fresh(i) {
-					copy(gin[i].F32[o*n:(o+1)*n], g[at:at+n])
-				} else {
-					addInto(gin[i].F32[o*n:(o+1)*n], g[at:at+n])
-				}
+				addOrCopy(gin[i].F32[o*n:(o+1)*n], g[at:at+n], ctx.fresh(i))
 			}
 			at += n
 		}

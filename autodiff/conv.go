@@ -421,9 +421,6 @@ func (k *convKernel) assignsGrad(i int) bool { return i == 0 }
 
 func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
-		if ctx.fresh(0) && gin[0] != nil {
-			clear(gin[0].F32)
-		}
 		return nil
 	}
 	dy := gout[0].F32
@@ -555,13 +552,7 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32, f
 						for c := range k.cg {
 							d := dx[(s*k.c+g*k.cg+c)*k.inPlane:][:k.inPlane]
 							src := tmp2[c*ni+(s-s0)*k.inPlane:][:k.inPlane]
-							if fresh {
-								copy(d, src)
-								continue
-							}
-							for i := range d {
-								d[i] += src[i]
-							}
+							addOrCopy(d, src, fresh)
 						}
 					}
 				default:

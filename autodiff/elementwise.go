@@ -276,11 +276,6 @@ func (k *arithKernel) assignsGrad(i int) bool {
 
 func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil || k.dtype != tensor.Float32 {
-		for i, g := range gin {
-			if g != nil && g.F32 != nil && ctx.fresh(i) {
-				clear(g.F32)
-			}
-		}
 		return nil
 	}
 	p, g := k.plan, gout[0].F32
@@ -354,17 +349,11 @@ func (k *arithKernel) backwardSame(ctx *RunContext, in, out []*tensor.Tensor, g 
 	if k.op == opAdd && (ctx.fresh(0) || ctx.fresh(1)) {
 		fa, fb := ctx.fresh(0), ctx.fresh(1)
 		parallelChunks(ctx.Workers, len(g), func(lo, hi int) {
-			for _, d := range []struct {
-				g     []float32
-				fresh bool
-			}{{ga, fa}, {gb, fb}} {
-				switch {
-				case d.g == nil:
-				case d.fresh:
-					copy(d.g[lo:hi], g[lo:hi])
-				default:
-					addInto(d.g[lo:hi], g[lo:hi])
-				}
+			if ga != nil {
+				addOrCopy(ga[lo:hi], g[lo:hi], fa)
+			}
+			if gb != nil {
+				addOrCopy(gb[lo:hi], g[lo:hi], fb)
 			}
 		})
 		return

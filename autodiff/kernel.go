@@ -78,7 +78,8 @@ type RunContext struct {
 	// no contribution yet and were not cleared (their contents are
 	// unspecified): the kernel must write every element of them, assigning
 	// instead of adding. It is only ever set for inputs the kernel claims
-	// through gradAssigner.
+	// through gradAssigner, and only when a gradient flows into the step
+	// (its first output gradient is present).
 	Fresh []bool
 }
 

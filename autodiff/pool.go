@@ -324,16 +324,10 @@ func (k *poolKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 func (k *poolKernel) assignsGrad(i int) bool { return i == 0 }
 
 func (k *poolKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
-	if gin[0] == nil {
+	if gout[0] == nil || gin[0] == nil {
 		return nil
 	}
 	fresh := ctx.fresh(0)
-	if gout[0] == nil {
-		if fresh {
-			clear(gin[0].F32)
-		}
-		return nil
-	}
 	dy, dx := gout[0].F32, gin[0].F32
 	tensor.ForEach(ctx.Workers, k.planes, func(_, p int) {
 		d := dx[p*k.inPl : (p+1)*k.inPl]

@@ -328,10 +328,12 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 
 // assignPos is the input position at which st reads slot idx, when that
 // is the only position it reads it at and st's kernel can assign that
-// input's gradient (gradAssigner); -1 otherwise.
+// input's gradient (gradAssigner); -1 otherwise. A step whose first output
+// carries no gradient writes nothing (every assigning kernel returns early
+// then), so its inputs' buffers are cleared instead.
 func assignPos(st *step, idx int) int {
 	ga, ok := st.kernel.(gradAssigner)
-	if !ok {
+	if !ok || len(st.goutT) == 0 || st.goutT[0] == nil {
 		return -1
 	}
 	pos := -1

@@ -186,6 +186,16 @@ func addInto(dst, g []float32) {
 	}
 }
 
+// addOrCopy adds g into dst, or with assign (a fresh gradient buffer,
+// RunContext.Fresh) copies it.
+func addOrCopy(dst, g []float32, assign bool) {
+	if assign {
+		copy(dst, g)
+		return
+	}
+	addInto(dst, g)
+}
+
 // reshapeKernel is every op whose output is its first input's elements in
 // a new shape: Identity, Reshape, Flatten, Squeeze and Unsqueeze.
 type reshapeKernel struct {
