@@ -111,13 +111,9 @@ func graphFromProto(p *onnxpb.Graph) (*graph.Graph, error) {
 	if p.DocString != nil {
 		setPresent(&g.Present, "doc_string")
 	}
-	g.Nodes = make([]*graph.Node, 0, len(p.Node))
-	for _, pn := range p.Node {
-		n, err := nodeFromProto(pn)
-		if err != nil {
-			return nil, err
-		}
-		g.Nodes = append(g.Nodes, n)
+	var err error
+	if g.Nodes, err = nodesFromProto(p.Node); err != nil {
+		return nil, err
 	}
 	for _, pt := range p.Initializer {
 		in, err := tensorFromProto(pt)
@@ -133,7 +129,6 @@ func graphFromProto(p *onnxpb.Graph) (*graph.Graph, error) {
 		}
 		g.SparseInitializers = append(g.SparseInitializers, s)
 	}
-	var err error
 	if g.Inputs, err = valueInfosFromProto(p.Input); err != nil {
 		return nil, err
 	}
@@ -149,6 +144,19 @@ func graphFromProto(p *onnxpb.Graph) (*graph.Graph, error) {
 		}
 	}
 	return g, nil
+}
+
+// nodesFromProto converts a graph's or a function's node list.
+func nodesFromProto(ps []*onnxpb.Node) ([]*graph.Node, error) {
+	out := make([]*graph.Node, 0, len(ps))
+	for _, pn := range ps {
+		n, err := nodeFromProto(pn)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func nodeFromProto(p *onnxpb.Node) (*graph.Node, error) {

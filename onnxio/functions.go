@@ -64,12 +64,9 @@ func functionFromProto(p *onnxpb.Function) (*graph.Function, error) {
 		DocString:  p.GetDocString(),
 		Metadata:   pairsFromProto(p.MetadataProps),
 	}
-	for _, pn := range p.Node {
-		n, err := nodeFromProto(pn)
-		if err != nil {
-			return nil, err
-		}
-		f.Nodes = append(f.Nodes, n)
+	var err error
+	if f.Nodes, err = nodesFromProto(p.Node); err != nil {
+		return nil, err
 	}
 	for _, pa := range p.AttributeProto {
 		a, err := attrFromProto(pa)
@@ -81,7 +78,6 @@ func functionFromProto(p *onnxpb.Function) (*graph.Function, error) {
 	for _, o := range p.OpsetImport {
 		f.OpsetImports = append(f.OpsetImports, graph.OpsetImport{Domain: o.GetDomain(), Version: o.GetVersion()})
 	}
-	var err error
 	if f.ValueInfo, err = valueInfosFromProto(p.ValueInfo); err != nil {
 		return nil, err
 	}
