@@ -87,6 +87,53 @@ func BenchmarkResNet18Peers(b *testing.B) {
 	})
 }
 
+// modelTrainStep compiles the reference model arch (package models) for
+// training at the given batch and worker count, fills its input with seeded
+// pixels, and returns one SGD step: training-mode forward, softmax
+// cross-entropy on labels i mod 10, backward, w -= 1e-3·g on every
+// parameter.
+func modelTrainStep(b *testing.B, arch string, batch, threads int) func() {
+	b.Helper()
+	m, err := models.Build(models.Config{Arch: arch, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.SetTraining(true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range p.Input(0).F32 {
+		p.Input(0).F32[i] = rng.Float32()
+	}
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = i % 10
+	}
+	var ws, gs [][]float32
+	for _, name := range p.Params() {
+		ws = append(ws, p.Value(name).F32)
+		gs = append(gs, p.Grad(name).F32)
+	}
+	return func() {
+		if err := p.Forward(); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := autodiff.SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+			b.Fatal(err)
+		}
+		if err := p.Backward(); err != nil {
+			b.Fatal(err)
+		}
+		for i, w := range ws {
+			for j, g := range gs[i] {
+				w[j] -= 1e-3 * g
+			}
+		}
+	}
+}
+
 // BenchmarkModelsTrain measures one SGD training step (training-mode
 // forward, softmax cross-entropy, backward, w -= lr·g on every float
 // initializer) of the project's reference CIFAR models (package models) at
@@ -97,44 +144,7 @@ func BenchmarkModelsTrain(b *testing.B) {
 	const batch, threads = 64, 2
 	for _, arch := range []string{"resnet20", "mobilenetv2", "googlenet"} {
 		b.Run(arch, func(b *testing.B) {
-			m, err := models.Build(models.Config{Arch: arch, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p.SetTraining(true)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range p.Input(0).F32 {
-				p.Input(0).F32[i] = rng.Float32()
-			}
-			labels := make([]int, batch)
-			for i := range labels {
-				labels[i] = i % 10
-			}
-			var ws, gs [][]float32
-			for _, name := range p.Params() {
-				ws = append(ws, p.Value(name).F32)
-				gs = append(gs, p.Grad(name).F32)
-			}
-			step := func() {
-				if err := p.Forward(); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := autodiff.SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-					b.Fatal(err)
-				}
-				if err := p.Backward(); err != nil {
-					b.Fatal(err)
-				}
-				for i, w := range ws {
-					for j, g := range gs[i] {
-						w[j] -= 1e-3 * g
-					}
-				}
-			}
+			step := modelTrainStep(b, arch, batch, threads)
 			step()
 			cpu0 := autodiff.CoreCPUSeconds()
 			for b.Loop() {
@@ -166,44 +176,7 @@ func BenchmarkTrainPeers(b *testing.B) {
 	torchLine := regexp.MustCompile(`torch train: ([0-9.]+) images/s`)
 	for _, arch := range []string{"resnet18", "resnet20", "mobilenetv2"} {
 		b.Run(arch, func(b *testing.B) {
-			m, err := models.Build(models.Config{Arch: arch, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			prog, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			prog.SetTraining(true)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range prog.Input(0).F32 {
-				prog.Input(0).F32[i] = rng.Float32()
-			}
-			labels := make([]int, batch)
-			for i := range labels {
-				labels[i] = i % 10
-			}
-			var ws, gs [][]float32
-			for _, name := range prog.Params() {
-				ws = append(ws, prog.Value(name).F32)
-				gs = append(gs, prog.Grad(name).F32)
-			}
-			step := func() {
-				if err := prog.Forward(); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := autodiff.SoftmaxCrossEntropy(prog.Output(0), labels, 0, prog.OutputGrad(0)); err != nil {
-					b.Fatal(err)
-				}
-				if err := prog.Backward(); err != nil {
-					b.Fatal(err)
-				}
-				for i, w := range ws {
-					for j, g := range gs[i] {
-						w[j] -= 1e-3 * g
-					}
-				}
-			}
+			step := modelTrainStep(b, arch, batch, threads)
 			step() // warm-up
 			var goSec, torchSec float64
 			for b.Loop() {
