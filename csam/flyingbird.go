@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/csam-onnx/csam-onnx/finetune"
 	"github.com/csam-onnx/csam-onnx/graph"
@@ -122,13 +121,7 @@ func (s *fbState) Restore(in map[string][]float32) error {
 		}
 		copy(l.Mask, v)
 	}
-	rest := make(map[string][]float32, len(in))
-	for k, v := range in {
-		if !strings.HasPrefix(k, "mask.") {
-			rest[k] = v
-		}
-	}
-	return s.tr.Restore(rest)
+	return s.tr.Restore(in) // it reads its own tensors and ignores the masks
 }
 
 // flyingBird runs the prune-and-regrow phase on the layers' current masks

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/csam-onnx/csam-onnx/autodiff"
@@ -87,9 +88,7 @@ func DefaultConfig(method string) Config {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("csam: "+format, a...)) }
-	switch c.Method {
-	case "csam", "magnitude", "gmp", "sam-prune", "prune-sam", "hydra", "flying-bird":
-	default:
+	if !slices.Contains(Methods(), c.Method) {
 		bad("unknown method %q (want one of %v)", c.Method, Methods())
 	}
 	switch c.Granularity {
