@@ -210,15 +210,11 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 		if d.Spec == "" {
 			bad("data %q has no spec (e.g. cifar10:/work/shared/data/cifar10)", d.Name)
 		}
-		for _, k := range []string{"arch", "data", "output", "o", "init", "resume", "checkpoint", "seed"} {
-			if _, ok := d.Train[k]; ok {
-				bad("data %q: train.%s cannot be set per data set; remove it", d.Name, k)
-			}
+		for _, k := range present(d.Train, append([]string{"arch"}, trainSetFlags...)) {
+			bad("data %q: train.%s cannot be set per data set; remove it", d.Name, k)
 		}
-		for _, k := range []string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"} {
-			if _, ok := d.Budget[k]; ok {
-				bad("data %q: budget.%s is set by the experiment; remove it", d.Name, k)
-			}
+		for _, k := range present(d.Budget, compressSetFlags) {
+			bad("data %q: budget.%s is set by the experiment; remove it", d.Name, k)
 		}
 	}
 	for _, a := range c.Archs {
@@ -235,10 +231,8 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 		if !slices.Contains(models.Archs(), arch) {
 			bad("arch %q: train.arch %q is not one of %s", a.Name, arch, strings.Join(models.Archs(), ", "))
 		}
-		for _, k := range []string{"data", "output", "o", "init", "resume", "checkpoint", "seed"} {
-			if _, ok := a.Train[k]; ok {
-				bad("arch %q: train.%s is set by the experiment; remove it", a.Name, k)
-			}
+		for _, k := range present(a.Train, trainSetFlags) {
+			bad("arch %q: train.%s is set by the experiment; remove it", a.Name, k)
 		}
 	}
 	pruned := false
@@ -251,10 +245,8 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 			continue
 		}
 		pruned = true
-		for _, k := range []string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"} {
-			if _, ok := m.Flags[k]; ok {
-				bad("method %q: flags.%s is set by the experiment (use the entry's method field for --method); remove it", m.Name, k)
-			}
+		for _, k := range present(m.Flags, compressSetFlags) {
+			bad("method %q: flags.%s is set by the experiment (use the entry's method field for --method); remove it", m.Name, k)
 		}
 	}
 	if pruned && len(c.Sparsities) == 0 {
@@ -265,16 +257,12 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 			bad("sparsity %v must be in (0, 1)", s)
 		}
 	}
-	for k := range c.Budget {
-		if slices.Contains([]string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"}, k) {
-			bad("budget.%s is set by the experiment; remove it", k)
-		}
+	for _, k := range present(c.Budget, compressSetFlags) {
+		bad("budget.%s is set by the experiment; remove it", k)
 	}
 	for sec, m := range map[string]map[string]any{"verify": c.Verify, "smoothing": c.Smoothing} {
-		for _, k := range []string{"data", "output", "o", "baseline", "shard", "seed"} {
-			if _, ok := m[k]; ok {
-				bad("%s.%s is set by the experiment; remove it", sec, k)
-			}
+		for _, k := range present(m, verifySetFlags) {
+			bad("%s.%s is set by the experiment; remove it", sec, k)
 		}
 	}
 	if _, ok := c.Smoothing["certify"]; ok {
@@ -885,6 +873,25 @@ func claimSettings(model string, settings []string) error {
 		return err
 	}
 	return os.WriteFile(p, []byte(want), 0o644)
+}
+
+// The flags of each step that the experiment sets itself (paths, seed,
+// resumption, the cell's method and sparsity): a configuration may not.
+var (
+	trainSetFlags    = []string{"data", "output", "o", "init", "resume", "checkpoint", "seed"}
+	compressSetFlags = []string{"data", "output", "o", "sparsity", "method", "resume", "checkpoint-dir", "config", "seed"}
+	verifySetFlags   = []string{"data", "output", "o", "baseline", "shard", "seed"}
+)
+
+// present lists the keys of flags that m sets, in the order of flags.
+func present(m map[string]any, flags []string) []string {
+	var out []string
+	for _, k := range flags {
+		if _, ok := m[k]; ok {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // fileSHA256 is the hex SHA-256 of a file's contents, or "unreadable" (the
