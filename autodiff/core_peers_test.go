@@ -157,6 +157,39 @@ func BenchmarkModelsTrain(b *testing.B) {
 	}
 }
 
+// BenchmarkDirectConv measures the training step of the reference CIFAR
+// models (batch 64, 2 workers) with the direct convolution
+// (tensor.DirectConv) and with im2col + GEMM for every convolution,
+// alternating one step of each per iteration so that both see the same
+// machine, and reports both rates and their ratio.
+func BenchmarkDirectConv(b *testing.B) {
+	const batch, threads = 64, 2
+	for _, arch := range []string{"resnet20", "resnet18", "mobilenetv2"} {
+		b.Run(arch, func(b *testing.B) {
+			direct := modelTrainStep(b, arch, batch, threads)
+			was := tensor.SetDirectConv(false)
+			im2col := modelTrainStep(b, arch, batch, threads)
+			tensor.SetDirectConv(was)
+			direct()
+			im2col()
+			var tDirect, tIm2col time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				direct()
+				t1 := time.Now()
+				im2col()
+				tDirect += t1.Sub(t0)
+				tIm2col += time.Since(t1)
+			}
+			rd := float64(batch*b.N) / tDirect.Seconds()
+			ri := float64(batch*b.N) / tIm2col.Seconds()
+			b.ReportMetric(rd, "direct-images/s")
+			b.ReportMetric(ri, "im2col-images/s")
+			b.ReportMetric(rd/ri, "direct/im2col")
+		})
+	}
+}
+
 // BenchmarkTrainPeers measures the training step (training-mode forward,
 // softmax cross-entropy, backward, w -= 1e-3·g; batch 64, 2 threads) of the
 // reference CIFAR models of package models (ResNet-18, ResNet-20,

@@ -8,8 +8,11 @@ func init() {
 	// One OpenBLAS thread per call: the engine parallelizes over fixed
 	// chunks of the batch with its own bounded pool (Parallel), which keeps
 	// results independent of the worker count. See doc.go for the
-	// measurements behind this choice.
+	// measurements behind this choice. The worker threads a threaded
+	// OpenBLAS started at load time are then stopped: idle, they spin
+	// (TestOpenBLASThreadsDoNotSpin).
 	openblas.SetThreads(1)
+	openblas.StopThreadPool()
 	gemmImpls = append([]gemmImpl{{name: "openblas", fn: openblas.Sgemm}}, gemmImpls...)
 }
 

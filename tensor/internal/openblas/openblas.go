@@ -5,6 +5,18 @@ package openblas
 /*
 #cgo LDFLAGS: -lopenblas
 #include <cblas.h>
+#include <dlfcn.h>
+
+// csam_stop_thread_pool ends OpenBLAS's worker threads (pthread builds
+// start them when the library loads). It is looked up at run time because
+// only threaded builds define it.
+static int csam_stop_thread_pool(void) {
+	int (*shutdown)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+	if (shutdown == 0) {
+		return -1;
+	}
+	return shutdown();
+}
 */
 import "C"
 
@@ -31,6 +43,15 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // SetThreads sets the number of threads OpenBLAS uses inside one call.
 func SetThreads(n int) { C.openblas_set_num_threads(C.int(n)) }
+
+// StopThreadPool ends the worker threads a threaded OpenBLAS started when
+// it loaded; call it after SetThreads(1). Idle, those threads do not
+// always sleep: on these virtual machines they were seen spinning in
+// sched_yield, taking up to 17% of the CPU time of a training step from
+// the engine's own workers. With one thread per call OpenBLAS never needs
+// them again (it would start them anew if the thread count were raised).
+// It reports whether the library had a pool to stop.
+func StopThreadPool() bool { return C.csam_stop_thread_pool() == 0 }
 
 // Threads is the number of threads OpenBLAS uses inside one call.
 func Threads() int { return int(C.openblas_get_num_threads()) }

@@ -18,3 +18,6 @@ func Threads() int { return 0 }
 
 // Config is empty without the binding.
 func Config() string { return "" }
+
+// StopThreadPool does nothing without the binding.
+func StopThreadPool() bool { return false }

@@ -1,0 +1,87 @@
+package autodiff
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/models"
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// TestDirectConvMatchesIm2col runs a training step of CIFAR networks with
+// the direct convolution and with im2col + GEMM for every convolution, and
+// requires the same loss, outputs and gradients up to float32 rounding
+// (the two paths sum the same products in another order). The networks
+// have direct forward, direct and im2col weight gradients (by tap count),
+// and residual blocks whose dX is assigned or added.
+func TestDirectConvMatchesIm2col(t *testing.T) {
+	for _, cfg := range []models.Config{
+		{Arch: "resnet20", Width: 1, Seed: 1},
+		{Arch: "resnet18", Width: 0.25, Seed: 2},
+	} {
+		t.Run(cfg.Arch, func(t *testing.T) {
+			m, err := models.Build(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const batch = 3
+			run := func(direct bool) (*Program, map[string][]float32, float64) {
+				was := tensor.SetDirectConv(direct)
+				p, err := Compile(m, [][]int{{batch, 3, 32, 32}}, &Options{Workers: 2, Seed: 1})
+				tensor.SetDirectConv(was)
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.SetTraining(true)
+				rng := rand.New(rand.NewPCG(7, 8))
+				for i := range p.Input(0).F32 {
+					p.Input(0).F32[i] = rng.Float32()
+				}
+				if err := p.Forward(); err != nil {
+					t.Fatal(err)
+				}
+				loss, _, err := SoftmaxCrossEntropy(p.Output(0), []int{3, 1, 4}, 0, p.OutputGrad(0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Backward(); err != nil {
+					t.Fatal(err)
+				}
+				out := map[string][]float32{"input": p.slots[p.inputs[0]].grad.F32, "logits": p.Output(0).F32}
+				for _, name := range p.Params() {
+					out[name] = p.Grad(name).F32
+				}
+				return p, out, float64(loss)
+			}
+			p, direct, lossD := run(true)
+			nDirect, nDW := 0, 0
+			for _, st := range p.steps {
+				if ck, ok := st.kernel.(*convKernel); ok && ck.dc != nil {
+					nDirect++
+					if ck.dwDirect {
+						nDW++
+					}
+				}
+			}
+			if nDirect == 0 || nDW == 0 {
+				t.Skipf("direct convolution not used (%d convolutions, %d weight gradients): no kernels for this CPU/build", nDirect, nDW)
+			}
+			_, ref, lossR := run(false)
+			if math.Abs(lossD-lossR) > 1e-5*math.Max(1, math.Abs(lossR)) {
+				t.Errorf("loss %v with direct convolution, %v with im2col", lossD, lossR)
+			}
+			for name, want := range ref {
+				got := direct[name]
+				var scale, worst float64
+				for i := range want {
+					scale = math.Max(scale, math.Abs(float64(want[i])))
+					worst = math.Max(worst, math.Abs(float64(got[i]-want[i])))
+				}
+				if !(worst <= 1e-4*math.Max(scale, 1e-3)) {
+					t.Errorf("%s: worst difference %.3g (largest magnitude %.3g)", name, worst, scale)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,203 @@
+package tensor
+
+import (
+	"math"
+	"sync/atomic"
+)
+
+// DirectConv runs a stride-1 2-D convolution of one image without im2col:
+// the image is copied once into a zero-padded buffer, and assembly
+// micro-kernels read each output strip's inputs straight from it (every
+// tap (c, i, j) of a strip of 16 output pixels of one output row is a
+// contiguous run of the padded plane). im2col writes KH·KW copies of the
+// image and the GEMM then packs them once more; for the few-channel
+// convolutions of CIFAR networks (K = 144…576 taps, 16…64 output channels)
+// that memory traffic cost as much as the arithmetic (issue 3's profile).
+//
+// It covers the forward pass (Forward), the weight gradient (WeightGrad),
+// and — through the transposed-convolution identity the engine already
+// uses — the input gradient of a stride-1 convolution. It exists only
+// where the CPU has AVX2 and FMA (NewDirectConv reports false elsewhere,
+// and callers keep the im2col path).
+//
+// Results differ from im2col + GEMM by rounding only (both sum the same
+// products in float32, in another order); they do not depend on the
+// worker count, since each call works on one image.
+type DirectConv struct {
+	c, h, w    int
+	kh, kw     int
+	dh, dw     int
+	padT, padL int
+	oh, ow     int
+	hp, wp     int // padded plane
+	k          int // c·KH·KW
+	offs       []int32
+	xb, yb     []int32 // per strip: its start in the padded plane and in the output plane
+}
+
+var directOff atomic.Bool
+
+// SetDirectConv turns the direct convolution on or off for convolutions
+// compiled afterwards (benchmarks compare both paths in one run; tests
+// check they agree) and returns the previous setting. It is on by default.
+func SetDirectConv(on bool) (was bool) { return !directOff.Swap(!on) }
+
+// NewDirectConv returns the direct convolution of window g over c input
+// channels, or false when g is not a 2-D stride-1 window whose output
+// width is a multiple of 16, or the CPU lacks the kernels.
+func NewDirectConv(g *Window, c int) (*DirectConv, bool) {
+	d, kd, _, _, od := g.Depth()
+	if !directAsm || directOff.Load() || d != 1 || kd != 1 || od != 1 || g.SH != 1 || g.SW != 1 || c < 1 {
+		return nil, false
+	}
+	if g.OH < 1 || g.OW < 16 || g.OW%16 != 0 || g.KH < 1 || g.KW < 1 {
+		return nil, false
+	}
+	dc := &DirectConv{
+		c: c, h: g.H, w: g.W, kh: g.KH, kw: g.KW, dh: max(g.DH, 1), dw: max(g.DW, 1),
+		padT: g.PadT, padL: g.PadL, oh: g.OH, ow: g.OW,
+	}
+	dc.hp = g.OH + (g.KH-1)*dc.dh
+	dc.wp = g.OW + (g.KW-1)*dc.dw
+	if int64(c)*int64(dc.hp)*int64(dc.wp) > math.MaxInt32/2 {
+		return nil, false
+	}
+	dc.k = c * g.KH * g.KW
+	dc.offs = make([]int32, (dc.k+3)/4*4)
+	for ci := range c {
+		for i := range g.KH {
+			for j := range g.KW {
+				dc.offs[(ci*g.KH+i)*g.KW+j] = int32(ci*dc.hp*dc.wp + i*dc.dh*dc.wp + j*dc.dw)
+			}
+		}
+	}
+	for t := dc.k; t < len(dc.offs); t++ {
+		dc.offs[t] = dc.offs[dc.k-1] // padding entries: valid reads, results dropped
+	}
+	for oh := range g.OH {
+		for ow := 0; ow < g.OW; ow += 16 {
+			dc.xb = append(dc.xb, int32(oh*dc.wp+ow))
+			dc.yb = append(dc.yb, int32(oh*g.OW+ow))
+		}
+	}
+	return dc, true
+}
+
+// PadSize is the length of the padded image buffer Pad writes.
+func (dc *DirectConv) PadSize() int { return dc.c * dc.hp * dc.wp }
+
+// K is the number of taps per output pixel, C·KH·KW.
+func (dc *DirectConv) K() int { return dc.k }
+
+// Pad writes image x (C×H×W) into xp (PadSize elements) with the window's
+// zero padding around it.
+func (dc *DirectConv) Pad(x, xp []float32) {
+	plane := dc.hp * dc.wp
+	x, xp = x[:dc.c*dc.h*dc.w], xp[:dc.c*plane]
+	// Padded row r holds input row r - padT, column q input column q - padL.
+	rLo, rHi := max(0, dc.padT), min(dc.hp, dc.h+dc.padT)
+	qLo, qHi := max(0, dc.padL), min(dc.wp, dc.w+dc.padL)
+	for ci := range dc.c {
+		dst := xp[ci*plane : (ci+1)*plane]
+		src := x[ci*dc.h*dc.w : (ci+1)*dc.h*dc.w]
+		if rLo >= rHi || qLo >= qHi {
+			clear(dst)
+			continue
+		}
+		clear(dst[:rLo*dc.wp])
+		clear(dst[rHi*dc.wp:])
+		for r := rLo; r < rHi; r++ {
+			row := dst[r*dc.wp : (r+1)*dc.wp]
+			clear(row[:qLo])
+			clear(row[qHi:])
+			ih := r - dc.padT
+			copy(row[qLo:qHi], src[ih*dc.w+qLo-dc.padL:])
+		}
+	}
+}
+
+// PackedSize is the length of the packed weights of m output channels.
+func (dc *DirectConv) PackedSize(m int) int { return (m + 5) / 6 * 6 * dc.k }
+
+// PackWeights lays out w (m×K, row-major: output channel, then tap in
+// (c, i, j) order) for Forward: blocks of 6 output channels, tap-major
+// within a block, zero rows past m.
+func (dc *DirectConv) PackWeights(m int, w, wp []float32) {
+	k := dc.k
+	w, wp = w[:m*k], wp[:dc.PackedSize(m)]
+	for mb := 0; mb*6 < m; mb++ {
+		blk := wp[mb*6*k : (mb+1)*6*k]
+		for r := range 6 {
+			if mb*6+r >= m {
+				for t := range k {
+					blk[t*6+r] = 0
+				}
+				continue
+			}
+			src := w[(mb*6+r)*k : (mb*6+r+1)*k]
+			for t, v := range src {
+				blk[t*6+r] = v
+			}
+		}
+	}
+}
+
+// Forward computes y (m × OH·OW) = the convolution of the padded image xp
+// with the packed weights wp, or adds it into y with add.
+func (dc *DirectConv) Forward(xp, wp []float32, m int, y []float32, add bool) {
+	p := dc.oh * dc.ow
+	k := dc.k
+	_ = xp[dc.PadSize()-1]
+	_ = wp[dc.PackedSize(m)-1]
+	_ = y[m*p-1]
+	var tile [6 * 16]float32
+	for s, xb := range dc.xb {
+		yb := int(dc.yb[s])
+		for mb := 0; mb*6 < m; mb++ {
+			rows := min(6, m-mb*6)
+			if rows == 6 {
+				dconvFwd6x16(k, &dc.offs[0], &xp[xb], &wp[mb*6*k], &y[mb*6*p+yb], p, add)
+				continue
+			}
+			dconvFwd6x16(k, &dc.offs[0], &xp[xb], &wp[mb*6*k], &tile[0], 16, false)
+			for r := range rows {
+				dst := y[(mb*6+r)*p+yb:][:16]
+				src := tile[r*16:][:16]
+				if add {
+					for i, v := range src {
+						dst[i] += v
+					}
+				} else {
+					copy(dst, src)
+				}
+			}
+		}
+	}
+}
+
+// WeightGrad adds to dw (m×K) the gradient of the convolution's weights:
+// dw[o][t] += Σ_pixels dy[o][pixel] · (tap t of that pixel in xp).
+func (dc *DirectConv) WeightGrad(xp, dy []float32, m int, dw []float32) {
+	p := dc.oh * dc.ow
+	k := dc.k
+	_ = xp[dc.PadSize()-1]
+	_ = dy[m*p-1]
+	_ = dw[m*k-1]
+	n := len(dc.xb)
+	var out [8]float32
+	for m0 := 0; m0 < m; m0 += 2 {
+		ldy := p
+		if m0+1 >= m {
+			ldy = 0 // the second row repeats the first; its sums are dropped
+		}
+		for q0 := 0; q0 < k; q0 += 4 {
+			dconvWgt2x4x16(n, &dc.xb[0], &dc.yb[0], &dc.offs[q0], &xp[0], &dy[m0*p], ldy, &out[0])
+			for r := range min(2, m-m0) {
+				row := dw[(m0+r)*k : (m0+r+1)*k]
+				for q := range min(4, k-q0) {
+					row[q0+q] += out[r*4+q]
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,23 @@
+//go:build !purego
+
+package tensor
+
+import "golang.org/x/sys/cpu"
+
+// The AVX2/FMA micro-kernels of DirectConv (dconv_amd64.s).
+
+// dconvFwd6x16 computes, for r in 0..5, the 16 floats at y + r·ldy as
+// Σ_{t<k} w[t·6+r] · x[offs[t] : offs[t]+16], assigning them, or adding
+// them to what is there when add is set. k >= 1.
+//
+//go:noescape
+func dconvFwd6x16(k int, offs *int32, x *float32, w *float32, y *float32, ldy int, add bool)
+
+// dconvWgt2x4x16 sets out[r·4+q] (r in 0..1, q in 0..3) to
+// Σ_{s<n} dot(dy[r·ldy + yb[s] : +16], x[xb[s] + offs[q] : +16]). n >= 1.
+//
+//go:noescape
+func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, dy *float32, ldy int, out *float32)
+
+// directAsm is true when the CPU runs the assembly kernels.
+var directAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA

@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package tensor
+
+// directAsm is false: this build has no direct-convolution kernels, and
+// NewDirectConv always reports false (convolutions take the im2col path).
+const directAsm = false
+
+func dconvFwd6x16(k int, offs *int32, x *float32, w *float32, y *float32, ldy int, add bool) {
+	panic("tensor: no direct-convolution kernels in this build")
+}
+
+func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, dy *float32, ldy int, out *float32) {
+	panic("tensor: no direct-convolution kernels in this build")
+}

@@ -1,0 +1,132 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestDirectConvMatchesDefinition checks Forward (assign and add) and
+// WeightGrad against float64 sums written from the definition of
+// convolution (through coreNaiveIm2col), on geometries with output rows of
+// one and several 16-pixel strips, pads larger and smaller than the kernel,
+// dilations, output channel counts that are not multiples of the 6-row tile
+// or of 2, and tap counts that are not multiples of 4.
+func TestDirectConvMatchesDefinition(t *testing.T) {
+	if !directAsm {
+		t.Skip("no direct-convolution kernels on this CPU/build: convolutions use im2col (covered by the autodiff tests)")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	type tc struct {
+		c, m int
+		g    Window
+	}
+	win := func(h, w, kh, kw, dh, dw, pt, pb, pl, pr int) Window {
+		return Window{H: h, W: w, KH: kh, KW: kw, SH: 1, SW: 1, DH: dh, DW: dw, PadT: pt, PadL: pl,
+			OH: h + pt + pb - (kh-1)*dh, OW: w + pl + pr - (kw-1)*dw}
+	}
+	cases := []tc{
+		{16, 16, win(32, 32, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{3, 16, win(32, 32, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{5, 7, win(8, 16, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{4, 13, win(16, 16, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{2, 1, win(10, 18, 3, 3, 1, 1, 0, 0, 0, 0)},
+		{3, 6, win(16, 16, 5, 5, 1, 1, 2, 2, 2, 2)},
+		{2, 5, win(9, 20, 3, 5, 2, 1, 2, 1, 0, 0)},
+		{3, 9, win(7, 16, 1, 3, 1, 1, 0, 0, 1, 1)},
+		{1, 2, win(6, 16, 2, 2, 1, 1, 0, 1, 1, 0)},
+		{2, 3, win(4, 12, 3, 3, 1, 1, 2, 2, 4, 2)},
+		{6, 12, win(16, 16, 3, 3, 2, 2, 2, 2, 2, 2)},
+	}
+	for _, c := range cases {
+		g := c.g
+		name := fmt.Sprintf("c%d_m%d_%dx%d_k%dx%d_d%dx%d_p%d%d", c.c, c.m, g.H, g.W, g.KH, g.KW, g.DH, g.DW, g.PadT, g.PadL)
+		t.Run(name, func(t *testing.T) {
+			dc, ok := NewDirectConv(&g, c.c)
+			if !ok {
+				t.Fatalf("NewDirectConv refused %+v", g)
+			}
+			k, p := dc.K(), g.OH*g.OW
+			x := randSlice(r, c.c*g.H*g.W)
+			w := randSlice(r, c.m*k)
+			dy := randSlice(r, c.m*p)
+			col := coreNaiveIm2col(&g, c.c, x)
+			wantY := make([]float64, c.m*p)
+			wantDW := make([]float64, c.m*k)
+			for o := range c.m {
+				for t2 := range k {
+					for q := range p {
+						wantY[o*p+q] += float64(w[o*k+t2]) * float64(col[t2*p+q])
+						wantDW[o*k+t2] += float64(dy[o*p+q]) * float64(col[t2*p+q])
+					}
+				}
+			}
+			xp := make([]float32, dc.PadSize())
+			for i := range xp {
+				xp[i] = float32(math.NaN()) // Pad must write every element
+			}
+			dc.Pad(x, xp)
+			wp := make([]float32, dc.PackedSize(c.m))
+			dc.PackWeights(c.m, w, wp)
+			y := make([]float32, c.m*p)
+			for i := range y {
+				y[i] = float32(math.NaN()) // assign mode must overwrite
+			}
+			dc.Forward(xp, wp, c.m, y, false)
+			compareTol(t, "Forward", y, wantY, nil, k)
+			base := randSlice(r, c.m*p)
+			y2 := append([]float32(nil), base...)
+			dc.Forward(xp, wp, c.m, y2, true)
+			compareTol(t, "Forward add", y2, wantY, base, k)
+			dw0 := randSlice(r, c.m*k)
+			dw := append([]float32(nil), dw0...)
+			dc.WeightGrad(xp, dy, c.m, dw)
+			compareTol(t, "WeightGrad", dw, wantDW, dw0, p)
+		})
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// compareTol checks got = want (+ base) within float32 rounding of an
+// n-term sum of unit-variance products.
+func compareTol(t *testing.T, what string, got []float32, want []float64, base []float32, n int) {
+	t.Helper()
+	tol := 4e-7 * float64(n) * 4
+	for i, g := range got {
+		w := want[i]
+		if base != nil {
+			w += float64(base[i])
+		}
+		if d := math.Abs(float64(g) - w); !(d <= tol) {
+			t.Fatalf("%s[%d] = %v, want %v (|diff| %.3g > %.3g)", what, i, g, w, d, tol)
+		}
+	}
+}
+
+// TestDirectConvRefuses: geometries the kernels do not cover are left to
+// im2col.
+func TestDirectConvRefuses(t *testing.T) {
+	for _, g := range []Window{
+		{H: 8, W: 8, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4},
+		{H: 8, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8},
+		{D: 4, KD: 3, SD: 1, DD: 1, OD: 2, H: 8, W: 8, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 8, OW: 8},
+	} {
+		if _, ok := NewDirectConv(&g, 2); ok {
+			t.Errorf("NewDirectConv accepted %+v", g)
+		}
+	}
+	was := SetDirectConv(false)
+	defer SetDirectConv(was)
+	g := Window{H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 16, OW: 16}
+	if _, ok := NewDirectConv(&g, 2); ok {
+		t.Error("NewDirectConv accepted a window while turned off")
+	}
+}
