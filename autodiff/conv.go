@@ -730,23 +730,25 @@ func depthwiseTap(g *tensor.Window, ki, kj int, wv float32, in, out []float32, a
 		return
 	}
 	nw := owHi - owLo
+	if g.SW == 1 && ohLo < ohHi {
+		// Stride 1 along rows: the rows of the tap are runs of nw floats
+		// in both planes, strided by the planes' widths.
+		ih := ohLo*g.SH - g.PadT + ki*g.DH
+		iw := owLo - g.PadL + kj*g.DW
+		rows, ldi := ohHi-ohLo, g.SH*g.W
+		o := out[ohLo*g.OW+owLo:]
+		i := in[ih*g.W+iw:]
+		if adjoint {
+			tensor.AxpyRows(rows, nw, wv, o, g.OW, i, ldi)
+		} else {
+			tensor.AxpyRows(rows, nw, wv, i, ldi, o, g.OW)
+		}
+		return
+	}
 	for oh := ohLo; oh < ohHi; oh++ {
 		ih := oh*g.SH - g.PadT + ki*g.DH
 		iw := owLo*g.SW - g.PadL + kj*g.DW
 		o := out[oh*g.OW+owLo:][:nw]
-		if g.SW == 1 {
-			row := in[ih*g.W+iw:][:nw]
-			if adjoint {
-				for t, v := range o {
-					row[t] += wv * v
-				}
-			} else {
-				for t, v := range row {
-					o[t] += wv * v
-				}
-			}
-			continue
-		}
 		row := in[ih*g.W+iw:]
 		if adjoint {
 			for t, v := range o {
@@ -770,26 +772,18 @@ func depthwiseDot(g *tensor.Window, ki, kj int, in, out []float32) float32 {
 		return 0
 	}
 	nw := owHi - owLo
-	// Two independent accumulators per row keep the loop from waiting on
-	// each add's latency.
+	if g.SW == 1 {
+		if ohLo >= ohHi {
+			return 0
+		}
+		ih := ohLo*g.SH - g.PadT + ki*g.DH
+		iw := owLo - g.PadL + kj*g.DW
+		return tensor.DotRows(ohHi-ohLo, nw, out[ohLo*g.OW+owLo:], g.OW, in[ih*g.W+iw:], g.SH*g.W)
+	}
 	for oh := ohLo; oh < ohHi; oh++ {
 		ih := oh*g.SH - g.PadT + ki*g.DH
 		iw := owLo*g.SW - g.PadL + kj*g.DW
 		o := out[oh*g.OW+owLo:][:nw]
-		if g.SW == 1 {
-			row := in[ih*g.W+iw:][:nw]
-			var s0, s1 float32
-			t := 0
-			for ; t+2 <= nw; t += 2 {
-				s0 += o[t] * row[t]
-				s1 += o[t+1] * row[t+1]
-			}
-			if t < nw {
-				s0 += o[t] * row[t]
-			}
-			s += s0 + s1
-			continue
-		}
 		row := in[ih*g.W+iw:]
 		for t, v := range o {
 			s += v * row[t*g.SW]

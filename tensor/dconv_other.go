@@ -13,3 +13,11 @@ func dconvFwd6x16(k int, offs *int32, x *float32, w *float32, y *float32, ldy in
 func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, dy *float32, ldy int, out *float32) {
 	panic("tensor: no direct-convolution kernels in this build")
 }
+
+func axpyRows(rows, n int, a float32, x *float32, ldx int, y *float32, ldy int) {
+	panic("tensor: no assembly row kernels in this build")
+}
+
+func dotRows(rows, n int, x *float32, ldx int, y *float32, ldy int) float32 {
+	panic("tensor: no assembly row kernels in this build")
+}

@@ -1,0 +1,60 @@
+package tensor
+
+import "fmt"
+
+// AxpyRows adds a·x to y row by row: for r < rows,
+// y[r·ldy : r·ldy+n] += a·x[r·ldx : r·ldx+n]. It uses AVX2/FMA where the
+// CPU has them (tails of rows with masked loads), Go loops elsewhere.
+// Rows of x and y must not overlap each other.
+func AxpyRows(rows, n int, a float32, x []float32, ldx int, y []float32, ldy int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	checkRows("x", rows, n, x, ldx)
+	checkRows("y", rows, n, y, ldy)
+	if directAsm {
+		axpyRows(rows, n, a, &x[0], ldx, &y[0], ldy)
+		return
+	}
+	for r := range rows {
+		xr, yr := x[r*ldx:][:n], y[r*ldy:][:n]
+		for t, v := range xr {
+			yr[t] += a * v
+		}
+	}
+}
+
+// DotRows is Σ_{r<rows} Σ_{t<n} x[r·ldx+t]·y[r·ldy+t]. The order of the
+// additions depends only on rows and n (and on whether the CPU has AVX2),
+// so equal calls give equal results.
+func DotRows(rows, n int, x []float32, ldx int, y []float32, ldy int) float32 {
+	if rows <= 0 || n <= 0 {
+		return 0
+	}
+	checkRows("x", rows, n, x, ldx)
+	checkRows("y", rows, n, y, ldy)
+	if directAsm {
+		return dotRows(rows, n, &x[0], ldx, &y[0], ldy)
+	}
+	var s float32
+	for r := range rows {
+		xr, yr := x[r*ldx:][:n], y[r*ldy:][:n]
+		var s0, s1 float32
+		t := 0
+		for ; t+2 <= n; t += 2 {
+			s0 += xr[t] * yr[t]
+			s1 += xr[t+1] * yr[t+1]
+		}
+		if t < n {
+			s0 += xr[t] * yr[t]
+		}
+		s += s0 + s1
+	}
+	return s
+}
+
+func checkRows(name string, rows, n int, s []float32, ld int) {
+	if ld < n || (rows-1)*ld+n > len(s) {
+		panic(fmt.Sprintf("tensor: %d rows of %d with stride %d do not fit %s (length %d)", rows, n, ld, name, len(s)))
+	}
+}

@@ -1,0 +1,9 @@
+//go:build !purego
+
+package tensor
+
+//go:noescape
+func axpyRows(rows, n int, a float32, x *float32, ldx int, y *float32, ldy int)
+
+//go:noescape
+func dotRows(rows, n int, x *float32, ldx int, y *float32, ldy int) float32
