@@ -125,10 +125,7 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 		b := float32(float64(bias[c]) - mean*float64(scale[c])*istd)
 		for n := range k.n {
 			off := (n*k.c + c) * k.plane
-			src, dst := x[off:off+k.plane], y[off:off+k.plane]
-			for i, xv := range src {
-				dst[i] = xv*a + b
-			}
+			tensor.Affine(x[off:off+k.plane], a, b, y[off:off+k.plane])
 		}
 		if !k.trained {
 			return
@@ -215,16 +212,8 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 			a := float32(sc * istd)
 			for n := range k.n {
 				off := (n*k.c + c) * k.plane
-				g, d := dy[off:off+k.plane], dx[off:off+k.plane]
-				if fresh {
-					for i, gv := range g {
-						d[i] = gv * a
-					}
-					continue
-				}
-				for i, gv := range g {
-					d[i] += gv * a
-				}
+				g := dy[off : off+k.plane]
+				tensor.Affine2(g, g, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
 			}
 			return
 		}
@@ -234,27 +223,19 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		mdyx := float32(sdyx / nm * istd) // multiplies (x - mean)
 		for n := range k.n {
 			off := (n*k.c + c) * k.plane
-			g, xs, d := dy[off:off+k.plane], x[off:off+k.plane], dx[off:off+k.plane]
-			if fresh {
-				for i, gv := range g {
-					d[i] = a * (gv - mdy - (xs[i]-mean)*mdyx)
-				}
-				continue
-			}
-			for i, gv := range g {
-				d[i] += a * (gv - mdy - (xs[i]-mean)*mdyx)
-			}
+			tensor.Affine2(dy[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
 		}
 	})
 	return nil
 }
 
 // bnBlock is the length of the runs that the BatchNormalization sums
-// accumulate in float32 (in 4 independent lanes, which keeps the loop
-// throughput-bound rather than waiting on each add) before adding them to
-// a float64 total: the float32 rounding error stays around
-// bnBlock/4·2^-24 ≈ 1.5e-5 relative per block, far below what training
-// notices, and the totals over batch and pixels are exact to float64.
+// accumulate in float32 (tensor.SumF32 and friends: 16 independent lanes
+// with AVX2, 4 in the Go loop, which keeps them throughput-bound rather
+// than waiting on each add) before adding them to a float64 total: the
+// float32 rounding error stays below bnBlock/4·2^-24 ≈ 1.5e-5 relative per
+// block, far below what training notices, and the totals over batch and
+// pixels are exact to float64.
 const bnBlock = 1024
 
 // bnSum is Σ x.
@@ -263,18 +244,7 @@ func bnSum(x []float32) float64 {
 	for len(x) > 0 {
 		b := x[:min(len(x), bnBlock)]
 		x = x[len(b):]
-		var s0, s1, s2, s3 float32
-		i := 0
-		for ; i+4 <= len(b); i += 4 {
-			s0 += b[i]
-			s1 += b[i+1]
-			s2 += b[i+2]
-			s3 += b[i+3]
-		}
-		for ; i < len(b); i++ {
-			s0 += b[i]
-		}
-		t += float64(s0) + float64(s1) + float64(s2) + float64(s3)
+		t += float64(tensor.SumF32(b))
 	}
 	return t
 }
@@ -285,20 +255,7 @@ func bnSumSqDev(x []float32, mean float32) float64 {
 	for len(x) > 0 {
 		b := x[:min(len(x), bnBlock)]
 		x = x[len(b):]
-		var s0, s1, s2, s3 float32
-		i := 0
-		for ; i+4 <= len(b); i += 4 {
-			d0, d1, d2, d3 := b[i]-mean, b[i+1]-mean, b[i+2]-mean, b[i+3]-mean
-			s0 += d0 * d0
-			s1 += d1 * d1
-			s2 += d2 * d2
-			s3 += d3 * d3
-		}
-		for ; i < len(b); i++ {
-			d := b[i] - mean
-			s0 += d * d
-		}
-		t += float64(s0) + float64(s1) + float64(s2) + float64(s3)
+		t += float64(tensor.SumSqDevF32(b, mean))
 	}
 	return t
 }
@@ -307,22 +264,10 @@ func bnSumSqDev(x []float32, mean float32) float64 {
 func bnGradSums(g, x []float32, mean float32) (sg, sgx float64) {
 	for len(g) > 0 {
 		n := min(len(g), bnBlock)
-		gb, xb := g[:n], x[:n]
+		a, b := tensor.GradSumsF32(g[:n], x[:n], mean)
 		g, x = g[n:], x[n:]
-		var a0, a1, b0, b1 float32
-		i := 0
-		for ; i+2 <= n; i += 2 {
-			a0 += gb[i]
-			a1 += gb[i+1]
-			b0 += gb[i] * (xb[i] - mean)
-			b1 += gb[i+1] * (xb[i+1] - mean)
-		}
-		for ; i < n; i++ {
-			a0 += gb[i]
-			b0 += gb[i] * (xb[i] - mean)
-		}
-		sg += float64(a0) + float64(a1)
-		sgx += float64(b0) + float64(b1)
+		sg += float64(a)
+		sgx += float64(b)
 	}
 	return sg, sgx
 }

@@ -21,3 +21,25 @@ func axpyRows(rows, n int, a float32, x *float32, ldx int, y *float32, ldy int) 
 func dotRows(rows, n int, x *float32, ldx int, y *float32, ldy int) float32 {
 	panic("tensor: no assembly row kernels in this build")
 }
+
+func sumBlock(n int, x *float32) float32 { panic("tensor: no assembly kernels in this build") }
+
+func sumSqDevBlock(n int, x *float32, mean float32) float32 {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func gradSumsBlock(n int, gv, x *float32, mean float32) (sg, sgx float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affineRow(n int, x *float32, a, b float32, y *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2Set(n int, gv, x *float32, p, q, r, s float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2Add(n int, gv, x *float32, p, q, r, s float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
