@@ -135,17 +135,13 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 		// element on random signs is several times slower) and return NaN
 		// for a NaN operand.
 		case actRelu:
-			for i, v := range xs {
-				ys[i] = max(v, 0)
-			}
+			tensor.Clip(xs, 0, float32(math.Inf(1)), ys)
 		case actLeakyRelu:
 			for i, v := range xs {
 				ys[i] = max(v, 0) + k.alpha*min(v, 0)
 			}
 		case actClip:
-			for i, v := range xs {
-				ys[i] = min(max(v, lo), hi)
-			}
+			tensor.Clip(xs, lo, hi, ys)
 		case actSigmoid:
 			for i, v := range xs {
 				ys[i] = sigmoid32(v)
@@ -196,22 +192,9 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 			// mispredicted branch per element costs several times more.
 			switch k.act {
 			case actRelu:
-				ys := y[s:e]
-				if fresh {
-					for i, v := range ys {
-						u := math.Float32bits(v)
-						m := uint32(int32(u|-u) >> 31)
-						ds[i] = math.Float32frombits(math.Float32bits(gs[i]) & m)
-					}
-					break
-				}
-				for i, v := range ys {
-					// y > 0 exactly when its bits are non-zero (y = max(x, 0)
-					// is +0 for x <= 0); NaN passes NaN through.
-					u := math.Float32bits(v)
-					m := uint32(int32(u|-u) >> 31)
-					ds[i] += math.Float32frombits(math.Float32bits(gs[i]) & m)
-				}
+				// y > 0 exactly when its bits are non-zero (y = max(x, 0)
+				// is +0 for x <= 0); NaN passes NaN through.
+				tensor.ReluGrad(y[s:e], gs, ds, !fresh)
 			case actLeakyRelu:
 				for i, v := range xs {
 					// x > 0 iff its bits are non-zero and its sign bit is 0.
@@ -221,19 +204,9 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 					ds[i] += math.Float32frombits(math.Float32bits(g)&m | math.Float32bits(k.alpha*g)&^m)
 				}
 			case actClip:
-				if fresh {
-					for i, v := range xs {
-						m := ^uint32(int32(math.Float32bits((v-lo)+0)|math.Float32bits((hi-v)+0)) >> 31)
-						ds[i] = math.Float32frombits(math.Float32bits(gs[i]) & m)
-					}
-					break
-				}
-				for i, v := range xs {
-					// lo <= x <= hi iff x-lo and hi-x are >= +0 (adding +0
-					// turns a -0 difference into +0).
-					m := ^uint32(int32(math.Float32bits((v-lo)+0)|math.Float32bits((hi-v)+0)) >> 31)
-					ds[i] += math.Float32frombits(math.Float32bits(gs[i]) & m)
-				}
+				// lo <= x <= hi iff x-lo and hi-x are >= +0 (adding +0
+				// turns a -0 difference into +0).
+				tensor.ClipGrad(xs, gs, lo, hi, ds, !fresh)
 			case actSigmoid:
 				ys := y[s:e]
 				for i, v := range ys {

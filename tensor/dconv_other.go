@@ -43,3 +43,23 @@ func affine2Set(n int, gv, x *float32, p, q, r, s float32, d *float32) {
 func affine2Add(n int, gv, x *float32, p, q, r, s float32, d *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func clipRow(n int, x *float32, lo, hi float32, zero bool, y *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func reluGradSet(n int, y, gv *float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func reluGradAdd(n int, y, gv *float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func clipGradSet(n int, x, gv *float32, lo, hi float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func clipGradAdd(n int, x, gv *float32, lo, hi float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

@@ -1,5 +1,7 @@
 package tensor
 
+import "math"
+
 // Streaming kernels of the engine's elementwise passes (BatchNormalization
 // statistics, normalization and gradient). Each runs AVX2/FMA assembly
 // where the CPU has it and the Go loop beside it elsewhere (or with
@@ -115,5 +117,94 @@ func Affine2(g, x []float32, p, q, r, s float32, d []float32, add bool) {
 	}
 	for i, gv := range g {
 		d[i] = p*gv + q*(x[i]-s) + r
+	}
+}
+
+// Clip sets y = min(max(x, lo), hi) elementwise with Go's min and max
+// semantics: a NaN in x comes through, and max(-0, +0) is +0. y is at
+// least as long as x. Relu is Clip(x, 0, +Inf, y).
+func Clip(x []float32, lo, hi float32, y []float32) {
+	if len(x) == 0 {
+		return
+	}
+	y = y[:len(x)]
+	// The vector min/max return their second operand (x) for equal zeros;
+	// adding +0 after restores Go's +0 where lo is +0. A NaN bound or a hi
+	// of -0 would need more care than it is worth: Go loop.
+	if directAsm && lo == lo && hi == hi && math.Float32bits(hi) != 1<<31 {
+		clipRow(len(x), &x[0], lo, hi, math.Float32bits(lo) == 0, &y[0])
+		return
+	}
+	clipGo(x, lo, hi, y)
+}
+
+func clipGo(x []float32, lo, hi float32, y []float32) {
+	for i, v := range x {
+		y[i] = min(max(v, lo), hi)
+	}
+}
+
+// ReluGrad sets d = g where y's bits are not all zero (y = max(x, 0) is +0
+// exactly where x <= 0; a NaN y passes g through) and 0 elsewhere, or adds
+// that to d with add. y and d are at least as long as g.
+func ReluGrad(y, g []float32, d []float32, add bool) {
+	if len(g) == 0 {
+		return
+	}
+	y, d = y[:len(g)], d[:len(g)]
+	if directAsm {
+		if add {
+			reluGradAdd(len(g), &y[0], &g[0], &d[0])
+		} else {
+			reluGradSet(len(g), &y[0], &g[0], &d[0])
+		}
+		return
+	}
+	reluGradGo(y, g, d, add)
+}
+
+func reluGradGo(y, g []float32, d []float32, add bool) {
+	// Bit masks instead of branches: the sign of the data is random, and
+	// a mispredicted branch per element costs several times more.
+	for i, v := range y {
+		u := math.Float32bits(v)
+		m := uint32(int32(u|-u) >> 31)
+		gv := math.Float32frombits(math.Float32bits(g[i]) & m)
+		if add {
+			d[i] += gv
+		} else {
+			d[i] = gv
+		}
+	}
+}
+
+// ClipGrad sets d = g where lo <= x <= hi and 0 elsewhere (decided on the
+// sign bits of (x-lo)+0 and (hi-x)+0, so a NaN x or bound gives what the
+// bits say), or adds that to d with add. x and d are at least as long as g.
+func ClipGrad(x, g []float32, lo, hi float32, d []float32, add bool) {
+	if len(g) == 0 {
+		return
+	}
+	x, d = x[:len(g)], d[:len(g)]
+	if directAsm && lo == lo && hi == hi {
+		if add {
+			clipGradAdd(len(g), &x[0], &g[0], lo, hi, &d[0])
+		} else {
+			clipGradSet(len(g), &x[0], &g[0], lo, hi, &d[0])
+		}
+		return
+	}
+	clipGradGo(x, g, lo, hi, d, add)
+}
+
+func clipGradGo(x, g []float32, lo, hi float32, d []float32, add bool) {
+	for i, v := range x {
+		m := ^uint32(int32(math.Float32bits((v-lo)+0)|math.Float32bits((hi-v)+0)) >> 31)
+		gv := math.Float32frombits(math.Float32bits(g[i]) & m)
+		if add {
+			d[i] += gv
+		} else {
+			d[i] = gv
+		}
 	}
 }

@@ -19,3 +19,18 @@ func affine2Set(n int, gv, x *float32, p, q, r, s float32, d *float32)
 
 //go:noescape
 func affine2Add(n int, gv, x *float32, p, q, r, s float32, d *float32)
+
+//go:noescape
+func clipRow(n int, x *float32, lo, hi float32, zero bool, y *float32)
+
+//go:noescape
+func reluGradSet(n int, y, gv *float32, d *float32)
+
+//go:noescape
+func reluGradAdd(n int, y, gv *float32, d *float32)
+
+//go:noescape
+func clipGradSet(n int, x, gv *float32, lo, hi float32, d *float32)
+
+//go:noescape
+func clipGradAdd(n int, x, gv *float32, lo, hi float32, d *float32)

@@ -63,3 +63,66 @@ func TestVecKernelsMatchDefinition(t *testing.T) {
 		}
 	}
 }
+
+// TestActivationKernelsMatchGoBitForBit runs Clip, ReluGrad and ClipGrad
+// on data full of the values where min/max and sign tests differ between
+// implementations (NaN, ±0, ±Inf, subnormals, the bounds themselves) and
+// requires the assembly to give exactly the bits of the Go loops (a NaN
+// for a NaN: payloads may differ).
+func TestActivationKernelsMatchGoBitForBit(t *testing.T) {
+	if !directAsm {
+		t.Skip("no assembly kernels on this CPU/build: the Go loops are the only implementation")
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	nan := float32(math.NaN())
+	negNaN := math.Float32frombits(math.Float32bits(nan) | 1<<31)
+	inf := float32(math.Inf(1))
+	negZero := math.Float32frombits(1 << 31)
+	specials := []float32{0, negZero, nan, negNaN, inf, -inf, 1e-40, -1e-40, 6, -6, 1, -1, 0.5, 5.999999}
+	pick := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			if r.IntN(2) == 0 {
+				s[i] = specials[r.IntN(len(specials))]
+			} else {
+				s[i] = float32(r.NormFloat64() * 4)
+			}
+		}
+		return s
+	}
+	same := func(what string, got, want []float32) {
+		t.Helper()
+		for i := range got {
+			bothNaN := got[i] != got[i] && want[i] != want[i] // NaN payloads may differ
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !bothNaN {
+				t.Fatalf("%s[%d]: %v (%#08x), Go loop gives %v (%#08x)", what, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			}
+		}
+	}
+	bounds := [][2]float32{{0, inf}, {0, 6}, {negZero, 6}, {-1, 1}, {-inf, 0}, {2, 1}, {0, 0}}
+	for _, n := range []int{1, 7, 8, 9, 16, 17, 33, 1000} {
+		x, g := pick(n), pick(n)
+		for _, b := range bounds {
+			got, want := make([]float32, n), make([]float32, n)
+			Clip(x, b[0], b[1], got)
+			clipGo(x, b[0], b[1], want)
+			same("Clip", got, want)
+			for _, add := range []bool{false, true} {
+				d0 := pick(n)
+				got, want = append([]float32(nil), d0...), append([]float32(nil), d0...)
+				ClipGrad(x, g, b[0], b[1], got, add)
+				clipGradGo(x, g, b[0], b[1], want, add)
+				same("ClipGrad", got, want)
+			}
+		}
+		y := make([]float32, n)
+		clipGo(x, 0, inf, y)
+		for _, add := range []bool{false, true} {
+			d0 := pick(n)
+			got, want := append([]float32(nil), d0...), append([]float32(nil), d0...)
+			ReluGrad(y, g, got, add)
+			reluGradGo(y, g, want, add)
+			same("ReluGrad", got, want)
+		}
+	}
+}

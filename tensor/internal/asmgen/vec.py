@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Writes tensor/vec_amd64.s: the AVX2/FMA streaming kernels of vec.go.
+
+Run from the repository root: python3 tensor/internal/asmgen/vec.py
+Each kernel walks n floats (any n >= 0): two vectors per iteration, then
+one, then the last n%8 floats with masked loads and stores (vecmask<>).
+"""
+
+out = []
+
+
+def kernel(name, sig, frame, setup, ptrs, body, tail, fin):
+    L = [f"// {sig}\nTEXT ·{name}(SB), NOSPLIT, {frame}\n"]
+    L += ["\t" + l + "\n" for l in setup]
+    L += ["\tMOVQ R11, R12\n\tANDQ $7, R12\n\tSHRQ $3, R11\n\tLEAQ vecmask<>(SB), AX\n"
+          "\tMOVQ $8, DX\n\tSUBQ R12, DX\n\tVMOVDQU (AX)(DX*4), Y15\n"]
+    L += [f"\tCMPQ R11, $2\n\tJLT {name}one\n{name}two:\n"]
+    L += ["\t" + l + "\n" for l in body(0, 0) + body(32, 1)]
+    L += [f"\tADDQ $64, {p}\n" for p in ptrs]
+    L += [f"\tSUBQ $2, R11\n\tCMPQ R11, $2\n\tJGE {name}two\n{name}one:\n\tTESTQ R11, R11\n\tJZ {name}tail\n"]
+    L += ["\t" + l + "\n" for l in body(0, 0)]
+    L += [f"\tADDQ $32, {p}\n" for p in ptrs]
+    L += [f"{name}tail:\n\tTESTQ R12, R12\n\tJZ {name}fin\n"]
+    L += ["\t" + l + "\n" for l in tail()]
+    L += [f"{name}fin:\n"]
+    L += ["\t" + l + "\n" for l in fin]
+    L += ["\tVZEROUPPER\n\tRET\n\n"]
+    out.append("".join(L))
+
+
+def hsum(a, b, dst):
+    return [f"VADDPS Y{b}, Y{a}, Y{a}", f"VEXTRACTF128 $1, Y{a}, X1", f"VADDPS X{a}, X1, X1",
+            "VHADDPS X1, X1, X1", "VHADDPS X1, X1, X1", f"MOVSS X1, {dst}"]
+
+
+kernel("sumBlock", "func sumBlock(n int, x *float32) float32: Σ x[0:n]", "$0-20",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"], ["SI"],
+       lambda off, par: [f"VADDPS {off}(SI), Y{3+par}, Y{3+par}"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VADDPS Y1, Y4, Y4"],
+       hsum(3, 4, "ret+16(FP)"))
+
+kernel("sumSqDevBlock", "func sumSqDevBlock(n int, x *float32, mean float32) float32: Σ (x[i]-mean)²", "$0-28",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS mean+16(FP), Y0", "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"], ["SI"],
+       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VSUBPS Y0, Y{1+par}, Y{1+par}",
+                         f"VFMADD231PS Y{1+par}, Y{1+par}, Y{3+par}"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VSUBPS Y0, Y1, Y1", "VANDPS Y15, Y1, Y1", "VFMADD231PS Y1, Y1, Y4"],
+       hsum(3, 4, "ret+24(FP)"))
+
+kernel("gradSumsBlock", "func gradSumsBlock(n int, gv, x *float32, mean float32) (sg, sgx float32): Σ gv[i] and Σ gv[i]·(x[i]-mean)", "$0-40",
+       ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ x+16(FP), SI", "VBROADCASTSS mean+24(FP), Y0",
+        "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6"], ["DI", "SI"],
+       lambda off, par: [f"VMOVUPS {off}(DI), Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
+                         f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
+                         f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"],
+       lambda: ["VMASKMOVPS (DI), Y15, Y1", "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2",
+                "VFMADD231PS Y1, Y2, Y6"],
+       hsum(3, 4, "sg+32(FP)") + hsum(5, 6, "sgx+36(FP)"))
+
+kernel("affineRow", "func affineRow(n int, x *float32, a, b float32, y *float32): y[i] = a·x[i] + b", "$0-32",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS a+16(FP), Y0", "VBROADCASTSS b+20(FP), Y5",
+        "MOVQ y+24(FP), DI"], ["SI", "DI"],
+       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMASKMOVPS Y1, Y15, (DI)"],
+       [])
+
+
+def a2(add):
+    def body(off, par):
+        a, b = (1, 2) if par == 0 else (3, 4)
+        L = [f"VMOVUPS {off}(DI), Y{a}", f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
+             f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
+        if add:
+            L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
+        return L + [f"VMOVUPS Y{a}, {off}(BX)"]
+
+    def tail():
+        L = ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2",
+             "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
+        if add:
+            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
+        return L + ["VMASKMOVPS Y1, Y15, (BX)"]
+    name = "affine2Add" if add else "affine2Set"
+    kernel(name, f"func {name}(n int, gv, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= p·gv[i] + q·(x[i]-s) + r",
+           "$0-48",
+           ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ x+16(FP), SI", "VBROADCASTSS p+24(FP), Y0",
+            "VBROADCASTSS q+28(FP), Y6", "VBROADCASTSS r+32(FP), Y7", "VBROADCASTSS s+36(FP), Y8", "MOVQ d+40(FP), BX"],
+           ["DI", "SI", "BX"], body, tail, [])
+
+
+a2(False)
+a2(True)
+
+# clipRow: y = min(hi, max(lo, x)) with x as the second (source) operand of
+# VMAXPS/VMINPS, so a NaN x comes through; with zero set, +0 is added after
+# (turning the -0 that VMAXPS returns for max(+0, -0) into Go's +0).
+kernel("clipRow", "func clipRow(n int, x *float32, lo, hi float32, zero bool, y *float32): y[i] = min(max(x[i], lo), hi) (+0 with zero)", "$0-40",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS lo+16(FP), Y5", "VBROADCASTSS hi+20(FP), Y6",
+        "MOVBLZX zero+24(FP), R13", "MOVQ y+32(FP), DI", "VXORPS Y7, Y7, Y7"], ["SI", "DI"],
+       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VMAXPS Y{1+par}, Y5, Y{1+par}", f"VMINPS Y{1+par}, Y6, Y{1+par}",
+                         f"TESTQ R13, R13", f"JZ 2(PC)", f"VADDPS Y7, Y{1+par}, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VMAXPS Y1, Y5, Y1", "VMINPS Y1, Y6, Y1", "VADDPS Y7, Y1, Y2",
+                "TESTQ R13, R13", "JZ 2(PC)", "VMOVAPS Y2, Y1", "VMASKMOVPS Y1, Y15, (DI)"],
+       [])
+
+
+def rg(add):
+    def body(off, par):
+        a, b = (1, 2) if par == 0 else (3, 4)
+        L = [f"VMOVUPS {off}(SI), Y{a}", f"VPCMPEQD Y7, Y{a}, Y{a}", f"VPANDN {off}(DI), Y{a}, Y{b}"]
+        if add:
+            L.append(f"VADDPS {off}(BX), Y{b}, Y{b}")
+        return L + [f"VMOVUPS Y{b}, {off}(BX)"]
+
+    def tail():
+        L = ["VMASKMOVPS (SI), Y15, Y1", "VMASKMOVPS (DI), Y15, Y3", "VPCMPEQD Y7, Y1, Y1", "VPANDN Y3, Y1, Y2"]
+        if add:
+            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y2, Y2"]
+        return L + ["VMASKMOVPS Y2, Y15, (BX)"]
+    name = "reluGradAdd" if add else "reluGradSet"
+    kernel(name, f"func {name}(n int, y, gv *float32, d *float32): d[i] {'+' if add else ''}= gv[i] where the bits of y[i] are not all zero, else 0",
+           "$0-32", ["MOVQ n+0(FP), R11", "MOVQ y+8(FP), SI", "MOVQ gv+16(FP), DI", "MOVQ d+24(FP), BX", "VXORPS Y7, Y7, Y7"],
+           ["SI", "DI", "BX"], body, tail, [])
+
+
+rg(False)
+rg(True)
+
+
+def cg(add):
+    # pass = the sign bits of (x-lo)+0 and (hi-x)+0 are both clear.
+    def body(off, par):
+        a, b, c = (1, 2, 8) if par == 0 else (3, 4, 9)
+        L = [f"VMOVUPS {off}(SI), Y{a}", f"VSUBPS Y5, Y{a}, Y{b}", f"VADDPS Y7, Y{b}, Y{b}",
+             f"VSUBPS Y{a}, Y6, Y{c}", f"VADDPS Y7, Y{c}, Y{c}", f"VORPS Y{c}, Y{b}, Y{b}", f"VPSRAD $31, Y{b}, Y{b}",
+             f"VPANDN {off}(DI), Y{b}, Y{b}"]
+        if add:
+            L.append(f"VADDPS {off}(BX), Y{b}, Y{b}")
+        return L + [f"VMOVUPS Y{b}, {off}(BX)"]
+
+    def tail():
+        L = ["VMASKMOVPS (SI), Y15, Y1", "VMASKMOVPS (DI), Y15, Y3", "VSUBPS Y5, Y1, Y2", "VADDPS Y7, Y2, Y2",
+             "VSUBPS Y1, Y6, Y8", "VADDPS Y7, Y8, Y8", "VORPS Y8, Y2, Y2", "VPSRAD $31, Y2, Y2", "VPANDN Y3, Y2, Y2"]
+        if add:
+            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y2, Y2"]
+        return L + ["VMASKMOVPS Y2, Y15, (BX)"]
+    name = "clipGradAdd" if add else "clipGradSet"
+    kernel(name, f"func {name}(n int, x, gv *float32, lo, hi float32, d *float32): d[i] {'+' if add else ''}= gv[i] where lo <= x[i] <= hi (as (x-lo)+0 and (hi-x)+0 with clear sign bits), else 0",
+           "$0-40", ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "MOVQ gv+16(FP), DI", "VBROADCASTSS lo+24(FP), Y5",
+                     "VBROADCASTSS hi+28(FP), Y6", "MOVQ d+32(FP), BX", "VXORPS Y7, Y7, Y7"],
+           ["SI", "DI", "BX"], body, tail, [])
+
+
+cg(False)
+cg(True)
+
+hdr = """//go:build !purego
+
+// Code generated by tensor/internal/asmgen/vec.py. DO NOT EDIT.
+
+#include "textflag.h"
+
+// Streaming kernels over n floats (any n >= 0): two vectors per iteration,
+// then one, then the tail with masked loads and stores. See vec.go for the
+// contracts.
+
+// vecmask<>: eight all-ones lanes, then eight zero lanes. The 8 lanes at
+// vecmask<> + 4·(8-r) select the first r floats of a vector.
+DATA vecmask<>+0(SB)/8, $0xffffffffffffffff
+DATA vecmask<>+8(SB)/8, $0xffffffffffffffff
+DATA vecmask<>+16(SB)/8, $0xffffffffffffffff
+DATA vecmask<>+24(SB)/8, $0xffffffffffffffff
+DATA vecmask<>+32(SB)/8, $0
+DATA vecmask<>+40(SB)/8, $0
+DATA vecmask<>+48(SB)/8, $0
+DATA vecmask<>+56(SB)/8, $0
+GLOBL vecmask<>(SB), RODATA|NOPTR, $64
+
+"""
+with open("tensor/vec_amd64.s", "w") as f:
+    f.write(hdr + "".join(out).rstrip() + "\n")
