@@ -243,21 +243,22 @@ type convKernel struct {
 	chunk      int // samples per chunk
 	nChunks    int
 	nGroups    int // reduction groups for dW
-	// dc runs the forward pass without im2col (stride-1 2-D convolutions
-	// with one group and output rows a multiple of 16 wide, on CPUs with
-	// the kernels), and dW too when dwDirect; dcT runs dX on the
-	// transposed path (a stride-1 convolution of dY). nil: im2col + GEMM.
-	dc, dcT  *tensor.DirectConv
-	dwDirect bool
+	// dc runs the forward pass and dW without im2col (stride-1 2-D
+	// convolutions with one group, output rows a multiple of 16 wide and
+	// at most directMaxTaps taps, on CPUs with the kernels); dcT runs dX on
+	// the transposed path (a stride-1 convolution of dY) under the same
+	// rule. nil: im2col + GEMM.
+	dc, dcT *tensor.DirectConv
 }
 
-// directDWMaxTaps: the direct weight gradient is used up to this many taps
-// per output pixel (C·KH·KW). BenchmarkDirectConv in package tensor, one
-// core, 3×3 stride-1: direct vs im2col + OpenBLAS GEMM 55 vs 31 GFLOP/s at
-// 16 channels (144 taps), 36 vs 36 at 32 channels (288), 46 vs 51 at 64
-// channels (576), 34 vs 56 at 128 channels (1152). The forward kernel was
-// as fast as or faster than im2col + GEMM on all of them.
-const directDWMaxTaps = 288
+// directMaxTaps: the direct convolution is used up to this many taps per
+// output pixel (C·KH·KW). BenchmarkDirectConv in package tensor, one core,
+// 3×3 stride 1, direct vs im2col + OpenBLAS GEMM in GFLOP/s, forward and
+// weight gradient: 16 channels (144 taps) 51 vs 31 and 43 vs 28; 32
+// channels (288) 43 vs 35 and 36 vs 35; 64 channels (576) 53 vs 54 and 51
+// vs 50; 128 channels (1152) 50 vs 54 and 37 vs 60; 256 channels 52 vs 58
+// and 38 vs 58.
+const directMaxTaps = 576
 
 func newConv(n *graph.Node, _ int64) (Kernel, error) {
 	spec, err := readWindowSpec(n, false)
@@ -330,10 +331,13 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		}
 	}
 	if k.group == 1 && !k.depthwise && !k.direct1x1 {
-		k.dc, _ = tensor.NewDirectConv(&win.Window, k.c)
-		k.dwDirect = k.dc != nil && k.dc.K() <= directDWMaxTaps
+		if dc, ok := tensor.NewDirectConv(&win.Window, k.c); ok && dc.K() <= directMaxTaps {
+			k.dc = dc
+		}
 		if k.transposed {
-			k.dcT, _ = tensor.NewDirectConv(&k.tWin, k.m)
+			if dc, ok := tensor.NewDirectConv(&k.tWin, k.m); ok && dc.K() <= directMaxTaps {
+				k.dcT = dc
+			}
 		}
 	}
 	k.chunk = max(1, min(k.n, (convTargetCols+k.outPlane-1)/k.outPlane))
@@ -564,14 +568,14 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32, f
 		q0, q1 := r*k.nChunks/k.nGroups, (r+1)*k.nChunks/k.nGroups
 		if k.dc != nil || k.dcT != nil {
 			xp, dyp, _ := k.directScratch(scratch, workers, wk)
-			if dw != nil && k.dwDirect {
+			if dw != nil && k.dc != nil {
 				clear(part)
 			}
 			for q := q0; q < q1; q++ {
 				s0, s1 := k.chunkRange(q)
 				for s := s0; s < s1; s++ {
 					dys := dy[s*k.m*k.outPlane:][:k.m*k.outPlane]
-					if dw != nil && k.dwDirect {
+					if dw != nil && k.dc != nil {
 						k.dc.Pad(x[s*k.c*k.inPlane:], xp)
 						k.dc.WeightGrad(xp, dys, k.m, part)
 					}
@@ -580,10 +584,10 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32, f
 						k.dcT.Forward(dyp, wtp, k.c, dx[s*k.c*k.inPlane:], !fresh)
 					}
 				}
-				if (dw == nil || k.dwDirect) && (dx == nil || k.dcT != nil) {
+				if (dw == nil || k.dc != nil) && (dx == nil || k.dcT != nil) {
 					continue
 				}
-				k.gemmBackwardChunk(q, q0, col, dcol, tmp, tmp2, part, x, w, wt, dy, dxIfNotDirect(dx, k.dcT), dwIfNotDirect(dw, k.dwDirect), dxBeta, fresh)
+				k.gemmBackwardChunk(q, q0, col, dcol, tmp, tmp2, part, x, w, wt, dy, dxIfNotDirect(dx, k.dcT), dwIfNotDirect(dw, k.dc), dxBeta, fresh)
 			}
 			return
 		}
@@ -614,8 +618,8 @@ func dxIfNotDirect(dx []float32, dcT *tensor.DirectConv) []float32 {
 	return dx
 }
 
-func dwIfNotDirect(dw []float32, direct bool) []float32 {
-	if direct {
+func dwIfNotDirect(dw []float32, dc *tensor.DirectConv) []float32 {
+	if dc != nil {
 		return nil
 	}
 	return dw
