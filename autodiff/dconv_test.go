@@ -3,6 +3,7 @@ package autodiff
 import (
 	"math"
 	"math/rand/v2"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/models"
@@ -87,5 +88,69 @@ func TestDirectConvMatchesIm2col(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDirectConvWorkersBitIdentical: with the direct convolution in use,
+// a training step's outputs and gradients are bit-identical for 1, 2 and
+// 3 workers and under GOMAXPROCS=1 (each image is one unit of work; dW
+// partials are summed in a fixed order).
+func TestDirectConvWorkersBitIdentical(t *testing.T) {
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.5, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 10
+	step := func(workers int) map[string][]float32 {
+		p, err := Compile(m, [][]int{{batch, 3, 32, 32}}, &Options{Workers: workers, Seed: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct := 0
+		for _, st := range p.steps {
+			if ck, ok := st.kernel.(*convKernel); ok && ck.dc != nil {
+				direct++
+			}
+		}
+		if direct == 0 {
+			t.Skip("direct convolution not used: no kernels for this CPU/build")
+		}
+		p.SetTraining(true)
+		rng := rand.New(rand.NewPCG(2, 3))
+		for i := range p.Input(0).F32 {
+			p.Input(0).F32[i] = float32(rng.NormFloat64())
+		}
+		if err := p.Forward(); err != nil {
+			t.Fatal(err)
+		}
+		labels := make([]int, batch)
+		for i := range labels {
+			labels[i] = i % 10
+		}
+		if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Backward(); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]float32{"logits": append([]float32(nil), p.Output(0).F32...), "input": append([]float32(nil), p.Grad("input").F32...)}
+		for _, name := range p.Params() {
+			out[name] = append([]float32(nil), p.Grad(name).F32...)
+		}
+		return out
+	}
+	one := step(1)
+	prev := goruntime.GOMAXPROCS(1)
+	serial := step(0)
+	goruntime.GOMAXPROCS(prev)
+	for label, other := range map[string]map[string][]float32{"2 workers": step(2), "3 workers": step(3), "GOMAXPROCS=1": serial} {
+		for name, want := range one {
+			got := other[name]
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%s[%d] = %v with %s, %v with 1 worker", name, i, got[i], label, want[i])
+				}
+			}
+		}
 	}
 }
