@@ -7,9 +7,10 @@ import (
 
 // DirectConv runs a stride-1 2-D convolution of one image without im2col:
 // the image is copied once into a zero-padded buffer, and assembly
-// micro-kernels read each output strip's inputs straight from it (every
-// tap (c, i, j) of a strip of 16 output pixels of one output row is a
-// contiguous run of the padded plane). im2col writes KH·KW copies of the
+// micro-kernels read each output strip's inputs straight from it. A strip
+// is 16 output pixels: 16 of one output row, or two rows of 8 when the
+// output is 8 pixels wide; each tap (c, i, j) of a strip is then one or
+// two contiguous runs of the padded plane. im2col writes KH·KW copies of the
 // image and the GEMM then packs them once more; for the few-channel
 // convolutions of CIFAR networks (K = 144…576 taps, 16…64 output channels)
 // that memory traffic cost as much as the arithmetic (issue 3's profile).
@@ -33,6 +34,7 @@ type DirectConv struct {
 	k          int // c·KH·KW
 	offs       []int32
 	xb, yb     []int32 // per strip: its start in the padded plane and in the output plane
+	half       int     // where a strip's second 8 pixels start in the padded plane, relative to its first
 }
 
 var directOff atomic.Bool
@@ -44,13 +46,14 @@ func SetDirectConv(on bool) (was bool) { return !directOff.Swap(!on) }
 
 // NewDirectConv returns the direct convolution of window g over c input
 // channels, or false when g is not a 2-D stride-1 window whose output
-// width is a multiple of 16, or the CPU lacks the kernels.
+// width is a multiple of 16 (or 8, with an even output height), or the CPU
+// lacks the kernels.
 func NewDirectConv(g *Window, c int) (*DirectConv, bool) {
 	d, kd, _, _, od := g.Depth()
 	if !directAsm || directOff.Load() || d != 1 || kd != 1 || od != 1 || g.SH != 1 || g.SW != 1 || c < 1 {
 		return nil, false
 	}
-	if g.OH < 1 || g.OW < 16 || g.OW%16 != 0 || g.KH < 1 || g.KW < 1 {
+	if g.OH < 1 || g.KH < 1 || g.KW < 1 || !(g.OW%16 == 0 || g.OW == 8 && g.OH%2 == 0) {
 		return nil, false
 	}
 	dc := &DirectConv{
@@ -59,6 +62,10 @@ func NewDirectConv(g *Window, c int) (*DirectConv, bool) {
 	}
 	dc.hp = g.OH + (g.KH-1)*dc.dh
 	dc.wp = g.OW + (g.KW-1)*dc.dw
+	dc.half = 8
+	if g.OW == 8 {
+		dc.half = dc.wp // a strip is two output rows
+	}
 	if int64(c)*int64(dc.hp)*int64(dc.wp) > math.MaxInt32/2 {
 		return nil, false
 	}
@@ -74,10 +81,13 @@ func NewDirectConv(g *Window, c int) (*DirectConv, bool) {
 	for t := dc.k; t < len(dc.offs); t++ {
 		dc.offs[t] = dc.offs[dc.k-1] // padding entries: valid reads, results dropped
 	}
-	for oh := range g.OH {
+	for oh := 0; oh < g.OH; oh++ {
 		for ow := 0; ow < g.OW; ow += 16 {
 			dc.xb = append(dc.xb, int32(oh*dc.wp+ow))
 			dc.yb = append(dc.yb, int32(oh*g.OW+ow))
+		}
+		if g.OW == 8 {
+			oh++ // the strip took this row's successor as its second half
 		}
 	}
 	return dc, true
@@ -156,10 +166,10 @@ func (dc *DirectConv) Forward(xp, wp []float32, m int, y []float32, add bool) {
 		for mb := 0; mb*6 < m; mb++ {
 			rows := min(6, m-mb*6)
 			if rows == 6 {
-				dconvFwd6x16(k, &dc.offs[0], &xp[xb], &wp[mb*6*k], &y[mb*6*p+yb], p, add)
+				dconvFwd6x16(k, &dc.offs[0], &xp[xb], &xp[int(xb)+dc.half], &wp[mb*6*k], &y[mb*6*p+yb], p, add)
 				continue
 			}
-			dconvFwd6x16(k, &dc.offs[0], &xp[xb], &wp[mb*6*k], &tile[0], 16, false)
+			dconvFwd6x16(k, &dc.offs[0], &xp[xb], &xp[int(xb)+dc.half], &wp[mb*6*k], &tile[0], 16, false)
 			for r := range rows {
 				dst := y[(mb*6+r)*p+yb:][:16]
 				src := tile[r*16:][:16]
@@ -191,7 +201,7 @@ func (dc *DirectConv) WeightGrad(xp, dy []float32, m int, dw []float32) {
 			ldy = 0 // the second row repeats the first; its sums are dropped
 		}
 		for q0 := 0; q0 < k; q0 += 4 {
-			dconvWgt2x4x16(n, &dc.xb[0], &dc.yb[0], &dc.offs[q0], &xp[0], &dy[m0*p], ldy, &out[0])
+			dconvWgt2x4x16(n, &dc.xb[0], &dc.yb[0], &dc.offs[q0], &xp[0], dc.half, &dy[m0*p], ldy, &out[0])
 			for r := range min(2, m-m0) {
 				row := dw[(m0+r)*k : (m0+r+1)*k]
 				for q := range min(4, k-q0) {

@@ -7,17 +7,20 @@ import "golang.org/x/sys/cpu"
 // The AVX2/FMA micro-kernels of DirectConv (dconv_amd64.s).
 
 // dconvFwd6x16 computes, for r in 0..5, the 16 floats at y + r·ldy as
-// Σ_{t<k} w[t·6+r] · x[offs[t] : offs[t]+16], assigning them, or adding
-// them to what is there when add is set. k >= 1.
+// Σ_{t<k} w[t·6+r] · B_t, where B_t is x[offs[t] : offs[t]+8] followed by
+// x2[offs[t] : offs[t]+8], assigning them, or adding them to what is there
+// when add is set. k >= 1.
 //
 //go:noescape
-func dconvFwd6x16(k int, offs *int32, x *float32, w *float32, y *float32, ldy int, add bool)
+func dconvFwd6x16(k int, offs *int32, x, x2 *float32, w *float32, y *float32, ldy int, add bool)
 
 // dconvWgt2x4x16 sets out[r·4+q] (r in 0..1, q in 0..3) to
-// Σ_{s<n} dot(dy[r·ldy + yb[s] : +16], x[xb[s] + offs[q] : +16]). n >= 1.
+// Σ_{s<n} dot(dy[r·ldy + yb[s] : +16], X), where X is
+// x[xb[s] + offs[q] : +8] followed by x[xb[s] + half + offs[q] : +8].
+// n >= 1.
 //
 //go:noescape
-func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, dy *float32, ldy int, out *float32)
+func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, half int, dy *float32, ldy int, out *float32)
 
 // directAsm is true when the CPU runs the assembly kernels.
 var directAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA

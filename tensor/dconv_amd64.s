@@ -1,15 +1,17 @@
 //go:build !purego
 #include "textflag.h"
-// func dconvFwd6x16(k int, offs *int32, x *float32, w *float32, y *float32, ldy int, add bool)
-// y[r][0:16] (= or +=) sum_k w[k*6+r] * x[offs[k] : offs[k]+16] for r in 0..5;
-// row r of y starts at y + r*ldy floats.
-TEXT ·dconvFwd6x16(SB), NOSPLIT, $0-49
+// func dconvFwd6x16(k int, offs *int32, x, x2 *float32, w *float32, y *float32, ldy int, add bool)
+// y[r][0:8] (= or +=) sum_k w[k*6+r] * x[offs[k] : offs[k]+8] and
+// y[r][8:16] the same with x2, for r in 0..5; row r of y starts at
+// y + r*ldy floats.
+TEXT ·dconvFwd6x16(SB), NOSPLIT, $0-57
 	MOVQ k+0(FP), CX
 	MOVQ offs+8(FP), R8
 	MOVQ x+16(FP), SI
-	MOVQ w+24(FP), DX
-	MOVQ y+32(FP), DI
-	MOVQ ldy+40(FP), R9
+	MOVQ x2+24(FP), R10
+	MOVQ w+32(FP), DX
+	MOVQ y+40(FP), DI
+	MOVQ ldy+48(FP), R9
 	SHLQ $2, R9
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
@@ -26,7 +28,7 @@ TEXT ·dconvFwd6x16(SB), NOSPLIT, $0-49
 fwd16loop:
 	MOVLQSX (R8), AX
 	VMOVUPS (SI)(AX*4), Y0
-	VMOVUPS 32(SI)(AX*4), Y1
+	VMOVUPS (R10)(AX*4), Y1
 	VBROADCASTSS 0(DX), Y2
 	VFMADD231PS Y0, Y2, Y4
 	VFMADD231PS Y1, Y2, Y5
@@ -49,7 +51,7 @@ fwd16loop:
 	ADDQ $24, DX
 	DECQ CX
 	JNZ fwd16loop
-	MOVBLZX add+48(FP), AX
+	MOVBLZX add+56(FP), AX
 	TESTQ AX, AX
 	JZ fwd16store
 	VADDPS (DI), Y4, Y4
@@ -106,10 +108,11 @@ fwd16store:
 	VZEROUPPER
 	RET
 
-// func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, dy *float32, ldy int, out *float32)
-// out[r*4+q] = sum over strips s < n of dot(dy[r*ldy + yb[s] : +16], x[xb[s] + offs[q] : +16])
-// for r in 0..1 and q in 0..3.
-TEXT ·dconvWgt2x4x16(SB), NOSPLIT, $0-64
+// func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, half int, dy *float32, ldy int, out *float32)
+// out[r*4+q] = sum over strips s < n of dot(dy[r*ldy + yb[s] : +16], X)
+// for r in 0..1 and q in 0..3, where X is x[xb[s] + offs[q] : +8] followed
+// by x[xb[s] + half + offs[q] : +8].
+TEXT ·dconvWgt2x4x16(SB), NOSPLIT, $0-72
 	MOVQ n+0(FP), CX
 	MOVQ xb+8(FP), R8
 	MOVQ yb+16(FP), R9
@@ -119,10 +122,11 @@ TEXT ·dconvWgt2x4x16(SB), NOSPLIT, $0-64
 	MOVLQSX 8(AX), R14
 	MOVLQSX 12(AX), R15
 	MOVQ x+32(FP), SI
-	MOVQ dy+40(FP), DI
-	MOVQ ldy+48(FP), DX
+	MOVQ half+40(FP), R10
+	SHLQ $2, R10
+	MOVQ dy+48(FP), DI
+	MOVQ ldy+56(FP), DX
 	SHLQ $2, DX
-	MOVQ out+56(FP), R11
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
@@ -141,26 +145,27 @@ wgt16loop:
 	VMOVUPS 32(BX), Y3
 	MOVLQSX (R8), AX
 	LEAQ (SI)(AX*4), BX
+	LEAQ (BX)(R10*1), R11
 	VMOVUPS (BX)(R12*4), Y4
-	VMOVUPS 32(BX)(R12*4), Y5
+	VMOVUPS (R11)(R12*4), Y5
 	VFMADD231PS Y0, Y4, Y6
 	VFMADD231PS Y1, Y5, Y6
 	VFMADD231PS Y2, Y4, Y10
 	VFMADD231PS Y3, Y5, Y10
 	VMOVUPS (BX)(R13*4), Y4
-	VMOVUPS 32(BX)(R13*4), Y5
+	VMOVUPS (R11)(R13*4), Y5
 	VFMADD231PS Y0, Y4, Y7
 	VFMADD231PS Y1, Y5, Y7
 	VFMADD231PS Y2, Y4, Y11
 	VFMADD231PS Y3, Y5, Y11
 	VMOVUPS (BX)(R14*4), Y4
-	VMOVUPS 32(BX)(R14*4), Y5
+	VMOVUPS (R11)(R14*4), Y5
 	VFMADD231PS Y0, Y4, Y8
 	VFMADD231PS Y1, Y5, Y8
 	VFMADD231PS Y2, Y4, Y12
 	VFMADD231PS Y3, Y5, Y12
 	VMOVUPS (BX)(R15*4), Y4
-	VMOVUPS 32(BX)(R15*4), Y5
+	VMOVUPS (R11)(R15*4), Y5
 	VFMADD231PS Y0, Y4, Y9
 	VFMADD231PS Y1, Y5, Y9
 	VFMADD231PS Y2, Y4, Y13
@@ -169,6 +174,7 @@ wgt16loop:
 	ADDQ $4, R9
 	DECQ CX
 	JNZ wgt16loop
+	MOVQ out+64(FP), R11
 	VEXTRACTF128 $1, Y6, X0
 	VADDPS X0, X6, X0
 	VHADDPS X0, X0, X0

@@ -6,11 +6,11 @@ package tensor
 // NewDirectConv always reports false (convolutions take the im2col path).
 const directAsm = false
 
-func dconvFwd6x16(k int, offs *int32, x *float32, w *float32, y *float32, ldy int, add bool) {
+func dconvFwd6x16(k int, offs *int32, x, x2 *float32, w *float32, y *float32, ldy int, add bool) {
 	panic("tensor: no direct-convolution kernels in this build")
 }
 
-func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, dy *float32, ldy int, out *float32) {
+func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, half int, dy *float32, ldy int, out *float32) {
 	panic("tensor: no direct-convolution kernels in this build")
 }
 

@@ -10,7 +10,7 @@ import (
 // TestDirectConvMatchesDefinition checks Forward (assign and add) and
 // WeightGrad against float64 sums written from the definition of
 // convolution (through coreNaiveIm2col), on geometries with output rows of
-// one and several 16-pixel strips, pads larger and smaller than the kernel,
+// one and several 16-pixel strips and 8-pixel rows paired into strips, pads larger and smaller than the kernel,
 // dilations, output channel counts that are not multiples of the 6-row tile
 // or of 2, and tap counts that are not multiples of 4.
 func TestDirectConvMatchesDefinition(t *testing.T) {
@@ -30,6 +30,9 @@ func TestDirectConvMatchesDefinition(t *testing.T) {
 		{16, 16, win(32, 32, 3, 3, 1, 1, 1, 1, 1, 1)},
 		{3, 16, win(32, 32, 3, 3, 1, 1, 1, 1, 1, 1)},
 		{5, 7, win(8, 16, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{64, 64, win(8, 8, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{3, 5, win(6, 8, 3, 3, 1, 1, 1, 1, 1, 1)},
+		{2, 7, win(10, 9, 2, 2, 2, 1, 1, 1, 0, 0)},
 		{4, 13, win(16, 16, 3, 3, 1, 1, 1, 1, 1, 1)},
 		{2, 1, win(10, 18, 3, 3, 1, 1, 0, 0, 0, 0)},
 		{3, 6, win(16, 16, 5, 5, 1, 1, 2, 2, 2, 2)},
@@ -116,7 +119,8 @@ func compareTol(t *testing.T, what string, got []float32, want []float64, base [
 func TestDirectConvRefuses(t *testing.T) {
 	for _, g := range []Window{
 		{H: 8, W: 8, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4},
-		{H: 8, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8},
+		{H: 7, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 7, OW: 8},
+		{H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4},
 		{D: 4, KD: 3, SD: 1, DD: 1, OD: 2, H: 8, W: 8, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: 8, OW: 8},
 	} {
 		if _, ok := NewDirectConv(&g, 2); ok {
