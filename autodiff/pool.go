@@ -35,6 +35,7 @@ type poolKernel struct {
 	win          resolvedWindow
 	planes       int       // N*C
 	argmax       []int32   // MaxPool: input index of each output's maximum, -1 for none
+	tapOffs      []int32   // MaxPool, 2-D: each window tap's offset from the window's corner, row-major
 	inv          []float32 // AveragePool: 1/divisor per output pixel
 	inPl, outPl  int
 	outputsShape []int
@@ -96,6 +97,11 @@ func (k *poolKernel) Setup(in []Value) ([]Output, error) {
 		k.argmax = make([]int32, k.planes*k.outPl)
 		if k.inPl > math.MaxInt32 {
 			return nil, fmt.Errorf("X plane of %d elements is too large", k.inPl)
+		}
+		for i := range win.KH {
+			for j := range win.KW {
+				k.tapOffs = append(k.tapOffs, int32(i*win.DH*win.W+j*win.DW))
+			}
 		}
 	} else {
 		k.inv = make([]float32, k.outPl)
@@ -187,7 +193,20 @@ func (k *poolKernel) maxPlane(src, dst []float32, am []int32) {
 	for oh := range g.OH {
 		ih0 := oh*g.SH - g.PadT
 		iLo, iHi := tensor.ValidRange(g.KH, g.DH, ih0, g.H)
+		run := g.SW == 1 && owB > owA && iLo < iHi
+		if run {
+			// The outputs in [owA, owB) have every column of their windows
+			// inside the image, and their windows advance one pixel per
+			// output: one vector run over the taps of the kernel rows that
+			// fall inside the image (a contiguous part of the row-major
+			// tap list).
+			o := oh*g.OW + owA
+			tensor.MaxTaps(owB-owA, k.tapOffs[iLo*g.KW:iHi*g.KW], src, ih0*g.W+owA-g.PadL, dst[o:], am[o:])
+		}
 		for ow := range g.OW {
+			if run && ow >= owA && ow < owB {
+				continue
+			}
 			o := oh*g.OW + ow
 			if fast && ow >= owA && ow < owB && iLo < iHi {
 				// A later tap wins when it is larger or NaN, unless the

@@ -63,3 +63,7 @@ func clipGradSet(n int, x, gv *float32, lo, hi float32, d *float32) {
 func clipGradAdd(n int, x, gv *float32, lo, hi float32, d *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func maxTapsRow(n, ntap int, offs *int32, src *float32, base int, dst *float32, am *int32) {
+	panic("tensor: no assembly kernels in this build")
+}

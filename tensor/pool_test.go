@@ -1,0 +1,61 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestMaxTapsAsmMatchesGo: values and winning indices of the assembly
+// equal the Go loop's, on data full of ties, NaNs and infinities, for run
+// lengths around the vector width and several tap layouts.
+func TestMaxTapsAsmMatchesGo(t *testing.T) {
+	if !directAsm {
+		t.Skip("no assembly kernels on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	nan := float32(math.NaN())
+	vals := []float32{0, 1, 1, 2, -1, nan, float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(1 << 31)}
+	const w = 40
+	src := make([]float32, 40*w)
+	layouts := [][]int32{
+		{0, 1, 2, w, w + 1, w + 2, 2 * w, 2*w + 1, 2*w + 2}, // 3×3
+		{w, w + 1, w + 2, 2 * w, 2*w + 1, 2*w + 2},          // its last two rows (a top border row)
+		{0, 2, 2 * w, 2*w + 2},                              // 2×2 dilated
+		{0},
+		{0, 1, 2, 3, 4, w, w + 1, w + 2, w + 3, w + 4, 2 * w, 2*w + 4, 3 * w, 4 * w, 4*w + 4}, // 15 taps
+	}
+	for trial := range 200 {
+		for i := range src {
+			if r.IntN(3) == 0 {
+				src[i] = vals[r.IntN(len(vals))]
+			} else {
+				src[i] = float32(r.IntN(5))
+			}
+		}
+		offs := layouts[trial%len(layouts)]
+		n := 1 + r.IntN(35)
+		start := r.IntN(w) - w/2*min(1, trial%3) // negative starts (a window above the plane's first row)
+		if start+int(slicesMin(offs)) < 0 {
+			start = -int(slicesMin(offs))
+		}
+		d1, d2 := make([]float32, n), make([]float32, n)
+		a1, a2 := make([]int32, n), make([]int32, n)
+		MaxTaps(n, offs, src, start, d1, a1)
+		maxTapsGo(n, offs, src, start, d2, a2)
+		for p := range n {
+			same := math.Float32bits(d1[p]) == math.Float32bits(d2[p]) || d1[p] != d1[p] && d2[p] != d2[p]
+			if !same || a1[p] != a2[p] {
+				t.Fatalf("trial %d, output %d of %d: assembly %v at %d, Go %v at %d", trial, p, n, d1[p], a1[p], d2[p], a2[p])
+			}
+		}
+	}
+}
+
+func slicesMin(s []int32) int32 {
+	m := s[0]
+	for _, v := range s {
+		m = min(m, v)
+	}
+	return m
+}
