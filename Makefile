@@ -41,6 +41,8 @@ build:
 
 test: setup
 	$(GO) test -timeout $(TEST_TIMEOUT) $(if $(RUN),-run '$(RUN)') $(PKGS)
+	# the Go loops that stand in for the assembly kernels on other CPUs
+	$(GO) test -tags purego -timeout $(TEST_TIMEOUT) $(if $(RUN),-run '$(RUN)') ./tensor ./autodiff
 
 demo: setup build
 	$(BIN) inspect $(DEMO_MODEL)
