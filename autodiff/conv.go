@@ -250,6 +250,9 @@ type convKernel struct {
 	// of dY) under the same rule. nil: im2col + GEMM.
 	dc, dcT  *tensor.DirectConv
 	dwDirect bool
+	// dw3, dw3T: the 3×3 stride-1 depthwise kernel for the forward pass
+	// and, when the transposed path applies, for dX.
+	dw3, dw3T *tensor.Depthwise3x3
 }
 
 // directMaxTaps: the direct convolution is used up to this many taps per
@@ -337,6 +340,12 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 			}
 		}
 	}
+	if k.depthwise {
+		k.dw3, _ = tensor.NewDepthwise3x3(&win.Window)
+		if k.dw3 != nil && k.transposed {
+			k.dw3T, _ = tensor.NewDepthwise3x3(&k.tWin)
+		}
+	}
 	if k.group == 1 && !k.depthwise && !k.direct1x1 {
 		if dc, ok := tensor.NewDirectConv(&win.Window, k.c); ok && dc.K() <= directMaxTaps {
 			k.dc = dc
@@ -379,7 +388,7 @@ func (k *convKernel) workerSpace() int {
 // weight gradients of the reduction groups, and the transposed weights.
 func (k *convKernel) Workspace(workers int) int {
 	if k.depthwise {
-		return 0
+		return workers * k.depthwiseSpace()
 	}
 	pad, packed := k.directSpace()
 	return workers*k.workerSpace() + (k.nGroups+1)*k.m*k.kg + workers*pad + packed
@@ -398,6 +407,19 @@ func (k *convKernel) directSpace() (perWorker, packed int) {
 		packed = max(packed, k.dcT.PackedSize(k.c))
 	}
 	return perWorker, packed
+}
+
+// depthwiseSpace is a worker's space for the 3×3 depthwise kernel: a
+// padded plane of X (or dY) and 9 flipped weights.
+func (k *convKernel) depthwiseSpace() int {
+	if k.dw3 == nil {
+		return 0
+	}
+	n := k.dw3.PadSize()
+	if k.dw3T != nil {
+		n = max(n, k.dw3T.PadSize())
+	}
+	return n + 9
 }
 
 // directScratch splits the direct convolutions' part of the scratch: the
@@ -716,12 +738,20 @@ func (k *convKernel) gemmBackwardChunk(q, q0 int, col, dcol, tmp, tmp2, part, x,
 func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 	g := &k.win.Window
 	khw := g.KH * g.KW
-	tensor.ForEach(ctx.Workers, k.n*k.m, func(_, i int) {
+	per := k.depthwiseSpace()
+	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
+	tensor.ForEach(ctx.Workers, k.n*k.m, func(wk, i int) {
 		n, m := i/k.m, i%k.m
 		c := m / k.mg
 		plane := x[(n*k.c+c)*k.inPlane:][:k.inPlane]
 		wm := w[m*khw : (m+1)*khw]
 		dst := y[i*k.outPlane : (i+1)*k.outPlane]
+		if k.dw3 != nil {
+			xp := scratch[wk*per:][:k.dw3.PadSize()]
+			k.dw3.Pad(plane, xp)
+			k.dw3.Forward(xp, wm, dst, false)
+			return
+		}
 		clear(dst)
 		for ki := range g.KH {
 			for kj := range g.KW {
@@ -807,11 +837,26 @@ func depthwiseDot(g *tensor.Window, ki, kj int, in, out []float32) float32 {
 func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float32, fresh bool) {
 	g := &k.win.Window
 	khw := g.KH * g.KW
+	per := k.depthwiseSpace()
+	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
 	if dx != nil {
 		// Each input channel gathers from its mg output channels.
-		tensor.ForEach(ctx.Workers, k.n*k.c, func(_, i int) {
+		tensor.ForEach(ctx.Workers, k.n*k.c, func(wk, i int) {
 			n, c := i/k.c, i%k.c
 			dplane := dx[i*k.inPlane : (i+1)*k.inPlane]
+			if k.dw3T != nil {
+				// dX = dY (padded by 2 - pad) convolved with the flipped filter.
+				ws := scratch[wk*per : (wk+1)*per]
+				flip, dyp := ws[:9], ws[9:][:k.dw3T.PadSize()]
+				for m := c * k.mg; m < (c+1)*k.mg; m++ {
+					for t := range 9 {
+						flip[t] = w[m*9+8-t]
+					}
+					k.dw3T.Pad(dy[(n*k.m+m)*k.outPlane:][:k.outPlane], dyp)
+					k.dw3T.Forward(dyp, flip, dplane, !fresh || m > c*k.mg)
+				}
+				return
+			}
 			if fresh {
 				clear(dplane)
 			}
@@ -825,6 +870,25 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 				}
 			}
 		})
+	}
+	if dw != nil && k.dw3 != nil {
+		// One filter per item, its 9 taps summed over the batch in order.
+		tensor.ForEach(ctx.Workers, k.m, func(wk, m int) {
+			xp := scratch[wk*per+9:][:k.dw3.PadSize()]
+			c := m / k.mg
+			var sum, one [9]float32
+			for n := range k.n {
+				k.dw3.Pad(x[(n*k.c+c)*k.inPlane:][:k.inPlane], xp)
+				k.dw3.WeightGrad(xp, dy[(n*k.m+m)*k.outPlane:][:k.outPlane], &one)
+				for t := range 9 {
+					sum[t] += one[t]
+				}
+			}
+			for t := range 9 {
+				dw[m*9+t] += sum[t]
+			}
+		})
+		return
 	}
 	if dw != nil {
 		// One weight tap per item, summed over the batch in order.

@@ -14,8 +14,12 @@ import (
 // the direct convolution and with im2col + GEMM for every convolution, and
 // requires the same loss, outputs and gradients up to float32 rounding
 // (the two paths sum the same products in another order). The networks
-// mix direct and im2col convolutions (by tap count and row width), and
-// have residual blocks whose dX is assigned or added.
+// mix direct and im2col convolutions (by tap count and row width), have
+// residual blocks whose dX is assigned or added. (MobileNet-V2 is not
+// here: at this batch size its BatchNormalizations over 2×2 and 4×4 planes
+// amplify the rounding difference of its one direct convolution, the
+// stem, past 1e-4 in 95 gradients; the 3×3 depthwise kernel is checked per
+// layer by TestConvForwardMatchesReference and TestConvGradients.)
 func TestDirectConvMatchesIm2col(t *testing.T) {
 	for _, cfg := range []models.Config{
 		{Arch: "resnet20", Width: 1, Seed: 1},

@@ -188,6 +188,41 @@ func gradCheckProblems(c gradCheckConfig) (problems []string, err error) {
 	if err := kern.Backward(newCtx(), work, outT, weights, gin); err != nil {
 		return nil, fmt.Errorf("%s Backward: %w", c.Node.OpType, err)
 	}
+	// Kernels that assign a fresh gradient buffer (gradAssigner) must give
+	// the same gradient into a buffer full of NaN when told it is fresh.
+	if ga, ok := kern.(gradAssigner); ok {
+		fresh := make([]bool, len(c.Inputs))
+		gin2 := make([]*tensor.Tensor, len(c.Inputs))
+		anyFresh := false
+		for _, i := range c.Wrt {
+			gin2[i] = start[i].Clone()
+			if ga.assignsGrad(i) {
+				fresh[i], anyFresh = true, true
+				for j := range gin2[i].F32 {
+					gin2[i].F32[j] = float32(math.NaN())
+				}
+			}
+		}
+		if anyFresh {
+			ctx := newCtx()
+			ctx.Fresh = fresh
+			if err := kern.Backward(ctx, work, outT, weights, gin2); err != nil {
+				return nil, fmt.Errorf("%s Backward (fresh): %w", c.Node.OpType, err)
+			}
+			for i, f := range fresh {
+				if !f {
+					continue
+				}
+				for j, v := range gin2[i].F32 {
+					want := float64(gin[i].F32[j]) - float64(start[i].F32[j])
+					if d := math.Abs(float64(v) - want); !(d <= 1e-5*math.Max(1, math.Abs(want))) {
+						problems = append(problems, fmt.Sprintf("%s: fresh d loss/d input %d [flat %d] = %.6g, adding gave %.6g", c.Node.OpType, i, j, v, want))
+						break
+					}
+				}
+			}
+		}
+	}
 
 	// Numeric gradient, input by input.
 	settings := &fd.Settings{Formula: fd.Central, Step: gradCheckStep}

@@ -102,26 +102,32 @@ func (dc *DirectConv) K() int { return dc.k }
 // Pad writes image x (C×H×W) into xp (PadSize elements) with the window's
 // zero padding around it.
 func (dc *DirectConv) Pad(x, xp []float32) {
-	plane := dc.hp * dc.wp
-	x, xp = x[:dc.c*dc.h*dc.w], xp[:dc.c*plane]
-	// Padded row r holds input row r - padT, column q input column q - padL.
-	rLo, rHi := max(0, dc.padT), min(dc.hp, dc.h+dc.padT)
-	qLo, qHi := max(0, dc.padL), min(dc.wp, dc.w+dc.padL)
-	for ci := range dc.c {
+	padPlanes(dc.c, dc.h, dc.w, dc.padT, dc.padL, dc.hp, dc.wp, x, xp)
+}
+
+// padPlanes copies c planes of h×w from x into xp as planes of hp×wp, with
+// padded row r holding input row r-padT and column q input column q-padL,
+// zeros elsewhere (input rows and columns that fall outside are dropped).
+func padPlanes(c, h, w, padT, padL, hp, wp int, x, xp []float32) {
+	plane := hp * wp
+	x, xp = x[:c*h*w], xp[:c*plane]
+	rLo, rHi := max(0, padT), min(hp, h+padT)
+	qLo, qHi := max(0, padL), min(wp, w+padL)
+	for ci := range c {
 		dst := xp[ci*plane : (ci+1)*plane]
-		src := x[ci*dc.h*dc.w : (ci+1)*dc.h*dc.w]
+		src := x[ci*h*w : (ci+1)*h*w]
 		if rLo >= rHi || qLo >= qHi {
 			clear(dst)
 			continue
 		}
-		clear(dst[:rLo*dc.wp])
-		clear(dst[rHi*dc.wp:])
+		clear(dst[:rLo*wp])
+		clear(dst[rHi*wp:])
 		for r := rLo; r < rHi; r++ {
-			row := dst[r*dc.wp : (r+1)*dc.wp]
+			row := dst[r*wp : (r+1)*wp]
 			clear(row[:qLo])
 			clear(row[qHi:])
-			ih := r - dc.padT
-			copy(row[qLo:qHi], src[ih*dc.w+qLo-dc.padL:])
+			ih := r - padT
+			copy(row[qLo:qHi], src[ih*w+qLo-padL:])
 		}
 	}
 }

@@ -67,3 +67,11 @@ func clipGradAdd(n int, x, gv *float32, lo, hi float32, d *float32) {
 func maxTapsRow(n, ntap int, offs *int32, src *float32, base int, dst *float32, am *int32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func dw3x3Rows(rows, n int, xp *float32, ldx int, w *float32, y *float32, ldy int, add bool) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func dw3x3Grad(rows, n int, xp *float32, ldx int, dy *float32, ldy int, out *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

@@ -1,0 +1,13 @@
+//go:build !purego
+
+package tensor
+
+// dw3x3Rows: see dw_amd64.s.
+//
+//go:noescape
+func dw3x3Rows(rows, n int, xp *float32, ldx int, w *float32, y *float32, ldy int, add bool)
+
+// dw3x3Grad: see dw_amd64.s.
+//
+//go:noescape
+func dw3x3Grad(rows, n int, xp *float32, ldx int, dy *float32, ldy int, out *float32)
