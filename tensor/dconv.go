@@ -39,9 +39,10 @@ type DirectConv struct {
 
 var directOff atomic.Bool
 
-// SetDirectConv turns the direct convolution on or off for convolutions
-// compiled afterwards (benchmarks compare both paths in one run; tests
-// check they agree) and returns the previous setting. It is on by default.
+// SetDirectConv turns the direct convolution (DirectConv, and the 3×3
+// depthwise kernel Depthwise3x3) on or off for convolutions compiled
+// afterwards (benchmarks compare both paths in one run; tests check they
+// agree) and returns the previous setting. It is on by default.
 func SetDirectConv(on bool) (was bool) { return !directOff.Swap(!on) }
 
 // NewDirectConv returns the direct convolution of window g over c input
