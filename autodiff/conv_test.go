@@ -35,6 +35,16 @@ func coreConvCases() []coreConvCase {
 			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 6, 5, 5}, padBeg: []int{1, 1}, group: 2},
 		{name: "depthwise", x: []int{2, 3, 6, 6}, w: []int{3, 1, 3, 3}, bias: true,
 			attrs: []*graph.Attribute{intAttr("group", 3), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", 2, 2)}, wantY: []int{2, 3, 3, 3}, padBeg: []int{1, 1}, stride: []int{2, 2}, group: 3},
+		// Shapes that take the direct convolution where the CPU has it:
+		// forward, dX and dW direct; forward and dX direct, dW through
+		// im2col (fewer than 256 output pixels); only dX direct (the
+		// output is 14 wide, the input 16).
+		{name: "direct-all", x: []int{2, 2, 16, 16}, w: []int{3, 2, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 3, 16, 16}, padBeg: []int{1, 1}},
+		{name: "direct-8wide", x: []int{2, 3, 4, 8}, w: []int{7, 3, 3, 3},
+			attrs: []*graph.Attribute{intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 7, 4, 8}, padBeg: []int{1, 1}},
+		{name: "direct-dx-only", x: []int{1, 2, 5, 16}, w: []int{3, 2, 3, 3},
+			wantY: []int{1, 3, 3, 14}, padBeg: []int{0, 0}},
 		{name: "depthwise-3x3-s1", x: []int{2, 3, 6, 11}, w: []int{3, 1, 3, 3}, bias: true,
 			attrs: []*graph.Attribute{intAttr("group", 3), intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 3, 6, 11}, padBeg: []int{1, 1}, group: 3},
 		{name: "depthwise-3x3-multiplier2-asympad", x: []int{1, 2, 5, 9}, w: []int{4, 1, 3, 3},

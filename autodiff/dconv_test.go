@@ -158,3 +158,39 @@ func TestDirectConvWorkersBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestConvCasesTakeTheDirectPaths: the "direct-*" cases of coreConvCases
+// reach the paths they are named for, so that TestConvGradients and
+// TestConvForwardMatchesReference check them.
+func TestConvCasesTakeTheDirectPaths(t *testing.T) {
+	probe := tensor.Window{H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 16, OW: 16}
+	if _, ok := tensor.NewDirectConv(&probe, 1); !ok {
+		t.Skip("direct convolution not available on this CPU/build")
+	}
+	want := map[string][3]bool{ // forward/dW direct, dW direct, dX direct
+		"direct-all":     {true, true, true},
+		"direct-8wide":   {true, false, true},
+		"direct-dx-only": {false, false, true},
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	seen := 0
+	for _, tc := range coreConvCases() {
+		w, ok := want[tc.name]
+		if !ok {
+			continue
+		}
+		seen++
+		inputs := []*tensor.Tensor{randomTensor(rng, tc.x...), randomTensor(rng, tc.w...)}
+		if tc.bias {
+			inputs = append(inputs, randomTensor(rng, tc.w[0]))
+		}
+		kern, _ := setupKernel(t, newTestNode("Conv", len(inputs), 1, tc.attrs...), 13, inputs, nil)
+		ck := kern.(*convKernel)
+		if got := [3]bool{ck.dc != nil, ck.dwDirect, ck.dcT != nil}; got != w {
+			t.Errorf("%s: direct forward/dW/dX = %v, want %v", tc.name, got, w)
+		}
+	}
+	if seen != len(want) {
+		t.Fatalf("found %d of the %d direct-* cases", seen, len(want))
+	}
+}
