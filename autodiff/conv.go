@@ -596,33 +596,30 @@ func (k *convKernel) gemmBackward(ctx *RunContext, x, w, dy, dx, dw []float32, f
 		tmp2 := ws[nCol+nDcol+nTmp:]
 		part := partials[r*wsz : (r+1)*wsz]
 		q0, q1 := r*k.nChunks/k.nGroups, (r+1)*k.nChunks/k.nGroups
-		if k.dc != nil || k.dcT != nil {
-			xp, dyp, _ := k.directScratch(scratch, workers, wk)
-			if dw != nil && k.dwDirect {
-				clear(part)
-			}
-			for q := q0; q < q1; q++ {
-				s0, s1 := k.chunkRange(q)
-				for s := s0; s < s1; s++ {
-					dys := dy[s*k.m*k.outPlane:][:k.m*k.outPlane]
-					if dw != nil && k.dwDirect {
-						k.dc.Pad(x[s*k.c*k.inPlane:], xp)
-						k.dc.WeightGrad(xp, dys, k.m, part)
-					}
-					if dx != nil && k.dcT != nil {
-						k.dcT.Pad(dys, dyp)
-						k.dcT.Forward(dyp, wtp, k.c, dx[s*k.c*k.inPlane:], !fresh)
-					}
-				}
-				if (dw == nil || k.dwDirect) && (dx == nil || k.dcT != nil) {
-					continue
-				}
-				k.gemmBackwardChunk(q, q0, col, dcol, tmp, tmp2, part, x, w, wt, dy, dxIfNotDirect(dx, k.dcT), dwIfNotDirect(dw, k.dwDirect), dxBeta, fresh)
-			}
-			return
+		// Direct convolutions work image by image; whatever they do not
+		// cover (dW below 256 pixels, dX of strided convolutions, or
+		// everything) goes through im2col chunk by chunk.
+		xp, dyp, _ := k.directScratch(scratch, workers, wk)
+		if dw != nil && k.dwDirect {
+			clear(part)
 		}
+		dxRest, dwRest := dxIfNotDirect(dx, k.dcT), dwIfNotDirect(dw, k.dwDirect)
 		for q := q0; q < q1; q++ {
-			k.gemmBackwardChunk(q, q0, col, dcol, tmp, tmp2, part, x, w, wt, dy, dx, dw, dxBeta, fresh)
+			s0, s1 := k.chunkRange(q)
+			for s := s0; s < s1; s++ {
+				dys := dy[s*k.m*k.outPlane:][:k.m*k.outPlane]
+				if dw != nil && k.dwDirect {
+					k.dc.Pad(x[s*k.c*k.inPlane:], xp)
+					k.dc.WeightGrad(xp, dys, k.m, part)
+				}
+				if dx != nil && k.dcT != nil {
+					k.dcT.Pad(dys, dyp)
+					k.dcT.Forward(dyp, wtp, k.c, dx[s*k.c*k.inPlane:], !fresh)
+				}
+			}
+			if dxRest != nil || dwRest != nil {
+				k.gemmBackwardChunk(q, q0, col, dcol, tmp, tmp2, part, x, w, wt, dy, dxRest, dwRest, dxBeta, fresh)
+			}
 		}
 	})
 	if dw == nil {
