@@ -229,6 +229,28 @@ func TestCCCertBoundEdges(t *testing.T) {
 			t.Errorf("%s: CCCertBound = %v, want %v", tt.name, got, tt.want)
 		}
 	}
+	// One sampled Z at or above d in a group of n keeps that group's mean
+	// of exp(t·(Z−d)) at 1/n or more for every t, so the bound is at least
+	// 1/(n·δ) ≈ 0.011 > 1e-2; and when every Z is below d by a gap g, the
+	// bound at t = 1e4 is at most exp(−1e4·g)/δ, below 1e-4 once g ≥ 1e-3.
+	// So with n = 100 the default levels ε = 1e-2, 1e-3, 1e-4 differ only
+	// for samples whose largest sampled Z lies within 1e-3 below d, which
+	// is why verify's three figures usually agree.
+	for _, d := range []float64{0.05, 0.3, 0.9} {
+		z := make([]float64, n*k)
+		for i := range z {
+			z[i] = d / 2
+		}
+		z[3*n+17] = d
+		got := runtime.CCCertBound(z, d, n, k, delta, temps)
+		if want := 1 / (float64(n) * delta); got < want*(1-1e-12) {
+			t.Errorf("one Z = d of %d: CCCertBound = %v, want >= 1/(n·δ) = %v", n*k, got, want)
+		}
+		z[3*n+17] = d / 2
+		if got := runtime.CCCertBound(z, d, n, k, delta, temps); !(got < 1e-4) {
+			t.Errorf("every Z = d/2 (d = %v): CCCertBound = %v, want < 1e-4 (certified at every default ε)", d, got)
+		}
+	}
 	// Bad arguments are programmer errors.
 	defer func() {
 		if recover() == nil {
