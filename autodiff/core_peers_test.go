@@ -157,6 +157,54 @@ func BenchmarkModelsTrain(b *testing.B) {
 	}
 }
 
+// BenchmarkReferenceTraining measures the training step (forward, loss,
+// backward; no update) of the reference CIFAR models at the widths the
+// project trains them at, batch 128 and 2 workers as `csam-onnx train`
+// runs them: the planning figures of docs/performance.md.
+func BenchmarkReferenceTraining(b *testing.B) {
+	const batch, threads = 128, 2
+	for _, c := range []struct {
+		arch  string
+		width float64
+	}{{"resnet18", 0.25}, {"mobilenetv2", 0.5}, {"mobilenetv2", 1}, {"googlenet", 0.25}, {"googlenet", 0.5}} {
+		b.Run(fmt.Sprintf("%s_w%v", c.arch, c.width), func(b *testing.B) {
+			m, err := models.Build(models.Config{Arch: c.arch, Width: c.width, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p.SetTraining(true)
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range p.Input(0).F32 {
+				p.Input(0).F32[i] = rng.Float32()
+			}
+			labels := make([]int, batch)
+			for i := range labels {
+				labels[i] = i % 10
+			}
+			step := func() {
+				if err := p.Forward(); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := autodiff.SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+					b.Fatal(err)
+				}
+				if err := p.Backward(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			step()
+			for b.Loop() {
+				step()
+			}
+			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
 // BenchmarkDirectConv measures the training step of the reference CIFAR
 // models (batch 64, 2 workers) with the direct convolution
 // (tensor.DirectConv) and with im2col + GEMM for every convolution,
