@@ -87,14 +87,12 @@ func BenchmarkResNet18Peers(b *testing.B) {
 	})
 }
 
-// modelTrainStep compiles the reference model arch (package models) for
-// training at the given batch and worker count, fills its input with seeded
-// pixels, and returns one SGD step: training-mode forward, softmax
-// cross-entropy on labels i mod 10, backward, w -= 1e-3·g on every
-// parameter.
-func modelTrainStep(b *testing.B, arch string, batch, threads int) func() {
+// compileForTraining compiles the reference model cfg (package models)
+// for training at the given batch and worker count, fills its input with
+// seeded pixels, and returns it with the labels i mod 10.
+func compileForTraining(b *testing.B, cfg models.Config, batch, threads int) (*autodiff.Program, []int) {
 	b.Helper()
-	m, err := models.Build(models.Config{Arch: arch, Seed: 1})
+	m, err := models.Build(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,11 +109,12 @@ func modelTrainStep(b *testing.B, arch string, batch, threads int) func() {
 	for i := range labels {
 		labels[i] = i % 10
 	}
-	var ws, gs [][]float32
-	for _, name := range p.Params() {
-		ws = append(ws, p.Value(name).F32)
-		gs = append(gs, p.Grad(name).F32)
-	}
+	return p, labels
+}
+
+// gradStep returns training-mode forward, softmax cross-entropy on labels,
+// and backward of p (gradients, no update).
+func gradStep(b *testing.B, p *autodiff.Program, labels []int) func() {
 	return func() {
 		if err := p.Forward(); err != nil {
 			b.Fatal(err)
@@ -126,6 +125,23 @@ func modelTrainStep(b *testing.B, arch string, batch, threads int) func() {
 		if err := p.Backward(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// modelTrainStep compiles the reference model arch (compileForTraining)
+// and returns one SGD step: training-mode forward, softmax cross-entropy,
+// backward, w -= 1e-3·g on every parameter.
+func modelTrainStep(b *testing.B, arch string, batch, threads int) func() {
+	b.Helper()
+	p, labels := compileForTraining(b, models.Config{Arch: arch, Seed: 1}, batch, threads)
+	var ws, gs [][]float32
+	for _, name := range p.Params() {
+		ws = append(ws, p.Value(name).F32)
+		gs = append(gs, p.Grad(name).F32)
+	}
+	grad := gradStep(b, p, labels)
+	return func() {
+		grad()
 		for i, w := range ws {
 			for j, g := range gs[i] {
 				w[j] -= 1e-3 * g
@@ -168,34 +184,8 @@ func BenchmarkReferenceTraining(b *testing.B) {
 		width float64
 	}{{"resnet18", 0.25}, {"mobilenetv2", 0.5}, {"mobilenetv2", 1}, {"googlenet", 0.25}, {"googlenet", 0.5}} {
 		b.Run(fmt.Sprintf("%s_w%v", c.arch, c.width), func(b *testing.B) {
-			m, err := models.Build(models.Config{Arch: c.arch, Width: c.width, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			p.SetTraining(true)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for i := range p.Input(0).F32 {
-				p.Input(0).F32[i] = rng.Float32()
-			}
-			labels := make([]int, batch)
-			for i := range labels {
-				labels[i] = i % 10
-			}
-			step := func() {
-				if err := p.Forward(); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := autodiff.SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-					b.Fatal(err)
-				}
-				if err := p.Backward(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			p, labels := compileForTraining(b, models.Config{Arch: c.arch, Width: c.width, Seed: 1}, batch, threads)
+			step := gradStep(b, p, labels)
 			step()
 			for b.Loop() {
 				step()

@@ -2,17 +2,7 @@
 
 #include "textflag.h"
 
-// dwmask<>: eight all-ones lanes, then eight zero lanes (the 8 lanes at
-// dwmask<> + 4·(8-r) select the first r floats of a vector).
-DATA dwmask<>+0(SB)/8, $0xffffffffffffffff
-DATA dwmask<>+8(SB)/8, $0xffffffffffffffff
-DATA dwmask<>+16(SB)/8, $0xffffffffffffffff
-DATA dwmask<>+24(SB)/8, $0xffffffffffffffff
-DATA dwmask<>+32(SB)/8, $0
-DATA dwmask<>+40(SB)/8, $0
-DATA dwmask<>+48(SB)/8, $0
-DATA dwmask<>+56(SB)/8, $0
-GLOBL dwmask<>(SB), RODATA|NOPTR, $64
+// Masked tails load their lane mask from tailMask (asm_amd64.go).
 
 // func dw3x3Rows(rows, n int, xp *float32, ldx int, w *float32, y *float32, ldy int, add bool)
 // For r < rows and p < n: y[r*ldy + p] (= or +=) Σ_{i,j<3} w[i*3+j] · xp[(r+i)*ldx + j + p].
@@ -39,7 +29,7 @@ TEXT ·dw3x3Rows(SB), NOSPLIT, $0-57
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ dwmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y6
@@ -138,7 +128,7 @@ TEXT ·dw3x3Grad(SB), NOSPLIT, $0-56
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ dwmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y6

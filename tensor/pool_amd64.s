@@ -2,17 +2,8 @@
 
 #include "textflag.h"
 
-// poolmask<>: eight all-ones lanes, then eight zero lanes (the 8 lanes at
-// poolmask<> + 4·(8-r) select the first r floats); pooliota<>: 0..7.
-DATA poolmask<>+0(SB)/8, $0xffffffffffffffff
-DATA poolmask<>+8(SB)/8, $0xffffffffffffffff
-DATA poolmask<>+16(SB)/8, $0xffffffffffffffff
-DATA poolmask<>+24(SB)/8, $0xffffffffffffffff
-DATA poolmask<>+32(SB)/8, $0
-DATA poolmask<>+40(SB)/8, $0
-DATA poolmask<>+48(SB)/8, $0
-DATA poolmask<>+56(SB)/8, $0
-GLOBL poolmask<>(SB), RODATA|NOPTR, $64
+// pooliota<>: 0..7; masked tails load their lane mask from tailMask
+// (asm_amd64.go).
 DATA pooliota<>+0(SB)/8, $0x0000000100000000
 DATA pooliota<>+8(SB)/8, $0x0000000300000002
 DATA pooliota<>+16(SB)/8, $0x0000000500000004
@@ -44,7 +35,7 @@ TEXT ·maxTapsRow(SB), NOSPLIT, $0-56
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ poolmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15

@@ -2,17 +2,7 @@
 
 #include "textflag.h"
 
-// rowmask<>: eight all-ones lanes, then eight zero lanes. The 8 lanes at
-// rowmask<> + 4·(8-r) select the first r floats of a vector.
-DATA rowmask<>+0(SB)/8, $0xffffffffffffffff
-DATA rowmask<>+8(SB)/8, $0xffffffffffffffff
-DATA rowmask<>+16(SB)/8, $0xffffffffffffffff
-DATA rowmask<>+24(SB)/8, $0xffffffffffffffff
-DATA rowmask<>+32(SB)/8, $0
-DATA rowmask<>+40(SB)/8, $0
-DATA rowmask<>+48(SB)/8, $0
-DATA rowmask<>+56(SB)/8, $0
-GLOBL rowmask<>(SB), RODATA|NOPTR, $64
+// Masked tails load their lane mask from tailMask (asm_amd64.go).
 
 // func axpyRows(rows, n int, a float32, x *float32, ldx int, y *float32, ldy int)
 // For each of rows rows: y[0:n] += a·x[0:n]; then x += ldx, y += ldy (floats).
@@ -29,7 +19,7 @@ TEXT ·axpyRows(SB), NOSPLIT, $0-56
 	MOVQ R11, R12
 	ANDQ $7, R12 // tail floats
 	SHRQ $3, R11 // whole vectors
-	LEAQ rowmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -98,7 +88,7 @@ TEXT ·dotRows(SB), NOSPLIT, $0-52
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ rowmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15

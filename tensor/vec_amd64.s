@@ -8,17 +8,7 @@
 // then one, then the tail with masked loads and stores. See vec.go for the
 // contracts.
 
-// vecmask<>: eight all-ones lanes, then eight zero lanes. The 8 lanes at
-// vecmask<> + 4·(8-r) select the first r floats of a vector.
-DATA vecmask<>+0(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+8(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+16(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+24(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+32(SB)/8, $0
-DATA vecmask<>+40(SB)/8, $0
-DATA vecmask<>+48(SB)/8, $0
-DATA vecmask<>+56(SB)/8, $0
-GLOBL vecmask<>(SB), RODATA|NOPTR, $64
+// Masked tails load their lane mask from tailMask (asm_amd64.go).
 
 // func sumBlock(n int, x *float32) float32: Σ x[0:n]
 TEXT ·sumBlock(SB), NOSPLIT, $0-20
@@ -29,7 +19,7 @@ TEXT ·sumBlock(SB), NOSPLIT, $0-20
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -72,7 +62,7 @@ TEXT ·sumSqDevBlock(SB), NOSPLIT, $0-28
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -126,7 +116,7 @@ TEXT ·gradSumsBlock(SB), NOSPLIT, $0-40
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -192,7 +182,7 @@ TEXT ·affineRow(SB), NOSPLIT, $0-32
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -241,7 +231,7 @@ TEXT ·affine2Set(SB), NOSPLIT, $0-48
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -304,7 +294,7 @@ TEXT ·affine2Add(SB), NOSPLIT, $0-48
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -371,7 +361,7 @@ TEXT ·clipRow(SB), NOSPLIT, $0-40
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -434,7 +424,7 @@ TEXT ·reluGradSet(SB), NOSPLIT, $0-32
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -487,7 +477,7 @@ TEXT ·reluGradAdd(SB), NOSPLIT, $0-32
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -547,7 +537,7 @@ TEXT ·clipGradSet(SB), NOSPLIT, $0-40
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15
@@ -622,7 +612,7 @@ TEXT ·clipGradAdd(SB), NOSPLIT, $0-40
 	MOVQ R11, R12
 	ANDQ $7, R12
 	SHRQ $3, R11
-	LEAQ vecmask<>(SB), AX
+	LEAQ ·tailMask(SB), AX
 	MOVQ $8, DX
 	SUBQ R12, DX
 	VMOVDQU (AX)(DX*4), Y15

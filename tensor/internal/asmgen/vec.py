@@ -3,7 +3,7 @@
 
 Run from the repository root: python3 tensor/internal/asmgen/vec.py
 Each kernel walks n floats (any n >= 0): two vectors per iteration, then
-one, then the last n%8 floats with masked loads and stores (vecmask<>).
+one, then the last n%8 floats with masked loads and stores (tailMask).
 """
 
 out = []
@@ -12,7 +12,7 @@ out = []
 def kernel(name, sig, frame, setup, ptrs, body, tail, fin):
     L = [f"// {sig}\nTEXT ·{name}(SB), NOSPLIT, {frame}\n"]
     L += ["\t" + l + "\n" for l in setup]
-    L += ["\tMOVQ R11, R12\n\tANDQ $7, R12\n\tSHRQ $3, R11\n\tLEAQ vecmask<>(SB), AX\n"
+    L += ["\tMOVQ R11, R12\n\tANDQ $7, R12\n\tSHRQ $3, R11\n\tLEAQ ·tailMask(SB), AX\n"
           "\tMOVQ $8, DX\n\tSUBQ R12, DX\n\tVMOVDQU (AX)(DX*4), Y15\n"]
     L += [f"\tCMPQ R11, $2\n\tJLT {name}one\n{name}two:\n"]
     L += ["\t" + l + "\n" for l in body(0, 0) + body(32, 1)]
@@ -163,17 +163,7 @@ hdr = """//go:build !purego
 // then one, then the tail with masked loads and stores. See vec.go for the
 // contracts.
 
-// vecmask<>: eight all-ones lanes, then eight zero lanes. The 8 lanes at
-// vecmask<> + 4·(8-r) select the first r floats of a vector.
-DATA vecmask<>+0(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+8(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+16(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+24(SB)/8, $0xffffffffffffffff
-DATA vecmask<>+32(SB)/8, $0
-DATA vecmask<>+40(SB)/8, $0
-DATA vecmask<>+48(SB)/8, $0
-DATA vecmask<>+56(SB)/8, $0
-GLOBL vecmask<>(SB), RODATA|NOPTR, $64
+// Masked tails load their lane mask from tailMask (asm_amd64.go).
 
 """
 with open("tensor/vec_amd64.s", "w") as f:

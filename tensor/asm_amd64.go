@@ -4,7 +4,16 @@ package tensor
 
 import "golang.org/x/sys/cpu"
 
-// The AVX2/FMA micro-kernels of DirectConv (dconv_amd64.s).
+// The AVX2/FMA kernels' shared pieces, and DirectConv's micro-kernels
+// (dconv_amd64.s). The other kernels are declared beside their wrappers
+// (rows_amd64.go, vec_amd64.go, pool_amd64.go, dw_amd64.go).
+
+// tailMask holds eight all-ones lanes, then eight zero lanes: the eight
+// lanes starting at tailMask[8-r] select the first r floats of a vector.
+// Every kernel's masked tail loads its mask from here (·tailMask(SB)).
+var tailMask = [16]uint32{
+	0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
+}
 
 // dconvFwd6x16 computes, for r in 0..5, the 16 floats at y + r·ldy as
 // Σ_{t<k} w[t·6+r] · B_t, where B_t is x[offs[t] : offs[t]+8] followed by
