@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -78,6 +79,19 @@ type ExperimentConfig struct {
 	// Baseline measures the dense model side by side in every pruned
 	// cell's verify run (default true).
 	Baseline *bool `yaml:"baseline"`
+
+	// dir is the configuration file's folder: relative model paths are
+	// taken from it.
+	dir string
+}
+
+// resolve returns a model path of the configuration as a path usable
+// from the working directory.
+func (c *ExperimentConfig) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
 }
 
 // DataEntry is one data set of the grid. Train and Budget override the
@@ -91,15 +105,29 @@ type DataEntry struct {
 }
 
 // ArchEntry is one dense model per seed, trained with the train flags in
-// Train (arch, width, input-size, epochs, batch, lr, ...), or, with Model,
-// one given pretrained ONNX file (e.g. models/cifar10_resnet18.onnx)
-// that every seed starts from: nothing is trained, and the seeds then vary
-// the compression and the verification only. Model and Train exclude each
-// other.
+// Train (arch, width, input-size, epochs, batch, lr, ...), or a given
+// pretrained ONNX file that every seed starts from: nothing is trained,
+// and the seeds then vary the compression and the verification only.
+// Model names one file for every data set; Models names one per data set
+// (data name → file), and the data sets it does not name train with
+// Train. Model excludes Train and Models. Relative model paths are taken
+// from the configuration file's folder, so a configuration in
+// experiments/ names models/x.onnx as ../models/x.onnx wherever the
+// command runs.
 type ArchEntry struct {
-	Name  string         `yaml:"name"`
-	Train map[string]any `yaml:"train"`
-	Model string         `yaml:"model"`
+	Name   string            `yaml:"name"`
+	Train  map[string]any    `yaml:"train"`
+	Model  string            `yaml:"model"`
+	Models map[string]string `yaml:"models"`
+}
+
+// pretrained returns the pretrained file the arch entry gives for data
+// set d, as written in the configuration ("" when it trains one).
+func (a ArchEntry) pretrained(d string) string {
+	if a.Model != "" {
+		return a.Model
+	}
+	return a.Models[d]
 }
 
 // MethodEntry is one row of the tables: "dense" (the unpruned model), or a
@@ -176,6 +204,7 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, FlagErrorf("--config %s: %v", p, err)
 	}
+	c.dir = filepath.Dir(p)
 	if c.Name == "" {
 		c.Name = strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
 	}
@@ -217,14 +246,45 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 			bad("data %q: budget.%s is set by the experiment; remove it", d.Name, k)
 		}
 	}
+	dataNames := map[string]bool{}
+	for _, d := range c.Data {
+		dataNames[d.Name] = true
+	}
 	for _, a := range c.Archs {
 		checkName("arch", a.Name)
-		if a.Model != "" {
-			if len(a.Train) > 0 {
-				bad("arch %q: model and train exclude each other (model: a pretrained file every seed starts from; train: a dense model trained per seed)", a.Name)
-			} else if !fileExists(a.Model) {
-				bad("arch %q: model %s does not exist", a.Name, a.Model)
+		switch {
+		case a.Model != "" && len(a.Train) > 0:
+			bad("arch %q: model and train exclude each other (model: a pretrained file every seed starts from; train: a dense model trained per seed; models: a file per data set, train for the others)", a.Name)
+		case a.Model != "" && len(a.Models) > 0:
+			bad("arch %q: model and models exclude each other (model: one file for every data set; models: one per data set)", a.Name)
+		}
+		for _, m := range append([]string{a.Model}, slices.Sorted(maps.Values(a.Models))...) {
+			if m != "" && !fileExists(c.resolve(m)) {
+				bad("arch %q: model %s does not exist (relative paths are taken from the configuration's folder %s)", a.Name, c.resolve(m), c.dir)
 			}
+		}
+		for _, d := range slices.Sorted(maps.Keys(a.Models)) {
+			if !dataNames[d] {
+				bad("arch %q: models.%s names no data set of this configuration", a.Name, d)
+			}
+		}
+		if a.Model != "" {
+			continue
+		}
+		var untrained []string // data sets without a given model
+		for _, d := range c.Data {
+			if a.Models[d.Name] == "" {
+				untrained = append(untrained, d.Name)
+			}
+		}
+		switch {
+		case len(untrained) == 0 && len(a.Train) > 0:
+			bad("arch %q: train is never used (models names a file for every data set); remove it", a.Name)
+			continue
+		case len(untrained) == 0:
+			continue
+		case len(a.Train) == 0 && len(a.Models) > 0:
+			bad("arch %q: data %s has no file in models and the entry has no train flags to train one; add train: {arch: ...} or a models entry", a.Name, strings.Join(untrained, ", "))
 			continue
 		}
 		arch := fmt.Sprint(a.Train["arch"])
@@ -293,7 +353,10 @@ type expCell struct {
 	seed     uint64
 
 	denseDir string // the (data, arch, seed) folder holding dense.onnx
-	cellDir  string // this cell's folder (compressed model, reports)
+	// pretrainedPath is the given dense model's path (resolved from the
+	// configuration's folder); "" when the cell trains its dense model.
+	pretrainedPath string
+	cellDir        string // this cell's folder (compressed model, reports)
 
 	// settings are each step's flags from the configuration (no paths);
 	// fingerprint hashes them.
@@ -316,11 +379,11 @@ func (c *expCell) baseMethod() string {
 
 // pretrained reports whether the cell starts from the arch entry's given
 // model instead of training one.
-func (c *expCell) pretrained() bool { return c.arch.Model != "" }
+func (c *expCell) pretrained() bool { return c.pretrainedPath != "" }
 
 func (c *expCell) denseModel() string {
 	if c.pretrained() {
-		return c.arch.Model
+		return c.pretrainedPath
 	}
 	return filepath.Join(c.denseDir, "dense.onnx")
 }
@@ -374,14 +437,17 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 			for _, seed := range c.Seeds {
 				denseDir := filepath.Join(workDir, d.Name, a.Name, fmt.Sprintf("seed%d", seed))
 				train := append([]string{"--data=" + d.Spec}, flagArgs(merge(a.Train, d.Train))...)
-				if a.Model != "" {
-					// No training: the settings name the file and its
-					// contents, so a changed file is a changed cell.
-					train = []string{"--model=" + a.Model, "--sha256=" + fileSHA256(a.Model)}
+				given := a.pretrained(d.Name)
+				if given != "" {
+					// No training: the settings name the file as written
+					// and its contents, so a changed file is a changed
+					// cell wherever the checkout lies.
+					train = []string{"--model=" + given, "--sha256=" + fileSHA256(c.resolve(given))}
+					given = c.resolve(given)
 				}
 				mk := func(sp float64, m MethodEntry, order int) *expCell {
 					cell := &expCell{data: d, arch: a, sparsity: sp, method: m, order: order, seed: seed, denseDir: denseDir,
-						settings: map[string][]string{"train": train}}
+						pretrainedPath: given, settings: map[string][]string{"train": train}}
 					if cell.dense() {
 						cell.id = fmt.Sprintf("%s_%s_dense_seed%d", d.Name, a.Name, seed)
 						cell.cellDir = filepath.Join(denseDir, "dense")

@@ -250,10 +250,16 @@ methods: [{name: dense}, {name: csam}]
 		{"duplicate seed", strings.Replace(base, "[1]", "[1, 1]", 1), "seed 1 appears twice"},
 		{"model and train", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, train: {arch: resnet8}", 1), "exclude each other"},
 		{"missing model", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: /nonexistent/x.onnx", 1), "/nonexistent/x.onnx does not exist"},
+		{"missing relative model", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "models: {fmnist: m/x.onnx}", 1), "m/x.onnx does not exist (relative paths are taken from the configuration's folder"},
+		{"model and models", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, models: {fmnist: x.onnx}", 1), "model and models exclude each other"},
+		{"models for unknown data", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "models: {cifar: x.onnx}, train: {arch: resnet8}", 1), "models.cifar names no data set"},
+		{"models without train", strings.Replace(strings.Replace(base, "data: [{name: fmnist, spec: fashion-mnist}]", "data: [{name: fmnist, spec: fashion-mnist}, {name: mnist, spec: mnist}]", 1), "train: {arch: resnet8, epochs: 1}", "models: {fmnist: x.onnx}", 1), "data mnist has no file in models"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := filepath.Join(t.TempDir(), "x.yaml")
+			d := t.TempDir()
+			p := filepath.Join(d, "x.yaml")
 			os.WriteFile(p, []byte(c.yaml), 0o644)
+			os.WriteFile(filepath.Join(d, "x.onnx"), nil, 0o644) // exists; its contents are read later
 			ios, _, _ := testIO()
 			opts := &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, Config: p, DryRun: true, ResultsDir: t.TempDir(), WorkDir: t.TempDir()}
 			err := experimentRun(context.Background(), opts, expSteps{})
@@ -371,6 +377,57 @@ verify: {subset: 100, corruptions: none, certify: none, latency: false}
 	os.WriteFile(model, append(src[:len(src):len(src)], 0), 0o644)
 	if err := run(); err == nil || !strings.Contains(err.Error(), "other settings") {
 		t.Errorf("rerun after the model changed: %v, want an error about other settings", err)
+	}
+}
+
+// TestExperimentModelsPerData: an arch entry's models name a pretrained
+// file per data set, relative to the configuration's folder; the data sets
+// it does not name train their dense model per seed, and the cell
+// settings hold the path as written, not where the checkout lies.
+func TestExperimentModelsPerData(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "models"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "experiments"), 0o755)
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "models", "f.onnx"), src, 0o644)
+	cfgPath := filepath.Join(dir, "experiments", "x.yaml")
+	os.WriteFile(cfgPath, []byte(`
+data: [{name: fmnist, spec: fashion-mnist}, {name: mnist, spec: mnist}]
+archs: [{name: r8, models: {fmnist: ../models/f.onnx}, train: {arch: resnet8, epochs: 1}}]
+sparsities: [0.5]
+seeds: [1]
+methods: [{name: dense}, {name: magnitude}]
+`), 0o644)
+	t.Chdir(t.TempDir()) // paths must not depend on the working directory
+	c, err := LoadExperiment(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cells := plan(c, "work")
+	if len(cells) != 4 {
+		t.Fatalf("%d cells, want 4", len(cells))
+	}
+	for _, cell := range cells {
+		switch cell.data.Name {
+		case "fmnist":
+			want := filepath.Join(dir, "experiments", "..", "models", "f.onnx")
+			if cell.denseModel() != want || !fileExists(cell.denseModel()) {
+				t.Errorf("%s: dense model %s, want the given file %s", cell.id, cell.denseModel(), want)
+			}
+			if tr := strings.Join(cell.settings["train"], " "); !strings.HasPrefix(tr, "--model=../models/f.onnx --sha256=") {
+				t.Errorf("%s: train settings %q, want the path as written and its SHA-256", cell.id, tr)
+			}
+		case "mnist":
+			if cell.pretrained() || cell.denseModel() != filepath.Join("work", "mnist", "r8", "seed1", "dense.onnx") {
+				t.Errorf("%s: dense model %s, want one trained per seed", cell.id, cell.denseModel())
+			}
+			if tr := strings.Join(cell.settings["train"], " "); !strings.Contains(tr, "--arch=resnet8") {
+				t.Errorf("%s: train settings %q, want the arch's train flags", cell.id, tr)
+			}
+		}
 	}
 }
 
