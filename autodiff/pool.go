@@ -36,6 +36,7 @@ type poolKernel struct {
 	planes       int       // N*C
 	argmax       []int32   // MaxPool: input index of each output's maximum, -1 for none
 	tapOffs      []int32   // MaxPool, 2-D: each window tap's offset from the window's corner, row-major
+	stage        *maxStage // MaxPool, 2-D with strides or borders: the staged-plane path
 	inv          []float32 // AveragePool: 1/divisor per output pixel
 	inPl, outPl  int
 	outputsShape []int
@@ -102,6 +103,9 @@ func (k *poolKernel) Setup(in []Value) ([]Output, error) {
 			for j := range win.KW {
 				k.tapOffs = append(k.tapOffs, int32(i*win.DH*win.W+j*win.DW))
 			}
+		}
+		if k.flat() {
+			k.stage = newMaxStage(&k.win)
 		}
 	} else {
 		k.inv = make([]float32, k.outPl)
@@ -176,83 +180,166 @@ func (k *poolKernel) taps(o int, fn func(idx int)) {
 // direct loops below handle; 3-D windows go through taps.
 func (k *poolKernel) flat() bool { return k.win.D == 1 && k.win.KD == 1 }
 
-// maxPlane is MaxPool of one 1-D or 2-D plane: the taps inside the image
-// in row-major window order, with taps' semantics (first maximum wins,
-// a NaN propagates), without a call per tap.
-func (k *poolKernel) maxPlane(src, dst []float32, am []int32) {
-	g := &k.win
-	// Columns whose windows lie inside the image (every tap valid): for the
-	// common 3-wide, undilated window they take an unrolled path without
-	// per-pixel range computations.
+// maxStage is the staged-plane path of a 1-D or 2-D MaxPool whose
+// windows move by more than one column per output or reach past the
+// image's left or right edge (padding, ceil_mode). Each plane is first
+// copied into a staged plane: the rows the windows cover, top padding
+// included, each row split into its stride phases (phase r holds padded
+// columns r, r+SW, r+2·SW, ...) and padding filled with -∞. In that
+// layout every output row is one run of windows that advance by one
+// element per output, which tensor.MaxTaps computes with all taps: no
+// per-pixel range checks, no scalar border columns. The winner's staged
+// index maps back to the input plane through a table (-1 for padding).
+//
+// Semantics stay those of the tap walk: -∞ padding never beats a value
+// of the image, and a NaN still wins and sticks. The one difference, a
+// window whose image values are all -∞ and whose first tap is padding
+// (padding then "wins" the tie), shows as a padding index and that
+// output is recomputed by the exact per-output loop.
+type maxStage struct {
+	rows, rowLen int     // staged rows, elements per staged row (phases × q)
+	cols         []int32 // per staged column, its input column (-1: padding)
+	toInput      []int32 // per staged element, its input index (-1: padding)
+	offs         []int32 // per tap (row-major), its offset from an output's base
+	padT         int
+}
+
+// newMaxStage returns the staged path for g, or nil where the direct
+// loops already run every output through MaxTaps (stride 1, no column of
+// any window outside the image) or the geometry is degenerate.
+func newMaxStage(g *resolvedWindow) *maxStage {
 	owA, owB := tensor.ValidRange(g.OW, g.SW, -g.PadL, g.W)
 	if owB > owA {
 		_, hiLast := tensor.ValidRange(g.OW, g.SW, -g.PadL+(g.KW-1)*g.DW, g.W)
 		owB = min(owB, hiLast)
 	}
-	fast := g.KW == 3 && g.DW == 1 && owB > owA
+	if g.OW <= 0 || g.OH <= 0 || (g.SW == 1 && owA == 0 && owB == g.OW) {
+		return nil
+	}
+	q := g.OW + (g.KW-1)*g.DW/g.SW // staged columns per phase
+	st := &maxStage{rows: (g.OH-1)*g.SH + (g.KH-1)*g.DH + 1, rowLen: g.SW * q, padT: g.PadT}
+	st.cols = make([]int32, st.rowLen)
+	for r := range g.SW {
+		for c := range q {
+			iw := c*g.SW + r - g.PadL
+			if iw < 0 || iw >= g.W {
+				iw = -1
+			}
+			st.cols[r*q+c] = int32(iw)
+		}
+	}
+	st.toInput = make([]int32, st.rows*st.rowLen)
+	for hp := range st.rows {
+		ih := hp - g.PadT
+		for x, iw := range st.cols {
+			v := int32(-1)
+			if ih >= 0 && ih < g.H && iw >= 0 {
+				v = int32(ih*g.W) + iw
+			}
+			st.toInput[hp*st.rowLen+x] = v
+		}
+	}
+	for i := range g.KH {
+		for j := range g.KW {
+			c := j * g.DW
+			st.offs = append(st.offs, int32(i*g.DH*st.rowLen+(c%g.SW)*q+c/g.SW))
+		}
+	}
+	return st
+}
+
+// size is the staged plane's length.
+func (st *maxStage) size() int { return st.rows * st.rowLen }
+
+// Workspace implements WorkspaceUser: one staged plane per worker.
+func (k *poolKernel) Workspace(workers int) int {
+	if k.stage == nil {
+		return 0
+	}
+	return workers * k.stage.size()
+}
+
+// maxStaged is maxPlane through the staged plane buf.
+func (k *poolKernel) maxStaged(src, dst []float32, am []int32, buf []float32) {
+	g, st := &k.win, k.stage
+	ninf := float32(math.Inf(-1))
+	for hp := range st.rows {
+		row := buf[hp*st.rowLen : (hp+1)*st.rowLen]
+		ih := hp - st.padT
+		if ih < 0 || ih >= g.H {
+			for x := range row {
+				row[x] = ninf
+			}
+			continue
+		}
+		in := src[ih*g.W : (ih+1)*g.W]
+		for x, iw := range st.cols {
+			if iw >= 0 {
+				row[x] = in[iw]
+			} else {
+				row[x] = ninf
+			}
+		}
+	}
+	for oh := range g.OH {
+		o := oh * g.OW
+		tensor.MaxTaps(g.OW, st.offs, buf, oh*g.SH*st.rowLen, dst[o:o+g.OW], am[o:o+g.OW])
+	}
+	for o, a := range am[:k.outPl] {
+		if am[o] = st.toInput[a]; am[o] < 0 {
+			dst[o], am[o] = k.maxOne(src, o/g.OW, o%g.OW)
+		}
+	}
+}
+
+// maxOne is one output of a 1-D or 2-D MaxPool by the tap walk over the
+// taps inside the image (-∞ and -1 for a window without any).
+func (k *poolKernel) maxOne(src []float32, oh, ow int) (float32, int32) {
+	g := &k.win
+	ih0, iw0 := oh*g.SH-g.PadT, ow*g.SW-g.PadL
+	iLo, iHi := tensor.ValidRange(g.KH, g.DH, ih0, g.H)
+	jLo, jHi := tensor.ValidRange(g.KW, g.DW, iw0, g.W)
+	if iLo >= iHi || jLo >= jHi {
+		return float32(math.Inf(-1)), -1
+	}
+	// Start from the first tap; a later tap wins when it is larger or
+	// NaN, unless the best so far is NaN.
+	arg := (ih0+iLo*g.DH)*g.W + iw0 + jLo*g.DW
+	best := src[arg]
+	for i := iLo; i < iHi; i++ {
+		row := (ih0+i*g.DH)*g.W + iw0
+		for j := jLo; j < jHi; j++ {
+			idx := row + j*g.DW
+			if v := src[idx]; !(v <= best) && best == best {
+				best, arg = v, idx
+			}
+		}
+	}
+	return best, int32(arg)
+}
+
+// maxPlane is MaxPool of one 1-D or 2-D plane with stride 1 along the
+// row and every window column inside the image (the geometries without a
+// maxStage): the taps inside the image in row-major window order, with
+// taps' semantics (first maximum wins, a NaN propagates), without a call
+// per tap.
+func (k *poolKernel) maxPlane(src, dst []float32, am []int32) {
+	g := &k.win
 	for oh := range g.OH {
 		ih0 := oh*g.SH - g.PadT
 		iLo, iHi := tensor.ValidRange(g.KH, g.DH, ih0, g.H)
-		run := g.SW == 1 && owB > owA && iLo < iHi
-		if run {
-			// The outputs in [owA, owB) have every column of their windows
-			// inside the image, and their windows advance one pixel per
-			// output: one vector run over the taps of the kernel rows that
-			// fall inside the image (a contiguous part of the row-major
-			// tap list).
-			o := oh*g.OW + owA
-			tensor.MaxTaps(owB-owA, k.tapOffs[iLo*g.KW:iHi*g.KW], src, ih0*g.W+owA-g.PadL, dst[o:], am[o:])
+		o := oh * g.OW
+		if iLo >= iHi {
+			for ow := range g.OW {
+				dst[o+ow], am[o+ow] = k.maxOne(src, oh, ow)
+			}
+			continue
 		}
-		for ow := range g.OW {
-			if run && ow >= owA && ow < owB {
-				continue
-			}
-			o := oh*g.OW + ow
-			if fast && ow >= owA && ow < owB && iLo < iHi {
-				// A later tap wins when it is larger or NaN, unless the
-				// best so far is NaN (the first NaN sticks).
-				iw0 := ow*g.SW - g.PadL
-				arg := (ih0+iLo*g.DH)*g.W + iw0
-				best := src[arg]
-				for i := iLo; i < iHi; i++ {
-					r := (ih0+i*g.DH)*g.W + iw0
-					t := src[r : r+3 : r+3]
-					if !(t[0] <= best) && best == best {
-						best, arg = t[0], r
-					}
-					if !(t[1] <= best) && best == best {
-						best, arg = t[1], r+1
-					}
-					if !(t[2] <= best) && best == best {
-						best, arg = t[2], r+2
-					}
-				}
-				dst[o], am[o] = best, int32(arg)
-				continue
-			}
-			iw0 := ow*g.SW - g.PadL
-			jLo, jHi := tensor.ValidRange(g.KW, g.DW, iw0, g.W)
-			if iLo >= iHi || jLo >= jHi {
-				dst[o], am[o] = float32(math.Inf(-1)), -1
-				continue
-			}
-			// Start from the first tap; a later tap wins when it is
-			// larger or NaN, unless the best so far is NaN.
-			arg := (ih0+iLo*g.DH)*g.W + iw0 + jLo*g.DW
-			best := src[arg]
-			for i := iLo; i < iHi; i++ {
-				row := (ih0+i*g.DH)*g.W + iw0
-				for j := jLo; j < jHi; j++ {
-					idx := row + j*g.DW
-					v := src[idx]
-					if !(v <= best) && best == best {
-						best = v
-						arg = idx
-					}
-				}
-			}
-			dst[o], am[o] = best, int32(arg)
-		}
+		// Every column of every window lies inside the image and the
+		// windows advance one pixel per output: one vector run over the
+		// taps of the kernel rows inside the image (a contiguous part of
+		// the row-major tap list).
+		tensor.MaxTaps(g.OW, k.tapOffs[iLo*g.KW:iHi*g.KW], src, ih0*g.W-g.PadL, dst[o:], am[o:])
 	}
 }
 
@@ -291,11 +378,18 @@ func (k *poolKernel) avgPlane(src, dst []float32, adjoint bool) {
 
 func (k *poolKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	x, y := in[0].F32, out[0].F32
-	tensor.ForEach(ctx.Workers, k.planes, func(_, p int) {
+	var stage []float32
+	if k.isMax && k.stage != nil {
+		stage = ctx.scratch(k.Workspace(max(1, ctx.Workers)))
+	}
+	tensor.ForEach(ctx.Workers, k.planes, func(w, p int) {
 		src := x[p*k.inPl : (p+1)*k.inPl]
 		dst := y[p*k.outPl : (p+1)*k.outPl]
 		if k.flat() {
-			if k.isMax {
+			if k.isMax && k.stage != nil {
+				n := k.stage.size()
+				k.maxStaged(src, dst, k.argmax[p*k.outPl:(p+1)*k.outPl], stage[w*n:(w+1)*n])
+			} else if k.isMax {
 				k.maxPlane(src, dst, k.argmax[p*k.outPl:(p+1)*k.outPl])
 			} else {
 				k.avgPlane(src, dst, false)
