@@ -36,6 +36,14 @@ type batchNormKernel struct {
 	n, c, plane int
 	mean, istd  []float32 // per channel, of the last Forward
 	trained     bool      // the last Forward used batch statistics
+
+	// relu: the Relu that was the only reader of output 0 is fused into
+	// this kernel (Compile, fuseBatchNormRelu): output 0 then holds the
+	// Relu's output z = max(y, 0), and the backward masks the gradient it
+	// receives (z's) by z as the Relu would have. Same bits as the two
+	// kernels; the one exception is the inference-mode gradient where an
+	// output is +Inf (NaN instead of a finite value there).
+	relu bool
 }
 
 func newBatchNorm(n *graph.Node, opset int64) (Kernel, error) {
@@ -125,7 +133,11 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 		b := float32(float64(bias[c]) - mean*float64(scale[c])*istd)
 		for n := range k.n {
 			off := (n*k.c + c) * k.plane
-			tensor.Affine(x[off:off+k.plane], a, b, y[off:off+k.plane])
+			if k.relu {
+				tensor.AffineRelu(x[off:off+k.plane], a, b, y[off:off+k.plane])
+			} else {
+				tensor.Affine(x[off:off+k.plane], a, b, y[off:off+k.plane])
+			}
 		}
 		if !k.trained {
 			return
@@ -170,6 +182,10 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 	}
 	fresh := ctx.fresh(0)
 	x, scale, dy := in[0].F32, in[1].F32, gout[0].F32
+	var z []float32 // the fused Relu's output, whose zeros mask dy
+	if k.relu {
+		z = out[0].F32
+	}
 	grad := func(i int) []float32 {
 		if i < len(gin) && gin[i] != nil {
 			return gin[i].F32
@@ -184,7 +200,11 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		var sdy, sdyx float64
 		for n := range k.n {
 			off := (n*k.c + c) * k.plane
-			a, b := bnGradSums(dy[off:off+k.plane], x[off:off+k.plane], mean)
+			var zs []float32
+			if z != nil {
+				zs = z[off : off+k.plane]
+			}
+			a, b := bnGradSums(dy[off:off+k.plane], zs, x[off:off+k.plane], mean)
 			sdy += a
 			sdyx += b
 		}
@@ -213,7 +233,12 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 			for n := range k.n {
 				off := (n*k.c + c) * k.plane
 				g := dy[off : off+k.plane]
-				tensor.Affine2(g, g, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
+				if z != nil {
+					zz := z[off : off+k.plane]
+					tensor.Affine2Relu(g, zz, zz, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
+				} else {
+					tensor.Affine2(g, g, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
+				}
 			}
 			return
 		}
@@ -223,7 +248,11 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		mdyx := float32(sdyx / nm * istd) // multiplies (x - mean)
 		for n := range k.n {
 			off := (n*k.c + c) * k.plane
-			tensor.Affine2(dy[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
+			if z != nil {
+				tensor.Affine2Relu(dy[off:off+k.plane], z[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
+			} else {
+				tensor.Affine2(dy[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
+			}
 		}
 	})
 	return nil
@@ -260,11 +289,18 @@ func bnSumSqDev(x []float32, mean float32) float64 {
 	return t
 }
 
-// bnGradSums is Σ g and Σ g·(x - mean).
-func bnGradSums(g, x []float32, mean float32) (sg, sgx float64) {
+// bnGradSums is Σ g and Σ g·(x - mean), with g masked by the Relu output
+// z when z is not empty (a fused Relu).
+func bnGradSums(g, z, x []float32, mean float32) (sg, sgx float64) {
 	for len(g) > 0 {
 		n := min(len(g), bnBlock)
-		a, b := tensor.GradSumsF32(g[:n], x[:n], mean)
+		var a, b float32
+		if len(z) > 0 {
+			a, b = tensor.GradSumsReluF32(g[:n], z[:n], x[:n], mean)
+			z = z[n:]
+		} else {
+			a, b = tensor.GradSumsF32(g[:n], x[:n], mean)
+		}
 		g, x = g[n:], x[n:]
 		sg += float64(a)
 		sgx += float64(b)

@@ -90,13 +90,13 @@ func BenchmarkResNet18Peers(b *testing.B) {
 // compileForTraining compiles the reference model cfg (package models)
 // for training at the given batch and worker count, fills its input with
 // seeded pixels, and returns it with the labels i mod 10.
-func compileForTraining(b *testing.B, cfg models.Config, batch, threads int) (*autodiff.Program, []int) {
+func compileForTraining(b *testing.B, cfg models.Config, batch, threads int, noFuse ...bool) (*autodiff.Program, []int) {
 	b.Helper()
 	m, err := models.Build(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1})
+	p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1, NoFuse: len(noFuse) > 0 && noFuse[0]})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -191,6 +191,40 @@ func BenchmarkReferenceTraining(b *testing.B) {
 				step()
 			}
 			b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+// BenchmarkFusedBatchNormRelu measures the training step of the reference
+// CIFAR models at their training widths (batch 128, 2 workers) compiled
+// with BatchNormalization+Relu fused and with Options.NoFuse, alternating
+// one step of each per iteration so that both see the same machine, and
+// reports both rates and their ratio.
+func BenchmarkFusedBatchNormRelu(b *testing.B) {
+	const batch, threads = 128, 2
+	for _, cfg := range []models.Config{{Arch: "resnet18", Width: 0.25, Seed: 1}, {Arch: "mobilenetv2", Width: 0.5, Seed: 1},
+		{Arch: "googlenet", Width: 0.25, Seed: 1}} {
+		b.Run(fmt.Sprintf("%s_w%v", cfg.Arch, cfg.Width), func(b *testing.B) {
+			p, labels := compileForTraining(b, cfg, batch, threads)
+			fused := gradStep(b, p, labels)
+			p0, labels0 := compileForTraining(b, cfg, batch, threads, true)
+			unfused := gradStep(b, p0, labels0)
+			fused()
+			unfused()
+			var tF, tU time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				fused()
+				t1 := time.Now()
+				unfused()
+				tF += t1.Sub(t0)
+				tU += time.Since(t1)
+			}
+			rf := float64(batch*b.N) / tF.Seconds()
+			ru := float64(batch*b.N) / tU.Seconds()
+			b.ReportMetric(rf, "fused-images/s")
+			b.ReportMetric(ru, "unfused-images/s")
+			b.ReportMetric(rf/ru, "fused/unfused")
 		})
 	}
 }

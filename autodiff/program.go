@@ -19,6 +19,10 @@ type Options struct {
 	Workers int
 	// Seed seeds training-mode randomness (Dropout).
 	Seed uint64
+	// NoFuse keeps every node its own step: no BatchNormalization absorbs
+	// the Relu after it (fuseBatchNormRelu). The results are the same;
+	// this is for comparisons and for reading the fused values.
+	NoFuse bool
 }
 
 // slot is one value of the program: its buffer, its gradient and how it is
@@ -31,6 +35,9 @@ type slot struct {
 	isInput bool
 	isParam bool
 	init    *graph.Initializer
+	// fused: a node's output that its only reader was fused with; it is
+	// never computed (no buffer, no gradient).
+	fused bool
 }
 
 type step struct {
@@ -261,6 +268,10 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 		p.steps = append(p.steps, st)
 	}
 
+	if !opts.NoFuse {
+		p.fuseBatchNormRelu()
+	}
+
 	ws := 0
 	for _, st := range p.steps {
 		if wu, ok := st.kernel.(WorkspaceUser); ok {
@@ -280,7 +291,7 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	// Gradient buffers: every float32 value that depends on a parameter or
 	// an input.
 	for _, s := range p.slots {
-		if !s.isConst && s.val.DType == tensor.Float32 {
+		if !s.isConst && !s.fused && s.val.DType == tensor.Float32 {
 			s.grad = tensor.New(s.val.Shape...)
 		}
 	}
@@ -324,6 +335,61 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 		}
 	}
 	return p, nil
+}
+
+// fuseBatchNormRelu folds each Relu whose input is a BatchNormalization's
+// first output, read by that Relu alone and not a graph output, into the
+// BatchNormalization step: it writes the Relu's output directly (one pass
+// over memory fewer forward) and masks the gradient it receives by that
+// output (no ReluGrad pass backward). The intermediate value is no longer
+// computed: Value returns nil for it.
+func (p *Program) fuseBatchNormRelu() {
+	readers := map[int][]int{}
+	for si, st := range p.steps {
+		for _, idx := range st.in {
+			if idx >= 0 {
+				readers[idx] = append(readers[idx], si)
+			}
+		}
+	}
+	graphOut := map[string]bool{}
+	for _, vi := range p.g.Outputs {
+		graphOut[vi.Name] = true
+	}
+	drop := map[int]bool{}
+	for _, st := range p.steps {
+		bn, ok := st.kernel.(*batchNormKernel)
+		if !ok || len(st.out) == 0 || st.out[0] < 0 {
+			continue
+		}
+		y := st.out[0]
+		rs := readers[y]
+		if len(rs) != 1 || graphOut[p.slots[y].name] {
+			continue
+		}
+		relu := p.steps[rs[0]]
+		act, ok := relu.kernel.(*activationKernel)
+		if !ok || act.act != actRelu || len(relu.in) != 1 || len(relu.out) != 1 || relu.out[0] < 0 {
+			continue
+		}
+		bn.relu = true
+		st.out[0], st.outT[0] = relu.out[0], relu.outT[0]
+		s := p.slots[y]
+		s.fused = true
+		s.val = &tensor.Tensor{DType: s.val.DType, Shape: s.val.Shape} // its buffer is not needed
+		drop[rs[0]] = true
+	}
+	if len(drop) == 0 {
+		return
+	}
+	kept := p.steps[:0]
+	for si, st := range p.steps {
+		if !drop[si] {
+			kept = append(kept, st)
+		}
+	}
+	clear(p.steps[len(kept):])
+	p.steps = kept
 }
 
 // assignPos is the input position at which st reads slot idx, when that
@@ -395,9 +461,11 @@ func (p *Program) Output(i int) *tensor.Tensor { return p.slots[p.outputs[i]].va
 // fill it (for example with the loss gradient) before Backward.
 func (p *Program) OutputGrad(i int) *tensor.Tensor { return p.slots[p.outputs[i]].grad }
 
-// Value returns the current buffer of the value named name, or nil.
+// Value returns the current buffer of the value named name, or nil (also
+// for a value fused away: compile with Options.NoFuse to read every
+// intermediate value).
 func (p *Program) Value(name string) *tensor.Tensor {
-	if idx, ok := p.byName[name]; ok {
+	if idx, ok := p.byName[name]; ok && !p.slots[idx].fused {
 		return p.slots[idx].val
 	}
 	return nil

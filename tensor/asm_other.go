@@ -75,3 +75,19 @@ func dw3x3Rows(rows, n int, xp *float32, ldx int, w *float32, y *float32, ldy in
 func dw3x3Grad(rows, n int, xp *float32, ldx int, dy *float32, ldy int, out *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func affineReluRow(n int, x *float32, a, b float32, y *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func gradSumsReluBlock(n int, gv, z, x *float32, mean float32) (sg, sgx float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2ReluSet(n int, gv, z, x *float32, p, q, r, s float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

@@ -208,3 +208,87 @@ func clipGradGo(x, g []float32, lo, hi float32, d []float32, add bool) {
 		}
 	}
 }
+
+// The Relu-fused variants below let BatchNormalization absorb the Relu
+// that follows it: the forward writes the Relu output directly, and the
+// backward reads the Relu output z to mask the incoming gradient instead
+// of materializing ReluGrad's result. Each gives the same bits as the
+// unfused sequence it replaces.
+
+// reluMasked is g where z's bits are not all zero, else +0 (ReluGrad's
+// selection).
+func reluMasked(z, g float32) float32 {
+	u := math.Float32bits(z)
+	return math.Float32frombits(math.Float32bits(g) & uint32(int32(u|-u)>>31))
+}
+
+// AffineRelu sets y = max(a·x + b, +0) elementwise (a NaN passes): the
+// values of Affine followed by Clip(y, 0, +Inf, y). y is at least as long
+// as x.
+func AffineRelu(x []float32, a, b float32, y []float32) {
+	if len(x) == 0 {
+		return
+	}
+	y = y[:len(x)]
+	if directAsm {
+		affineReluRow(len(x), &x[0], a, b, &y[0])
+		return
+	}
+	for i, v := range x {
+		y[i] = max(v*a+b, 0)
+	}
+}
+
+// GradSumsReluF32 is GradSumsF32 of g masked by the Relu output z (g where
+// z's bits are not all zero, else 0, as ReluGrad selects it). z and x are
+// at least as long as g.
+func GradSumsReluF32(g, z, x []float32, mean float32) (sg, sgx float32) {
+	if len(g) == 0 {
+		return 0, 0
+	}
+	z, x = z[:len(g)], x[:len(g)]
+	if directAsm {
+		return gradSumsReluBlock(len(g), &g[0], &z[0], &x[0], mean)
+	}
+	var a0, a1, b0, b1 float32
+	i := 0
+	for ; i+2 <= len(g); i += 2 {
+		g0, g1 := reluMasked(z[i], g[i]), reluMasked(z[i+1], g[i+1])
+		a0 += g0
+		a1 += g1
+		b0 += g0 * (x[i] - mean)
+		b1 += g1 * (x[i+1] - mean)
+	}
+	for ; i < len(g); i++ {
+		g0 := reluMasked(z[i], g[i])
+		a0 += g0
+		b0 += g0 * (x[i] - mean)
+	}
+	return a0 + a1, b0 + b1
+}
+
+// Affine2Relu is Affine2 of g masked by the Relu output z (as in
+// GradSumsReluF32): d = p·gm + q·(x - s) + r, or added to d with add. z,
+// x and d are at least as long as g.
+func Affine2Relu(g, z, x []float32, p, q, r, s float32, d []float32, add bool) {
+	if len(g) == 0 {
+		return
+	}
+	z, x, d = z[:len(g)], x[:len(g)], d[:len(g)]
+	if directAsm {
+		if add {
+			affine2ReluAdd(len(g), &g[0], &z[0], &x[0], p, q, r, s, &d[0])
+		} else {
+			affine2ReluSet(len(g), &g[0], &z[0], &x[0], p, q, r, s, &d[0])
+		}
+		return
+	}
+	for i, gv := range g {
+		v := p*reluMasked(z[i], gv) + q*(x[i]-s) + r
+		if add {
+			d[i] += v
+		} else {
+			d[i] = v
+		}
+	}
+}

@@ -34,3 +34,15 @@ func clipGradSet(n int, x, gv *float32, lo, hi float32, d *float32)
 
 //go:noescape
 func clipGradAdd(n int, x, gv *float32, lo, hi float32, d *float32)
+
+//go:noescape
+func affineReluRow(n int, x *float32, a, b float32, y *float32)
+
+//go:noescape
+func gradSumsReluBlock(n int, gv, z, x *float32, mean float32) (sg, sgx float32)
+
+//go:noescape
+func affine2ReluSet(n int, gv, z, x *float32, p, q, r, s float32, d *float32)
+
+//go:noescape
+func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32)

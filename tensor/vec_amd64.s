@@ -218,6 +218,143 @@ affineRowfin:
 	VZEROUPPER
 	RET
 
+// func affineReluRow(n int, x *float32, a, b float32, y *float32): y[i] = max(a·x[i] + b, +0)
+TEXT ·affineReluRow(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), R11
+	MOVQ x+8(FP), SI
+	VBROADCASTSS a+16(FP), Y0
+	VBROADCASTSS b+20(FP), Y5
+	MOVQ y+24(FP), DI
+	VXORPS Y7, Y7, Y7
+	MOVQ R11, R12
+	ANDQ $7, R12
+	SHRQ $3, R11
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	CMPQ R11, $2
+	JLT affineReluRowone
+affineReluRowtwo:
+	VMOVUPS 0(SI), Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y7, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	VMOVUPS 32(SI), Y2
+	VFMADD213PS Y5, Y0, Y2
+	VMAXPS Y2, Y7, Y2
+	VADDPS Y7, Y2, Y2
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affineReluRowtwo
+affineReluRowone:
+	TESTQ R11, R11
+	JZ affineReluRowtail
+	VMOVUPS 0(SI), Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y7, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+affineReluRowtail:
+	TESTQ R12, R12
+	JZ affineReluRowfin
+	VMASKMOVPS (SI), Y15, Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y7, Y1, Y1
+	VMASKMOVPS Y1, Y15, (DI)
+affineReluRowfin:
+	VZEROUPPER
+	RET
+
+// func gradSumsReluBlock(n int, gv, z, x *float32, mean float32) (sg, sgx float32): gradSumsBlock of gv[i] where z[i]'s bits are not all zero, else 0
+TEXT ·gradSumsReluBlock(SB), NOSPLIT, $0-48
+	MOVQ n+0(FP), R11
+	MOVQ gv+8(FP), DI
+	MOVQ z+16(FP), BX
+	MOVQ x+24(FP), SI
+	VBROADCASTSS mean+32(FP), Y0
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y9, Y9, Y9
+	MOVQ R11, R12
+	ANDQ $7, R12
+	SHRQ $3, R11
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	CMPQ R11, $2
+	JLT gradSumsReluBlockone
+gradSumsReluBlocktwo:
+	VMOVUPS 0(BX), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VADDPS Y1, Y3, Y3
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y5
+	VMOVUPS 32(BX), Y11
+	VPCMPEQD Y9, Y11, Y11
+	VPANDN 32(DI), Y11, Y7
+	VADDPS Y7, Y4, Y4
+	VMOVUPS 32(SI), Y8
+	VSUBPS Y0, Y8, Y8
+	VFMADD231PS Y7, Y8, Y6
+	ADDQ $64, DI
+	ADDQ $64, BX
+	ADDQ $64, SI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE gradSumsReluBlocktwo
+gradSumsReluBlockone:
+	TESTQ R11, R11
+	JZ gradSumsReluBlocktail
+	VMOVUPS 0(BX), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VADDPS Y1, Y3, Y3
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y5
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $32, SI
+gradSumsReluBlocktail:
+	TESTQ R12, R12
+	JZ gradSumsReluBlockfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (BX), Y15, Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN Y1, Y10, Y1
+	VADDPS Y1, Y4, Y4
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y6
+gradSumsReluBlockfin:
+	VADDPS Y4, Y3, Y3
+	VEXTRACTF128 $1, Y3, X1
+	VADDPS X3, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	MOVSS X1, sg+40(FP)
+	VADDPS Y6, Y5, Y5
+	VEXTRACTF128 $1, Y5, X1
+	VADDPS X5, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	MOVSS X1, sgx+44(FP)
+	VZEROUPPER
+	RET
+
 // func affine2Set(n int, gv, x *float32, p, q, r, s float32, d *float32): d[i] = p·gv[i] + q·(x[i]-s) + r
 TEXT ·affine2Set(SB), NOSPLIT, $0-48
 	MOVQ n+0(FP), R11
@@ -346,6 +483,163 @@ affine2Addtail:
 	VADDPS Y3, Y1, Y1
 	VMASKMOVPS Y1, Y15, (BX)
 affine2Addfin:
+	VZEROUPPER
+	RET
+
+// func affine2ReluSet(n int, gv, z, x *float32, p, q, r, s float32, d *float32): d[i] = p·gm[i] + q·(x[i]-s) + r, gm[i] = gv[i] where z[i]'s bits are not all zero, else 0
+TEXT ·affine2ReluSet(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), R11
+	MOVQ gv+8(FP), DI
+	MOVQ z+16(FP), R8
+	MOVQ x+24(FP), SI
+	VBROADCASTSS p+32(FP), Y0
+	VBROADCASTSS q+36(FP), Y6
+	VBROADCASTSS r+40(FP), Y7
+	VBROADCASTSS s+44(FP), Y8
+	MOVQ d+48(FP), BX
+	VXORPS Y9, Y9, Y9
+	MOVQ R11, R12
+	ANDQ $7, R12
+	SHRQ $3, R11
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	CMPQ R11, $2
+	JLT affine2ReluSetone
+affine2ReluSettwo:
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMOVUPS Y1, 0(BX)
+	VMOVUPS 32(R8), Y11
+	VPCMPEQD Y9, Y11, Y11
+	VPANDN 32(DI), Y11, Y3
+	VMOVUPS 32(SI), Y4
+	VSUBPS Y8, Y4, Y4
+	VFMADD213PS Y7, Y0, Y3
+	VFMADD231PS Y4, Y6, Y3
+	VMOVUPS Y3, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, SI
+	ADDQ $64, BX
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affine2ReluSettwo
+affine2ReluSetone:
+	TESTQ R11, R11
+	JZ affine2ReluSettail
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMOVUPS Y1, 0(BX)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, SI
+	ADDQ $32, BX
+affine2ReluSettail:
+	TESTQ R12, R12
+	JZ affine2ReluSetfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (R8), Y15, Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN Y1, Y10, Y1
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+affine2ReluSetfin:
+	VZEROUPPER
+	RET
+
+// func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32): d[i] += p·gm[i] + q·(x[i]-s) + r, gm[i] = gv[i] where z[i]'s bits are not all zero, else 0
+TEXT ·affine2ReluAdd(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), R11
+	MOVQ gv+8(FP), DI
+	MOVQ z+16(FP), R8
+	MOVQ x+24(FP), SI
+	VBROADCASTSS p+32(FP), Y0
+	VBROADCASTSS q+36(FP), Y6
+	VBROADCASTSS r+40(FP), Y7
+	VBROADCASTSS s+44(FP), Y8
+	MOVQ d+48(FP), BX
+	VXORPS Y9, Y9, Y9
+	MOVQ R11, R12
+	ANDQ $7, R12
+	SHRQ $3, R11
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	CMPQ R11, $2
+	JLT affine2ReluAddone
+affine2ReluAddtwo:
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VADDPS 0(BX), Y1, Y1
+	VMOVUPS Y1, 0(BX)
+	VMOVUPS 32(R8), Y11
+	VPCMPEQD Y9, Y11, Y11
+	VPANDN 32(DI), Y11, Y3
+	VMOVUPS 32(SI), Y4
+	VSUBPS Y8, Y4, Y4
+	VFMADD213PS Y7, Y0, Y3
+	VFMADD231PS Y4, Y6, Y3
+	VADDPS 32(BX), Y3, Y3
+	VMOVUPS Y3, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, SI
+	ADDQ $64, BX
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affine2ReluAddtwo
+affine2ReluAddone:
+	TESTQ R11, R11
+	JZ affine2ReluAddtail
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VADDPS 0(BX), Y1, Y1
+	VMOVUPS Y1, 0(BX)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, SI
+	ADDQ $32, BX
+affine2ReluAddtail:
+	TESTQ R12, R12
+	JZ affine2ReluAddfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (R8), Y15, Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN Y1, Y10, Y1
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMASKMOVPS (BX), Y15, Y3
+	VADDPS Y3, Y1, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+affine2ReluAddfin:
 	VZEROUPPER
 	RET
 

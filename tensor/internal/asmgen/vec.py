@@ -64,6 +64,32 @@ kernel("affineRow", "func affineRow(n int, x *float32, a, b float32, y *float32)
        [])
 
 
+# affineReluRow: y = max(a·x + b, +0) with affineRow's FMA and clipRow's
+# max-then-add-+0, so that it equals affineRow followed by clipRow(lo = +0,
+# hi = +Inf) bit for bit (BatchNormalization fused with its Relu).
+kernel("affineReluRow", "func affineReluRow(n int, x *float32, a, b float32, y *float32): y[i] = max(a·x[i] + b, +0)", "$0-32",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS a+16(FP), Y0", "VBROADCASTSS b+20(FP), Y5",
+        "MOVQ y+24(FP), DI", "VXORPS Y7, Y7, Y7"], ["SI", "DI"],
+       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMAXPS Y{1+par}, Y7, Y{1+par}",
+                         f"VADDPS Y7, Y{1+par}, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMAXPS Y1, Y7, Y1", "VADDPS Y7, Y1, Y1",
+                "VMASKMOVPS Y1, Y15, (DI)"],
+       [])
+
+# gradSumsReluBlock: gradSumsBlock of gv masked by the Relu output z (gv
+# where z's bits are not all zero, as reluGradSet makes it).
+kernel("gradSumsReluBlock", "func gradSumsReluBlock(n int, gv, z, x *float32, mean float32) (sg, sgx float32): gradSumsBlock of gv[i] where z[i]'s bits are not all zero, else 0", "$0-48",
+       ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ z+16(FP), BX", "MOVQ x+24(FP), SI", "VBROADCASTSS mean+32(FP), Y0",
+        "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6", "VXORPS Y9, Y9, Y9"], ["DI", "BX", "SI"],
+       lambda off, par: [f"VMOVUPS {off}(BX), Y{10+par}", f"VPCMPEQD Y9, Y{10+par}, Y{10+par}",
+                         f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
+                         f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
+                         f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"],
+       lambda: ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (BX), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1",
+                "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2", "VFMADD231PS Y1, Y2, Y6"],
+       hsum(3, 4, "sg+40(FP)") + hsum(5, 6, "sgx+44(FP)"))
+
+
 def a2(add):
     def body(off, par):
         a, b = (1, 2) if par == 0 else (3, 4)
@@ -89,6 +115,37 @@ def a2(add):
 
 a2(False)
 a2(True)
+
+def a2relu(add):
+    # affine2 of gv masked by the Relu output z.
+    def body(off, par):
+        a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
+        L = [f"VMOVUPS {off}(R8), Y{zr}", f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}",
+             f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
+             f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
+        if add:
+            L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
+        return L + [f"VMOVUPS Y{a}, {off}(BX)"]
+
+    def tail():
+        L = ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (R8), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1",
+             "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2",
+             "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
+        if add:
+            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
+        return L + ["VMASKMOVPS Y1, Y15, (BX)"]
+    name = "affine2ReluAdd" if add else "affine2ReluSet"
+    kernel(name, f"func {name}(n int, gv, z, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= p·gm[i] + q·(x[i]-s) + r, gm[i] = gv[i] where z[i]'s bits are not all zero, else 0",
+           "$0-56",
+           ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ z+16(FP), R8", "MOVQ x+24(FP), SI", "VBROADCASTSS p+32(FP), Y0",
+            "VBROADCASTSS q+36(FP), Y6", "VBROADCASTSS r+40(FP), Y7", "VBROADCASTSS s+44(FP), Y8", "MOVQ d+48(FP), BX",
+            "VXORPS Y9, Y9, Y9"],
+           ["DI", "R8", "SI", "BX"], body, tail, [])
+
+
+a2relu(False)
+a2relu(True)
+
 
 # clipRow: y = min(hi, max(lo, x)) with x as the second (source) operand of
 # VMAXPS/VMINPS, so a NaN x comes through; with zero set, +0 is added after
