@@ -413,13 +413,124 @@ func (k *convKernel) directSpace() (perWorker, packed int) {
 // padded plane of X (or dY) and 9 flipped weights.
 func (k *convKernel) depthwiseSpace() int {
 	if k.dw3 == nil {
-		return 0
+		return k.phaseSize()
 	}
 	n := k.dw3.PadSize()
 	if k.dw3T != nil {
 		n = max(n, k.dw3T.PadSize())
 	}
 	return n + 9
+}
+
+// Depthwise convolutions strided along the rows (other than the 3×3
+// kernel's stride 1) run on phase-split planes: each row's columns
+// regrouped by stride phase (columns r, r+SW, r+2·SW, ... for phase r), so
+// that a tap's inputs for consecutive outputs are consecutive floats and
+// tensor.AxpyRows/DotRows run them as vector rows instead of a strided Go
+// loop. phaseWidth is the floats per phase, phaseSize a split plane's
+// length (0 when the rows are not strided).
+func (k *convKernel) phaseWidth() int {
+	g := &k.win.Window
+	return (g.W + g.SW - 1) / g.SW
+}
+
+func (k *convKernel) phaseSize() int {
+	g := &k.win.Window
+	if !k.depthwise || g.SW == 1 {
+		return 0
+	}
+	return g.H * g.SW * k.phaseWidth()
+}
+
+// splitPhases copies plane src into dst split by stride phase (the floats
+// past a row's end in its last phases are set to 0).
+func splitPhases(g *tensor.Window, wq int, src, dst []float32) {
+	for ih := range g.H {
+		row := src[ih*g.W : (ih+1)*g.W]
+		out := dst[ih*g.SW*wq : (ih+1)*g.SW*wq]
+		if g.SW == 2 {
+			// The common stride: both phases in one pass over the row.
+			even, odd := out[:wq], out[wq:]
+			h := g.W / 2
+			pairs, e, o := row[:2*h], even[:h], odd[:h]
+			for q := range e {
+				pr := pairs[2*q : 2*q+2 : 2*q+2]
+				e[q], o[q] = pr[0], pr[1]
+			}
+			if g.W%2 == 1 {
+				even[h], odd[h] = row[g.W-1], 0
+			}
+			continue
+		}
+		for r := range g.SW {
+			ph := out[r*wq : (r+1)*wq]
+			q := 0
+			for iw := r; iw < g.W; iw += g.SW {
+				ph[q] = row[iw]
+				q++
+			}
+			clear(ph[q:])
+		}
+	}
+}
+
+// mergePhases writes the phase-split plane src back into plane dst (adds
+// with add).
+func mergePhases(g *tensor.Window, wq int, src, dst []float32, add bool) {
+	for ih := range g.H {
+		row := dst[ih*g.W : (ih+1)*g.W]
+		in := src[ih*g.SW*wq : (ih+1)*g.SW*wq]
+		if g.SW == 2 {
+			h := g.W / 2
+			pairs, e, o := row[:2*h], in[:h], in[wq:wq+h]
+			for q := range e {
+				pr := pairs[2*q : 2*q+2 : 2*q+2]
+				if add {
+					pr[0] += e[q]
+					pr[1] += o[q]
+				} else {
+					pr[0], pr[1] = e[q], o[q]
+				}
+			}
+			if g.W%2 == 1 {
+				if add {
+					row[g.W-1] += in[h]
+				} else {
+					row[g.W-1] = in[h]
+				}
+			}
+			continue
+		}
+		for r := range g.SW {
+			ph := in[r*wq : (r+1)*wq]
+			q := 0
+			for iw := r; iw < g.W; iw += g.SW {
+				if add {
+					row[iw] += ph[q]
+				} else {
+					row[iw] = ph[q]
+				}
+				q++
+			}
+		}
+	}
+}
+
+// phaseRun locates tap (ki, kj)'s inputs in a phase-split plane: the
+// outputs [ohLo, ohHi) × [owLo, owHi) whose tap falls inside the image,
+// the split-plane offset of the first one's input, and the stride between
+// output rows' inputs. ok is false when no output's tap is inside.
+func phaseRun(g *tensor.Window, wq, ki, kj int) (ohLo, ohHi, owLo, owHi, base, ld int, ok bool) {
+	ohLo, ohHi = tensor.ValidRange(g.OH, g.SH, ki*g.DH-g.PadT, g.H)
+	owLo, owHi = tensor.ValidRange(g.OW, g.SW, kj*g.DW-g.PadL, g.W)
+	if ohLo >= ohHi || owLo >= owHi {
+		return 0, 0, 0, 0, 0, 0, false
+	}
+	off := kj*g.DW - g.PadL // input column of output column 0
+	r := ((off % g.SW) + g.SW) % g.SW
+	q := owLo + (off-r)/g.SW
+	ih := ohLo*g.SH - g.PadT + ki*g.DH
+	return ohLo, ohHi, owLo, owHi, ih*g.SW*wq + r*wq + q, g.SH * g.SW * wq, true
 }
 
 // directScratch splits the direct convolutions' part of the scratch: the
@@ -750,6 +861,19 @@ func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 			return
 		}
 		clear(dst)
+		if k.phaseSize() > 0 {
+			wq := k.phaseWidth()
+			xs := scratch[wk*per : (wk+1)*per]
+			splitPhases(g, wq, plane, xs)
+			for ki := range g.KH {
+				for kj := range g.KW {
+					if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+						tensor.AxpyRows(ohHi-ohLo, owHi-owLo, wm[ki*g.KW+kj], xs[base:], ld, dst[ohLo*g.OW+owLo:], g.OW)
+					}
+				}
+			}
+			return
+		}
 		for ki := range g.KH {
 			for kj := range g.KW {
 				depthwiseTap(g, ki, kj, wm[ki*g.KW+kj], plane, dst, false)
@@ -854,6 +978,25 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 				}
 				return
 			}
+			if k.phaseSize() > 0 {
+				// Taps added into a phase-split dX, merged once.
+				wq := k.phaseWidth()
+				ds := scratch[wk*per : (wk+1)*per]
+				clear(ds)
+				for m := c * k.mg; m < (c+1)*k.mg; m++ {
+					src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
+					wm := w[m*khw : (m+1)*khw]
+					for ki := range g.KH {
+						for kj := range g.KW {
+							if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+								tensor.AxpyRows(ohHi-ohLo, owHi-owLo, wm[ki*g.KW+kj], src[ohLo*g.OW+owLo:], g.OW, ds[base:], ld)
+							}
+						}
+					}
+				}
+				mergePhases(g, wq, ds, dplane, !fresh)
+				return
+			}
 			if fresh {
 				clear(dplane)
 			}
@@ -883,6 +1026,28 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 			}
 			for t := range 9 {
 				dw[m*9+t] += sum[t]
+			}
+		})
+		return
+	}
+	if dw != nil && k.phaseSize() > 0 {
+		// One filter per item: each sample's plane split once, its taps'
+		// dot products summed over the batch in order.
+		wq := k.phaseWidth()
+		tensor.ForEach(ctx.Workers, k.m, func(wk, m int) {
+			xs := scratch[wk*per : (wk+1)*per]
+			c := m / k.mg
+			sum := dw[m*khw : (m+1)*khw]
+			for n := range k.n {
+				splitPhases(g, wq, x[(n*k.c+c)*k.inPlane:][:k.inPlane], xs)
+				src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
+				for ki := range g.KH {
+					for kj := range g.KW {
+						if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+							sum[ki*g.KW+kj] += tensor.DotRows(ohHi-ohLo, owHi-owLo, src[ohLo*g.OW+owLo:], g.OW, xs[base:], ld)
+						}
+					}
+				}
 			}
 		})
 		return

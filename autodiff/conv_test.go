@@ -53,6 +53,11 @@ func coreConvCases() []coreConvCase {
 			attrs: []*graph.Attribute{intAttr("group", 2)}, wantY: []int{2, 2, 2, 10}, padBeg: []int{0, 0}, group: 2},
 		{name: "depthwise-multiplier2-dilated", x: []int{1, 2, 6, 5}, w: []int{4, 1, 2, 3},
 			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("dilations", 2, 1)}, wantY: []int{1, 4, 4, 3}, padBeg: []int{0, 0}, dil: []int{2, 1}, group: 2},
+		// Strided depthwise convolutions run on phase-split planes.
+		{name: "depthwise-s2-multiplier2-asympad", x: []int{2, 2, 7, 9}, w: []int{4, 1, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("strides", 2, 2), intsAttr("pads", 1, 0, 0, 2)}, wantY: []int{2, 4, 3, 5}, padBeg: []int{1, 0}, stride: []int{2, 2}, group: 2},
+		{name: "depthwise-s3x2-dilated-5x4", x: []int{1, 3, 11, 10}, w: []int{3, 1, 5, 4},
+			attrs: []*graph.Attribute{intAttr("group", 3), intsAttr("strides", 2, 3), intsAttr("dilations", 1, 2), intsAttr("pads", 2, 3, 1, 1)}, wantY: []int{1, 3, 5, 3}, padBeg: []int{2, 3}, stride: []int{2, 3}, dil: []int{1, 2}, group: 3},
 		{name: "1x1-direct", x: []int{2, 3, 4, 5}, w: []int{5, 3, 1, 1}, bias: true,
 			wantY: []int{2, 5, 4, 5}, padBeg: []int{0, 0}},
 		{name: "1x1-stride2", x: []int{3, 3, 4, 4}, w: []int{2, 3, 1, 1},
