@@ -55,6 +55,19 @@ func ValidRange(n, s, base, size int) (lo, hi int) {
 func Im2col(g *Window, c int, x []float32, col []float32, ld, colOff int) {
 	d, kd, sd, dd, od := g.Depth()
 	hw, ohw := g.H*g.W, g.OH*g.OW
+	if d == 1 && kd == 1 && od == 1 {
+		// 2-D: each tap's valid output range once for all channels.
+		var buf [maxTapTable]tapRange
+		taps := g.taps(buf[:0])
+		for ci := range c {
+			plane := x[ci*hw:][:hw]
+			for t := range taps {
+				r := ci*len(taps) + t
+				im2colPlane(g, &taps[t], plane, col[r*ld+colOff:][:ohw])
+			}
+		}
+		return
+	}
 	for ci := range c {
 		for a := range kd {
 			odLo, odHi := ValidRange(od, sd, a*dd-g.PadF, d)
@@ -67,7 +80,8 @@ func Im2col(g *Window, c int, x []float32, col []float32, ld, colOff int) {
 					clear(row[odHi*ohw:])
 					for o := odLo; o < odHi; o++ {
 						id := o*sd - g.PadF + a*dd
-						im2colPlane(g, x[(ci*d+id)*hw:][:hw], row[o*ohw:][:ohw], i, j)
+						t := g.tap(i, j)
+						im2colPlane(g, &t, x[(ci*d+id)*hw:][:hw], row[o*ohw:][:ohw])
 					}
 				}
 			}
@@ -75,11 +89,39 @@ func Im2col(g *Window, c int, x []float32, col []float32, ld, colOff int) {
 	}
 }
 
-// im2colPlane fills one OH×OW block of a column row for tap (i, j) from
-// one input plane.
-func im2colPlane(g *Window, plane, row []float32, i, j int) {
-	ohLo, ohHi := ValidRange(g.OH, g.SH, i*g.DH-g.PadT, g.H)
-	owLo, owHi := ValidRange(g.OW, g.SW, j*g.DW-g.PadL, g.W)
+// tapRange is where one window tap (i, j) of a 2-D plane falls inside
+// the image: the outputs [ohLo, ohHi) × [owLo, owHi), and the input
+// offsets of output (0, 0)'s tap row and column.
+type tapRange struct {
+	ohLo, ohHi, owLo, owHi int
+	ih0, iw0               int
+}
+
+// maxTapTable is the tap count up to which Im2col and Col2im keep the
+// table of tap ranges on the stack (a larger kernel allocates it).
+const maxTapTable = 64
+
+// taps appends every tap's range of a 2-D window, row-major, to buf.
+func (g *Window) taps(buf []tapRange) []tapRange {
+	for i := range g.KH {
+		for j := range g.KW {
+			buf = append(buf, g.tap(i, j))
+		}
+	}
+	return buf
+}
+
+func (g *Window) tap(i, j int) tapRange {
+	t := tapRange{ih0: i*g.DH - g.PadT, iw0: j*g.DW - g.PadL}
+	t.ohLo, t.ohHi = ValidRange(g.OH, g.SH, t.ih0, g.H)
+	t.owLo, t.owHi = ValidRange(g.OW, g.SW, t.iw0, g.W)
+	return t
+}
+
+// im2colPlane fills one OH×OW block of a column row for tap t from one
+// input plane.
+func im2colPlane(g *Window, t *tapRange, plane, row []float32) {
+	ohLo, ohHi, owLo, owHi := t.ohLo, t.ohHi, t.owLo, t.owHi
 	clear(row[:ohLo*g.OW])
 	clear(row[ohHi*g.OW:])
 	if owLo >= owHi {
@@ -90,7 +132,7 @@ func im2colPlane(g *Window, plane, row []float32, i, j int) {
 		// Same-width, stride 1: the valid rows are one shifted copy of the
 		// plane; only the border columns (ow < owLo, ow >= owHi), which
 		// the copy fills with neighbouring rows' pixels, are zeroed after.
-		off := (ohLo-g.PadT+i*g.DH)*g.W - g.PadL + j*g.DW
+		off := (ohLo+t.ih0)*g.W + t.iw0
 		dst := row[ohLo*g.OW : ohHi*g.OW]
 		lo, hi := max(0, -off), min(len(dst), len(plane)-off)
 		copy(dst[lo:hi], plane[off+lo:off+hi])
@@ -105,20 +147,27 @@ func im2colPlane(g *Window, plane, row []float32, i, j int) {
 		}
 		return
 	}
+	n := owHi - owLo
 	for oh := ohLo; oh < ohHi; oh++ {
-		ih := oh*g.SH - g.PadT + i*g.DH
-		src := plane[ih*g.W : ih*g.W+g.W]
+		ih := oh*g.SH + t.ih0
+		iw := owLo*g.SW + t.iw0
 		dst := row[oh*g.OW : oh*g.OW+g.OW]
 		clear(dst[:owLo])
 		clear(dst[owHi:])
-		iw := owLo*g.SW - g.PadL + j*g.DW
-		if g.SW == 1 {
-			copy(dst[owLo:owHi], src[iw:iw+owHi-owLo])
-			continue
-		}
-		for ow := owLo; ow < owHi; ow++ {
-			dst[ow] = src[iw]
-			iw += g.SW
+		d := dst[owLo:owHi]
+		switch g.SW {
+		case 1:
+			copy(d, plane[ih*g.W+iw:])
+		case 2:
+			src := plane[ih*g.W+iw : ih*g.W+iw+2*n-1]
+			for k := range d {
+				d[k] = src[2*k]
+			}
+		default:
+			src := plane[ih*g.W+iw : ih*g.W+iw+(n-1)*g.SW+1]
+			for k := range d {
+				d[k] = src[k*g.SW]
+			}
 		}
 	}
 }
@@ -128,6 +177,20 @@ func im2colPlane(g *Window, plane, row []float32, i, j int) {
 func Col2im(g *Window, c int, col []float32, ld, colOff int, x []float32) {
 	d, kd, sd, dd, od := g.Depth()
 	hw, ohw := g.H*g.W, g.OH*g.OW
+	if d == 1 && kd == 1 && od == 1 {
+		// 2-D: each tap's valid output range once for all channels, the
+		// taps of a channel in the same order as below.
+		var buf [maxTapTable]tapRange
+		taps := g.taps(buf[:0])
+		for ci := range c {
+			plane := x[ci*hw:][:hw]
+			for t := range taps {
+				r := ci*len(taps) + t
+				col2imPlane(g, &taps[t], col[r*ld+colOff:][:ohw], plane)
+			}
+		}
+		return
+	}
 	for ci := range c {
 		for a := range kd {
 			odLo, odHi := ValidRange(od, sd, a*dd-g.PadF, d)
@@ -137,7 +200,8 @@ func Col2im(g *Window, c int, col []float32, ld, colOff int, x []float32) {
 					row := col[r*ld+colOff:]
 					for o := odLo; o < odHi; o++ {
 						id := o*sd - g.PadF + a*dd
-						col2imPlane(g, row[o*ohw:][:ohw], x[(ci*d+id)*hw:][:hw], i, j)
+						t := g.tap(i, j)
+						col2imPlane(g, &t, row[o*ohw:][:ohw], x[(ci*d+id)*hw:][:hw])
 					}
 				}
 			}
@@ -145,17 +209,16 @@ func Col2im(g *Window, c int, col []float32, ld, colOff int, x []float32) {
 	}
 }
 
-func col2imPlane(g *Window, row, plane []float32, i, j int) {
-	ohLo, ohHi := ValidRange(g.OH, g.SH, i*g.DH-g.PadT, g.H)
-	owLo, owHi := ValidRange(g.OW, g.SW, j*g.DW-g.PadL, g.W)
+func col2imPlane(g *Window, t *tapRange, row, plane []float32) {
+	ohLo, ohHi, owLo, owHi := t.ohLo, t.ohHi, t.owLo, t.owHi
 	if owLo >= owHi {
 		return
 	}
 	for oh := ohLo; oh < ohHi; oh++ {
-		ih := oh*g.SH - g.PadT + i*g.DH
+		ih := oh*g.SH + t.ih0
 		dst := plane[ih*g.W : ih*g.W+g.W]
 		src := row[oh*g.OW : oh*g.OW+g.OW]
-		iw := owLo*g.SW - g.PadL + j*g.DW
+		iw := owLo*g.SW + t.iw0
 		if g.SW == 1 {
 			dd := dst[iw : iw+owHi-owLo]
 			s := src[owLo:owHi]
