@@ -148,10 +148,11 @@ func MagnitudeScores(layers []*Layer) {
 type binarizer struct {
 	global bool
 	// work is scratch for global top-k (len = total weights).
-	work   []float32
-	concat []float32
-	out    []float32
-	keep   int
+	work    []float32
+	concat  []float32
+	weights []float32 // global: the layers' weights, concatenated (tie-break)
+	out     []float32
+	keep    int
 }
 
 func newBinarizer(layers []*Layer, density float64, global bool) *binarizer {
@@ -163,6 +164,7 @@ func newBinarizer(layers []*Layer, density float64, global bool) *binarizer {
 		}
 		b.work = make([]float32, total)
 		b.concat = make([]float32, total)
+		b.weights = make([]float32, total)
 		b.out = make([]float32, total)
 		b.keep = keepCount(density, total)
 	}
@@ -170,20 +172,21 @@ func newBinarizer(layers []*Layer, density float64, global bool) *binarizer {
 }
 
 // apply writes B(score(l)) into dst(l) for every layer: layer-wise top-k,
-// or one top-k over all layers when global. Ties break by index (layer
-// order first for global).
+// or one top-k over all layers when global. Ties break by weight magnitude
+// |θ|, then by index (layer order first for global): see topKMaskMag.
 func (b *binarizer) apply(layers []*Layer, score func(*Layer) []float32, dst func(*Layer) []float32) {
 	if !b.global {
 		for _, l := range layers {
-			topKMask(dst(l), score(l), l.work, l.Keep)
+			topKMaskMag(dst(l), score(l), l.W, l.work, l.Keep)
 		}
 		return
 	}
 	off := 0
 	for _, l := range layers {
+		copy(b.weights[off:], l.W)
 		off += copy(b.concat[off:], score(l))
 	}
-	topKMask(b.out, b.concat, b.work, b.keep)
+	topKMaskMag(b.out, b.concat, b.weights, b.work, b.keep)
 	off = 0
 	for _, l := range layers {
 		off += copy(dst(l), b.out[off:off+len(l.W)])

@@ -44,6 +44,80 @@ func topKMask(dst, scores, work []float32, k int) {
 	}
 }
 
+// topKMaskMag is topKMask with the ties at the threshold broken by weight
+// magnitude: among equal scores the entries with the larger |w| are kept,
+// then the lower index. A clipped soft mask needs this: every kept entry
+// of C-SAM's mask sits at C = 1 (percentile initialization, clipping), and
+// pruned entries the search or its perturbation pushes to 1 join that tie.
+// By index alone the ties would go to the layer's first filters whatever
+// their weights, pruning the last filters' kept weights wholesale; by
+// magnitude the order among them is magnitude pruning's. w may hold the
+// raw weights (their absolute value is taken); nil means topKMask. work is
+// scratch of len(scores).
+func topKMaskMag(dst, scores, w, work []float32, k int) {
+	n := len(scores)
+	if w == nil || k <= 0 || k >= n {
+		topKMask(dst, scores, work, k)
+		return
+	}
+	copy(work, scores)
+	thr := kthLargest(work[:n], k)
+	above, tied := 0, 0
+	for _, s := range scores {
+		switch {
+		case s > thr:
+			above++
+		case s == thr:
+			tied++
+		}
+	}
+	equalKeep := k - above
+	if tied == equalKeep {
+		for i, s := range scores {
+			dst[i] = 0
+			if s >= thr {
+				dst[i] = 1
+			}
+		}
+		return
+	}
+	// The equalKeep largest |w| among the tied entries: magnitudes above
+	// mt, then the first ones equal to it.
+	mags := work[:0]
+	for i, s := range scores {
+		if s == thr {
+			mags = append(mags, float32(math.Abs(float64(w[i]))))
+		}
+	}
+	mt := kthLargest(mags, equalKeep)
+	aboveM := 0
+	for i, s := range scores {
+		if s == thr && float32(math.Abs(float64(w[i]))) > mt {
+			aboveM++
+		}
+	}
+	equalM := equalKeep - aboveM
+	for i, s := range scores {
+		switch {
+		case s > thr:
+			dst[i] = 1
+		case s == thr:
+			a := float32(math.Abs(float64(w[i])))
+			switch {
+			case a > mt:
+				dst[i] = 1
+			case a == mt && equalM > 0:
+				dst[i] = 1
+				equalM--
+			default:
+				dst[i] = 0
+			}
+		default:
+			dst[i] = 0
+		}
+	}
+}
+
 // kthLargest returns the k-th largest value of a (1-based k), reordering a.
 // NaNs are treated as smaller than every number.
 func kthLargest(a []float32, k int) float32 {

@@ -89,3 +89,65 @@ func TestHydraMaskIsTopKOfAbsScores(t *testing.T) {
 		t.Fatal("HYDRA's mask is not the top-k of |score|")
 	}
 }
+
+// TestTopKMaskMagMatchesSort: topKMaskMag keeps the k first entries of the
+// order (score desc, |w| desc, index asc), on data with many ties in both
+// keys, layer-wise and as the binarizer applies it (global too).
+func TestTopKMaskMagMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 2, 7, 100, 1001} {
+		scores, w := make([]float32, n), make([]float32, n)
+		for i := range scores {
+			scores[i] = float32(rng.IntN(3)) / 2 // 0, 0.5, 1: mostly ties
+			w[i] = float32(rng.IntN(5) - 2)      // magnitudes tie too, signs differ
+		}
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool {
+			sa, sb := scores[idx[a]], scores[idx[b]]
+			if sa != sb {
+				return sa > sb
+			}
+			return math.Abs(float64(w[idx[a]])) > math.Abs(float64(w[idx[b]]))
+		})
+		for _, k := range []int{0, 1, n / 3, n / 2, n - 1, n} {
+			want := make([]float32, n)
+			for _, i := range idx[:k] {
+				want[i] = 1
+			}
+			got := make([]float32, n)
+			topKMaskMag(got, scores, w, make([]float32, n), k)
+			if !slices.Equal(got, want) {
+				t.Fatalf("topKMaskMag(n=%d, k=%d) differs from the sorted reference", n, k)
+			}
+		}
+	}
+}
+
+// TestSoftMaskTiesGoByMagnitude: the case that made the tie-break matter.
+// After percentile initialization every kept weight's soft mask is 1; a
+// pruned entry pushed to 1 (by the search or its perturbation) must not
+// evict the kept weights of the layer's last positions, as breaking ties
+// by index did, but the smallest-magnitude entry among those at 1.
+func TestSoftMaskTiesGoByMagnitude(t *testing.T) {
+	w := []float32{0.1, 0.9, -0.8, 0.2, 0.7, -0.6}
+	l := &Layer{W: w, Score: make([]float32, len(w)), Mask: make([]float32, len(w)), work: make([]float32, len(w)), Keep: 3}
+	PercentileInit([]*Layer{l}, 0.5)
+	b := newBinarizer([]*Layer{l}, 0.5, false)
+	b.apply([]*Layer{l}, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
+	if want := []float32{0, 1, 1, 0, 1, 0}; !slices.Equal(l.Mask, want) {
+		t.Fatalf("initial mask %v, want the magnitude mask %v (scores %v)", l.Mask, want, l.Score)
+	}
+	l.Score[0] = 1 // |w| = 0.1 reaches the tie at 1 with 0.9, 0.8 and 0.7
+	b.apply([]*Layer{l}, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
+	if want := []float32{0, 1, 1, 0, 1, 0}; !slices.Equal(l.Mask, want) {
+		t.Errorf("mask %v after entry 0 tied at 1, want %v (the three largest |w| among the tied; by index entry 4 would go)", l.Mask, want)
+	}
+	l.Score[4] = 0.95 // the kept 0.7 drops below the tie: entry 0 takes its place
+	b.apply([]*Layer{l}, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
+	if want := []float32{1, 1, 1, 0, 0, 0}; !slices.Equal(l.Mask, want) {
+		t.Errorf("mask %v after entry 4 fell below the tie, want %v", l.Mask, want)
+	}
+}
