@@ -239,6 +239,9 @@ type convKernel struct {
 	// instead of a GEMM and col2im's scattered adds.
 	transposed bool
 	tWin       tensor.Window
+	// cols, tCols: the im2col plans of the window and of the transposed
+	// window (tensor.Im2colPlan: a gather table for small planes).
+	cols, tCols *tensor.Im2colPlan
 	kk         int // KD*KH*KW
 	chunk      int // samples per chunk
 	nChunks    int
@@ -355,6 +358,12 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 			if dc, ok := tensor.NewDirectConv(&k.tWin, k.m); ok && dc.K() <= directMaxTaps {
 				k.dcT = dc
 			}
+		}
+	}
+	if !k.depthwise {
+		k.cols = tensor.NewIm2colPlan(&win.Window)
+		if k.transposed {
+			k.tCols = tensor.NewIm2colPlan(&k.tWin)
 		}
 	}
 	k.chunk = max(1, min(k.n, (convTargetCols+k.outPlane-1)/k.outPlane))
@@ -604,7 +613,7 @@ func (k *convKernel) gemmForward(ctx *RunContext, x, w, y []float32) {
 				bmat, ldb = x[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane
 			} else {
 				for s := s0; s < s1; s++ {
-					tensor.Im2col(&k.win.Window, k.cg, x[(s*k.c+g*k.cg)*k.inPlane:], col, nc, (s-s0)*k.outPlane)
+					k.cols.Im2col(k.cg, x[(s*k.c+g*k.cg)*k.inPlane:], col, nc, (s-s0)*k.outPlane)
 				}
 				bmat = col
 			}
@@ -792,7 +801,7 @@ func (k *convKernel) gemmBackwardChunk(q, q0 int, col, dcol, tmp, tmp2, part, x,
 				bmat, ldb = x[(s0*k.c+g*k.cg)*k.inPlane:], k.inPlane
 			} else {
 				for s := s0; s < s1; s++ {
-					tensor.Im2col(&k.win.Window, k.cg, x[(s*k.c+g*k.cg)*k.inPlane:], col, nc, (s-s0)*k.outPlane)
+					k.cols.Im2col(k.cg, x[(s*k.c+g*k.cg)*k.inPlane:], col, nc, (s-s0)*k.outPlane)
 				}
 				bmat = col
 			}
@@ -813,7 +822,7 @@ func (k *convKernel) gemmBackwardChunk(q, q0 int, col, dcol, tmp, tmp2, part, x,
 			// dX_g += Wt_g (cg × mg·kk) · im2col(dY_g) (mg·kk × inPlane per sample).
 			ni := ns * k.inPlane
 			for s := s0; s < s1; s++ {
-				tensor.Im2col(&k.tWin, k.mg, dy[(s*k.m+g*k.mg)*k.outPlane:], dcol, ni, (s-s0)*k.inPlane)
+				k.tCols.Im2col(k.mg, dy[(s*k.m+g*k.mg)*k.outPlane:], dcol, ni, (s-s0)*k.inPlane)
 			}
 			wtg := wt[g*k.cg*mkk:]
 			if ns == 1 {
@@ -835,7 +844,7 @@ func (k *convKernel) gemmBackwardChunk(q, q0 int, col, dcol, tmp, tmp2, part, x,
 				if fresh {
 					clear(d[:k.cg*k.inPlane])
 				}
-				tensor.Col2im(&k.win.Window, k.cg, dcol, nc, (s-s0)*k.outPlane, d)
+				k.cols.Col2im(k.cg, dcol, nc, (s-s0)*k.outPlane, d)
 			}
 		}
 	}

@@ -233,3 +233,107 @@ func col2imPlane(g *Window, t *tapRange, row, plane []float32) {
 		}
 	}
 }
+
+// Im2colPlan is Im2col and Col2im for one window, with the input index of
+// every (tap, output pixel) of a 2-D window precomputed when the planes are
+// small: there each tap's block is only a few short rows, and the range
+// checks, clears and copy calls of the row-wise path cost more than the
+// floats they move, while a gather through the table costs a load per
+// float. Other windows run Im2col and Col2im. Results are identical to
+// them (Col2im adds in the same order). A plan is read-only after
+// NewIm2colPlan and may be used by several goroutines at once.
+type Im2colPlan struct {
+	g   Window
+	idx []int32 // (tap, output pixel) → input index in the plane, -1 in the padding; nil: no table
+}
+
+// im2colGatherMaxOut is the output plane size up to which plans gather
+// through a table. BenchmarkIm2col (table/rows, 2026-11-27): 4×4 outputs
+// 1.16 (stride 1) and 1.98 (stride 2), 8×8 outputs of a stride-2 window
+// 1.43, but 0.46 for 8×8 stride 1 at full width (one block copy per tap
+// there) and 1.0 for 16×16 stride 2: a table for up to 64 output pixels,
+// except stride-1 full-width windows above 16.
+const im2colGatherMaxOut = 64
+
+// im2colGatherAll makes every 2-D plan gather (tests).
+var im2colGatherAll = false
+
+// gathers reports whether the plan of g uses a table.
+func gathers(g *Window, ohw int) bool {
+	if im2colGatherAll {
+		return ohw > 0
+	}
+	blockCopy := g.SH == 1 && g.SW == 1 && g.OW == g.W
+	return ohw > 0 && ohw <= im2colGatherMaxOut && (ohw <= 16 || !blockCopy)
+}
+
+// NewIm2colPlan returns the plan of window g (copied).
+func NewIm2colPlan(g *Window) *Im2colPlan {
+	p := &Im2colPlan{g: *g}
+	d, kd, _, _, od := g.Depth()
+	ohw := g.OH * g.OW
+	if d != 1 || kd != 1 || od != 1 || !gathers(g, ohw) {
+		return p
+	}
+	p.idx = make([]int32, 0, g.KH*g.KW*ohw)
+	for i := range g.KH {
+		for j := range g.KW {
+			for oh := range g.OH {
+				ih := oh*g.SH - g.PadT + i*g.DH
+				for ow := range g.OW {
+					iw := ow*g.SW - g.PadL + j*g.DW
+					v := int32(-1)
+					if ih >= 0 && ih < g.H && iw >= 0 && iw < g.W {
+						v = int32(ih*g.W + iw)
+					}
+					p.idx = append(p.idx, v)
+				}
+			}
+		}
+	}
+	return p
+}
+
+// Im2col is Im2col(&window, c, x, col, ld, colOff).
+func (p *Im2colPlan) Im2col(c int, x []float32, col []float32, ld, colOff int) {
+	if p.idx == nil {
+		Im2col(&p.g, c, x, col, ld, colOff)
+		return
+	}
+	hw, ohw := p.g.H*p.g.W, p.g.OH*p.g.OW
+	taps := len(p.idx) / ohw
+	for ci := range c {
+		plane := x[ci*hw : (ci+1)*hw]
+		for t := range taps {
+			row := col[(ci*taps+t)*ld+colOff:][:ohw]
+			for o, i := range p.idx[t*ohw : (t+1)*ohw] {
+				if i >= 0 {
+					row[o] = plane[i]
+				} else {
+					row[o] = 0
+				}
+			}
+		}
+	}
+}
+
+// Col2im is Col2im(&window, c, col, ld, colOff, x).
+func (p *Im2colPlan) Col2im(c int, col []float32, ld, colOff int, x []float32) {
+	if p.idx == nil {
+		Col2im(&p.g, c, col, ld, colOff, x)
+		return
+	}
+	hw, ohw := p.g.H*p.g.W, p.g.OH*p.g.OW
+	taps := len(p.idx) / ohw
+	for ci := range c {
+		plane := x[ci*hw : (ci+1)*hw]
+		for t := range taps {
+			row := col[(ci*taps+t)*ld+colOff:][:ohw]
+			for o, i := range p.idx[t*ohw : (t+1)*ohw] {
+				if i >= 0 {
+					plane[i] += row[o]
+				}
+			}
+		}
+	}
+}

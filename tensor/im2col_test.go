@@ -2,8 +2,10 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // coreNaiveIm2col is the definition of Im2col, written for clarity.
@@ -76,6 +78,26 @@ func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
 					}
 				}
 			}
+			// The plan with its gather table (forced for every size) gives
+			// the same columns.
+			was := gatherAll(true)
+			plan := NewIm2colPlan(&g)
+			gatherAll(was)
+			if (plan.idx != nil) != (g.D == 0) {
+				t.Fatalf("plan table %v for a window of depth %d", plan.idx != nil, g.D)
+			}
+			pgot := make([]float32, rows*ld)
+			for i := range pgot {
+				pgot[i] = 99
+			}
+			plan.Im2col(c, x, pgot, ld, 3)
+			for row := range rows {
+				for k := range cols {
+					if pgot[row*ld+3+k] != want[row*cols+k] {
+						t.Fatalf("plan: col[%d,%d] = %v, want %v", row, k, pgot[row*ld+3+k], want[row*cols+k])
+					}
+				}
+			}
 			// <Im2col(x), y> == <x, Col2im(y)> for random y.
 			y := coreRandSlice(r, len(got))
 			var lhs float64
@@ -86,6 +108,13 @@ func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
 			}
 			back := make([]float32, len(x))
 			Col2im(&g, c, y, ld, 3, back)
+			pback := make([]float32, len(x))
+			plan.Col2im(c, y, ld, 3, pback)
+			for i := range back {
+				if math.Float32bits(back[i]) != math.Float32bits(pback[i]) {
+					t.Fatalf("plan: Col2im[%d] = %v, Col2im gives %v", i, pback[i], back[i])
+				}
+			}
 			var rhs, mag float64
 			for i := range x {
 				rhs += float64(x[i]) * float64(back[i])
@@ -105,4 +134,58 @@ func abs64(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// gatherAll makes every 2-D plan gather (on) and returns the old setting.
+func gatherAll(on bool) bool {
+	was := im2colGatherAll
+	im2colGatherAll = on
+	return was
+}
+
+// BenchmarkIm2col times the column building of ResNet-18 width 0.25's
+// small-plane convolutions (batch 16 images per call sequence) through the
+// plan's gather table and through the row-wise Im2col, alternating, and
+// reports both rates (floats written per second) and their ratio.
+func BenchmarkIm2col(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		ch   int
+		g    Window
+	}{
+		{"stage4_128ch_4x4", 128, Window{H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4}},
+		{"stage3_64ch_8x8", 64, Window{H: 8, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8}},
+		{"stride2_32ch_16to8", 32, Window{H: 16, W: 16, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8}},
+		{"stride2_16ch_32to16", 16, Window{H: 32, W: 32, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 16, OW: 16}},
+		{"stride2_64ch_8to4", 64, Window{H: 8, W: 8, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			const images = 16
+			r := rand.New(rand.NewPCG(1, 2))
+			x := coreRandSlice(r, images*c.ch*c.g.InSize())
+			ohw := c.g.OH * c.g.OW
+			ld := images * ohw
+			col := make([]float32, c.ch*9*ld)
+			was := gatherAll(true)
+			plan := NewIm2colPlan(&c.g)
+			gatherAll(was)
+			var tPlan, tRows time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				for s := range images {
+					plan.Im2col(c.ch, x[s*c.ch*c.g.InSize():], col, ld, s*ohw)
+				}
+				t1 := time.Now()
+				for s := range images {
+					Im2col(&c.g, c.ch, x[s*c.ch*c.g.InSize():], col, ld, s*ohw)
+				}
+				tPlan += t1.Sub(t0)
+				tRows += time.Since(t1)
+			}
+			n := float64(len(col) * b.N)
+			b.ReportMetric(n/tPlan.Seconds()/1e9, "table-Gfloats/s")
+			b.ReportMetric(n/tRows.Seconds()/1e9, "rows-Gfloats/s")
+			b.ReportMetric(tRows.Seconds()/tPlan.Seconds(), "table/rows")
+		})
+	}
 }
