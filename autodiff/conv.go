@@ -242,10 +242,10 @@ type convKernel struct {
 	// cols, tCols: the im2col plans of the window and of the transposed
 	// window (tensor.Im2colPlan: a gather table for small planes).
 	cols, tCols *tensor.Im2colPlan
-	kk         int // KD*KH*KW
-	chunk      int // samples per chunk
-	nChunks    int
-	nGroups    int // reduction groups for dW
+	kk          int // KD*KH*KW
+	chunk       int // samples per chunk
+	nChunks     int
+	nGroups     int // reduction groups for dW
 	// dc runs the forward pass without im2col (stride-1 2-D convolutions
 	// with one group, output rows 8 or a multiple of 16 wide and at most
 	// directMaxTaps taps, on CPUs with the kernels), and dW too when
