@@ -182,7 +182,7 @@ func BenchmarkReferenceTraining(b *testing.B) {
 	for _, c := range []struct {
 		arch  string
 		width float64
-	}{{"resnet18", 0.25}, {"mobilenetv2", 0.5}, {"mobilenetv2", 1}, {"googlenet", 0.25}, {"googlenet", 0.5}} {
+	}{{"resnet18", 0.25}, {"resnet18", 0.5}, {"mobilenetv2", 0.5}, {"mobilenetv2", 1}, {"googlenet", 0.25}, {"googlenet", 0.5}} {
 		b.Run(fmt.Sprintf("%s_w%v", c.arch, c.width), func(b *testing.B) {
 			p, labels := compileForTraining(b, models.Config{Arch: c.arch, Width: c.width, Seed: 1}, batch, threads)
 			step := gradStep(b, p, labels)
