@@ -51,6 +51,12 @@ type Config struct {
 	SearchEpochs   int
 	SearchLR       float64
 	SearchMomentum float64
+	// JointWeights also trains the weights during C-SAM's mask search
+	// (CSAM-SPEC §2.4 (e), "optionally the weights"; off by default): every
+	// step the trainable parameters take an SGD step (FinetuneLR on its own
+	// cosine schedule over the search, Momentum, WeightDecay) with their
+	// gradient at the perturbed mask, the same gradient the scores use.
+	JointWeights bool
 
 	// Fine-tuning (mask frozen): epochs, learning rate (cosine), momentum,
 	// weight decay. SAMRho > 0 fine-tunes with SAM (prune-sam uses it; the
@@ -111,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rho < 0 || c.MaskNoise < 0 || c.RhoHamming < 0 || c.LambdaSp < 0 || c.SAMRho < 0 {
 		bad("rho, mask noise, Hamming radius, sparsity penalty and SAM rho must be ≥ 0")
+	}
+	if c.JointWeights && c.Method != "csam" {
+		bad("joint weights (training the weights during the mask search) is a C-SAM option; method %q has no such search", c.Method)
 	}
 	if c.SearchEpochs < 0 || c.FinetuneEpochs < 0 {
 		bad("epochs must be ≥ 0")
@@ -301,6 +310,9 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 			hooks.OnPhase(name, epochs)
 		}
 		meta := map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
+		if cfg.JointWeights {
+			meta["joint_weights"] = "true"
+		}
 		for k, v := range extraMeta {
 			meta[k] = v
 		}
@@ -352,6 +364,11 @@ type searcher struct {
 	// bufs are the BatchNormalization running statistics the search
 	// updates (it runs in training mode), checkpointed with the scores.
 	bufs map[string][]float32
+	// With Config.JointWeights: the weights the search trains, their
+	// optimizer and its schedule.
+	wparams []finetune.Param
+	wopt    *finetune.SGD
+	wsched  finetune.Schedule
 }
 
 func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer, src finetune.Source, cfg Config, lc finetune.LoopConfig, hooks finetune.Hooks) error {
@@ -365,6 +382,14 @@ func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0xc5a3)),
 		sched: finetune.Schedule{Kind: "cosine", Base: cfg.SearchLR, TotalSteps: lc.Epochs * src.StepsPerEpoch()}}
 	if lc.Epochs > 0 {
+		// The weights a joint search trains, listed before the mask nodes
+		// stand between them and their Conv/Gemm/MatMul.
+		var weights []string
+		if cfg.JointWeights && !hydra {
+			weights = finetune.TrainableParams(m.Graph)
+			s.wopt = &finetune.SGD{Momentum: cfg.Momentum, WeightDecay: cfg.WeightDecay}
+			s.wsched = finetune.Schedule{Kind: "cosine", Base: cfg.FinetuneLR, TotalSteps: lc.Epochs * src.StepsPerEpoch()}
+		}
 		masks, err := insertMaskNodes(m.Graph, layers)
 		if err != nil {
 			return err
@@ -387,9 +412,12 @@ func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer
 		if err != nil {
 			return err
 		}
-		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: names, Workers: cfg.Workers, Seed: cfg.Seed})
+		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: slices.Concat(names, weights), Workers: cfg.Workers, Seed: cfg.Seed})
 		if err != nil {
 			return err
+		}
+		for _, n := range weights {
+			s.wparams = append(s.wparams, finetune.Param{Name: n, W: m.Graph.Initializer(n).Value.F32, G: s.prog.Grad(n).F32})
 		}
 		s.prog.SetTraining(true)
 		if err := finetune.Loop(ctx, lc, src, s, s.step, hooks); err != nil {
@@ -506,7 +534,7 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 			return stats, err
 		}
 		stats.Loss, stats.Correct = loss, correct
-		s.update(lr)
+		s.update(lr, it)
 		return stats, nil
 	}
 
@@ -560,7 +588,7 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 	if cfg.Variant == "D" && cfg.LambdaSp > 0 {
 		s.sparsityPenalty(&stats)
 	}
-	s.update(lr)
+	s.update(lr, it)
 	return stats, nil
 }
 
@@ -742,9 +770,14 @@ func (s *searcher) sparsityPenalty(st *finetune.StepStats) {
 
 // update applies the gradient at the perturbed mask to C with momentum SGD
 // and clips C to [0,1] (§2.4 (e)).
-func (s *searcher) update(lr float64) {
+// update applies the gradients of the last pass: the scores' (clipped to
+// [0, 1]) and, with joint weights, the weights' at the search step it.
+func (s *searcher) update(lr float64, it finetune.Iter) {
 	for i, l := range s.layers {
 		sgdUpdate(l.Score, s.grad(l), s.vel[i], lr, s.cfg.SearchMomentum, true)
+	}
+	if s.wopt != nil {
+		s.wopt.Step(s.wparams, s.wsched.At(it.Global))
 	}
 }
 
@@ -790,6 +823,14 @@ func (s *searcher) Snapshot() map[string][]float32 {
 	for n, v := range s.bufs {
 		out["buf."+n] = v
 	}
+	if s.wopt != nil {
+		for k, v := range s.wopt.State() {
+			out[k] = v
+		}
+		for _, p := range s.wparams {
+			out["w."+p.Name] = p.W
+		}
+	}
 	return out
 }
 
@@ -809,6 +850,16 @@ func (s *searcher) Restore(m map[string][]float32) error {
 			return fmt.Errorf("csam: checkpoint does not match buffer %q", n)
 		}
 		copy(dst, v)
+	}
+	if s.wopt != nil {
+		for _, p := range s.wparams {
+			v := m["w."+p.Name]
+			if len(v) != len(p.W) {
+				return fmt.Errorf("csam: checkpoint has no trained weight %q (made without joint weights?)", p.Name)
+			}
+			copy(p.W, v)
+		}
+		s.wopt.Restore(m)
 	}
 	return nil
 }

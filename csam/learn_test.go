@@ -140,13 +140,15 @@ func TestCSAMFlipsAndVariants(t *testing.T) {
 }
 
 // TestLearnResumesSearch: a run cancelled in its search phase (C-SAM's
-// mask search, Flying Bird's prune-and-regrow) and resumed from its
-// checkpoints ends with the weights of an uninterrupted run.
+// mask search, with and without joint weight training, Flying Bird's
+// prune-and-regrow) and resumed from its checkpoints ends with the weights
+// of an uninterrupted run.
 func TestLearnResumesSearch(t *testing.T) {
-	for _, method := range []string{"csam", "flying-bird"} {
+	for _, method := range []string{"csam", "csam-joint", "flying-bird"} {
 		t.Run(method, func(t *testing.T) {
 			src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
-			cfg := quick(method, 0.7)
+			cfg := quick(strings.TrimSuffix(method, "-joint"), 0.7)
+			cfg.JointWeights = strings.HasSuffix(method, "-joint")
 			cfg.SearchEpochs, cfg.FinetuneEpochs = 2, 1
 			ref := toyModel(t)
 			regrown := 0.0
@@ -192,7 +194,9 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate accepted a bad config")
 	}
-	for _, want := range []string{"unknown method", "sparsity", "variant"} {
+	c.JointWeights = true
+	err = c.Validate()
+	for _, want := range []string{"unknown method", "sparsity", "variant", "joint weights"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}

@@ -624,6 +624,48 @@ func TestOneStepByHand(t *testing.T) {
 	}
 }
 
+// TestJointWeightsStepByHand: with JointWeights one C-SAM step also moves
+// the weights, by one SGD step with the gradient at the perturbed mask:
+// ∂L/∂θ = (∂L/∂W̃) ⊙ M̃, and ∂L/∂W̃ = g̃/θ from the score gradient g̃ =
+// (∂L/∂W̃) ⊙ θ of the float64 reference (its velocity after one step);
+// θ' = θ − η_w·(∂L/∂θ + wd·θ). The scores move exactly as without joint
+// weights (the same pass's gradient).
+func TestJointWeightsStepByHand(t *testing.T) {
+	cfg := toyConfig("A", "layer")
+	cfg.Rho = 0.5
+	cfg.JointWeights = true
+	cfg.FinetuneLR, cfg.WeightDecay = 0.3, 0.01
+	density := 1 - cfg.Sparsity
+	r := newRefNet(density)
+	ref := r.step(t, r.initScores(t, density), [2][]float64{}, density, "A", "layer", cfg.Rho, 0, cfg.SearchLR, cfg.SearchMomentum)
+	if ref.kp == 0 {
+		t.Fatal("the reference perturbation flips nothing")
+	}
+	layers, _, _ := runSearch(t, cfg, 1)
+	moved := 0
+	for l, layer := range layers {
+		for i, got := range layer.W {
+			th := r.theta[l][i]
+			g := ref.vel[l][i] / th * ref.mTilde[l][i]
+			want := th - cfg.FinetuneLR*(g+cfg.WeightDecay*th)
+			if d := math.Abs(float64(got) - want); d > 1e-6 {
+				t.Errorf("layer %s: θ'[%d] = %v, want %v (θ = %v, ∂L/∂θ = %v)", layer.Weight, i, got, want, th, g)
+			}
+			if ref.mTilde[l][i] == 1 && ref.m[l][i] == 0 {
+				moved++ // a weight pruned in M and kept in M̃: trained from the perturbed pass
+			}
+		}
+		for i, got := range layer.Score {
+			if d := math.Abs(float64(got) - ref.cNew[l][i]); d > 1e-6 {
+				t.Errorf("layer %s: C'[%d] = %v, want %v as without joint weights", layer.Weight, i, got, ref.cNew[l][i])
+			}
+		}
+	}
+	if moved == 0 {
+		t.Error("no weight outside M was in M̃: the test does not show that the perturbed mask's gradient is used")
+	}
+}
+
 // TestTwoStepsMomentumAndSchedule runs two search steps on the same toy
 // batch and compares with two hand-computed steps: the second uses the
 // momentum buffer of the first (v = μ·v + g̃) and the cosine learning rate
