@@ -203,7 +203,7 @@ func TestExperimentDryRun(t *testing.T) {
 		{"headline.yaml", 3 * 7},
 		// 2 data × 3 archs × 3 seeds × (1 dense + 3 sparsities × 6 methods)
 		{"grid.yaml", 2 * 3 * 3 * (1 + 3*6)},
-		{"variants.yaml", 3 * 15},
+		{"variants.yaml", 3 * 16},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			ios, out, errOut := testIO()
