@@ -26,7 +26,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	ios := cli.System()
-	err := cli.NewCmdRoot(ios).ExecuteContext(ctx)
+	err := cli.Execute(ctx, ios, os.Args[1:])
 	if err != nil && ctx.Err() != nil && !errors.Is(err, context.Canceled) {
 		// Keep the command's own message (it may say how to resume).
 		err = fmt.Errorf("interrupted: %v: %w", err, context.Canceled)

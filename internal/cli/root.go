@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,6 +49,10 @@ type GlobalOptions struct {
 	Seed uint64
 	// Quiet suppresses progress output.
 	Quiet bool
+	// CPUProfile, when set, is the file a CPU profile of the command is
+	// written to (go tool pprof FILE); stopProfile ends it.
+	CPUProfile  string
+	stopProfile func() error
 }
 
 // progressf writes a progress line to stderr when it is a terminal and -q
@@ -59,7 +64,25 @@ func progressf(ios *IOStreams, g *GlobalOptions, format string, args ...any) {
 }
 
 // NewCmdRoot returns the csam-onnx command tree.
-func NewCmdRoot(ios *IOStreams) *cobra.Command { return newCmdRoot(ios, runners{}) }
+func NewCmdRoot(ios *IOStreams) *cobra.Command {
+	cmd, _ := newCmdRootG(ios, runners{})
+	return cmd
+}
+
+// Execute runs the command tree on args (the process arguments after the
+// program name) and ends a CPU profile the command started, whatever the
+// command's outcome.
+func Execute(ctx context.Context, ios *IOStreams, args []string) error {
+	cmd, g := newCmdRootG(ios, runners{})
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if g.stopProfile != nil {
+		if perr := g.stopProfile(); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	return err
+}
 
 // runners replace verbs' run functions in tests; nil fields mean the real
 // ones.
@@ -69,6 +92,11 @@ type runners struct {
 }
 
 func newCmdRoot(ios *IOStreams, r runners) *cobra.Command {
+	cmd, _ := newCmdRootG(ios, r)
+	return cmd
+}
+
+func newCmdRootG(ios *IOStreams, r runners) (*cobra.Command, *GlobalOptions) {
 	g := &GlobalOptions{}
 	cmd := &cobra.Command{
 		Use:   "csam-onnx <command> [flags]",
@@ -100,9 +128,24 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 	pf.IntVar(&g.Threads, "threads", 0, "threads for the Go engine and onnxruntime (0: one per core)")
 	pf.Uint64Var(&g.Seed, "seed", 1, "seed for every random choice")
 	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "no progress output")
+	pf.StringVar(&g.CPUProfile, "cpuprofile", "", "write a CPU profile of the command to `FILE` (read it with go tool pprof)")
 	cmd.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		if g.Threads < 0 {
 			return FlagErrorf("--threads %d: want 0 (one per core) or a positive count", g.Threads)
+		}
+		if g.CPUProfile != "" {
+			f, err := os.Create(g.CPUProfile)
+			if err != nil {
+				return FlagErrorf("--cpuprofile: %v", err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+				return fmt.Errorf("--cpuprofile %s: %w", g.CPUProfile, err)
+			}
+			g.stopProfile = func() error {
+				pprof.StopCPUProfile()
+				return f.Close()
+			}
 		}
 		return nil
 	}
@@ -114,7 +157,7 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 	cmd.AddCommand(NewCmdVerify(ios, g, nil))
 	cmd.AddCommand(NewCmdMerge(ios, g))
 	cmd.AddCommand(NewCmdExperiment(ios, g, nil))
-	return cmd
+	return cmd, g
 }
 
 // FlagError is a usage error: a bad flag value or argument. It maps to

@@ -5,11 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/csam-onnx/csam-onnx/internal/testenv"
 )
 
 // testIO returns streams writing to buffers; stderr is not a terminal, so
@@ -166,5 +170,39 @@ func TestHelpAndVersion(t *testing.T) {
 	out, _, err, _ = execute(t, "--version")
 	if err != nil || !strings.Contains(out, Version) {
 		t.Errorf("--version = %q, %v; want it to contain %q", out, err, Version)
+	}
+}
+
+// TestCPUProfile: --cpuprofile writes a profile that pprof's format starts
+// with (gzip) also when the command fails, and a path that cannot be
+// created is a usage error before the command runs.
+func TestCPUProfile(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	for _, c := range []struct {
+		name string
+		args []string
+		fail bool
+	}{
+		{"ok", []string{"inspect", model}, false},
+		{"failing command", []string{"inspect", filepath.Join(dir, "missing.onnx")}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			prof := filepath.Join(dir, c.name+".prof")
+			ios, _, _ := testIO()
+			err := Execute(context.Background(), ios, append([]string{"--cpuprofile", prof}, c.args...))
+			if (err != nil) != c.fail {
+				t.Fatalf("Execute: %v", err)
+			}
+			b, rerr := os.ReadFile(prof)
+			if rerr != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+				t.Fatalf("profile %s: %d bytes, %v; want a gzip-compressed pprof file", prof, len(b), rerr)
+			}
+		})
+	}
+	ios, _, _ := testIO()
+	err := Execute(context.Background(), ios, []string{"--cpuprofile", filepath.Join(dir, "no", "such", "dir.prof"), "inspect", model})
+	if err == nil || ExitCode(err) != 2 || !strings.Contains(err.Error(), "--cpuprofile") {
+		t.Errorf("unwritable profile path: %v (exit %d), want a usage error naming --cpuprofile", err, ExitCode(err))
 	}
 }
