@@ -91,3 +91,7 @@ func affine2ReluSet(n int, gv, z, x *float32, p, q, r, s float32, d *float32) {
 func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func gatherRow(n int, idx *int32, src *float32, dst *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

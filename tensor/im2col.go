@@ -235,11 +235,13 @@ func col2imPlane(g *Window, t *tapRange, row, plane []float32) {
 }
 
 // Im2colPlan is Im2col and Col2im for one window, with the input index of
-// every (tap, output pixel) of a 2-D window precomputed when the planes are
-// small: there each tap's block is only a few short rows, and the range
-// checks, clears and copy calls of the row-wise path cost more than the
-// floats they move, while a gather through the table costs a load per
-// float. Other windows run Im2col and Col2im. Results are identical to
+// every (tap, output pixel) of a 2-D window precomputed (see gathers for
+// which windows): for small planes each tap's block is only a few short
+// rows, and strided taps are a scalar strided copy, where the row-wise
+// path's range checks, clears and copy calls cost more than the floats
+// they move; through the table the columns are one gather per 8 floats
+// (AVX2 VGATHERDPS) or a load per float. Other windows run Im2col and
+// Col2im. Results are identical to
 // them (Col2im adds in the same order). A plan is read-only after
 // NewIm2colPlan and may be used by several goroutines at once.
 type Im2colPlan struct {
@@ -247,24 +249,37 @@ type Im2colPlan struct {
 	idx []int32 // (tap, output pixel) → input index in the plane, -1 in the padding; nil: no table
 }
 
-// im2colGatherMaxOut is the output plane size up to which plans gather
-// through a table. BenchmarkIm2col (table/rows, 2026-11-27): 4×4 outputs
-// 1.16 (stride 1) and 1.98 (stride 2), 8×8 outputs of a stride-2 window
-// 1.43, but 0.46 for 8×8 stride 1 at full width (one block copy per tap
-// there) and 1.0 for 16×16 stride 2: a table for up to 64 output pixels,
-// except stride-1 full-width windows above 16.
-const im2colGatherMaxOut = 64
+// When a plan gathers through a table, measured with BenchmarkIm2col
+// (table/rows, the same columns built both ways, 2026-11-27):
+//   - with the AVX2 gather kernel (gatherRow): 4×4 stride 1 1.94, 8×8
+//     stride 1 1.20, 16×16 and 32×32 stride 1 0.65 and 0.70 (a full-width
+//     stride-1 tap block is one copy in the row-wise path), stride 2
+//     32→16 2.54, 16→8 3.39, 8→4 3.46: a table for every window except
+//     full-width stride-1 ones above 64 output pixels;
+//   - Go loop (other CPUs, purego): 4×4 stride 1 1.16, 8×8 stride 1 0.46,
+//     stride 2 16→8 1.43, 8→4 1.98, 32→16 1.03: up to 64 output pixels,
+//     full-width stride-1 windows up to 16.
+//
+// im2colTableMax bounds a table's entries (4 bytes each).
+const im2colTableMax = 1 << 20
 
 // im2colGatherAll makes every 2-D plan gather (tests).
 var im2colGatherAll = false
 
-// gathers reports whether the plan of g uses a table.
+// gathers reports whether the plan of g, with ohw output pixels, uses a
+// table.
 func gathers(g *Window, ohw int) bool {
+	if ohw <= 0 || g.KH*g.KW*ohw > im2colTableMax {
+		return false
+	}
 	if im2colGatherAll {
-		return ohw > 0
+		return true
 	}
 	blockCopy := g.SH == 1 && g.SW == 1 && g.OW == g.W
-	return ohw > 0 && ohw <= im2colGatherMaxOut && (ohw <= 16 || !blockCopy)
+	if directAsm {
+		return !blockCopy || ohw <= 64
+	}
+	return ohw <= 64 && (ohw <= 16 || !blockCopy)
 }
 
 // NewIm2colPlan returns the plan of window g (copied).
@@ -306,7 +321,14 @@ func (p *Im2colPlan) Im2col(c int, x []float32, col []float32, ld, colOff int) {
 		plane := x[ci*hw : (ci+1)*hw]
 		for t := range taps {
 			row := col[(ci*taps+t)*ld+colOff:][:ohw]
-			for o, i := range p.idx[t*ohw : (t+1)*ohw] {
+			ix := p.idx[t*ohw : (t+1)*ohw]
+			if directAsm {
+				// Every index is below len(plane) (the table is built
+				// from the window): one VGATHERDPS per 8 floats.
+				gatherRow(ohw, &ix[0], &plane[0], &row[0])
+				continue
+			}
+			for o, i := range ix {
 				if i >= 0 {
 					row[o] = plane[i]
 				} else {

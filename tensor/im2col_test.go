@@ -154,6 +154,8 @@ func BenchmarkIm2col(b *testing.B) {
 		g    Window
 	}{
 		{"stage4_128ch_4x4", 128, Window{H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4}},
+		{"stage1_16ch_32x32", 16, Window{H: 32, W: 32, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 32, OW: 32}},
+		{"stage2_32ch_16x16", 32, Window{H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 16, OW: 16}},
 		{"stage3_64ch_8x8", 64, Window{H: 8, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8}},
 		{"stride2_32ch_16to8", 32, Window{H: 16, W: 16, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8}},
 		{"stride2_16ch_32to16", 16, Window{H: 32, W: 32, KH: 3, KW: 3, SH: 2, SW: 2, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 16, OW: 16}},

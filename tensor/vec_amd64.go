@@ -46,3 +46,6 @@ func affine2ReluSet(n int, gv, z, x *float32, p, q, r, s float32, d *float32)
 
 //go:noescape
 func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32)
+
+//go:noescape
+func gatherRow(n int, idx *int32, src *float32, dst *float32)
