@@ -50,10 +50,12 @@ type GlobalOptions struct {
 	// Quiet suppresses progress output.
 	Quiet bool
 	// CPUProfile, when set, is the file a CPU profile of the command is
-	// written to (go tool pprof FILE); stopProfile ends it.
-	CPUProfile  string
-	stopProfile func() error
+	// written to (go tool pprof FILE).
+	CPUProfile string
 }
+
+// profiling holds the stop function of a running CPU profile.
+type profiling struct{ stop func() error }
 
 // progressf writes a progress line to stderr when it is a terminal and -q
 // is not set.
@@ -73,11 +75,11 @@ func NewCmdRoot(ios *IOStreams) *cobra.Command {
 // program name) and ends a CPU profile the command started, whatever the
 // command's outcome.
 func Execute(ctx context.Context, ios *IOStreams, args []string) error {
-	cmd, g := newCmdRootG(ios, runners{})
+	cmd, prof := newCmdRootG(ios, runners{})
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
-	if g.stopProfile != nil {
-		if perr := g.stopProfile(); perr != nil && err == nil {
+	if prof.stop != nil {
+		if perr := prof.stop(); perr != nil && err == nil {
 			err = perr
 		}
 	}
@@ -96,8 +98,9 @@ func newCmdRoot(ios *IOStreams, r runners) *cobra.Command {
 	return cmd
 }
 
-func newCmdRootG(ios *IOStreams, r runners) (*cobra.Command, *GlobalOptions) {
+func newCmdRootG(ios *IOStreams, r runners) (*cobra.Command, *profiling) {
 	g := &GlobalOptions{}
+	prof := &profiling{}
 	cmd := &cobra.Command{
 		Use:   "csam-onnx <command> [flags]",
 		Short: "Prune ONNX image classifiers with C-SAM and verify them in onnxruntime",
@@ -142,7 +145,7 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 				f.Close()
 				return fmt.Errorf("--cpuprofile %s: %w", g.CPUProfile, err)
 			}
-			g.stopProfile = func() error {
+			prof.stop = func() error {
 				pprof.StopCPUProfile()
 				return f.Close()
 			}
@@ -157,7 +160,7 @@ Exit status: 0 success, 1 error, 2 usage error or interrupted, 3 check failed.`,
 	cmd.AddCommand(NewCmdVerify(ios, g, nil))
 	cmd.AddCommand(NewCmdMerge(ios, g))
 	cmd.AddCommand(NewCmdExperiment(ios, g, nil))
-	return cmd, g
+	return cmd, prof
 }
 
 // FlagError is a usage error: a bad flag value or argument. It maps to
