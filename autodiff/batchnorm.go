@@ -38,7 +38,7 @@ type batchNormKernel struct {
 	trained     bool      // the last Forward used batch statistics
 
 	// relu: the Relu that was the only reader of output 0 is fused into
-	// this kernel (Compile, fuseBatchNormRelu): output 0 then holds the
+	// this kernel (Compile, fuseRelu): output 0 then holds the
 	// Relu's output z = max(y, 0), and the backward masks the gradient it
 	// receives (z's) by z as the Relu would have. Same bits as the two
 	// kernels; the one exception is the inference-mode gradient where an

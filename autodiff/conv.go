@@ -239,6 +239,10 @@ type convKernel struct {
 	// instead of a GEMM and col2im's scattered adds.
 	transposed bool
 	tWin       tensor.Window
+	// relu: the Relu that alone read this convolution's output is fused
+	// into it (Compile, fuseRelu): the output holds the Relu's, and the
+	// backward masks the gradient it receives in place first.
+	relu bool
 	// cols, tCols: the im2col plans of the window and of the transposed
 	// window (tensor.Im2colPlan: a gather table for small planes).
 	cols, tCols *tensor.Im2colPlan
@@ -564,14 +568,19 @@ func (k *convKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	} else {
 		k.gemmForward(ctx, x, w, y)
 	}
-	if k.hasBias {
-		b := in[2].F32
+	if k.hasBias || k.relu {
+		inf := float32(math.Inf(1))
 		tensor.Parallel(ctx.Workers, k.n*k.m, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				bv := b[i%k.m]
 				row := y[i*k.outPlane : (i+1)*k.outPlane]
-				for j := range row {
-					row[j] += bv
+				if k.hasBias {
+					bv := in[2].F32[i%k.m]
+					for j := range row {
+						row[j] += bv
+					}
+				}
+				if k.relu {
+					tensor.Clip(row, 0, inf, row) // the fused Relu, in place
 				}
 			}
 		})
@@ -640,6 +649,14 @@ func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 		return nil
 	}
 	dy := gout[0].F32
+	if k.relu {
+		// The fused Relu's backward, in place: dY = dZ where Z is not +0.
+		// dZ is complete here and read by no later step.
+		z := out[0].F32
+		tensor.Parallel(ctx.Workers, len(dy), func(lo, hi int) {
+			tensor.ReluGrad(z[lo:hi], dy[lo:hi], dy[lo:hi], false)
+		})
+	}
 	if k.hasBias && len(gin) > 2 && gin[2] != nil {
 		db := gin[2].F32
 		tensor.Parallel(ctx.Workers, k.m, func(lo, hi int) {

@@ -195,12 +195,12 @@ func BenchmarkReferenceTraining(b *testing.B) {
 	}
 }
 
-// BenchmarkFusedBatchNormRelu measures the training step of the reference
+// BenchmarkFusedRelu measures the training step of the reference
 // CIFAR models at their training widths (batch 128, 2 workers) compiled
 // with BatchNormalization+Relu fused and with Options.NoFuse, alternating
 // one step of each per iteration so that both see the same machine, and
 // reports both rates and their ratio.
-func BenchmarkFusedBatchNormRelu(b *testing.B) {
+func BenchmarkFusedRelu(b *testing.B) {
 	const batch, threads = 128, 2
 	for _, cfg := range []models.Config{{Arch: "resnet18", Width: 0.25, Seed: 1}, {Arch: "mobilenetv2", Width: 0.5, Seed: 1},
 		{Arch: "googlenet", Width: 0.25, Seed: 1}} {

@@ -5,29 +5,48 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/models"
 )
 
-// TestFusedBatchNormReluIdentical: compiling with BatchNormalization+Relu
-// fused gives bit for bit the logits, every gradient (parameters and
-// input) and the updated running statistics of the unfused program, over
-// two training steps and one inference forward, on the reference
-// architectures (residual Adds after BatchNormalization without Relu,
-// Concat of Relu outputs in GoogLeNet, a classifier head after the last
-// Relu), with fusion counted so that the test cannot pass vacuously.
-func TestFusedBatchNormReluIdentical(t *testing.T) {
-	for _, cfg := range []models.Config{
-		{Arch: "resnet20", Width: 0.5, Seed: 1},
-		{Arch: "resnet18", Width: 0.125, Seed: 2},
-		{Arch: "mobilenetv2", Width: 0.25, Seed: 3},
-		{Arch: "googlenet", Width: 0.125, Seed: 4},
+// TestFusedReluIdentical: compiling with BatchNormalization+Relu and
+// Conv+Relu fused gives bit for bit the logits, every gradient (parameters
+// and input) and the updated running statistics of the unfused program,
+// over two training steps and one inference forward (its backward too),
+// on the reference architectures (residual Adds after BatchNormalization
+// without Relu, Concat of Relu outputs in GoogLeNet, a classifier head
+// after the last Relu) and on the same architectures with their
+// BatchNormalization folded into the convolutions (Conv → Relu, as
+// PyTorch's eval-mode exports are), with fusion counted so that the test
+// cannot pass vacuously.
+func TestFusedReluIdentical(t *testing.T) {
+	for _, c := range []struct {
+		cfg  models.Config
+		fold bool
+	}{
+		{models.Config{Arch: "resnet20", Width: 0.5, Seed: 1}, false},
+		{models.Config{Arch: "resnet18", Width: 0.125, Seed: 2}, false},
+		{models.Config{Arch: "mobilenetv2", Width: 0.25, Seed: 3}, false},
+		{models.Config{Arch: "googlenet", Width: 0.125, Seed: 4}, false},
+		{models.Config{Arch: "resnet20", Width: 0.5, Seed: 5}, true},
+		{models.Config{Arch: "googlenet", Width: 0.125, Seed: 6}, true},
 	} {
-		t.Run(cfg.Arch, func(t *testing.T) {
+		cfg := c.cfg
+		name := cfg.Arch
+		if c.fold {
+			name += "-folded"
+		}
+		t.Run(name, func(t *testing.T) {
 			const batch = 3
 			run := func(noFuse bool) (int, map[string][]float32) {
 				m, err := models.Build(cfg) // own copy: training updates the running statistics in place
 				if err != nil {
 					t.Fatal(err)
+				}
+				if c.fold {
+					if n, err := graph.FoldBatchNorm(m); err != nil || n == 0 {
+						t.Fatalf("FoldBatchNorm: %d folded, %v", n, err)
+					}
 				}
 				p, err := Compile(m, [][]int{{batch, 3, 32, 32}}, &Options{Workers: 2, Seed: 1, NoFuse: noFuse})
 				if err != nil {
@@ -36,6 +55,9 @@ func TestFusedBatchNormReluIdentical(t *testing.T) {
 				fused := 0
 				for _, st := range p.steps {
 					if bn, ok := st.kernel.(*batchNormKernel); ok && bn.relu {
+						fused++
+					}
+					if cv, ok := st.kernel.(*convKernel); ok && cv.relu {
 						fused++
 					}
 				}
@@ -70,7 +92,7 @@ func TestFusedBatchNormReluIdentical(t *testing.T) {
 			nf, fused := run(false)
 			n0, ref := run(true)
 			if nf == 0 || n0 != 0 {
-				t.Fatalf("%d BatchNormalization+Relu pairs fused (want > 0), %d with NoFuse (want 0)", nf, n0)
+				t.Fatalf("%d Relus fused (want > 0), %d with NoFuse (want 0)", nf, n0)
 			}
 			for name, want := range ref {
 				got := fused[name]
@@ -83,7 +105,7 @@ func TestFusedBatchNormReluIdentical(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("%d pairs fused, %d tensors identical", nf, len(ref))
+			t.Logf("%d Relus fused, %d tensors identical", nf, len(ref))
 		})
 	}
 }

@@ -19,9 +19,9 @@ type Options struct {
 	Workers int
 	// Seed seeds training-mode randomness (Dropout).
 	Seed uint64
-	// NoFuse keeps every node its own step: no BatchNormalization absorbs
-	// the Relu after it (fuseBatchNormRelu). The results are the same;
-	// this is for comparisons and for reading the fused values.
+	// NoFuse keeps every node its own step: no BatchNormalization or Conv
+	// absorbs the Relu after it (fuseRelu). The results are the same; this
+	// is for comparisons and for reading the fused values.
 	NoFuse bool
 }
 
@@ -269,7 +269,7 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	}
 
 	if !opts.NoFuse {
-		p.fuseBatchNormRelu()
+		p.fuseRelu()
 	}
 
 	ws := 0
@@ -337,13 +337,16 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	return p, nil
 }
 
-// fuseBatchNormRelu folds each Relu whose input is a BatchNormalization's
-// first output, read by that Relu alone and not a graph output, into the
-// BatchNormalization step: it writes the Relu's output directly (one pass
-// over memory fewer forward) and masks the gradient it receives by that
-// output (no ReluGrad pass backward). The intermediate value is no longer
-// computed: Value returns nil for it.
-func (p *Program) fuseBatchNormRelu() {
+// fuseRelu folds each Relu whose input is the first output of a
+// BatchNormalization or a Conv, read by that Relu alone and not a graph
+// output, into the producing step, which then writes the Relu's output
+// directly: a BatchNormalization applies max(·, 0) in its normalization
+// pass and masks the gradient it receives by that output inside its two
+// backward passes; a Conv applies it in its bias pass and masks the
+// received gradient in place (so its Relu output must not be a graph
+// output either, whose gradient buffer the caller owns). The intermediate
+// value is no longer computed: Value returns nil for it.
+func (p *Program) fuseRelu() {
 	readers := map[int][]int{}
 	for si, st := range p.steps {
 		for _, idx := range st.in {
@@ -358,8 +361,9 @@ func (p *Program) fuseBatchNormRelu() {
 	}
 	drop := map[int]bool{}
 	for _, st := range p.steps {
-		bn, ok := st.kernel.(*batchNormKernel)
-		if !ok || len(st.out) == 0 || st.out[0] < 0 {
+		bn, isBN := st.kernel.(*batchNormKernel)
+		conv, isConv := st.kernel.(*convKernel)
+		if (!isBN && !isConv) || len(st.out) == 0 || st.out[0] < 0 {
 			continue
 		}
 		y := st.out[0]
@@ -372,7 +376,14 @@ func (p *Program) fuseBatchNormRelu() {
 		if !ok || act.act != actRelu || len(relu.in) != 1 || len(relu.out) != 1 || relu.out[0] < 0 {
 			continue
 		}
-		bn.relu = true
+		if isConv {
+			if graphOut[p.slots[relu.out[0]].name] {
+				continue
+			}
+			conv.relu = true
+		} else {
+			bn.relu = true
+		}
 		st.out[0], st.outT[0] = relu.out[0], relu.outT[0]
 		s := p.slots[y]
 		s.fused = true
