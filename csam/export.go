@@ -3,7 +3,9 @@ package csam
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 )
@@ -15,9 +17,32 @@ type Provenance struct {
 	Command     string
 }
 
+// trainKeys are the provenance entries `csam-onnx train` writes; a model
+// made by train has csam.epochs.
+var trainKeys = []string{"csam.command", "csam.seed", "csam.data", "csam.epochs", "csam.tool_version"}
+
 // Annotate records how m was pruned in its metadata_props (keys prefixed
-// "csam."), replacing earlier csam.* entries of a pruning run.
+// "csam."), replacing earlier csam.* entries of a pruning run. The
+// provenance a training run left (its command, seed, data, epochs and tool
+// version, which pruning would overwrite or leave mixed with its own) is
+// kept under csam.train.*.
 func Annotate(m *graph.Model, res *Result, cfg Config, p Provenance) error {
+	meta := map[string]string{}
+	for _, kv := range m.Metadata {
+		meta[kv.Key] = kv.Value
+	}
+	if _, trained := meta["csam.epochs"]; trained {
+		moved := map[string]string{}
+		for _, k := range trainKeys {
+			if v, ok := meta[k]; ok {
+				if _, done := meta["csam.train."+strings.TrimPrefix(k, "csam.")]; !done {
+					moved["csam.train."+strings.TrimPrefix(k, "csam.")] = v
+				}
+			}
+		}
+		m.Metadata = slices.DeleteFunc(m.Metadata, func(kv graph.StringPair) bool { return kv.Key == "csam.epochs" })
+		SetMetadata(m, moved)
+	}
 	layers, err := json.Marshal(res.Layers)
 	if err != nil {
 		return fmt.Errorf("csam: encoding layer sparsity: %w", err)
