@@ -200,10 +200,10 @@ func TestExperimentDryRun(t *testing.T) {
 		cells int
 	}{
 		{"micro.yaml", 3},
-		{"headline.yaml", 3 * 7},
-		// 2 data × 3 archs × 3 seeds × (1 dense + 3 sparsities × 6 methods)
-		{"grid.yaml", 2 * 3 * 3 * (1 + 3*6)},
-		{"variants.yaml", 3 * 16},
+		{"headline.yaml", 3 * 8},
+		// 2 data × 3 archs × 3 seeds × (1 dense + 3 sparsities × 7 methods)
+		{"grid.yaml", 2 * 3 * 3 * (1 + 3*7)},
+		{"variants.yaml", 3 * 17},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			ios, out, errOut := testIO()
