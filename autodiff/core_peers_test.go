@@ -195,6 +195,28 @@ func BenchmarkReferenceTraining(b *testing.B) {
 	}
 }
 
+// alternate times steps a and c (batch images each) one after the other in
+// every iteration, after one warm-up step of each, so that both see the
+// same machine, and reports both rates (NAME-images/s) and their ratio.
+func alternate(b *testing.B, batch int, nameA string, a func(), nameC string, c func()) {
+	a()
+	c()
+	var ta, tc time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		a()
+		t1 := time.Now()
+		c()
+		ta += t1.Sub(t0)
+		tc += time.Since(t1)
+	}
+	ra := float64(batch*b.N) / ta.Seconds()
+	rc := float64(batch*b.N) / tc.Seconds()
+	b.ReportMetric(ra, nameA+"-images/s")
+	b.ReportMetric(rc, nameC+"-images/s")
+	b.ReportMetric(ra/rc, nameA+"/"+nameC)
+}
+
 // BenchmarkFusedRelu measures the training step of the reference
 // CIFAR models at their training widths (batch 128, 2 workers) compiled
 // with BatchNormalization+Relu fused and with Options.NoFuse, alternating
@@ -209,22 +231,7 @@ func BenchmarkFusedRelu(b *testing.B) {
 			fused := gradStep(b, p, labels)
 			p0, labels0 := compileForTraining(b, cfg, batch, threads, true)
 			unfused := gradStep(b, p0, labels0)
-			fused()
-			unfused()
-			var tF, tU time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				fused()
-				t1 := time.Now()
-				unfused()
-				tF += t1.Sub(t0)
-				tU += time.Since(t1)
-			}
-			rf := float64(batch*b.N) / tF.Seconds()
-			ru := float64(batch*b.N) / tU.Seconds()
-			b.ReportMetric(rf, "fused-images/s")
-			b.ReportMetric(ru, "unfused-images/s")
-			b.ReportMetric(rf/ru, "fused/unfused")
+			alternate(b, batch, "fused", fused, "unfused", unfused)
 		})
 	}
 }
@@ -242,22 +249,7 @@ func BenchmarkDirectConv(b *testing.B) {
 			was := tensor.SetDirectConv(false)
 			im2col := modelTrainStep(b, arch, batch, threads)
 			tensor.SetDirectConv(was)
-			direct()
-			im2col()
-			var tDirect, tIm2col time.Duration
-			for b.Loop() {
-				t0 := time.Now()
-				direct()
-				t1 := time.Now()
-				im2col()
-				tDirect += t1.Sub(t0)
-				tIm2col += time.Since(t1)
-			}
-			rd := float64(batch*b.N) / tDirect.Seconds()
-			ri := float64(batch*b.N) / tIm2col.Seconds()
-			b.ReportMetric(rd, "direct-images/s")
-			b.ReportMetric(ri, "im2col-images/s")
-			b.ReportMetric(rd/ri, "direct/im2col")
+			alternate(b, batch, "direct", direct, "im2col", im2col)
 		})
 	}
 }

@@ -482,14 +482,12 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 	if s.hydra {
 		// Hydra: edge-popup top-k of |s| with a straight-through gradient,
 		// chain rule through |·| gives sign(s)·g.
-		var tmp []float32
 		s.bin.apply(s.layers, s.scoreForTopK, func(l *Layer) []float32 { return l.Mask })
 		s.setMasks(func(_ int, l *Layer) []float32 { return l.Mask })
 		loss, correct, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing)
 		if err != nil {
 			return stats, err
 		}
-		_ = tmp
 		stats.Loss, stats.Correct = loss, correct
 		for i, l := range s.layers {
 			g := s.grad(l)

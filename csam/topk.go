@@ -10,39 +10,7 @@ import "math"
 // It runs in expected O(n): a quickselect finds the k-th largest value,
 // then one pass keeps everything above it and the first entries equal to
 // it. This is the binarizer B_κ of CSAM-SPEC §2.1 (HYDRA's GetSubnet).
-func topKMask(dst, scores, work []float32, k int) {
-	n := len(scores)
-	if k >= n {
-		for i := range dst[:n] {
-			dst[i] = 1
-		}
-		return
-	}
-	if k <= 0 {
-		clear(dst[:n])
-		return
-	}
-	copy(work, scores)
-	thr := kthLargest(work[:n], k)
-	above := 0
-	for _, s := range scores {
-		if s > thr {
-			above++
-		}
-	}
-	equalKeep := k - above
-	for i, s := range scores {
-		switch {
-		case s > thr:
-			dst[i] = 1
-		case s == thr && equalKeep > 0:
-			dst[i] = 1
-			equalKeep--
-		default:
-			dst[i] = 0
-		}
-	}
-}
+func topKMask(dst, scores, work []float32, k int) { topKMaskMag(dst, scores, nil, work, k) }
 
 // topKMaskMag is topKMask with the ties at the threshold broken by weight
 // magnitude: among equal scores the entries with the larger |w| are kept,
@@ -52,12 +20,18 @@ func topKMask(dst, scores, work []float32, k int) {
 // By index alone the ties would go to the layer's first filters whatever
 // their weights, pruning the last filters' kept weights wholesale; by
 // magnitude the order among them is magnitude pruning's. w may hold the
-// raw weights (their absolute value is taken); nil means topKMask. work is
-// scratch of len(scores).
+// raw weights (their absolute value is taken); nil means ties by index.
+// work is scratch of len(scores).
 func topKMaskMag(dst, scores, w, work []float32, k int) {
 	n := len(scores)
-	if w == nil || k <= 0 || k >= n {
-		topKMask(dst, scores, work, k)
+	if k >= n {
+		for i := range dst[:n] {
+			dst[i] = 1
+		}
+		return
+	}
+	if k <= 0 {
+		clear(dst[:n])
 		return
 	}
 	copy(work, scores)
@@ -72,11 +46,17 @@ func topKMaskMag(dst, scores, w, work []float32, k int) {
 		}
 	}
 	equalKeep := k - above
-	if tied == equalKeep {
+	if w == nil || tied == equalKeep {
+		// Ties by index (or every tied entry is kept).
 		for i, s := range scores {
-			dst[i] = 0
-			if s >= thr {
+			switch {
+			case s > thr:
 				dst[i] = 1
+			case s == thr && equalKeep > 0:
+				dst[i] = 1
+				equalKeep--
+			default:
+				dst[i] = 0
 			}
 		}
 		return

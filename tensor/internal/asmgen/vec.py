@@ -90,61 +90,51 @@ kernel("gradSumsReluBlock", "func gradSumsReluBlock(n int, gv, z, x *float32, me
        hsum(3, 4, "sg+40(FP)") + hsum(5, 6, "sgx+44(FP)"))
 
 
-def a2(add):
+def a2(add, relu=False):
+    # affine2: d = p·gv + q·(x − s) + r; with relu, gv masked by the Relu
+    # output z first (gv where z's bits are not all zero, as reluGradSet).
     def body(off, par):
-        a, b = (1, 2) if par == 0 else (3, 4)
-        L = [f"VMOVUPS {off}(DI), Y{a}", f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
-             f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
+        a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
+        if relu:
+            L = [f"VMOVUPS {off}(R8), Y{zr}", f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}"]
+        else:
+            L = [f"VMOVUPS {off}(DI), Y{a}"]
+        L += [f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
+              f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
         if add:
             L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
         return L + [f"VMOVUPS Y{a}, {off}(BX)"]
 
     def tail():
-        L = ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2",
-             "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
+        L = ["VMASKMOVPS (DI), Y15, Y1"]
+        if relu:
+            L += ["VMASKMOVPS (R8), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
+        L += ["VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2", "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
         if add:
             L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
         return L + ["VMASKMOVPS Y1, Y15, (BX)"]
-    name = "affine2Add" if add else "affine2Set"
-    kernel(name, f"func {name}(n int, gv, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= p·gv[i] + q·(x[i]-s) + r",
-           "$0-48",
-           ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ x+16(FP), SI", "VBROADCASTSS p+24(FP), Y0",
-            "VBROADCASTSS q+28(FP), Y6", "VBROADCASTSS r+32(FP), Y7", "VBROADCASTSS s+36(FP), Y8", "MOVQ d+40(FP), BX"],
-           ["DI", "SI", "BX"], body, tail, [])
+    if relu:
+        name = "affine2ReluAdd" if add else "affine2ReluSet"
+        sig = (f"func {name}(n int, gv, z, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= "
+               "p·gm[i] + q·(x[i]-s) + r, gm[i] = gv[i] where z[i]'s bits are not all zero, else 0")
+        frame, z, ptrs, o = "$0-56", ["MOVQ z+16(FP), R8"], ["DI", "R8", "SI", "BX"], 8
+    else:
+        name = "affine2Add" if add else "affine2Set"
+        sig = f"func {name}(n int, gv, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= p·gv[i] + q·(x[i]-s) + r"
+        frame, z, ptrs, o = "$0-48", [], ["DI", "SI", "BX"], 0
+    setup = (["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI"] + z +
+             [f"MOVQ x+{16+o}(FP), SI", f"VBROADCASTSS p+{24+o}(FP), Y0", f"VBROADCASTSS q+{28+o}(FP), Y6",
+              f"VBROADCASTSS r+{32+o}(FP), Y7", f"VBROADCASTSS s+{36+o}(FP), Y8", f"MOVQ d+{40+o}(FP), BX"])
+    if relu:
+        setup.append("VXORPS Y9, Y9, Y9")
+    kernel(name, sig, frame, setup, ptrs, body, tail, [])
 
 
 a2(False)
 a2(True)
 
-def a2relu(add):
-    # affine2 of gv masked by the Relu output z.
-    def body(off, par):
-        a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
-        L = [f"VMOVUPS {off}(R8), Y{zr}", f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}",
-             f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
-             f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
-        if add:
-            L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
-        return L + [f"VMOVUPS Y{a}, {off}(BX)"]
-
-    def tail():
-        L = ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (R8), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1",
-             "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2",
-             "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
-        if add:
-            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
-        return L + ["VMASKMOVPS Y1, Y15, (BX)"]
-    name = "affine2ReluAdd" if add else "affine2ReluSet"
-    kernel(name, f"func {name}(n int, gv, z, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= p·gm[i] + q·(x[i]-s) + r, gm[i] = gv[i] where z[i]'s bits are not all zero, else 0",
-           "$0-56",
-           ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ z+16(FP), R8", "MOVQ x+24(FP), SI", "VBROADCASTSS p+32(FP), Y0",
-            "VBROADCASTSS q+36(FP), Y6", "VBROADCASTSS r+40(FP), Y7", "VBROADCASTSS s+44(FP), Y8", "MOVQ d+48(FP), BX",
-            "VXORPS Y9, Y9, Y9"],
-           ["DI", "R8", "SI", "BX"], body, tail, [])
-
-
-a2relu(False)
-a2relu(True)
+a2(False, relu=True)
+a2(True, relu=True)
 
 
 # clipRow: y = min(hi, max(lo, x)) with x as the second (source) operand of
