@@ -103,7 +103,24 @@ type CCCert struct {
 	Eps       []float64 `json:"eps"`
 	Certified []float64 `json:"certified_accuracy"`
 	Baseline  []float64 `json:"baseline_certified_accuracy,omitempty"`
+	// PerImage is each certified image's outcome, in test-set order: two
+	// models verified with the same seed and subset are compared image by
+	// image from it (a paired test has more power than seed spreads).
+	PerImage []CCImage `json:"per_image,omitempty"`
 }
+
+// CCImage is one image's CC-Cert outcome: it is certified at level ε when
+// the clean prediction is correct and Bound < ε.
+type CCImage struct {
+	Index   int     `json:"index"` // position in the test set
+	Label   int     `json:"label"`
+	Pred    int     `json:"pred"`
+	Correct bool    `json:"correct"`
+	Bound   float64 `json:"bound"` // b̂, an upper bound on P(prediction changes under the transform)
+}
+
+// CertifiedAt reports whether the image is certified at level ε.
+func (c CCImage) CertifiedAt(eps float64) bool { return c.Correct && c.Bound < eps }
 
 // Smoothing is randomized-smoothing certification (Cohen et al. 2019).
 type Smoothing struct {

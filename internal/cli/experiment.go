@@ -44,6 +44,9 @@ type ExperimentOptions struct {
 	// ResultsOnly only regenerates it (no --config needed).
 	NoResults   bool
 	ResultsOnly bool
+	// Refresh re-derives finished cells' verify reports from the raw
+	// measurements in their work folders, then regenerates the summary.
+	Refresh bool
 }
 
 // ExperimentConfig is an experiment YAML file: the grid's axes, the flags
@@ -157,7 +160,10 @@ Cells whose result file exists are skipped; an interrupted cell resumes
 (train and compress from their checkpoints in the work folder, verify
 reruns), so the same command continues a grid across sessions. At the end
 the Markdown summary and its plots are regenerated from the result files
-alone (--results-only does only that).
+alone (--results-only does only that). --refresh rebuilds the result files
+of finished cells from the raw measurements their verify runs left in the
+work folder (when a newer csam-onnx reports more, such as per-image CC-Cert
+outcomes), runs no step, and regenerates the summary.
 
 Cell IDs look like cifar10_resnet18_s0.9_csam_seed1 (dense cells:
 cifar10_resnet18_dense_seed1); --only takes comma-separated glob patterns
@@ -169,6 +175,9 @@ over them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Config == "" && !opts.ResultsOnly {
 				return FlagErrorf("experiment: --config is required (e.g. experiments/headline.yaml)")
+			}
+			if opts.Refresh && (opts.ResultsOnly || opts.DryRun) {
+				return FlagErrorf("experiment: --refresh cannot be combined with --results-only or --dry-run")
 			}
 			if opts.ResultsOnly && opts.Config == "" && (opts.ResultsDir == "" || opts.Markdown == "") {
 				return FlagErrorf("experiment: --results-only needs --config, or --results-dir and --markdown")
@@ -188,6 +197,7 @@ over them.`,
 	f.StringVar(&opts.Markdown, "markdown", "", "summary Markdown file (default: the config's markdown)")
 	f.BoolVar(&opts.NoResults, "no-results", false, "do not regenerate the summary at the end")
 	f.BoolVar(&opts.ResultsOnly, "results-only", false, "only regenerate the summary and plots from the result files")
+	f.BoolVar(&opts.Refresh, "refresh", false, "rebuild finished cells' result files from the raw measurements in the work folder (when a newer csam-onnx reports more), then the summary; runs nothing")
 	return cmd
 }
 
@@ -686,6 +696,9 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		}
 		return nil
 	}
+	if o.Refresh {
+		return refreshCells(o, chosen, resultsDir, md)
+	}
 	x := &experiment{o: o, cfg: cfg, g: g, steps: steps, resultsDir: resultsDir, failedDense: map[string]error{}}
 	var failed []error
 	ran, skipped := 0, 0
@@ -728,6 +741,77 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		return fmt.Errorf("experiment: %d of %d cells failed (logs in the cells' folders under %s):\n%w", len(failed), len(chosen), workDir, errors.Join(failed...))
 	}
 	return nil
+}
+
+// refreshCells rebuilds the verify reports of the finished cells among
+// chosen from the raw measurements their verify runs left in the work
+// folder (verify/raw.json, verify-smoothing/raw.json), keeping everything
+// else in the result files; cells not finished are left alone. A raw file
+// of another run than the one the result file records is an error for
+// that cell, which keeps its result file as it was.
+func refreshCells(o *ExperimentOptions, chosen []*expCell, resultsDir, md string) error {
+	var failed []error
+	refreshed := 0
+	for _, c := range chosen {
+		if st, _ := stateOf(resultsDir, c); st != cellDone {
+			continue
+		}
+		if err := refreshCell(resultsDir, c); err != nil {
+			failed = append(failed, fmt.Errorf("cell %s: %w", c.id, err))
+			continue
+		}
+		refreshed++
+	}
+	fmt.Fprintf(o.IO.ErrOut, "experiment: refreshed %d result files from their raw measurements, %d failed\n", refreshed, len(failed))
+	if !o.NoResults {
+		if err := writeResults(o.IO, resultsDir, md); err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("experiment --refresh:\n%w", errors.Join(failed...))
+	}
+	return nil
+}
+
+func refreshCell(resultsDir string, c *expCell) error {
+	cell, err := results.ReadFile(filepath.Join(resultsDir, c.id+".json"))
+	if err != nil {
+		return err
+	}
+	// A raw file belongs to the cell when its command is one of the cell's
+	// recorded command lines and it measured the same model file.
+	fromRaw := func(dir string) (*report.Report, error) {
+		p := filepath.Join(dir, "raw.json")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w (the verify run's raw measurements are needed to refresh its result)", err)
+		}
+		var raw RawResult
+		if err := json.Unmarshal(b, &raw); err != nil || raw.Schema != rawSchema {
+			return nil, fmt.Errorf("%s is not a verify raw.json (%s)", p, rawSchema)
+		}
+		r := buildReport(&raw)
+		if !slices.Contains(cell.Commands, r.Command) || r.Model.SHA256 != cell.Verify.Model.SHA256 {
+			return nil, fmt.Errorf("%s is of another verify run than the result file records (command or model differ)", p)
+		}
+		return r, nil
+	}
+	r, err := fromRaw(filepath.Join(c.cellDir, "verify"))
+	if err != nil {
+		return err
+	}
+	if cell.Verify.Smoothing != nil {
+		sm, err := fromRaw(filepath.Join(c.cellDir, "verify-smoothing"))
+		if err != nil {
+			return err
+		}
+		r.Smoothing = sm.Smoothing
+	}
+	r.Schema = cell.Verify.Schema
+	cell.Verify = r
+	_, err = results.WriteFile(resultsDir, cell)
+	return err
 }
 
 func (c *expCell) commands(cfg *ExperimentConfig, g *GlobalOptions) []string {

@@ -101,6 +101,9 @@ func TestExperimentMicroGrid(t *testing.T) {
 		if v.Clean.Images != 200 || v.CCCert == nil || v.CCCert.Images != 4 || v.Smoothing == nil || v.Smoothing.Images != 4 || v.Corruptions == nil || len(v.Corruptions.Items) != 4 {
 			t.Errorf("%s: verify report lacks what micro.yaml asks for: clean on %d images, cc-cert %+v, smoothing %+v, corruptions %+v", id, v.Clean.Images, v.CCCert, v.Smoothing, v.Corruptions)
 		}
+		if n := len(v.CCCert.PerImage); n != 4 {
+			t.Errorf("%s: %d per-image CC-Cert outcomes, want 4", id, n)
+		}
 		if len(c.Train) == 0 || len(c.Commands) == 0 || c.Fingerprint == "" {
 			t.Errorf("%s: the train report, commands or fingerprint are missing", id)
 		}
@@ -129,7 +132,7 @@ func TestExperimentMicroGrid(t *testing.T) {
 		t.Errorf("plots %v, want the CC-Cert curve and the scatter of the one table", slices.Sorted(maps.Keys(plotsFirst)))
 	}
 	for _, s := range []string{"| dense | 1 |", "| magnitude | 1 |", "| csam | 1 |", "## fmnist, resnet8-w0.25, sparsity 0.7",
-		"vs magnitude: ", "within 1 point of dense", "csam-onnx experiment --config " + microConfig()} {
+		"vs magnitude: ", "within 1 point of dense", "Paired CC-Cert at ε=1e-3", "| csam | ", "csam-onnx experiment --config " + microConfig()} {
 		if !bytes.Contains(mdFirst, []byte(s)) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", s, mdFirst)
 		}
@@ -147,6 +150,42 @@ func TestExperimentMicroGrid(t *testing.T) {
 	if after := readDirFiles(t, res); !maps.EqualFunc(after, files, bytes.Equal) {
 		t.Error("a run with every cell done changed the result files")
 	}
+
+	// --refresh rebuilds a result file written before the reports had
+	// per-image outcomes from the cell's raw measurements, runs nothing,
+	// and gives back the file a current run writes.
+	old, err := results.ReadFile(filepath.Join(res, ids[2]+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Verify.CCCert.PerImage = nil
+	if _, err := results.WriteFile(res, old); err != nil {
+		t.Fatal(err)
+	}
+	calls = map[string]int{}
+	stderr = run(calls, func(o *ExperimentOptions) { o.Refresh = true })
+	if len(calls) != 0 || !strings.Contains(stderr, "refreshed 3 result files") {
+		t.Errorf("--refresh called %v, said:\n%s", calls, stderr)
+	}
+	if after := readDirFiles(t, res); !maps.EqualFunc(after, files, bytes.Equal) {
+		t.Error("--refresh did not restore the result file a run writes")
+	}
+	// A raw file of another run is refused and the result file kept.
+	rawOf := func(id string) string {
+		return filepath.Join(work, "fmnist", "resnet8-w0.25", "seed1", "s0.7", strings.Split(id, "_")[3], "verify", "raw.json")
+	}
+	saved, _ := os.ReadFile(rawOf(ids[2]))
+	other, _ := os.ReadFile(rawOf(ids[1]))
+	os.WriteFile(rawOf(ids[2]), other, 0o644)
+	ios, _, _ := testIO()
+	err = experimentRun(context.Background(), &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, Config: microConfig(), WorkDir: work, ResultsDir: res, Markdown: md, Refresh: true}, expSteps{})
+	if err == nil || !strings.Contains(err.Error(), rawOf(ids[2])+" is of another verify run") {
+		t.Errorf("--refresh with another run's raw.json: %v", err)
+	}
+	if after := readDirFiles(t, res); !bytes.Equal(after[ids[2]+".json"], files[ids[2]+".json"]) {
+		t.Error("a failed refresh changed the result file")
+	}
+	os.WriteFile(rawOf(ids[2]), saved, 0o644)
 
 	// A deleted result reruns only its cell, and only its verification
 	// (the compressed model is still there).

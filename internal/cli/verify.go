@@ -590,6 +590,10 @@ func buildReport(raw *RawResult) *report.Report {
 				out.Baseline = append(out.Baseline, b.CC.CertifiedAt(e).Accuracy())
 			}
 		}
+		for _, s := range cc.Samples {
+			out.PerImage = append(out.PerImage, report.CCImage{Index: s.Index, Label: s.Label, Pred: s.Pred, Correct: s.Correct, Bound: s.Bound})
+		}
+		slices.SortFunc(out.PerImage, func(a, b report.CCImage) int { return a.Index - b.Index })
 		r.CCCert = out
 	}
 	if sm := raw.Model.Smoothing; sm != nil {

@@ -1,0 +1,81 @@
+package results
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/report"
+)
+
+func TestSignTest(t *testing.T) {
+	for _, c := range []struct {
+		a, b int
+		want float64
+	}{
+		{0, 0, 1},
+		{5, 5, 1},
+		{0, 5, 2.0 / 32},                    // 2·(1/2)^5
+		{1, 4, 2 * 6.0 / 32},                // 2·(C(5,0)+C(5,1))/2^5
+		{9, 1, 2 * 11.0 / 1024},             // symmetric in a, b
+		{3, 35, 2 * 9178 / math.Pow(2, 38)}, // 2·(1+38+703+8436)/2^38
+	} {
+		got := signTest(c.a, c.b)
+		if math.Abs(got-c.want) > 1e-12*math.Max(c.want, 1e-300) {
+			t.Errorf("signTest(%d, %d) = %.17g, want %.17g", c.a, c.b, got, c.want)
+		}
+	}
+	// Large n stays finite and in [0, 1].
+	if p := signTest(600, 700); !(p > 0 && p < 1) {
+		t.Errorf("signTest(600, 700) = %g", p)
+	}
+}
+
+// withImages gives a cell per-image CC-Cert outcomes: certified[i] for
+// test image index 10·i (bound 0 when certified, 0.5 when not).
+func withImages(c *Cell, certified ...bool) *Cell {
+	for i, ok := range certified {
+		b := 0.5
+		if ok {
+			b = 0
+		}
+		c.Verify.CCCert.PerImage = append(c.Verify.CCCert.PerImage, report.CCImage{Index: 10 * i, Correct: true, Bound: b})
+	}
+	return c
+}
+
+func TestPairedCC(t *testing.T) {
+	T, F := true, false
+	cells := []*Cell{
+		withImages(cell("magnitude", 0.9, 1, 0.85, 0.40), T, T, F, F, T),
+		withImages(cell("magnitude", 0.9, 2, 0.87, 0.42), T, F, F),
+		withImages(cell("csam", 0.9, 1, 0.9, 0.45), T, F, T, F, F),
+		withImages(cell("csam", 0.9, 2, 0.9, 0.47), F, T, F),
+		cell("csam-B", 0.9, 1, 0.80, 0.48), // no per-image outcomes
+	}
+	g := Groups(cells)[0]
+	p, ok := pairedCC(g.Row("csam"), g.Row("magnitude"), 1e-3)
+	// seed 1: both on image 0, csam only on 20, magnitude only on 10 and
+	// 40; seed 2: csam only on 10, magnitude only on 0.
+	want := Paired{Seeds: 2, Images: 8, CertA: 3, CertB: 4, OnlyA: 2, OnlyB: 3, P: 1}
+	if !ok || p != want {
+		t.Errorf("pairedCC = %+v, %v; want %+v", p, ok, want)
+	}
+	if _, ok := pairedCC(g.Row("csam-B"), g.Row("magnitude"), 1e-3); ok {
+		t.Error("a row without per-image outcomes was compared")
+	}
+	var buf bytes.Buffer
+	writePaired(&buf, g, 1e-3)
+	for _, want := range []string{"Paired CC-Cert at ε=1e-3,", "| C-SAM entry | vs magnitude |", "| csam | 2 / 3 (p=1; 8 images, 2 seeds) |", "| csam-B | – |"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("paired table lacks %q:\n%s", want, buf.String())
+		}
+	}
+	// Without per-image outcomes anywhere there is no table.
+	buf.Reset()
+	writePaired(&buf, Groups(sample())[1], 1e-3)
+	if buf.Len() != 0 {
+		t.Errorf("a paired table without per-image outcomes:\n%s", buf.String())
+	}
+}
