@@ -61,6 +61,9 @@ func Annotate(m *graph.Model, res *Result, cfg Config, p Provenance) error {
 		set["csam.variant"] = cfg.Variant
 		set["csam.rho"] = strconv.FormatFloat(cfg.Rho, 'g', -1, 64)
 		set["csam.rho_norm"] = cfg.RhoNorm
+		if cfg.InitPercentile > 0 {
+			set["csam.init_percentile"] = strconv.FormatFloat(cfg.InitPercentile, 'g', -1, 64)
+		}
 	}
 	if p.Command != "" {
 		set["csam.command"] = p.Command

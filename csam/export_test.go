@@ -65,3 +65,27 @@ func TestAnnotateKeepsTrainingProvenance(t *testing.T) {
 		t.Errorf("a second pruning changed more than its own command (-first +second):\n%s", d)
 	}
 }
+
+// TestAnnotateCSAMSettings: a C-SAM file records its variant, radius and
+// normalization, and the initialization percentile only when one was
+// given (the default is the sparsity percentile, implied by the sparsity).
+func TestAnnotateCSAMSettings(t *testing.T) {
+	for _, tau := range []float64{0, 100} {
+		m := &graph.Model{Graph: &graph.Graph{}}
+		cfg := DefaultConfig("csam")
+		cfg.InitPercentile = tau
+		if err := Annotate(m, &Result{Method: "csam", Sparsity: 0.9}, cfg, Provenance{}); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, kv := range m.Metadata {
+			got[kv.Key] = kv.Value
+		}
+		if got["csam.variant"] != "A" || got["csam.rho"] != "0.05" || got["csam.rho_norm"] != "layer" {
+			t.Errorf("τ=%v: C-SAM settings %v", tau, got)
+		}
+		if v, ok := got["csam.init_percentile"]; (tau == 0) == ok || (ok && v != "100") {
+			t.Errorf("τ=%v: csam.init_percentile = %q (set: %v)", tau, v, ok)
+		}
+	}
+}

@@ -24,6 +24,7 @@ func TestPercentileInitByHand(t *testing.T) {
 		name    string
 		w       []float32
 		density float64
+		tau     float64 // 0: the sparsity percentile
 		want    []float64
 	}{
 		{
@@ -57,6 +58,18 @@ func TestPercentileInitByHand(t *testing.T) {
 			want: []float64{1, 1, 1, 1},
 		},
 		{
+			// τ = 100: Q = max|θ| = 4, nothing clipped, the order by |θ|
+			// kept; the density does not enter.
+			name: "tau100", w: []float32{-4, 1, -2, 3}, density: 0.5, tau: 100,
+			want: []float64{1, 0.25, 0.5, 0.75},
+		},
+		{
+			// τ = 25 given: pos = 0.25·3 = 0.75 → Q = 1 + 0.75·(2 − 1) =
+			// 1.75, whatever the density.
+			name: "tau25", w: []float32{-4, 1, -2, 3}, density: 0.9, tau: 25,
+			want: []float64{1, 1 / 1.75, 1, 1},
+		},
+		{
 			// All zero: Q = 0 is floored at 1e-12, so C = 0 everywhere (no NaN).
 			name: "zeros", w: []float32{0, 0, 0}, density: 0.5,
 			want: []float64{0, 0, 0},
@@ -65,7 +78,7 @@ func TestPercentileInitByHand(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l := handLayer("w", c.w, c.density)
-			PercentileInit([]*Layer{l}, c.density)
+			PercentileInit([]*Layer{l}, c.density, c.tau)
 			for i, want := range c.want {
 				// The score is float32: 1e-6 covers its rounding (values ≤ 1).
 				if d := math.Abs(float64(l.Score[i]) - want); d > 1e-6 || math.IsNaN(float64(l.Score[i])) {
@@ -85,7 +98,7 @@ func TestPercentileInitPerLayer(t *testing.T) {
 	w := []float32{-4, 1, -2, 3}
 	w10 := []float32{-40, 10, -20, 30}
 	a, b := handLayer("a", w, 0.5), handLayer("b", w10, 0.5)
-	PercentileInit([]*Layer{a, b}, 0.5)
+	PercentileInit([]*Layer{a, b}, 0.5, 0)
 	want := []float32{1, 0.4, 0.8, 1}
 	for i := range want {
 		// 1e-6: float32 rounding of values ≤ 1.
@@ -133,7 +146,7 @@ func TestPercentileInitIsMagnitudeMask(t *testing.T) {
 				w[i] = float32(rng.NormFloat64())
 			}
 			l := handLayer("w", w, density)
-			PercentileInit([]*Layer{l}, density)
+			PercentileInit([]*Layer{l}, density, 0)
 			got := make([]float32, n)
 			topKMask(got, l.Score, make([]float32, n), l.Keep)
 

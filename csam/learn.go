@@ -45,6 +45,10 @@ type Config struct {
 	MaskNoise  float64
 	RhoHamming float64
 	LambdaSp   float64
+	// InitPercentile is τ of the percentile initialization C = clip(|θ| /
+	// Q(|θ|, τ), 0, 1), in (0, 100]; 0 takes the sparsity percentile
+	// 100·Sparsity (CSAM-SPEC §2.2).
+	InitPercentile float64
 
 	// Mask search (θ frozen): epochs, learning rate and momentum of the
 	// score optimizer (cosine schedule).
@@ -117,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rho < 0 || c.MaskNoise < 0 || c.RhoHamming < 0 || c.LambdaSp < 0 || c.SAMRho < 0 {
 		bad("rho, mask noise, Hamming radius, sparsity penalty and SAM rho must be ≥ 0")
+	}
+	if c.InitPercentile < 0 || c.InitPercentile > 100 {
+		bad("init percentile τ = %v must be in (0, 100] (0: the sparsity percentile)", c.InitPercentile)
 	}
 	if c.JointWeights && c.Method != "csam" {
 		bad("joint weights (training the weights during the mask search) is a C-SAM option; method %q has no such search", c.Method)
@@ -376,7 +383,7 @@ func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer
 	if hydra {
 		HydraInit(layers)
 	} else {
-		PercentileInit(layers, 1-cfg.Sparsity)
+		PercentileInit(layers, 1-cfg.Sparsity, cfg.InitPercentile)
 	}
 	s := &searcher{cfg: cfg, layers: layers, bin: bin, hydra: hydra,
 		rng:   rand.New(rand.NewPCG(cfg.Seed, 0xc5a3)),
@@ -766,10 +773,9 @@ func (s *searcher) sparsityPenalty(st *finetune.StepStats) {
 	}
 }
 
-// update applies the gradient at the perturbed mask to C with momentum SGD
-// and clips C to [0,1] (§2.4 (e)).
-// update applies the gradients of the last pass: the scores' (clipped to
-// [0, 1]) and, with joint weights, the weights' at the search step it.
+// update applies the gradients of the last pass (§2.4 (e): the gradient at
+// the perturbed mask, applied at C): momentum SGD on the scores, clipped to
+// [0, 1], and, with joint weights, on the weights at the search step it.
 func (s *searcher) update(lr float64, it finetune.Iter) {
 	for i, l := range s.layers {
 		sgdUpdate(l.Score, s.grad(l), s.vel[i], lr, s.cfg.SearchMomentum, true)

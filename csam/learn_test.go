@@ -195,8 +195,9 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("Validate accepted a bad config")
 	}
 	c.JointWeights = true
+	c.InitPercentile = 120
 	err = c.Validate()
-	for _, want := range []string{"unknown method", "sparsity", "variant", "joint weights"} {
+	for _, want := range []string{"unknown method", "sparsity", "variant", "joint weights", "init percentile τ = 120 must be in (0, 100]"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}

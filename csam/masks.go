@@ -113,10 +113,13 @@ func allocate(layers []*Layer, density float64) {
 }
 
 // PercentileInit sets each layer's soft mask to clip(|θ| / Q(|θ|, τ), 0, 1)
-// with τ = 100·(1 − density), the sparsity percentile (CSAM-SPEC §2.2,
-// after the paper's percentile-scaled initialization).
-func PercentileInit(layers []*Layer, density float64) {
-	tau := 100 * (1 - density)
+// (CSAM-SPEC §2.2, after the paper's percentile-scaled initialization).
+// tau ≤ 0 takes the default τ = 100·(1 − density), the sparsity
+// percentile: every kept weight then starts at exactly C = 1. τ = 100
+// divides by the largest magnitude, so no entry is clipped and the kept
+// ones keep their order by |θ|.
+func PercentileInit(layers []*Layer, density, tau float64) {
+	tau = initPercentile(density, tau)
 	for _, l := range layers {
 		for i, w := range l.W {
 			l.work[i] = float32(math.Abs(float64(w)))
@@ -133,6 +136,15 @@ func PercentileInit(layers []*Layer, density float64) {
 			l.Score[i] = float32(c)
 		}
 	}
+}
+
+// initPercentile is the τ of the percentile initialization: tau, or the
+// sparsity percentile 100·(1 − density) when tau ≤ 0.
+func initPercentile(density, tau float64) float64 {
+	if tau <= 0 {
+		return 100 * (1 - density)
+	}
+	return tau
 }
 
 // MagnitudeScores sets each layer's score to |θ|.

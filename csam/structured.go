@@ -180,7 +180,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 		for _, g := range groups {
 			g.norms = filterNorms(m.Graph, &g.cg)
 		}
-		channelPercentileInit(groups, density)
+		channelPercentileInit(groups, density, cfg.InitPercentile)
 		if err := searchChannels(ctx, m, groups, src, cfg, phase("search", cfg.SearchEpochs), fh); err != nil {
 			return nil, err
 		}
@@ -227,12 +227,13 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 }
 
 // channelPercentileInit sets each group's soft mask to
-// clip(a / Q(a, τ), 0, 1) with a the filter norms and τ = 100·(1 − κ)
-// (CSAM-SPEC §2.2 at the channel level).
-func channelPercentileInit(groups []*channelGroup, density float64) {
+// clip(a / Q(a, τ), 0, 1) with a the filter norms and τ as in
+// PercentileInit (CSAM-SPEC §2.2 at the channel level).
+func channelPercentileInit(groups []*channelGroup, density, tau float64) {
+	tau = initPercentile(density, tau)
 	for _, g := range groups {
 		copy(g.work, g.norms)
-		q := math.Max(percentile(g.work, 100*(1-density)), 1e-12)
+		q := math.Max(percentile(g.work, tau), 1e-12)
 		for c, a := range g.norms {
 			g.score[c] = float32(math.Min(float64(a)/q, 1))
 		}

@@ -44,7 +44,7 @@ func TestChannelPercentileInit(t *testing.T) {
 	g := &channelGroup{norms: []float32{4, 1, 3, 2}, score: make([]float32, 4), work: make([]float32, 4)}
 	// density 0.5: τ = 50, the median of {1,2,3,4} by linear
 	// interpolation is 2.5.
-	channelPercentileInit([]*channelGroup{g}, 0.5)
+	channelPercentileInit([]*channelGroup{g}, 0.5, 0)
 	want := []float32{1, 1 / 2.5, 1, 2 / 2.5}
 	for c := range want {
 		if math.Abs(float64(g.score[c]-want[c])) > 1e-6 {
@@ -202,7 +202,7 @@ func TestChannelSearch(t *testing.T) {
 				groups[i] = &channelGroup{cg: g, score: make([]float32, g.Channels), mask: make([]float32, g.Channels),
 					work: make([]float32, g.Channels), keep: keepCount(0.5, g.Channels), norms: filterNorms(m.Graph, &g)}
 			}
-			channelPercentileInit(groups, 0.5)
+			channelPercentileInit(groups, 0.5, 0)
 			cfg := quickChannel("csam", 0.5)
 			cfg.Variant, cfg.RhoNorm, cfg.Rho = v, tt.norm, tt.rho
 			var flips float64

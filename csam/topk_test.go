@@ -134,7 +134,7 @@ func TestTopKMaskMagMatchesSort(t *testing.T) {
 func TestSoftMaskTiesGoByMagnitude(t *testing.T) {
 	w := []float32{0.1, 0.9, -0.8, 0.2, 0.7, -0.6}
 	l := &Layer{W: w, Score: make([]float32, len(w)), Mask: make([]float32, len(w)), work: make([]float32, len(w)), Keep: 3}
-	PercentileInit([]*Layer{l}, 0.5)
+	PercentileInit([]*Layer{l}, 0.5, 0)
 	b := newBinarizer([]*Layer{l}, 0.5, false)
 	b.apply([]*Layer{l}, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
 	if want := []float32{0, 1, 1, 0, 1, 0}; !slices.Equal(l.Mask, want) {

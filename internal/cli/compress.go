@@ -138,6 +138,7 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 	f.Float64Var(&l.MaskNoise, "mask-noise", 0, "uniform mask noise amplitude a")
 	f.Float64Var(&l.RhoHamming, "rho-hamming", l.RhoHamming, "variant B: fraction of kept weights flipped")
 	f.Float64Var(&l.LambdaSp, "lambda-sp", l.LambdaSp, "variant D: sparsity penalty weight")
+	f.Float64Var(&l.InitPercentile, "init-percentile", 0, "C-SAM: percentile τ of the soft-mask initialization clip(|θ|/Q(|θ|,τ), 0, 1), in (0,100]; 0: the sparsity percentile, which starts every kept weight at 1 (100: no clipping)")
 	f.IntVar(&l.SearchEpochs, "search-epochs", l.SearchEpochs, "mask-search epochs (weights frozen unless --joint-weights)")
 	f.BoolVar(&l.JointWeights, "joint-weights", false, "C-SAM: also train the weights during the mask search (SGD at --finetune-lr with the gradient at the perturbed mask)")
 	f.Float64Var(&l.SearchLR, "search-lr", l.SearchLR, "mask-search learning rate")

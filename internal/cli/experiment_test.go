@@ -242,7 +242,7 @@ func TestExperimentDryRun(t *testing.T) {
 		{"headline.yaml", 3 * 8},
 		// 2 data × 3 archs × 3 seeds × (1 dense + 3 sparsities × 7 methods)
 		{"grid.yaml", 2 * 3 * 3 * (1 + 3*7)},
-		{"variants.yaml", 3 * 17},
+		{"variants.yaml", 3 * 18},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			ios, out, errOut := testIO()
