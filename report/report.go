@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 )
@@ -107,6 +108,57 @@ type CCCert struct {
 	// models verified with the same seed and subset are compared image by
 	// image from it (a paired test has more power than seed spreads).
 	PerImage []CCImage `json:"per_image,omitempty"`
+	// BaselinePerImage is the same for the baseline model, on the same
+	// images.
+	BaselinePerImage []CCImage `json:"baseline_per_image,omitempty"`
+}
+
+// Pairs counts two models' CC-Cert outcomes on the images both were
+// certified on: Common images, certified by Both, by OnlyA, by OnlyB.
+type Pairs struct{ Common, Both, OnlyA, OnlyB int }
+
+// Paired matches a and b by test-set index and counts their outcomes at
+// level eps.
+func Paired(a, b []CCImage, eps float64) Pairs {
+	cb := make(map[int]bool, len(b))
+	for _, s := range b {
+		cb[s.Index] = s.CertifiedAt(eps)
+	}
+	var p Pairs
+	for _, s := range a {
+		y, ok := cb[s.Index]
+		if !ok {
+			continue
+		}
+		p.Common++
+		switch x := s.CertifiedAt(eps); {
+		case x && y:
+			p.Both++
+		case x:
+			p.OnlyA++
+		case y:
+			p.OnlyB++
+		}
+	}
+	return p
+}
+
+// SignTest is the two-sided exact sign test (McNemar's exact test) of a
+// discordant pairs against b: min(1, 2·P(X ≤ min(a, b))) with X ~ Bin(a+b,
+// 1/2), the chance of a split at least this uneven if neither side
+// certified more often.
+func SignTest(a, b int) float64 {
+	n := a + b
+	if n == 0 {
+		return 1
+	}
+	k := min(a, b)
+	sum := new(big.Int)
+	for i := 0; i <= k; i++ {
+		sum.Add(sum, new(big.Int).Binomial(int64(n), int64(i)))
+	}
+	p, _ := new(big.Float).Quo(new(big.Float).SetInt(sum), new(big.Float).SetMantExp(big.NewFloat(1), n)).Float64()
+	return math.Min(1, 2*p)
 }
 
 // CCImage is one image's CC-Cert outcome: it is certified at level ε when

@@ -88,6 +88,13 @@ func summaryRows(r *Report) [][3]string {
 			}
 			rows = append(rows, [3]string{fmt.Sprintf("CC-Cert certified accuracy, ε=%g", e), pct(c.Certified[i]), b})
 		}
+		if len(c.PerImage) > 0 && len(c.BaselinePerImage) > 0 {
+			for _, e := range c.Eps {
+				p := Paired(c.PerImage, c.BaselinePerImage, e)
+				rows = append(rows, [3]string{fmt.Sprintf("CC-Cert, ε=%g: of the %d images, certified for one model only (exact sign test p=%.2g)", e, p.Common, SignTest(p.OnlyA, p.OnlyB)),
+					fmt.Sprint(p.OnlyA), fmt.Sprint(p.OnlyB)})
+			}
+		}
 	}
 	if s := r.Smoothing; s != nil {
 		rows = append(rows, [3]string{"smoothing setting", fmt.Sprintf("σ=%g; %d images, n0=%d, n=%d, α=%g; largest certifiable radius %.3f",

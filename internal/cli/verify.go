@@ -594,6 +594,12 @@ func buildReport(raw *RawResult) *report.Report {
 			out.PerImage = append(out.PerImage, report.CCImage{Index: s.Index, Label: s.Label, Pred: s.Pred, Correct: s.Correct, Bound: s.Bound})
 		}
 		slices.SortFunc(out.PerImage, func(a, b report.CCImage) int { return a.Index - b.Index })
+		if b != nil && b.CC != nil {
+			for _, s := range b.CC.Samples {
+				out.BaselinePerImage = append(out.BaselinePerImage, report.CCImage{Index: s.Index, Label: s.Label, Pred: s.Pred, Correct: s.Correct, Bound: s.Bound})
+			}
+			slices.SortFunc(out.BaselinePerImage, func(a, b report.CCImage) int { return a.Index - b.Index })
+		}
 		r.CCCert = out
 	}
 	if sm := raw.Model.Smoothing; sm != nil {

@@ -48,6 +48,28 @@ func TestVerifyShardsMergeToOneRun(t *testing.T) {
 	if a.Clean.Images != 60 || a.CCCert == nil || a.CCCert.Images != 6 || a.Smoothing == nil {
 		t.Fatalf("one run measured %+v", a.Clean)
 	}
+	// The per-image CC-Cert outcomes of both models, in test-set order,
+	// agree with the certified accuracies.
+	cc := a.CCCert
+	for i, e := range cc.Eps {
+		for _, l := range []struct {
+			imgs []report.CCImage
+			acc  float64
+		}{{cc.PerImage, cc.Certified[i]}, {cc.BaselinePerImage, cc.Baseline[i]}} {
+			n := 0
+			for j, s := range l.imgs {
+				if s.CertifiedAt(e) {
+					n++
+				}
+				if j > 0 && s.Index <= l.imgs[j-1].Index {
+					t.Errorf("per-image outcomes out of order at %d", j)
+				}
+			}
+			if len(l.imgs) != cc.Images || float64(n)/float64(cc.Images) != l.acc {
+				t.Errorf("ε=%g: %d per-image outcomes, %d certified; report says %d images, %v", e, len(l.imgs), n, cc.Images, l.acc)
+			}
+		}
+	}
 	// The plot's smoothing curve: a fine grid past the largest certifiable
 	// radius, non-increasing, agreeing with the table at r = 0, and 0
 	// beyond the largest radius.

@@ -3,10 +3,10 @@ package results
 import (
 	"fmt"
 	"io"
-	"math"
-	"math/big"
 	"strconv"
 	"strings"
+
+	"github.com/csam-onnx/csam-onnx/report"
 )
 
 // Paired compares two methods' CC-Cert outcomes image by image: for every
@@ -29,67 +29,24 @@ type Paired struct {
 func pairedCC(a, b *Row, eps float64) (p Paired, ok bool) {
 	for _, ca := range a.Cells {
 		for _, cb := range b.Cells {
-			if ca.Seed != cb.Seed {
+			if ca.Seed != cb.Seed || !hasPerImage(ca) || !hasPerImage(cb) {
 				continue
 			}
-			ia, ib := perImage(ca, eps), perImage(cb, eps)
-			if ia == nil || ib == nil {
-				continue
-			}
+			c := report.Paired(ca.Verify.CCCert.PerImage, cb.Verify.CCCert.PerImage, eps)
 			p.Seeds++
-			for idx, x := range ia {
-				y, both := ib[idx]
-				if !both {
-					continue
-				}
-				p.Images++
-				switch {
-				case x && y:
-					p.CertA++
-					p.CertB++
-				case x:
-					p.CertA++
-					p.OnlyA++
-				case y:
-					p.CertB++
-					p.OnlyB++
-				}
-			}
+			p.Images += c.Common
+			p.CertA += c.Both + c.OnlyA
+			p.CertB += c.Both + c.OnlyB
+			p.OnlyA += c.OnlyA
+			p.OnlyB += c.OnlyB
 		}
 	}
-	p.P = signTest(p.OnlyA, p.OnlyB)
+	p.P = report.SignTest(p.OnlyA, p.OnlyB)
 	return p, p.Seeds > 0
 }
 
-// perImage maps a cell's certified test images to whether each is
-// certified at eps; nil when the cell has no per-image outcomes.
-func perImage(c *Cell, eps float64) map[int]bool {
-	cc := c.Verify.CCCert
-	if cc == nil || len(cc.PerImage) == 0 {
-		return nil
-	}
-	m := make(map[int]bool, len(cc.PerImage))
-	for _, s := range cc.PerImage {
-		m[s.Index] = s.CertifiedAt(eps)
-	}
-	return m
-}
-
-// signTest is the two-sided exact binomial test of a successes against b
-// at probability 1/2: min(1, 2·P(X ≤ min(a, b))), X ~ Bin(a+b, 1/2).
-func signTest(a, b int) float64 {
-	n := a + b
-	if n == 0 {
-		return 1
-	}
-	k := min(a, b)
-	sum := new(big.Int)
-	for i := 0; i <= k; i++ {
-		sum.Add(sum, new(big.Int).Binomial(int64(n), int64(i)))
-	}
-	p, _ := new(big.Float).Quo(new(big.Float).SetInt(sum), new(big.Float).SetMantExp(big.NewFloat(1), n)).Float64()
-	return math.Min(1, 2*p)
-}
+// hasPerImage reports whether a cell holds per-image CC-Cert outcomes.
+func hasPerImage(c *Cell) bool { return c.Verify.CCCert != nil && len(c.Verify.CCCert.PerImage) > 0 }
 
 // writePaired writes the paired CC-Cert table of a group: a row per C-SAM
 // entry, a column per baseline, each entry "C-SAM only / baseline only

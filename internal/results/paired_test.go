@@ -2,35 +2,11 @@ package results
 
 import (
 	"bytes"
-	"math"
 	"strings"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/report"
 )
-
-func TestSignTest(t *testing.T) {
-	for _, c := range []struct {
-		a, b int
-		want float64
-	}{
-		{0, 0, 1},
-		{5, 5, 1},
-		{0, 5, 2.0 / 32},                    // 2·(1/2)^5
-		{1, 4, 2 * 6.0 / 32},                // 2·(C(5,0)+C(5,1))/2^5
-		{9, 1, 2 * 11.0 / 1024},             // symmetric in a, b
-		{3, 35, 2 * 9178 / math.Pow(2, 38)}, // 2·(1+38+703+8436)/2^38
-	} {
-		got := signTest(c.a, c.b)
-		if math.Abs(got-c.want) > 1e-12*math.Max(c.want, 1e-300) {
-			t.Errorf("signTest(%d, %d) = %.17g, want %.17g", c.a, c.b, got, c.want)
-		}
-	}
-	// Large n stays finite and in [0, 1].
-	if p := signTest(600, 700); !(p > 0 && p < 1) {
-		t.Errorf("signTest(600, 700) = %g", p)
-	}
-}
 
 // withImages gives a cell per-image CC-Cert outcomes: certified[i] for
 // test image index 10·i (bound 0 when certified, 0.5 when not).
