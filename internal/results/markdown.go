@@ -153,9 +153,14 @@ func writeMarkdown(w io.Writer, cells []*Cell, groups []*Group, plots map[string
 // writeBudget states the compute the cells took, from their wall times.
 func writeBudget(w io.Writer, cells []*Cell) {
 	trained := map[string]float64{}
+	given := map[string]bool{}
 	var comp, ver float64
 	for _, c := range cells {
-		trained[fmt.Sprintf("%s/%s/%d", c.Data, c.Arch, c.Seed)] = c.Wall.Train
+		if t := c.Settings["train"]; len(t) > 0 && strings.HasPrefix(t[0], "--model=") {
+			given[strings.TrimPrefix(t[0], "--model=")] = true
+		} else {
+			trained[fmt.Sprintf("%s/%s/%d", c.Data, c.Arch, c.Seed)] = c.Wall.Train
+		}
 		comp += c.Wall.Compress
 		ver += c.Wall.Verify + c.Wall.Smoothing
 	}
@@ -163,8 +168,17 @@ func writeBudget(w io.Writer, cells []*Cell) {
 	for _, v := range trained {
 		tr += v
 	}
-	fmt.Fprintf(w, "Compute (wall time of the recorded runs): dense training %.2f h (%d dense models), compression %.2f h, verification %.2f h; %.2f h in all.\n\n",
-		tr/3600, len(trained), comp/3600, ver/3600, (tr+comp+ver)/3600)
+	var parts []string
+	if len(trained) > 0 {
+		parts = append(parts, fmt.Sprintf("dense training %.2f h (%d dense models)", tr/3600, len(trained)))
+	}
+	if len(given) > 0 {
+		parts = append(parts, fmt.Sprintf("dense models given, not trained by the experiment: %s (their training time is not counted)",
+			strings.Join(sortedKeys(given), ", ")))
+	}
+	dense := strings.Join(parts, "; ")
+	fmt.Fprintf(w, "Compute (wall time of the recorded runs): %s, compression %.2f h, verification %.2f h; %.2f h in all.\n\n",
+		dense, comp/3600, ver/3600, (tr+comp+ver)/3600)
 }
 
 // writeConditions states what the figures were measured on.

@@ -123,6 +123,27 @@ func TestWriteDeterministic(t *testing.T) {
 	}
 }
 
+// TestBudgetGivenModels: dense models the experiment was given are named,
+// not counted as 0 h of training.
+func TestBudgetGivenModels(t *testing.T) {
+	cells := sample()
+	for _, c := range cells {
+		c.Settings = map[string][]string{"train": {"--model=../models/m.onnx", "--sha256=ab"}}
+		c.Wall.Train = 0
+	}
+	var b bytes.Buffer
+	writeBudget(&b, cells)
+	want := "Compute (wall time of the recorded runs): dense models given, not trained by the experiment: ../models/m.onnx (their training time is not counted), compression 0.07 h, verification 0.02 h; 0.09 h in all."
+	if got := strings.TrimSpace(b.String()); got != want {
+		t.Errorf("budget line\n%s\nwant\n%s", got, want)
+	}
+	b.Reset()
+	writeBudget(&b, sample())
+	if !strings.Contains(b.String(), "dense training 0.03 h (2 dense models)") {
+		t.Errorf("budget line with trained dense models: %s", b.String())
+	}
+}
+
 func TestReadFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	c := sample()[0]
