@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -202,6 +203,10 @@ type maxStage struct {
 	toInput      []int32 // per staged element, its input index (-1: padding)
 	offs         []int32 // per tap (row-major), its offset from an output's base
 	padT         int
+	// With stride 1 the image columns of a staged row are one run:
+	// staged columns [runLo, runHi) hold input columns runIw0, runIw0+1, …
+	// and copy in as one block (runHi = 0: no run, per-column table).
+	runLo, runHi, runIw0 int
 }
 
 // newMaxStage returns the staged path for g, or nil where the direct
@@ -245,6 +250,18 @@ func newMaxStage(g *resolvedWindow) *maxStage {
 			st.offs = append(st.offs, int32(i*g.DH*st.rowLen+(c%g.SW)*q+c/g.SW))
 		}
 	}
+	if g.SW == 1 {
+		lo := slices.IndexFunc(st.cols, func(iw int32) bool { return iw >= 0 })
+		if lo >= 0 {
+			hi := lo
+			for hi < len(st.cols) && st.cols[hi] == st.cols[lo]+int32(hi-lo) {
+				hi++
+			}
+			if !slices.ContainsFunc(st.cols[hi:], func(iw int32) bool { return iw >= 0 }) {
+				st.runLo, st.runHi, st.runIw0 = lo, hi, int(st.cols[lo])
+			}
+		}
+	}
 	return st
 }
 
@@ -273,6 +290,16 @@ func (k *poolKernel) maxStaged(src, dst []float32, am []int32, buf []float32) {
 			continue
 		}
 		in := src[ih*g.W : (ih+1)*g.W]
+		if st.runHi > 0 {
+			for x := range row[:st.runLo] {
+				row[x] = ninf
+			}
+			copy(row[st.runLo:st.runHi], in[st.runIw0:])
+			for x := range row[st.runHi:] {
+				row[st.runHi+x] = ninf
+			}
+			continue
+		}
 		for x, iw := range st.cols {
 			if iw >= 0 {
 				row[x] = in[iw]
@@ -281,10 +308,7 @@ func (k *poolKernel) maxStaged(src, dst []float32, am []int32, buf []float32) {
 			}
 		}
 	}
-	for oh := range g.OH {
-		o := oh * g.OW
-		tensor.MaxTaps(g.OW, st.offs, buf, oh*g.SH*st.rowLen, dst[o:o+g.OW], am[o:o+g.OW])
-	}
+	tensor.MaxTapsRows(g.OH, g.OW, st.offs, buf, 0, g.SH*st.rowLen, dst, am, g.OW)
 	for o, a := range am[:k.outPl] {
 		if am[o] = st.toInput[a]; am[o] < 0 {
 			dst[o], am[o] = k.maxOne(src, o/g.OW, o%g.OW)

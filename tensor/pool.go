@@ -12,7 +12,14 @@ import "fmt"
 // the CPU has it, a Go loop elsewhere; both give the same values and
 // indices.
 func MaxTaps(n int, offs []int32, src []float32, start int, dst []float32, am []int32) {
-	if n <= 0 {
+	MaxTapsRows(1, n, offs, src, start, 0, dst, am, 0)
+}
+
+// MaxTapsRows is MaxTaps over rows runs of n outputs, run r reading from
+// start + r·stride and writing dst and am from r·dstStride: one bounds
+// check for a whole plane instead of one per output row.
+func MaxTapsRows(rows, n int, offs []int32, src []float32, start, stride int, dst []float32, am []int32, dstStride int) {
+	if n <= 0 || rows <= 0 {
 		return
 	}
 	if len(offs) == 0 {
@@ -22,14 +29,19 @@ func MaxTaps(n int, offs []int32, src []float32, start int, dst []float32, am []
 	for _, o := range offs {
 		lo, hi = min(lo, o), max(hi, o)
 	}
-	if start+int(lo) < 0 || start+n-1+int(hi) >= len(src) || len(dst) < n || len(am) < n {
-		panic(fmt.Sprintf("tensor: MaxTaps: %d outputs from %d with taps %d..%d do not fit src (%d), dst (%d), am (%d)", n, start, lo, hi, len(src), len(dst), len(am)))
+	last, lastDst := start+(rows-1)*stride, (rows-1)*dstStride
+	if min(start, last)+int(lo) < 0 || max(start, last)+n-1+int(hi) >= len(src) || lastDst+n > len(dst) || lastDst+n > len(am) || stride < 0 || dstStride < 0 {
+		panic(fmt.Sprintf("tensor: MaxTaps: %d rows of %d outputs from %d (stride %d) with taps %d..%d do not fit src (%d), dst (%d), am (%d) at stride %d",
+			rows, n, start, stride, lo, hi, len(src), len(dst), len(am), dstStride))
 	}
-	if directAsm {
-		maxTapsRow(n, len(offs), &offs[0], &src[0], start, &dst[0], &am[0])
-		return
+	for r := range rows {
+		s, d := start+r*stride, r*dstStride
+		if directAsm {
+			maxTapsRow(n, len(offs), &offs[0], &src[0], s, &dst[d], &am[d])
+			continue
+		}
+		maxTapsGo(n, offs, src, s, dst[d:], am[d:])
 	}
-	maxTapsGo(n, offs, src, start, dst, am)
 }
 
 func maxTapsGo(n int, offs []int32, src []float32, start int, dst []float32, am []int32) {

@@ -59,3 +59,45 @@ func slicesMin(s []int32) int32 {
 	}
 	return m
 }
+
+// TestMaxTapsRows: a plane's rows in one call give what one MaxTaps call
+// per row gives, and a last row that would read or write past its buffer
+// is refused before anything is written.
+func TestMaxTapsRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const w, rows, n = 12, 6, 9
+	const stride = 2 * w
+	src := make([]float32, (2*rows+3)*w)
+	for i := range src {
+		src[i] = float32(r.IntN(4))
+	}
+	offs := []int32{0, 1, 2, w, w + 1, w + 2, 2 * w, 2*w + 1, 2*w + 2}
+	const dstStride = n + 3 // gaps between the rows stay untouched
+	got, gotAm := make([]float32, rows*dstStride), make([]int32, rows*dstStride)
+	for i := range got {
+		got[i], gotAm[i] = -5, -5
+	}
+	MaxTapsRows(rows, n, offs, src, 1, stride, got, gotAm, dstStride)
+	for row := range rows {
+		want, wantAm := make([]float32, n), make([]int32, n)
+		MaxTaps(n, offs, src, 1+row*stride, want, wantAm)
+		for p := range dstStride {
+			i := row*dstStride + p
+			if p >= n {
+				if got[i] != -5 || gotAm[i] != -5 {
+					t.Fatalf("row %d: the gap at %d was written", row, p)
+				}
+				continue
+			}
+			if got[i] != want[p] || gotAm[i] != wantAm[p] {
+				t.Fatalf("row %d, output %d: %v at %d, per-row call %v at %d", row, p, got[i], gotAm[i], want[p], wantAm[p])
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a last row reading past src was not refused")
+		}
+	}()
+	MaxTapsRows(rows+2, n, offs, src, 1, stride, make([]float32, 100), make([]int32, 100), dstStride)
+}
