@@ -98,44 +98,56 @@ func DefaultConfig(method string) Config {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("csam: "+format, a...)) }
+	// Each message names the compress flag that sets the field.
 	if !slices.Contains(Methods(), c.Method) {
-		bad("unknown method %q (want one of %v)", c.Method, Methods())
+		bad("--method %q: unknown method (want one of %v)", c.Method, Methods())
 	}
 	switch c.Granularity {
 	case "", "weight", "channel":
 	default:
-		bad("unknown granularity %q (want weight or channel)", c.Granularity)
+		bad("--granularity %q: unknown granularity (want weight or channel)", c.Granularity)
 	}
 	if !(c.Sparsity > 0 && c.Sparsity < 1) {
-		bad("sparsity %v must be in (0, 1)", c.Sparsity)
+		bad("--sparsity %v: the sparsity must be in (0, 1)", c.Sparsity)
 	}
 	switch c.Variant {
 	case "A", "B", "C", "D", "E":
 	default:
-		bad("unknown C-SAM variant %q (want A–E)", c.Variant)
+		bad("--variant %q: unknown C-SAM variant (want A–E)", c.Variant)
 	}
 	switch c.RhoNorm {
 	case "layer", "global", "adaptive":
 	default:
-		bad("unknown rho normalization %q (want layer, global or adaptive)", c.RhoNorm)
+		bad("--rho-norm %q: unknown rho normalization (want layer, global or adaptive)", c.RhoNorm)
 	}
-	if c.Rho < 0 || c.MaskNoise < 0 || c.RhoHamming < 0 || c.LambdaSp < 0 || c.SAMRho < 0 {
-		bad("rho, mask noise, Hamming radius, sparsity penalty and SAM rho must be ≥ 0")
+	for _, f := range []struct {
+		flag string
+		v    float64
+	}{{"rho", c.Rho}, {"mask-noise", c.MaskNoise}, {"rho-hamming", c.RhoHamming}, {"lambda-sp", c.LambdaSp}, {"sam-rho", c.SAMRho}} {
+		if f.v < 0 {
+			bad("--%s %v: must be ≥ 0", f.flag, f.v)
+		}
 	}
 	if c.InitPercentile < 0 || c.InitPercentile > 100 {
-		bad("init percentile τ = %v must be in (0, 100] (0: the sparsity percentile)", c.InitPercentile)
+		bad("--init-percentile %v: the initialization percentile τ must be in (0, 100] (0: the sparsity percentile)", c.InitPercentile)
 	}
 	if c.JointWeights && c.Method != "csam" {
-		bad("joint weights (training the weights during the mask search) is a C-SAM option; method %q has no such search", c.Method)
+		bad("--joint-weights (training the weights during the mask search) is a C-SAM option; --method %q has no such search", c.Method)
 	}
-	if c.SearchEpochs < 0 || c.FinetuneEpochs < 0 {
-		bad("epochs must be ≥ 0")
+	if c.SearchEpochs < 0 {
+		bad("--search-epochs %d: epochs must be ≥ 0", c.SearchEpochs)
 	}
-	if c.SearchLR <= 0 || c.FinetuneLR <= 0 {
-		bad("learning rates must be positive")
+	if c.FinetuneEpochs < 0 {
+		bad("--finetune-epochs %d: epochs must be ≥ 0", c.FinetuneEpochs)
+	}
+	if c.SearchLR <= 0 {
+		bad("--search-lr %v: the learning rate must be positive", c.SearchLR)
+	}
+	if c.FinetuneLR <= 0 {
+		bad("--finetune-lr %v: the learning rate must be positive", c.FinetuneLR)
 	}
 	if c.Batch <= 0 {
-		bad("batch size %d must be positive", c.Batch)
+		bad("--batch %d: the batch size must be positive", c.Batch)
 	}
 	if len(errs) == 0 {
 		return nil

@@ -196,8 +196,12 @@ func TestConfigValidate(t *testing.T) {
 	}
 	c.JointWeights = true
 	c.InitPercentile = 120
+	c.Rho, c.SAMRho = -1, -0.5
+	c.FinetuneLR = 0
 	err = c.Validate()
-	for _, want := range []string{"unknown method", "sparsity", "variant", "joint weights", "init percentile τ = 120 must be in (0, 100]"} {
+	for _, want := range []string{`--method "nope": unknown method`, "--sparsity 1.5: the sparsity must be in (0, 1)", `--variant "Z": unknown C-SAM variant`,
+		"--joint-weights", "--init-percentile 120: the initialization percentile τ must be in (0, 100]", "--rho -1: must be ≥ 0", "--sam-rho -0.5: must be ≥ 0",
+		"--finetune-lr 0: the learning rate must be positive"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not mention %q", err, want)
 		}
