@@ -55,3 +55,25 @@ func TestPairedCC(t *testing.T) {
 		t.Errorf("a paired table without per-image outcomes:\n%s", buf.String())
 	}
 }
+
+// TestCertifiedAt: with per-image outcomes the curve is computed at any
+// ε from the bounds; without, it falls back to the reported levels.
+func TestCertifiedAt(t *testing.T) {
+	c := cell("csam", 0.9, 1, 0.9, 0.45)
+	if v, ok := certifiedAt(c, 1e-3); !ok || v != 0.45 {
+		t.Errorf("without per-image outcomes: %v, %v; want the reported 0.45", v, ok)
+	}
+	if _, ok := certifiedAt(c, 0.05); ok {
+		t.Error("a level that was not reported was answered without per-image outcomes")
+	}
+	c.Verify.CCCert.PerImage = []report.CCImage{{Index: 0, Correct: true, Bound: 0}, {Index: 1, Correct: true, Bound: 0.02},
+		{Index: 2, Correct: false, Bound: 0}, {Index: 3, Correct: true, Bound: 0.5}}
+	for _, c2 := range []struct{ eps, want float64 }{{1e-3, 0.25}, {0.05, 0.5}, {1, 0.75}} {
+		if v, ok := certifiedAt(c, c2.eps); !ok || v != c2.want {
+			t.Errorf("ε=%g: %v, %v; want %v", c2.eps, v, ok, c2.want)
+		}
+	}
+	if eps := curveEps(); len(eps) != 41 || !near(eps[10], 1e-3) || eps[40] != 1 {
+		t.Errorf("curve grid %v", eps)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -50,6 +51,33 @@ func groupPlots(g *Group) ([]plotFile, error) {
 	return out, nil
 }
 
+// curveEps is the ε grid of the CC-Cert curve when the cells hold
+// per-image outcomes: 41 points, ten per decade from 1e-4 to 1 (1e-3
+// among them).
+func curveEps() []float64 {
+	var eps []float64
+	for i := range 41 {
+		eps = append(eps, math.Pow(10, -4+float64(i)/10))
+	}
+	return eps
+}
+
+// certifiedAt is a cell's certified accuracy at ε: from its per-image
+// outcomes when it has them (any ε), else from the reported levels.
+func certifiedAt(c *Cell, eps float64) (float64, bool) {
+	if hasPerImage(c) {
+		n := 0
+		imgs := c.Verify.CCCert.PerImage
+		for _, s := range imgs {
+			if s.CertifiedAt(eps) {
+				n++
+			}
+		}
+		return float64(n) / float64(len(imgs)), true
+	}
+	return ccAt(c, eps)
+}
+
 func certCurve(g *Group, title string) (*plotFile, error) {
 	p := plot.New()
 	p.Title.Text = "CC-Cert certified accuracy vs ε — " + title
@@ -58,23 +86,31 @@ func certCurve(g *Group, title string) (*plotFile, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top = true
+	// At large ε every curve is up near its clean accuracy: the legend
+	// goes to the bottom right, where no curve is.
+	p.Legend.Top, p.Legend.Left = false, false
 	p.Add(plotter.NewGrid())
 	any := false
 	for i, r := range g.Rows {
+		// The fine grid when every cell of the row has per-image
+		// outcomes, else the reported levels.
+		fine := len(r.Cells) > 0
 		var eps []float64
 		for _, c := range r.Cells {
-			if cc := c.Verify.CCCert; cc != nil && len(cc.Eps) > 0 {
+			fine = fine && hasPerImage(c)
+			if cc := c.Verify.CCCert; cc != nil && len(cc.Eps) > 0 && eps == nil {
 				eps = cc.Eps
-				break
 			}
+		}
+		if fine {
+			eps = curveEps()
 		}
 		var pts plotter.XYs
 		for _, e := range eps {
 			var sum float64
 			n := 0
 			for _, c := range r.Cells {
-				if v, ok := ccAt(c, e); ok {
+				if v, ok := certifiedAt(c, e); ok {
 					sum += v
 					n++
 				}
@@ -86,24 +122,43 @@ func certCurve(g *Group, title string) (*plotFile, error) {
 		if len(pts) == 0 {
 			continue
 		}
-		l, s, err := plotter.NewLinePoints(pts)
+		l, err := plotter.NewLine(pts)
 		if err != nil {
 			return nil, fmt.Errorf("results: plot %s: %w", title, err)
 		}
 		col, shape := style(i)
-		l.Color, s.Color, s.Shape = col, col, shape
+		l.Color = col
 		l.Width = vg.Points(1.5)
 		if r.Dense() {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
-		p.Add(l, s)
+		p.Add(l)
+		// Markers at the reported levels only, so the fine curve stays
+		// readable.
+		var marks plotter.XYs
+		for _, pt := range pts {
+			for _, e := range []float64{1e-4, 1e-3, 1e-2} {
+				if near(pt.X, e) {
+					marks = append(marks, pt)
+				}
+			}
+		}
+		if !fine {
+			marks = pts
+		}
+		s, err := plotter.NewScatter(marks)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %s: %w", title, err)
+		}
+		s.Color, s.Shape = col, shape
+		p.Add(s)
 		p.Legend.Add(r.Method, l, s)
 		any = true
 	}
 	if !any {
 		return nil, nil
 	}
-	png, err := render(p)
+	png, err := renderSize(p, 7*vg.Inch, 5*vg.Inch)
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +213,10 @@ func scatter(g *Group, title string) (*plotFile, error) {
 	return &plotFile{name: g.Key() + "_scatter.png", title: "Clean vs certified accuracy, " + title, png: png}, nil
 }
 
-func render(p *plot.Plot) ([]byte, error) {
-	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(6*vg.Inch, 4*vg.Inch), vgimg.UseDPI(96))}
+func render(p *plot.Plot) ([]byte, error) { return renderSize(p, 6*vg.Inch, 4*vg.Inch) }
+
+func renderSize(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))}
 	p.Draw(draw.New(c))
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
