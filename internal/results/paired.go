@@ -94,7 +94,11 @@ func writePaired(w io.Writer, g *Group, eps float64) {
 				fmt.Fprintf(w, " – |")
 				continue
 			}
-			fmt.Fprintf(w, " %d / %d (p=%.2g; %d images, %d seeds) |", e.p.OnlyA, e.p.OnlyB, e.p.P, e.p.Images, e.p.Seeds)
+			seeds := "seeds"
+			if e.p.Seeds == 1 {
+				seeds = "seed"
+			}
+			fmt.Fprintf(w, " %d / %d (p=%.2g; %d images, %d %s) |", e.p.OnlyA, e.p.OnlyB, e.p.P, e.p.Images, e.p.Seeds, seeds)
 		}
 		fmt.Fprintln(w)
 	}

@@ -86,11 +86,9 @@ func certCurve(g *Group, title string) (*plotFile, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
-	// At large ε every curve is up near its clean accuracy: the legend
-	// goes to the bottom right, where no curve is.
-	p.Legend.Top, p.Legend.Left = false, false
 	p.Add(plotter.NewGrid())
 	any := false
+	var names []string
 	for i, r := range g.Rows {
 		// The fine grid when every cell of the row has per-image
 		// outcomes, else the reported levels.
@@ -153,12 +151,13 @@ func certCurve(g *Group, title string) (*plotFile, error) {
 		s.Color, s.Shape = col, shape
 		p.Add(s)
 		p.Legend.Add(r.Method, l, s)
+		names = append(names, r.Method)
 		any = true
 	}
 	if !any {
 		return nil, nil
 	}
-	png, err := renderSize(p, 7*vg.Inch, 5*vg.Inch)
+	png, err := renderLegendBeside(p, names, 6.5*vg.Inch, 4.5*vg.Inch)
 	if err != nil {
 		return nil, err
 	}
@@ -170,10 +169,9 @@ func scatter(g *Group, title string) (*plotFile, error) {
 	p.Title.Text = "Clean vs certified accuracy (ε=1e-3) — " + title
 	p.X.Label.Text = "clean accuracy"
 	p.Y.Label.Text = "CC-Cert certified accuracy, ε=1e-3"
-	p.Legend.Top = true
-	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	any := false
+	var names []string
 	// Axes span the points with a margin, within [0, 1].
 	lo, hi := [2]float64{1, 1}, [2]float64{0, 0}
 	for i, r := range g.Rows {
@@ -199,6 +197,7 @@ func scatter(g *Group, title string) (*plotFile, error) {
 		s.Color, s.Shape, s.Radius = col, shape, vg.Points(4)
 		p.Add(s)
 		p.Legend.Add(r.Method, s)
+		names = append(names, r.Method)
 		any = true
 	}
 	if !any {
@@ -206,18 +205,32 @@ func scatter(g *Group, title string) (*plotFile, error) {
 	}
 	p.X.Min, p.X.Max = max(0, lo[0]-0.05), min(1, hi[0]+0.05)
 	p.Y.Min, p.Y.Max = max(0, lo[1]-0.05), min(1, hi[1]+0.05)
-	png, err := render(p)
+	png, err := renderLegendBeside(p, names, 6*vg.Inch, 4.5*vg.Inch)
 	if err != nil {
 		return nil, err
 	}
 	return &plotFile{name: g.Key() + "_scatter.png", title: "Clean vs certified accuracy, " + title, png: png}, nil
 }
 
-func render(p *plot.Plot) ([]byte, error) { return renderSize(p, 6*vg.Inch, 4*vg.Inch) }
-
-func renderSize(p *plot.Plot, w, h vg.Length) ([]byte, error) {
-	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96))}
-	p.Draw(draw.New(c))
+// renderLegendBeside draws p in a w×h area and its legend (entries named
+// names) in a column to the right of it, so that no legend covers a curve or point however many
+// methods a table has.
+func renderLegendBeside(p *plot.Plot, names []string, w, h vg.Length) ([]byte, error) {
+	leg := p.Legend
+	p.Legend = plot.NewLegend()
+	var lw vg.Length
+	for _, n := range names {
+		lw = max(lw, leg.TextStyle.Width(n))
+	}
+	lw += leg.ThumbnailWidth + 3*leg.Padding + vg.Points(12)
+	c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w+lw, h), vgimg.UseDPI(96))}
+	dc := draw.New(c)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	p.Draw(draw.Crop(dc, 0, -lw, 0, 0))
+	leg.Top, leg.Left = true, true
+	leg.YOffs = -p.Title.TextStyle.Height(p.Title.Text) - vg.Points(8)
+	leg.Draw(draw.Crop(dc, w, 0, 0, 0))
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("results: rendering plot: %w", err)
