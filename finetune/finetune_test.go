@@ -3,6 +3,7 @@ package finetune_test
 import (
 	"context"
 	"errors"
+	"iter"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -98,6 +99,72 @@ func TestResumeIsExact(t *testing.T) {
 	}
 
 	// A fresh process: new model and trainer, resumed from the file.
+	m2 := toyModel(t)
+	tr2 := newTrainer(t, m2, total)
+	if err := finetune.Loop(context.Background(), cfg, src, tr2, tr2.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	want, got := weights(ref), weights(m2)
+	for name, w := range want {
+		if !slices.Equal(w, got[name]) {
+			t.Fatalf("after resume, %s differs from the uninterrupted run", name)
+		}
+	}
+}
+
+// pipelineSource is a toy source that, like the real data pipeline, hands
+// the context's error to the loop as a batch error once it is cancelled.
+type pipelineSource struct{ *toySource }
+
+func (s pipelineSource) Batches(ctx context.Context, epoch, skip int) iter.Seq2[finetune.Batch, error] {
+	return func(yield func(finetune.Batch, error) bool) {
+		for b, err := range s.toySource.Batches(ctx, epoch, skip) {
+			if ctx.Err() != nil {
+				yield(finetune.Batch{}, ctx.Err())
+				return
+			}
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestCancelInDataPipelineSavesCheckpoint: a cancellation the data
+// pipeline reports (the usual case with Ctrl-C: the loop is waiting for a
+// batch) still writes the checkpoint of the last completed step, and the
+// resumed run ends with the uninterrupted run's weights.
+func TestCancelInDataPipelineSavesCheckpoint(t *testing.T) {
+	const epochs = 2
+	src := pipelineSource{&toySource{Batch: 8, Steps: 10, Size: 8, Seed: 2}}
+	total := epochs * src.Steps
+	ref := toyModel(t)
+	trRef := newTrainer(t, ref, total)
+	if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: epochs}, src, trRef, trRef.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
+	m := toyModel(t)
+	tr := newTrainer(t, m, total)
+	ctx, cancel := context.WithCancel(context.Background())
+	steps := 0
+	// No periodic checkpoints: only the one the cancellation writes.
+	cfg := finetune.LoopConfig{Phase: "train", Epochs: epochs, CheckpointPath: ckpt, Resume: true}
+	err := finetune.Loop(ctx, cfg, src, tr, tr.Step, finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+		if steps++; steps == 13 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Loop after cancel = %v, want context.Canceled", err)
+	}
+	ck, err := finetune.ReadCheckpoint(ckpt)
+	if err != nil {
+		t.Fatalf("no checkpoint after a cancellation the pipeline reported: %v", err)
+	}
+	if ck.Epoch != 1 || ck.Step != 3 {
+		t.Errorf("checkpoint at epoch %d step %d, want epoch 1 step 3 (13 steps done)", ck.Epoch, ck.Step)
+	}
 	m2 := toyModel(t)
 	tr2 := newTrainer(t, m2, total)
 	if err := finetune.Loop(context.Background(), cfg, src, tr2, tr2.Step, finetune.Hooks{}); err != nil {

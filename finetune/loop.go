@@ -152,6 +152,14 @@ func Loop(ctx context.Context, cfg LoopConfig, src Source, state State, step Ste
 		}
 		s := skip
 		for b, err := range src.Batches(ctx, epoch, skip) {
+			if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				// The pipeline reports the cancellation (the loop was
+				// waiting for a batch): checkpoint as below.
+				if err := save(epoch, s, false); err != nil {
+					return err
+				}
+				return ctx.Err()
+			}
 			if err != nil {
 				return err
 			}
