@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -685,6 +686,11 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 			if err != nil {
 				fmt.Fprintf(o.IO.Out, "\t# %v\n", err)
 			}
+			if st == cellDone {
+				if d := settingsDrift(cfg, g, c, resultsDir); d != "" {
+					fmt.Fprintf(o.IO.Out, "\t# %s\n", d)
+				}
+			}
 			if st == cellDone || st == cellStale {
 				continue
 			}
@@ -708,6 +714,9 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		case cellDone:
 			skipped++
 			fmt.Fprintf(o.IO.ErrOut, "experiment: [%d/%d] %s: done, skipped\n", i+1, len(chosen), c.id)
+			if d := settingsDrift(cfg, g, c, resultsDir); d != "" {
+				fmt.Fprintf(o.IO.ErrOut, "experiment: %s: note: %s\n", c.id, d)
+			}
 			continue
 		case cellStale:
 			skipped++
@@ -741,6 +750,59 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		return fmt.Errorf("experiment: %d of %d cells failed (logs in the cells' folders under %s):\n%w", len(failed), len(chosen), workDir, errors.Join(failed...))
 	}
 	return nil
+}
+
+// settingsDrift compares the compression settings a finished cell recorded
+// (its compress report's resolved configuration) with those its flags give
+// with this csam-onnx, and describes the fields that differ ("" when none
+// do, or for dense cells). A cell's fingerprint hashes its flags only, so
+// a default that changed between versions would otherwise go unnoticed.
+func settingsDrift(cfg *ExperimentConfig, g GlobalOptions, c *expCell, resultsDir string) string {
+	if c.dense() {
+		return ""
+	}
+	cell, err := results.ReadFile(filepath.Join(resultsDir, c.id+".json"))
+	if err != nil || len(cell.Compress) == 0 {
+		return ""
+	}
+	var rec struct {
+		Config map[string]any `json:"config"`
+	}
+	if err := json.Unmarshal(cell.Compress, &rec); err != nil || rec.Config == nil {
+		return ""
+	}
+	g.Seed = c.seed
+	quiet := &IOStreams{Out: io.Discard, ErrOut: io.Discard}
+	opts, err := parseVerb(NewCmdCompress, quiet, &g, c.args(cfg).compress)
+	if err != nil {
+		return fmt.Sprintf("cannot compare its compression settings with this version's: %v", err)
+	}
+	b, err := json.Marshal(opts.Learn)
+	if err != nil {
+		return ""
+	}
+	var now map[string]any
+	if err := json.Unmarshal(b, &now); err != nil {
+		return ""
+	}
+	// Run-specific fields, not settings.
+	skip := map[string]bool{"Seed": true, "Workers": true, "CheckpointDir": true, "CheckpointEvery": true, "Resume": true}
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(now)) {
+		old, had := rec.Config[k]
+		switch {
+		case skip[k]:
+		case !had && !reflect.ValueOf(now[k]).IsZero():
+			diffs = append(diffs, fmt.Sprintf("%s (not recorded) → %v", k, now[k]))
+		case had && !reflect.DeepEqual(old, now[k]):
+			diffs = append(diffs, fmt.Sprintf("%s %v → %v", k, old, now[k]))
+		}
+	}
+	if len(diffs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("its compression ran with settings this version's defaults no longer give (%s); delete %s to rerun it with the current ones",
+		strings.Join(diffs, ", "), filepath.Join(resultsDir, c.id+".json"))
 }
 
 // refreshCells rebuilds the verify reports of the finished cells among

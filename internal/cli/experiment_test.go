@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -206,6 +207,38 @@ func TestExperimentMicroGrid(t *testing.T) {
 	}
 	if _, err := results.ReadFile(filepath.Join(res, ids[1]+".json")); err != nil {
 		t.Errorf("rerun cell: %v", err)
+	}
+
+	// A finished cell whose recorded compression settings differ from what
+	// its flags give now (a changed default) is still skipped, with a note
+	// naming the field; the dry run says the same.
+	c, err := results.ReadFile(filepath.Join(res, ids[2]+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(c.Compress, &rep); err != nil {
+		t.Fatal(err)
+	}
+	rep["config"].(map[string]any)["Rho"] = 0.07
+	if c.Compress, err = json.Marshal(rep); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := results.WriteFile(res, c); err != nil {
+		t.Fatal(err)
+	}
+	calls = map[string]int{}
+	stderr = run(calls, func(o *ExperimentOptions) { o.NoResults = true })
+	note := "its compression ran with settings this version's defaults no longer give (Rho 0.07 → 0.05)"
+	if len(calls) != 0 || !strings.Contains(stderr, ids[2]+": note: "+note) || strings.Count(stderr, "note:") != 1 {
+		t.Errorf("a cell made with other defaults: calls %v, said:\n%s", calls, stderr)
+	}
+	ios, out, _ := testIO()
+	if err := experimentRun(context.Background(), &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, Config: microConfig(), WorkDir: work, ResultsDir: res, Markdown: md, DryRun: true}, expSteps{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "\t# "+note) {
+		t.Errorf("the dry run does not note the changed default:\n%s", out)
 	}
 
 	// The summary is regenerated from the files alone, byte for byte.
