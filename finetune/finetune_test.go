@@ -68,6 +68,53 @@ func TestTrainingLearnsToyProblem(t *testing.T) {
 	}
 }
 
+// uninterrupted trains a fresh model for epochs over src and returns its
+// weights.
+func uninterrupted(t *testing.T, src finetune.Source, epochs, total int) map[string][]float32 {
+	t.Helper()
+	m := toyModel(t)
+	tr := newTrainer(t, m, total)
+	if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: epochs}, src, tr, tr.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	return weights(m)
+}
+
+// interrupted runs cfg over src in a fresh model and cancels the context
+// after n steps; the loop must return context.Canceled.
+func interrupted(t *testing.T, cfg finetune.LoopConfig, src finetune.Source, total, n int) {
+	t.Helper()
+	tr := newTrainer(t, toyModel(t), total)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	steps := 0
+	err := finetune.Loop(ctx, cfg, src, tr, tr.Step, finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+		if steps++; steps == n {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Loop after cancel = %v, want context.Canceled", err)
+	}
+}
+
+// resumedMatches resumes cfg over src in a fresh model and trainer (a new
+// process, as it were) and requires the weights of the uninterrupted run.
+func resumedMatches(t *testing.T, cfg finetune.LoopConfig, src finetune.Source, total int, want map[string][]float32) {
+	t.Helper()
+	m := toyModel(t)
+	tr := newTrainer(t, m, total)
+	if err := finetune.Loop(context.Background(), cfg, src, tr, tr.Step, finetune.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	got := weights(m)
+	for name, w := range want {
+		if !slices.Equal(w, got[name]) {
+			t.Fatalf("after resume, %s differs from the uninterrupted run", name)
+		}
+	}
+}
+
 // TestResumeIsExact interrupts training mid-epoch by cancelling the
 // context, resumes from the checkpoint, and requires weights identical to
 // an uninterrupted run.
@@ -75,41 +122,10 @@ func TestResumeIsExact(t *testing.T) {
 	const epochs = 2
 	src := &toySource{Batch: 8, Steps: 10, Size: 8, Seed: 2}
 	total := epochs * src.Steps
-
-	ref := toyModel(t)
-	trRef := newTrainer(t, ref, total)
-	if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: epochs}, src, trRef, trRef.Step, finetune.Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-
-	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
-	m := toyModel(t)
-	tr := newTrainer(t, m, total)
-	ctx, cancel := context.WithCancel(context.Background())
-	steps := 0
-	cfg := finetune.LoopConfig{Phase: "train", Epochs: epochs, CheckpointPath: ckpt, CheckpointEvery: 3, Resume: true}
-	err := finetune.Loop(ctx, cfg, src, tr, tr.Step, finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
-		steps++
-		if steps == 14 { // mid-epoch 2
-			cancel()
-		}
-	}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Loop after cancel = %v, want context.Canceled", err)
-	}
-
-	// A fresh process: new model and trainer, resumed from the file.
-	m2 := toyModel(t)
-	tr2 := newTrainer(t, m2, total)
-	if err := finetune.Loop(context.Background(), cfg, src, tr2, tr2.Step, finetune.Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	want, got := weights(ref), weights(m2)
-	for name, w := range want {
-		if !slices.Equal(w, got[name]) {
-			t.Fatalf("after resume, %s differs from the uninterrupted run", name)
-		}
-	}
+	want := uninterrupted(t, src, epochs, total)
+	cfg := finetune.LoopConfig{Phase: "train", Epochs: epochs, CheckpointPath: filepath.Join(t.TempDir(), "run.ckpt"), CheckpointEvery: 3, Resume: true}
+	interrupted(t, cfg, src, total, 14) // mid-epoch 2
+	resumedMatches(t, cfg, src, total, want)
 }
 
 // pipelineSource is a toy source that, like the real data pipeline, hands
@@ -138,26 +154,11 @@ func TestCancelInDataPipelineSavesCheckpoint(t *testing.T) {
 	const epochs = 2
 	src := pipelineSource{&toySource{Batch: 8, Steps: 10, Size: 8, Seed: 2}}
 	total := epochs * src.Steps
-	ref := toyModel(t)
-	trRef := newTrainer(t, ref, total)
-	if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: epochs}, src, trRef, trRef.Step, finetune.Hooks{}); err != nil {
-		t.Fatal(err)
-	}
+	want := uninterrupted(t, src, epochs, total)
 	ckpt := filepath.Join(t.TempDir(), "run.ckpt")
-	m := toyModel(t)
-	tr := newTrainer(t, m, total)
-	ctx, cancel := context.WithCancel(context.Background())
-	steps := 0
 	// No periodic checkpoints: only the one the cancellation writes.
 	cfg := finetune.LoopConfig{Phase: "train", Epochs: epochs, CheckpointPath: ckpt, Resume: true}
-	err := finetune.Loop(ctx, cfg, src, tr, tr.Step, finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
-		if steps++; steps == 13 {
-			cancel()
-		}
-	}})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Loop after cancel = %v, want context.Canceled", err)
-	}
+	interrupted(t, cfg, src, total, 13)
 	ck, err := finetune.ReadCheckpoint(ckpt)
 	if err != nil {
 		t.Fatalf("no checkpoint after a cancellation the pipeline reported: %v", err)
@@ -165,17 +166,7 @@ func TestCancelInDataPipelineSavesCheckpoint(t *testing.T) {
 	if ck.Epoch != 1 || ck.Step != 3 {
 		t.Errorf("checkpoint at epoch %d step %d, want epoch 1 step 3 (13 steps done)", ck.Epoch, ck.Step)
 	}
-	m2 := toyModel(t)
-	tr2 := newTrainer(t, m2, total)
-	if err := finetune.Loop(context.Background(), cfg, src, tr2, tr2.Step, finetune.Hooks{}); err != nil {
-		t.Fatal(err)
-	}
-	want, got := weights(ref), weights(m2)
-	for name, w := range want {
-		if !slices.Equal(w, got[name]) {
-			t.Fatalf("after resume, %s differs from the uninterrupted run", name)
-		}
-	}
+	resumedMatches(t, cfg, src, total, want)
 }
 
 func TestNonFiniteLossStops(t *testing.T) {

@@ -598,19 +598,21 @@ func (s cellState) String() string {
 	return [...]string{"todo", "done", "done (other settings)", "invalid result file, will rerun"}[s]
 }
 
-func stateOf(resultsDir string, c *expCell) (cellState, error) {
+// stateOf reads a cell's result file, if any, and returns its state and,
+// when it could be read, its contents.
+func stateOf(resultsDir string, c *expCell) (cellState, *results.Cell, error) {
 	p := filepath.Join(resultsDir, c.id+".json")
 	if _, err := os.Stat(p); err != nil {
-		return cellTodo, nil
+		return cellTodo, nil, nil
 	}
 	r, err := results.ReadFile(p)
 	if err != nil {
-		return cellInvalid, err
+		return cellInvalid, nil, err
 	}
 	if r.Fingerprint != c.fingerprint {
-		return cellStale, nil
+		return cellStale, r, nil
 	}
-	return cellDone, nil
+	return cellDone, r, nil
 }
 
 func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) error {
@@ -681,13 +683,13 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 	}
 	if o.DryRun {
 		for _, c := range chosen {
-			st, err := stateOf(resultsDir, c)
+			st, cell, err := stateOf(resultsDir, c)
 			fmt.Fprintf(o.IO.Out, "%s\t%s\n", c.id, st)
 			if err != nil {
 				fmt.Fprintf(o.IO.Out, "\t# %v\n", err)
 			}
 			if st == cellDone {
-				if d := settingsDrift(cfg, g, c, resultsDir); d != "" {
+				if d := settingsDrift(cfg, g, c, cell, resultsDir); d != "" {
 					fmt.Fprintf(o.IO.Out, "\t# %s\n", d)
 				}
 			}
@@ -709,12 +711,12 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 	var failed []error
 	ran, skipped := 0, 0
 	for i, c := range chosen {
-		st, err := stateOf(resultsDir, c)
+		st, cell, err := stateOf(resultsDir, c)
 		switch st {
 		case cellDone:
 			skipped++
 			fmt.Fprintf(o.IO.ErrOut, "experiment: [%d/%d] %s: done, skipped\n", i+1, len(chosen), c.id)
-			if d := settingsDrift(cfg, g, c, resultsDir); d != "" {
+			if d := settingsDrift(cfg, g, c, cell, resultsDir); d != "" {
 				fmt.Fprintf(o.IO.ErrOut, "experiment: %s: note: %s\n", c.id, d)
 			}
 			continue
@@ -753,16 +755,13 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 }
 
 // settingsDrift compares the compression settings a finished cell recorded
-// (its compress report's resolved configuration) with those its flags give
+// (cell, its result file: the compress report's resolved configuration)
+// with those its flags give
 // with this csam-onnx, and describes the fields that differ ("" when none
 // do, or for dense cells). A cell's fingerprint hashes its flags only, so
 // a default that changed between versions would otherwise go unnoticed.
-func settingsDrift(cfg *ExperimentConfig, g GlobalOptions, c *expCell, resultsDir string) string {
-	if c.dense() {
-		return ""
-	}
-	cell, err := results.ReadFile(filepath.Join(resultsDir, c.id+".json"))
-	if err != nil || len(cell.Compress) == 0 {
+func settingsDrift(cfg *ExperimentConfig, g GlobalOptions, c *expCell, cell *results.Cell, resultsDir string) string {
+	if c.dense() || len(cell.Compress) == 0 {
 		return ""
 	}
 	var rec struct {
@@ -815,10 +814,11 @@ func refreshCells(o *ExperimentOptions, chosen []*expCell, resultsDir, md string
 	var failed []error
 	refreshed := 0
 	for _, c := range chosen {
-		if st, _ := stateOf(resultsDir, c); st != cellDone {
+		st, cell, _ := stateOf(resultsDir, c)
+		if st != cellDone {
 			continue
 		}
-		if err := refreshCell(resultsDir, c); err != nil {
+		if err := refreshCell(resultsDir, c, cell); err != nil {
 			failed = append(failed, fmt.Errorf("cell %s: %w", c.id, err))
 			continue
 		}
@@ -836,11 +836,9 @@ func refreshCells(o *ExperimentOptions, chosen []*expCell, resultsDir, md string
 	return nil
 }
 
-func refreshCell(resultsDir string, c *expCell) error {
-	cell, err := results.ReadFile(filepath.Join(resultsDir, c.id+".json"))
-	if err != nil {
-		return err
-	}
+// refreshCell rebuilds the verify report of cell (c's result file, read
+// by stateOf) from the raw measurements in c's work folder and rewrites it.
+func refreshCell(resultsDir string, c *expCell, cell *results.Cell) error {
 	// A raw file belongs to the cell when its command is one of the cell's
 	// recorded command lines and it measured the same model file.
 	fromRaw := func(dir string) (*report.Report, error) {

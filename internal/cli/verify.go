@@ -590,15 +590,9 @@ func buildReport(raw *RawResult) *report.Report {
 				out.Baseline = append(out.Baseline, b.CC.CertifiedAt(e).Accuracy())
 			}
 		}
-		for _, s := range cc.Samples {
-			out.PerImage = append(out.PerImage, report.CCImage{Index: s.Index, Label: s.Label, Pred: s.Pred, Correct: s.Correct, Bound: s.Bound})
-		}
-		slices.SortFunc(out.PerImage, func(a, b report.CCImage) int { return a.Index - b.Index })
+		out.PerImage = ccImages(cc.Samples)
 		if b != nil && b.CC != nil {
-			for _, s := range b.CC.Samples {
-				out.BaselinePerImage = append(out.BaselinePerImage, report.CCImage{Index: s.Index, Label: s.Label, Pred: s.Pred, Correct: s.Correct, Bound: s.Bound})
-			}
-			slices.SortFunc(out.BaselinePerImage, func(a, b report.CCImage) int { return a.Index - b.Index })
+			out.BaselinePerImage = ccImages(b.CC.Samples)
 		}
 		r.CCCert = out
 	}
@@ -634,6 +628,17 @@ func buildReport(raw *RawResult) *report.Report {
 		r.Smoothing = out
 	}
 	return r
+}
+
+// ccImages lists CC-Cert samples as the report's per-image outcomes, in
+// test-set order (merged shards come in shard order).
+func ccImages(samples []runtime.CCSample) []report.CCImage {
+	out := make([]report.CCImage, 0, len(samples))
+	for _, s := range samples {
+		out = append(out, report.CCImage{Index: s.Index, Label: s.Label, Pred: s.Pred, Correct: s.Correct, Bound: s.Bound})
+	}
+	slices.SortFunc(out, func(a, b report.CCImage) int { return a.Index - b.Index })
+	return out
 }
 
 // sweepMeans returns the mean accuracy over all cells and the unnormalized

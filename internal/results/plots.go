@@ -131,18 +131,18 @@ func certCurve(g *Group, title string) (*plotFile, error) {
 			l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		}
 		p.Add(l)
-		// Markers at the reported levels only, so the fine curve stays
-		// readable.
-		var marks plotter.XYs
-		for _, pt := range pts {
-			for _, e := range []float64{1e-4, 1e-3, 1e-2} {
-				if near(pt.X, e) {
-					marks = append(marks, pt)
+		// On the fine curve, markers at the reported levels only, so that
+		// it stays readable.
+		marks := pts
+		if fine {
+			marks = nil
+			for _, pt := range pts {
+				for _, e := range []float64{1e-4, 1e-3, 1e-2} {
+					if near(pt.X, e) {
+						marks = append(marks, pt)
+					}
 				}
 			}
-		}
-		if !fine {
-			marks = pts
 		}
 		s, err := plotter.NewScatter(marks)
 		if err != nil {
@@ -213,8 +213,8 @@ func scatter(g *Group, title string) (*plotFile, error) {
 }
 
 // renderLegendBeside draws p in a w×h area and its legend (entries named
-// names) in a column to the right of it, so that no legend covers a curve or point however many
-// methods a table has.
+// names) in a column to the right of it, so that no legend covers a curve
+// or point however many methods a table has.
 func renderLegendBeside(p *plot.Plot, names []string, w, h vg.Length) ([]byte, error) {
 	leg := p.Legend
 	p.Legend = plot.NewLegend()
