@@ -305,3 +305,25 @@ func BenchmarkTrainPeers(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkThreadScaling measures how much a second worker speeds up the
+// training step (forward, loss, backward) of the reference CIFAR models at
+// batch 128: the same model compiled for 1 and for 2 workers, one step of
+// each per iteration (alternate), and the ratio 2-worker/1-worker. Far
+// below 2 means the step is bound by something the two cores share
+// (memory bandwidth, see tensor's BenchmarkStreamBandwidth) or by serial
+// parts; it is also why the project's long jobs run side by side with one
+// thread each (docs/performance.md).
+func BenchmarkThreadScaling(b *testing.B) {
+	const batch = 128
+	for _, cfg := range []models.Config{{Arch: "resnet18", Width: 0.5, Seed: 1}, {Arch: "mobilenetv2", Width: 0.5, Seed: 1},
+		{Arch: "googlenet", Width: 0.25, Seed: 1}} {
+		b.Run(fmt.Sprintf("%s_w%v", cfg.Arch, cfg.Width), func(b *testing.B) {
+			p2, labels2 := compileForTraining(b, cfg, batch, 2)
+			two := gradStep(b, p2, labels2)
+			p1, labels1 := compileForTraining(b, cfg, batch, 1)
+			one := gradStep(b, p1, labels1)
+			alternate(b, batch, "2workers", two, "1worker", one)
+		})
+	}
+}
