@@ -23,7 +23,9 @@ type Options struct {
 }
 
 // Write regenerates the Markdown summary and its plots from cells,
-// each file atomically. It returns the files written.
+// each file atomically, and removes the plots of groups that no longer
+// exist (PNG files in PlotDir named like the plots Write draws, e.g.
+// after a result file was deleted). It returns the files written.
 func Write(cells []*Cell, opts Options) ([]string, error) {
 	groups := Groups(cells)
 	var written []string
@@ -47,6 +49,9 @@ func Write(cells []*Cell, opts Options) ([]string, error) {
 			written = append(written, path)
 		}
 	}
+	if err := removeStalePlots(opts.PlotDir, written); err != nil {
+		return nil, err
+	}
 	var b strings.Builder
 	if err := writeMarkdown(&b, cells, groups, plots, opts); err != nil {
 		return nil, err
@@ -58,6 +63,32 @@ func Write(cells []*Cell, opts Options) ([]string, error) {
 		return nil, err
 	}
 	return append(written, opts.Markdown), nil
+}
+
+// plotSuffixes end the names of the plots groupPlots draws.
+var plotSuffixes = []string{"_cccert.png", "_scatter.png"}
+
+// removeStalePlots deletes the files in dir whose names end in one of
+// plotSuffixes and that are not in keep (paths as Write builds them).
+// Other files in dir are left alone.
+func removeStalePlots(dir string, keep []string) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		if e.IsDir() || slices.Contains(keep, path) || !slices.ContainsFunc(plotSuffixes, func(s string) bool { return strings.HasSuffix(e.Name(), s) }) {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("removing the stale plot %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 var columns = []struct {

@@ -123,6 +123,43 @@ func TestWriteDeterministic(t *testing.T) {
 	}
 }
 
+// TestWriteRemovesStalePlots: when a group's cells are gone, the next
+// Write removes its plots, and leaves every other file in the folder.
+func TestWriteRemovesStalePlots(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Markdown: filepath.Join(dir, "R.md"), PlotDir: filepath.Join(dir, "plots"), Regenerate: "regen"}
+	if _, err := Write(sample(), opts); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(opts.PlotDir, "d_a_s0.5_cccert.png")
+	if _, err := os.Stat(stale); err != nil {
+		t.Fatalf("the 0.5 group's plot was not written: %v", err)
+	}
+	other := filepath.Join(opts.PlotDir, "notes_cccert.txt")
+	if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cells []*Cell
+	for _, c := range sample() {
+		if c.Sparsity != 0.5 {
+			cells = append(cells, c)
+		}
+	}
+	if _, err := Write(cells, opts); err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{stale, filepath.Join(opts.PlotDir, "d_a_s0.5_scatter.png")} {
+		if _, err := os.Stat(gone); !os.IsNotExist(err) {
+			t.Errorf("%s is still there (err %v)", gone, err)
+		}
+	}
+	for _, kept := range []string{other, filepath.Join(opts.PlotDir, "d_a_s0.9_cccert.png"), filepath.Join(opts.PlotDir, "d_a_s0.9_scatter.png")} {
+		if _, err := os.Stat(kept); err != nil {
+			t.Errorf("%s was removed: %v", kept, err)
+		}
+	}
+}
+
 // TestBudgetGivenModels: dense models the experiment was given are named,
 // not counted as 0 h of training.
 func TestBudgetGivenModels(t *testing.T) {
