@@ -48,6 +48,10 @@ type ExperimentOptions struct {
 	// Refresh re-derives finished cells' verify reports from the raw
 	// measurements in their work folders, then regenerates the summary.
 	Refresh bool
+	// Shard i/N runs the i-th of N disjoint parts of the chosen cells
+	// (cells sharing a dense model to train stay in one part), so that N
+	// processes can run one grid side by side.
+	Shard string
 }
 
 // ExperimentConfig is an experiment YAML file: the grid's axes, the flags
@@ -198,6 +202,7 @@ over them.`,
 	f.StringVar(&opts.Markdown, "markdown", "", "summary Markdown file (default: the config's markdown)")
 	f.BoolVar(&opts.NoResults, "no-results", false, "do not regenerate the summary at the end")
 	f.BoolVar(&opts.ResultsOnly, "results-only", false, "only regenerate the summary and plots from the result files")
+	f.StringVar(&opts.Shard, "shard", "", "run only part i/N of the chosen cells (0 ≤ i < N; cells that share a dense model to train stay together), to run N processes side by side, e.g. each with --threads 1")
 	f.BoolVar(&opts.Refresh, "refresh", false, "rebuild finished cells' result files from the raw measurements in the work folder (when a newer csam-onnx reports more), then the summary; runs nothing")
 	return cmd
 }
@@ -656,6 +661,14 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 	if len(chosen) == 0 {
 		return FlagErrorf("experiment: --only %q matches none of the %d cells of %s (run with --dry-run to list them)", o.Only, len(cells), o.Config)
 	}
+	shard, err := parseShard(o.Shard)
+	if err != nil {
+		return err
+	}
+	if chosen = shardCells(chosen, shard); len(chosen) == 0 {
+		fmt.Fprintf(o.IO.ErrOut, "experiment: shard %s has no cells (fewer cell groups than shards)\n", o.Shard)
+		return nil
+	}
 	// Check every step's flags before any work.
 	quiet := &IOStreams{In: o.IO.In, Out: io.Discard, ErrOut: io.Discard}
 	for _, c := range chosen {
@@ -752,6 +765,33 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		return fmt.Errorf("experiment: %d of %d cells failed (logs in the cells' folders under %s):\n%w", len(failed), len(chosen), workDir, errors.Join(failed...))
 	}
 	return nil
+}
+
+// shardCells returns the cells of shard s ({i, N}): the cells are grouped
+// by the dense model they train (one group per cell when the dense model
+// is given), and groups are dealt to the shards in turn in plan order, so
+// two shards never train the same model.
+func shardCells(cells []*expCell, s [2]int) []*expCell {
+	if s[1] <= 1 {
+		return cells
+	}
+	group := map[string]int{}
+	var out []*expCell
+	for _, c := range cells {
+		key := c.id
+		if !c.pretrained() {
+			key = "dense:" + c.denseDir
+		}
+		g, ok := group[key]
+		if !ok {
+			g = len(group)
+			group[key] = g
+		}
+		if g%s[1] == s[0] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // settingsDrift compares the compression settings a finished cell recorded

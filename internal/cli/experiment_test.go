@@ -298,6 +298,84 @@ func TestExperimentDryRun(t *testing.T) {
 	}
 }
 
+// TestExperimentShard: --shard i/N splits the cells into N disjoint parts
+// whose union is the grid; cells that train the same dense model are in
+// one part; a bad value is refused.
+func TestExperimentShard(t *testing.T) {
+	dryRun := func(t *testing.T, file, shard string) map[string]bool {
+		t.Helper()
+		ios, out, errOut := testIO()
+		dir := t.TempDir()
+		opts := &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, DryRun: true, ResultsDir: dir, WorkDir: dir, Shard: shard,
+			Config: filepath.Join(testenv.RepoRoot(), "experiments", file)}
+		if err := experimentRun(context.Background(), opts, expSteps{}); err != nil {
+			t.Fatalf("--shard %s: %v\n%s", shard, err, errOut)
+		}
+		ids := map[string]bool{}
+		for _, l := range strings.Split(out.String(), "\n") {
+			if id, ok := strings.CutSuffix(l, "\ttodo"); ok {
+				ids[id] = true
+			}
+		}
+		return ids
+	}
+	for _, c := range []struct {
+		file  string
+		cells int
+	}{{"headline.yaml", 24}, {"grid.yaml", 396}} {
+		t.Run(c.file, func(t *testing.T) {
+			const n = 3
+			owner := map[string]int{}
+			for i := range n {
+				part := dryRun(t, c.file, fmt.Sprintf("%d/%d", i, n))
+				if len(part) == 0 {
+					t.Errorf("shard %d/%d is empty", i, n)
+				}
+				for id := range part {
+					if j, dup := owner[id]; dup {
+						t.Errorf("%s is in shards %d and %d", id, j, i)
+					}
+					owner[id] = i
+				}
+			}
+			if len(owner) != c.cells {
+				t.Errorf("the %d shards hold %d cells, want %d", n, len(owner), c.cells)
+			}
+			// Flowers-102 cells train their dense model per (arch, seed):
+			// all of one model's cells in one shard.
+			byModel := map[string]map[int]bool{}
+			for id, i := range owner {
+				if !strings.HasPrefix(id, "flowers102") {
+					continue
+				}
+				fields := strings.Split(id, "_")
+				key := fields[1] + "_" + fields[len(fields)-1]
+				if byModel[key] == nil {
+					byModel[key] = map[int]bool{}
+				}
+				byModel[key][i] = true
+			}
+			for key, shards := range byModel {
+				if len(shards) != 1 {
+					t.Errorf("the cells training dense model %s are spread over shards %v", key, shards)
+				}
+			}
+			if c.file == "grid.yaml" && len(byModel) != 9 {
+				t.Errorf("found %d Flowers-102 dense models, want 3 archs × 3 seeds", len(byModel))
+			}
+		})
+	}
+	for _, bad := range []string{"2/2", "1", "-1/2", "a/b"} {
+		ios, _, _ := testIO()
+		opts := &ExperimentOptions{IO: ios, Global: &GlobalOptions{}, DryRun: true, Shard: bad, ResultsDir: t.TempDir(), WorkDir: t.TempDir(),
+			Config: filepath.Join(testenv.RepoRoot(), "experiments", "micro.yaml")}
+		err := experimentRun(context.Background(), opts, expSteps{})
+		if err == nil || !strings.Contains(err.Error(), "--shard") {
+			t.Errorf("--shard %s: err = %v, want one naming --shard", bad, err)
+		}
+	}
+}
+
 // TestExperimentConfigErrors: a bad configuration is refused before any
 // work, with a message naming the file and the entry at fault.
 func TestExperimentConfigErrors(t *testing.T) {

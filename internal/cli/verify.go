@@ -149,20 +149,28 @@ func (o *VerifyOptions) parse() error {
 			return &FlagError{Err: fmt.Errorf("--cc-transform: %w", err)}
 		}
 	}
-	o.shard = [2]int{0, 1}
-	if o.Shard != "" {
-		i, n, ok := strings.Cut(o.Shard, "/")
-		a, err1 := strconv.Atoi(i)
-		b, err2 := strconv.Atoi(n)
-		if !ok || err1 != nil || err2 != nil || b < 1 || a < 0 || a >= b {
-			return FlagErrorf("--shard %q: want i/N with 0 ≤ i < N, e.g. 0/4", o.Shard)
-		}
-		o.shard = [2]int{a, b}
+	if o.shard, err = parseShard(o.Shard); err != nil {
+		return err
 	}
 	if o.Batch < 1 || o.Subset < 0 || o.CertSubset < 0 {
 		return FlagErrorf("verify: --batch must be ≥ 1, --subset and --cert-subset ≥ 0")
 	}
 	return nil
+}
+
+// parseShard reads a --shard value i/N (0 ≤ i < N); "" is the whole
+// run, 0/1.
+func parseShard(v string) ([2]int, error) {
+	if v == "" {
+		return [2]int{0, 1}, nil
+	}
+	i, n, ok := strings.Cut(v, "/")
+	a, err1 := strconv.Atoi(i)
+	b, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || b < 1 || a < 0 || a >= b {
+		return [2]int{}, FlagErrorf("--shard %q: want i/N with 0 ≤ i < N, e.g. 0/4", v)
+	}
+	return [2]int{a, b}, nil
 }
 
 func (o *VerifyOptions) certCC() bool {
