@@ -29,7 +29,7 @@ help:
 	@echo "make fuzz         fuzz onnxio.Decode for $(FUZZTIME)"
 	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
 	@echo "make lint         gofmt and go vet"
-	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP)"
+	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP) (JOBS=2: two shards side by side)"
 	@echo "make results      regenerate docs/RESULTS.md from docs/results/*.json"
 	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (needs python3-torch, python3-torchvision) and run check on each"
 
@@ -68,10 +68,20 @@ bench-peers: setup
 	$(GO) test -run '^$$' -bench 'ResNet18Peers|TrainPeers' -benchtime 4x -timeout 60m ./autodiff
 
 # The issue-7 grid: rerun the same command to resume; finished cells are
-# skipped. EXP=experiments/grid.yaml for the wide grid.
+# skipped. EXP=experiments/grid.yaml for the wide grid. JOBS=2 runs two
+# shards side by side with one thread each (docs/performance.md), then
+# the summary once.
 EXP ?= experiments/headline.yaml
+JOBS ?= 1
 experiments: setup build
+ifeq ($(JOBS),1)
 	$(BIN) experiment --config $(EXP)
+else
+	@pids=""; for i in $$(seq 0 $$(($(JOBS)-1))); do \
+		$(BIN) --threads 1 experiment --config $(EXP) --shard $$i/$(JOBS) --no-results & pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
+	$(BIN) experiment --config $(EXP) --results-only
+endif
 
 # Regenerate docs/RESULTS.md and its plots from docs/results/*.json alone.
 results: build
