@@ -36,6 +36,10 @@ type batchNormKernel struct {
 	n, c, plane int
 	mean, istd  []float32 // per channel, of the last Forward
 	trained     bool      // the last Forward used batch statistics
+	// Per-channel scratch of the passes (each channel is written by the
+	// one worker that owns its block): float64 sums, float32 coefficients.
+	sum1, sum2 []float64
+	coef       [3][]float32
 
 	// relu: the Relu that was the only reader of output 0 is fused into
 	// this kernel (Compile, fuseRelu): output 0 then holds the
@@ -100,11 +104,40 @@ func (k *batchNormKernel) Setup(in []Value) ([]Output, error) {
 	}
 	k.mean = make([]float32, k.c)
 	k.istd = make([]float32, k.c)
+	k.sum1, k.sum2 = make([]float64, k.c), make([]float64, k.c)
+	for i := range k.coef {
+		k.coef[i] = make([]float32, k.c)
+	}
 	outs := []Output{{DType: tensor.Float32, Shape: append([]int(nil), x...)}}
 	for i := 1; i < k.nOut; i++ {
 		outs = append(outs, Output{DType: tensor.Float32, Shape: []int{k.c}})
 	}
 	return outs, nil
+}
+
+// assignsGrad: BatchNormalization assigns dX when it is fresh.
+func (k *batchNormKernel) assignsGrad(i int) bool { return i == 0 }
+
+// bnBlockBytes bounds the data one block of channels reads in a pass
+// (three arrays of N planes per channel), so that a block's second pass
+// finds it in the core's cache. A variable for the tests.
+var bnBlockBytes = 768 << 10
+
+// channelBlock is the number of channels per block: the passes run over
+// blocks of consecutive channels, sample by sample, so that each sample's
+// planes of a block are one contiguous run (small planes read one by one
+// across the whole tensor leave the hardware prefetchers little to do).
+// Each channel's sums still add its planes in sample order, so the
+// results do not depend on the block size or the worker count.
+func (k *batchNormKernel) channelBlock() int {
+	return max(1, bnBlockBytes/(12*k.n*k.plane))
+}
+
+// forEachBlock calls fn(c0, c1) for the channel blocks, spread over the
+// workers.
+func (k *batchNormKernel) forEachBlock(workers int, fn func(c0, c1 int)) {
+	cb := k.channelBlock()
+	tensor.ForEach(workers, (k.c+cb-1)/cb, func(_, b int) { fn(b*cb, min(k.c, (b+1)*cb)) })
 }
 
 func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
@@ -113,52 +146,77 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 	k.trained = ctx.Training || k.trainingAttr
 	update := ctx.Training && !ctx.FreezeRunningStats
 	nm := float64(k.n * k.plane)
-	tensor.ForEach(ctx.Workers, k.c, func(_, c int) {
-		var mean, v float64
+	pl := k.plane
+	ca, cb := k.coef[0], k.coef[1]
+	k.forEachBlock(ctx.Workers, func(c0, c1 int) {
+		mean, v := k.sum1[c0:c1], k.sum2[c0:c1]
 		if k.trained {
+			clear(mean)
+			clear(v)
 			for n := range k.n {
-				mean += bnSum(x[(n*k.c+c)*k.plane:][:k.plane])
+				xs := x[(n*k.c+c0)*pl : (n*k.c+c1)*pl]
+				for i := range mean {
+					mean[i] += bnSum(xs[i*pl : (i+1)*pl])
+				}
 			}
-			mean /= nm
+			for i := range mean {
+				mean[i] /= nm
+			}
 			for n := range k.n {
-				v += bnSumSqDev(x[(n*k.c+c)*k.plane:][:k.plane], float32(mean))
+				xs := x[(n*k.c+c0)*pl : (n*k.c+c1)*pl]
+				for i := range v {
+					v[i] += bnSumSqDev(xs[i*pl:(i+1)*pl], float32(mean[i]))
+				}
 			}
-			v /= nm
+			for i := range v {
+				v[i] /= nm
+			}
 		} else {
-			mean, v = float64(rmean[c]), float64(rvar[c])
+			for c := c0; c < c1; c++ {
+				mean[c-c0], v[c-c0] = float64(rmean[c]), float64(rvar[c])
+			}
 		}
-		istd := 1 / math.Sqrt(v+float64(k.eps))
-		k.mean[c], k.istd[c] = float32(mean), float32(istd)
-		a := float32(float64(scale[c]) * istd)
-		b := float32(float64(bias[c]) - mean*float64(scale[c])*istd)
+		for c := c0; c < c1; c++ {
+			m, vc := mean[c-c0], v[c-c0]
+			istd := 1 / math.Sqrt(vc+float64(k.eps))
+			k.mean[c], k.istd[c] = float32(m), float32(istd)
+			ca[c] = float32(float64(scale[c]) * istd)
+			cb[c] = float32(float64(bias[c]) - m*float64(scale[c])*istd)
+		}
 		for n := range k.n {
-			off := (n*k.c + c) * k.plane
-			if k.relu {
-				tensor.AffineRelu(x[off:off+k.plane], a, b, y[off:off+k.plane])
-			} else {
-				tensor.Affine(x[off:off+k.plane], a, b, y[off:off+k.plane])
+			off := (n*k.c + c0) * pl
+			for c := c0; c < c1; c++ {
+				if k.relu {
+					tensor.AffineRelu(x[off:off+pl], ca[c], cb[c], y[off:off+pl])
+				} else {
+					tensor.Affine(x[off:off+pl], ca[c], cb[c], y[off:off+pl])
+				}
+				off += pl
 			}
 		}
 		if !k.trained {
 			return
 		}
 		mom := float64(k.momentum)
-		newMean := float32(mom*float64(rmean[c]) + (1-mom)*mean)
-		newVar := float32(mom*float64(rvar[c]) + (1-mom)*v)
-		if k.nOut > 1 && out[1] != nil {
-			out[1].F32[c] = newMean
-		}
-		if k.nOut > 2 && out[2] != nil {
-			out[2].F32[c] = newVar
-		}
-		if k.nOut > 3 && out[3] != nil {
-			out[3].F32[c] = float32(mean)
-		}
-		if k.nOut > 4 && out[4] != nil {
-			out[4].F32[c] = float32(istd)
-		}
-		if update {
-			rmean[c], rvar[c] = newMean, newVar
+		for c := c0; c < c1; c++ {
+			m, vc := mean[c-c0], v[c-c0]
+			newMean := float32(mom*float64(rmean[c]) + (1-mom)*m)
+			newVar := float32(mom*float64(rvar[c]) + (1-mom)*vc)
+			if k.nOut > 1 && out[1] != nil {
+				out[1].F32[c] = newMean
+			}
+			if k.nOut > 2 && out[2] != nil {
+				out[2].F32[c] = newVar
+			}
+			if k.nOut > 3 && out[3] != nil {
+				out[3].F32[c] = float32(m)
+			}
+			if k.nOut > 4 && out[4] != nil {
+				out[4].F32[c] = k.istd[c]
+			}
+			if update {
+				rmean[c], rvar[c] = newMean, newVar
+			}
 		}
 	})
 	if !k.trained {
@@ -172,9 +230,6 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 	}
 	return nil
 }
-
-// assignsGrad: BatchNormalization assigns dX when it is fresh.
-func (k *batchNormKernel) assignsGrad(i int) bool { return i == 0 }
 
 func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil {
@@ -194,64 +249,72 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 	}
 	dx, dscale, dbias, dmean, dvar := grad(0), grad(1), grad(2), grad(3), grad(4)
 	nm := float64(k.n * k.plane)
-	tensor.ForEach(ctx.Workers, k.c, func(_, c int) {
-		mean, istd := k.mean[c], float64(k.istd[c])
-		// Σ dy and Σ dy·x̂ over the channel.
-		var sdy, sdyx float64
+	pl := k.plane
+	ca, cb, cc := k.coef[0], k.coef[1], k.coef[2]
+	k.forEachBlock(ctx.Workers, func(c0, c1 int) {
+		// Σ dy and Σ dy·x̂ per channel.
+		sdy, sdyx := k.sum1[c0:c1], k.sum2[c0:c1]
+		clear(sdy)
+		clear(sdyx)
 		for n := range k.n {
-			off := (n*k.c + c) * k.plane
-			var zs []float32
-			if z != nil {
-				zs = z[off : off+k.plane]
+			off := (n*k.c + c0) * pl
+			for c := c0; c < c1; c++ {
+				var zs []float32
+				if z != nil {
+					zs = z[off : off+pl]
+				}
+				a, b := bnGradSums(dy[off:off+pl], zs, x[off:off+pl], k.mean[c])
+				sdy[c-c0] += a
+				sdyx[c-c0] += b
+				off += pl
 			}
-			a, b := bnGradSums(dy[off:off+k.plane], zs, x[off:off+k.plane], mean)
-			sdy += a
-			sdyx += b
 		}
-		sdyx *= istd
-		if dscale != nil {
-			dscale[c] += float32(sdyx)
-		}
-		if dbias != nil {
-			dbias[c] += float32(sdy)
-		}
-		sc := float64(scale[c])
-		if !k.trained {
-			if dmean != nil {
-				dmean[c] += float32(-sc * istd * sdy)
+		for c := c0; c < c1; c++ {
+			istd := float64(k.istd[c])
+			sy, syx := sdy[c-c0], sdyx[c-c0]*istd
+			if dscale != nil {
+				dscale[c] += float32(syx)
 			}
-			if dvar != nil {
-				// d/dvar of (x-mean)(var+eps)^-1/2 = -(x-mean)/2 · istd³.
-				dvar[c] += float32(-0.5 * sc * istd * istd * sdyx)
+			if dbias != nil {
+				dbias[c] += float32(sy)
 			}
+			sc := float64(scale[c])
+			if !k.trained {
+				if dmean != nil {
+					dmean[c] += float32(-sc * istd * sy)
+				}
+				if dvar != nil {
+					// d/dvar of (x-mean)(var+eps)^-1/2 = -(x-mean)/2 · istd³.
+					dvar[c] += float32(-0.5 * sc * istd * istd * syx)
+				}
+				ca[c], cb[c], cc[c] = float32(sc*istd), 0, 0
+				continue
+			}
+			// dx = scale·istd · (dy - mean(dy) - x̂·mean(dy·x̂)).
+			a := float32(sc * istd)
+			mdy := float32(sy / nm)
+			mdyx := float32(syx / nm * istd) // multiplies (x - mean)
+			ca[c], cb[c], cc[c] = a, -a*mdyx, -a*mdy
 		}
 		if dx == nil {
 			return
 		}
-		if !k.trained {
-			a := float32(sc * istd)
-			for n := range k.n {
-				off := (n*k.c + c) * k.plane
-				g := dy[off : off+k.plane]
-				if z != nil {
-					zz := z[off : off+k.plane]
-					tensor.Affine2Relu(g, zz, zz, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
-				} else {
-					tensor.Affine2(g, g, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
-				}
-			}
-			return
-		}
-		// dx = scale·istd · (dy - mean(dy) - x̂·mean(dy·x̂)).
-		a := float32(sc * istd)
-		mdy := float32(sdy / nm)
-		mdyx := float32(sdyx / nm * istd) // multiplies (x - mean)
 		for n := range k.n {
-			off := (n*k.c + c) * k.plane
-			if z != nil {
-				tensor.Affine2Relu(dy[off:off+k.plane], z[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
-			} else {
-				tensor.Affine2(dy[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
+			off := (n*k.c + c0) * pl
+			for c := c0; c < c1; c++ {
+				g, d := dy[off:off+pl], dx[off:off+pl]
+				switch {
+				case !k.trained && z != nil:
+					zz := z[off : off+pl]
+					tensor.Affine2Relu(g, zz, zz, ca[c], 0, 0, 0, d, !fresh)
+				case !k.trained:
+					tensor.Affine2(g, g, ca[c], 0, 0, 0, d, !fresh)
+				case z != nil:
+					tensor.Affine2Relu(g, z[off:off+pl], x[off:off+pl], ca[c], cb[c], cc[c], k.mean[c], d, !fresh)
+				default:
+					tensor.Affine2(g, x[off:off+pl], ca[c], cb[c], cc[c], k.mean[c], d, !fresh)
+				}
+				off += pl
 			}
 		}
 	})

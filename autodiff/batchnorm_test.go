@@ -1,9 +1,12 @@
 package autodiff
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -138,4 +141,301 @@ func TestBatchNormSetupErrors(t *testing.T) {
 	if _, err := newBatchNorm(newTestNode("BatchNormalization", 5, 1, intAttr("training_mode", 2)), 15); err == nil {
 		t.Error("training_mode=2: no error")
 	}
+}
+
+// TestBatchNormBlockedMatchesPerChannel: the channel-block passes give the
+// same bits as the per-channel loops (forward outputs and statistics,
+// running statistics, every gradient), for planes below and above the
+// summation block, with and without the fused Relu, in training and
+// inference mode, assigning and adding dX, with 1 and 3 workers.
+func TestBatchNormBlockedMatchesPerChannel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	type run struct{ outs, grads [][]float32 }
+	for _, shape := range [][]int{{3, 5, 4, 5}, {16, 40, 8, 8}, {32, 70, 4, 4}, {2, 3, 33, 33}} {
+		in := coreBNInputs(rng, shape...)
+		dyT := randomTensor(rng, shape...)
+		for _, relu := range []bool{false, true} {
+			for _, training := range []bool{true, false} {
+				for _, fresh := range []bool{true, false} {
+					for _, workers := range []int{1, 3} {
+						// Blocks of the default size (one block here), of 2
+						// channels and of 1.
+						for _, blockBytes := range []int{bnBlockBytes, 2 * 12 * shape[0] * shape[2] * shape[3], 1} {
+							exec := func(perChannel bool) run {
+								ins := make([]*tensor.Tensor, len(in))
+								for i, x := range in {
+									ins[i] = x.Clone()
+								}
+								node := newTestNode("BatchNormalization", 5, 3, floatAttr("momentum", 0.8))
+								kern, outs := setupKernel(t, node, 15, ins, nil)
+								bk := kern.(*batchNormKernel)
+								bk.relu = relu
+								fwd, bwd := bk.Forward, bk.Backward
+								if perChannel {
+									fwd, bwd = bk.forwardPerChannel, bk.backwardPerChannel
+								}
+								outT := []*tensor.Tensor{tensor.New(outs[0].Shape...), tensor.New(shape[1]), tensor.New(shape[1])}
+								ctx := &RunContext{Workers: workers, Training: training}
+								if err := fwd(ctx, ins, outT); err != nil {
+									t.Fatal(err)
+								}
+								grads := []*tensor.Tensor{tensor.New(shape...), tensor.New(shape[1]), tensor.New(shape[1]), tensor.New(shape[1]), tensor.New(shape[1])}
+								for _, g := range grads {
+									for i := range g.F32 {
+										g.F32[i] = 0.25
+									}
+								}
+								ctx.Fresh = []bool{fresh}
+								if err := bwd(ctx, ins, outT, []*tensor.Tensor{dyT, nil, nil}, grads); err != nil {
+									t.Fatal(err)
+								}
+								var r run
+								for _, o := range outT {
+									r.outs = append(r.outs, o.F32)
+								}
+								r.outs = append(r.outs, ins[3].F32, ins[4].F32)
+								for _, g := range grads {
+									r.grads = append(r.grads, g.F32)
+								}
+								return r
+							}
+							saved := bnBlockBytes
+							bnBlockBytes = blockBytes
+							want, got := exec(true), exec(false)
+							bnBlockBytes = saved
+							for i := range want.outs {
+								if !slices.Equal(math32Bits(want.outs[i]), math32Bits(got.outs[i])) {
+									t.Errorf("%v relu=%v training=%v workers=%d: forward output %d differs", shape, relu, training, workers, i)
+								}
+							}
+							for i := range want.grads {
+								if !slices.Equal(math32Bits(want.grads[i]), math32Bits(got.grads[i])) {
+									t.Errorf("%v relu=%v training=%v fresh=%v workers=%d: gradient %d differs", shape, relu, training, fresh, workers, i)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// math32Bits is the bit patterns of v (NaN-exact comparison).
+func math32Bits(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, f := range v {
+		out[i] = math.Float32bits(f)
+	}
+	return out
+}
+
+// BenchmarkBatchNormPlanes times a training-mode BatchNormalization with a
+// fused Relu (forward and backward, 1 worker) on MobileNet-V2 w0.5's
+// small-plane shapes and a 32×32 one, the channel-block passes against
+// the per-channel loops, alternated in every iteration.
+func BenchmarkBatchNormPlanes(b *testing.B) {
+	for _, shape := range [][]int{{128, 192, 8, 8}, {128, 480, 4, 4}, {128, 72, 32, 32}} {
+		b.Run(fmt.Sprint(shape), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			in := coreBNInputs(rng, shape...)
+			node := newTestNode("BatchNormalization", 5, 1)
+			kern, outs, err := trySetupKernel(node, 15, in, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			bk := kern.(*batchNormKernel)
+			bk.relu = true
+			y := tensor.New(outs[0].Shape...)
+			dy, dx := randomTensor(rng, shape...), tensor.New(shape...)
+			dsc, dbi := tensor.New(shape[1]), tensor.New(shape[1])
+			ctx := &RunContext{Workers: 1, Training: true, Fresh: []bool{true}}
+			step := func(perChannel bool) func() {
+				fwd, bwd := bk.Forward, bk.Backward
+				if perChannel {
+					fwd, bwd = bk.forwardPerChannel, bk.backwardPerChannel
+				}
+				return func() {
+					if err := fwd(ctx, in, []*tensor.Tensor{y}); err != nil {
+						b.Fatal(err)
+					}
+					if err := bwd(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, []*tensor.Tensor{dx, dsc, dbi}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			alternateSteps(b, "blocked", step(false), "perchannel", step(true))
+		})
+	}
+}
+
+// alternateSteps times a and c one after the other in every iteration
+// and reports their times per call and the ratio c/a (a's speed-up).
+func alternateSteps(b *testing.B, nameA string, a func(), nameC string, c func()) {
+	a()
+	c()
+	var ta, tc time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		a()
+		t1 := time.Now()
+		c()
+		ta += t1.Sub(t0)
+		tc += time.Since(t1)
+	}
+	b.ReportMetric(float64(ta.Microseconds())/float64(b.N), nameA+"-µs")
+	b.ReportMetric(float64(tc.Microseconds())/float64(b.N), nameC+"-µs")
+	b.ReportMetric(float64(tc)/float64(ta), "speedup")
+}
+
+// forwardPerChannel and backwardPerChannel are the kernel's former loops
+// (one channel at a time, its planes sample by sample), kept as the
+// reference the channel-block passes must match bit for bit and as the
+// benchmark's peer.
+func (k *batchNormKernel) forwardPerChannel(ctx *RunContext, in, out []*tensor.Tensor) error {
+	x, scale, bias, rmean, rvar := in[0].F32, in[1].F32, in[2].F32, in[3].F32, in[4].F32
+	y := out[0].F32
+	k.trained = ctx.Training || k.trainingAttr
+	update := ctx.Training && !ctx.FreezeRunningStats
+	nm := float64(k.n * k.plane)
+	tensor.ForEach(ctx.Workers, k.c, func(_, c int) {
+		var mean, v float64
+		if k.trained {
+			for n := range k.n {
+				mean += bnSum(x[(n*k.c+c)*k.plane:][:k.plane])
+			}
+			mean /= nm
+			for n := range k.n {
+				v += bnSumSqDev(x[(n*k.c+c)*k.plane:][:k.plane], float32(mean))
+			}
+			v /= nm
+		} else {
+			mean, v = float64(rmean[c]), float64(rvar[c])
+		}
+		istd := 1 / math.Sqrt(v+float64(k.eps))
+		k.mean[c], k.istd[c] = float32(mean), float32(istd)
+		a := float32(float64(scale[c]) * istd)
+		b := float32(float64(bias[c]) - mean*float64(scale[c])*istd)
+		for n := range k.n {
+			off := (n*k.c + c) * k.plane
+			if k.relu {
+				tensor.AffineRelu(x[off:off+k.plane], a, b, y[off:off+k.plane])
+			} else {
+				tensor.Affine(x[off:off+k.plane], a, b, y[off:off+k.plane])
+			}
+		}
+		if !k.trained {
+			return
+		}
+		mom := float64(k.momentum)
+		newMean := float32(mom*float64(rmean[c]) + (1-mom)*mean)
+		newVar := float32(mom*float64(rvar[c]) + (1-mom)*v)
+		if k.nOut > 1 && out[1] != nil {
+			out[1].F32[c] = newMean
+		}
+		if k.nOut > 2 && out[2] != nil {
+			out[2].F32[c] = newVar
+		}
+		if k.nOut > 3 && out[3] != nil {
+			out[3].F32[c] = float32(mean)
+		}
+		if k.nOut > 4 && out[4] != nil {
+			out[4].F32[c] = float32(istd)
+		}
+		if update {
+			rmean[c], rvar[c] = newMean, newVar
+		}
+	})
+	if !k.trained {
+		// Inference-mode extra outputs (opset < 14 allows them) pass the
+		// running statistics through.
+		for i := 1; i < min(k.nOut, 3); i++ {
+			if out[i] != nil {
+				copy(out[i].F32, in[i+2].F32)
+			}
+		}
+	}
+	return nil
+}
+
+func (k *batchNormKernel) backwardPerChannel(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil {
+		return nil
+	}
+	fresh := ctx.fresh(0)
+	x, scale, dy := in[0].F32, in[1].F32, gout[0].F32
+	var z []float32 // the fused Relu's output, whose zeros mask dy
+	if k.relu {
+		z = out[0].F32
+	}
+	grad := func(i int) []float32 {
+		if i < len(gin) && gin[i] != nil {
+			return gin[i].F32
+		}
+		return nil
+	}
+	dx, dscale, dbias, dmean, dvar := grad(0), grad(1), grad(2), grad(3), grad(4)
+	nm := float64(k.n * k.plane)
+	tensor.ForEach(ctx.Workers, k.c, func(_, c int) {
+		mean, istd := k.mean[c], float64(k.istd[c])
+		// Σ dy and Σ dy·x̂ over the channel.
+		var sdy, sdyx float64
+		for n := range k.n {
+			off := (n*k.c + c) * k.plane
+			var zs []float32
+			if z != nil {
+				zs = z[off : off+k.plane]
+			}
+			a, b := bnGradSums(dy[off:off+k.plane], zs, x[off:off+k.plane], mean)
+			sdy += a
+			sdyx += b
+		}
+		sdyx *= istd
+		if dscale != nil {
+			dscale[c] += float32(sdyx)
+		}
+		if dbias != nil {
+			dbias[c] += float32(sdy)
+		}
+		sc := float64(scale[c])
+		if !k.trained {
+			if dmean != nil {
+				dmean[c] += float32(-sc * istd * sdy)
+			}
+			if dvar != nil {
+				// d/dvar of (x-mean)(var+eps)^-1/2 = -(x-mean)/2 · istd³.
+				dvar[c] += float32(-0.5 * sc * istd * istd * sdyx)
+			}
+		}
+		if dx == nil {
+			return
+		}
+		if !k.trained {
+			a := float32(sc * istd)
+			for n := range k.n {
+				off := (n*k.c + c) * k.plane
+				g := dy[off : off+k.plane]
+				if z != nil {
+					zz := z[off : off+k.plane]
+					tensor.Affine2Relu(g, zz, zz, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
+				} else {
+					tensor.Affine2(g, g, a, 0, 0, 0, dx[off:off+k.plane], !fresh)
+				}
+			}
+			return
+		}
+		// dx = scale·istd · (dy - mean(dy) - x̂·mean(dy·x̂)).
+		a := float32(sc * istd)
+		mdy := float32(sdy / nm)
+		mdyx := float32(sdyx / nm * istd) // multiplies (x - mean)
+		for n := range k.n {
+			off := (n*k.c + c) * k.plane
+			if z != nil {
+				tensor.Affine2Relu(dy[off:off+k.plane], z[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
+			} else {
+				tensor.Affine2(dy[off:off+k.plane], x[off:off+k.plane], a, -a*mdyx, -a*mdy, mean, dx[off:off+k.plane], !fresh)
+			}
+		}
+	})
+	return nil
 }
