@@ -260,6 +260,9 @@ type convKernel struct {
 	// dw3, dw3T: the 3×3 stride-1 depthwise kernel for the forward pass
 	// and, when the transposed path applies, for dX.
 	dw3, dw3T *tensor.Depthwise3x3
+	// dwSums: per output channel, its 9 taps' weight gradient summed over
+	// the batch (3×3 depthwise), before it is added into dW.
+	dwSums []float32
 }
 
 // directMaxTaps: the direct convolution is used up to this many taps per
@@ -351,6 +354,9 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		k.dw3, _ = tensor.NewDepthwise3x3(&win.Window)
 		if k.dw3 != nil && k.transposed {
 			k.dw3T, _ = tensor.NewDepthwise3x3(&k.tWin)
+		}
+		if k.dw3 != nil {
+			k.dwSums = make([]float32, k.m*9)
 		}
 	}
 	if k.group == 1 && !k.depthwise && !k.direct1x1 {
@@ -1038,39 +1044,46 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 		})
 	}
 	if dw != nil && k.dw3 != nil {
-		// One filter per item, its 9 taps summed over the batch in order.
-		tensor.ForEach(ctx.Workers, k.m, func(wk, m int) {
+		// Blocks of filters, sample by sample (depthwiseBlocks); each
+		// filter's 9 taps summed over the batch in order.
+		k.depthwiseBlocks(ctx.Workers, func(wk, m0, m1 int) {
 			xp := scratch[wk*per+9:][:k.dw3.PadSize()]
-			c := m / k.mg
-			var sum, one [9]float32
+			sums := k.dwSums[m0*9 : m1*9]
+			clear(sums)
+			var one [9]float32
 			for n := range k.n {
-				k.dw3.Pad(x[(n*k.c+c)*k.inPlane:][:k.inPlane], xp)
-				k.dw3.WeightGrad(xp, dy[(n*k.m+m)*k.outPlane:][:k.outPlane], &one)
-				for t := range 9 {
-					sum[t] += one[t]
+				for m := m0; m < m1; m++ {
+					k.dw3.Pad(x[(n*k.c+m/k.mg)*k.inPlane:][:k.inPlane], xp)
+					k.dw3.WeightGrad(xp, dy[(n*k.m+m)*k.outPlane:][:k.outPlane], &one)
+					sum := sums[(m-m0)*9:][:9]
+					for t := range 9 {
+						sum[t] += one[t]
+					}
 				}
 			}
-			for t := range 9 {
-				dw[m*9+t] += sum[t]
+			for i, v := range sums {
+				dw[m0*9+i] += v
 			}
 		})
 		return
 	}
 	if dw != nil && k.phaseSize() > 0 {
-		// One filter per item: each sample's plane split once, its taps'
-		// dot products summed over the batch in order.
+		// Blocks of filters, sample by sample: each sample's plane split
+		// once per filter, its taps' dot products added into dW in
+		// sample order.
 		wq := k.phaseWidth()
-		tensor.ForEach(ctx.Workers, k.m, func(wk, m int) {
+		k.depthwiseBlocks(ctx.Workers, func(wk, m0, m1 int) {
 			xs := scratch[wk*per : (wk+1)*per]
-			c := m / k.mg
-			sum := dw[m*khw : (m+1)*khw]
 			for n := range k.n {
-				splitPhases(g, wq, x[(n*k.c+c)*k.inPlane:][:k.inPlane], xs)
-				src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
-				for ki := range g.KH {
-					for kj := range g.KW {
-						if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
-							sum[ki*g.KW+kj] += tensor.DotRows(ohHi-ohLo, owHi-owLo, src[ohLo*g.OW+owLo:], g.OW, xs[base:], ld)
+				for m := m0; m < m1; m++ {
+					splitPhases(g, wq, x[(n*k.c+m/k.mg)*k.inPlane:][:k.inPlane], xs)
+					src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
+					sum := dw[m*khw : (m+1)*khw]
+					for ki := range g.KH {
+						for kj := range g.KW {
+							if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+								sum[ki*g.KW+kj] += tensor.DotRows(ohHi-ohLo, owHi-owLo, src[ohLo*g.OW+owLo:], g.OW, xs[base:], ld)
+							}
 						}
 					}
 				}
@@ -1091,6 +1104,21 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 			dw[i] += s
 		})
 	}
+}
+
+// depthwiseBlocksPerWorker: the depthwise weight gradient splits the
+// filters into this many blocks per worker (a variable for the tests).
+var depthwiseBlocksPerWorker = 4
+
+// depthwiseBlocks calls fn(worker, m0, m1) for blocks of consecutive
+// filters spread over the workers. A block runs sample by sample, so
+// that each sample's planes of the block are one contiguous run of X and
+// of dY (one filter at a time over the batch reads one small plane per
+// sample, a whole sample apart). Each filter still sums its samples in
+// order, so the result does not depend on the blocks or the workers.
+func (k *convKernel) depthwiseBlocks(workers int, fn func(wk, m0, m1 int)) {
+	nb := min(k.m, max(1, workers)*depthwiseBlocksPerWorker)
+	tensor.ForEach(workers, nb, func(wk, b int) { fn(wk, b*k.m/nb, (b+1)*k.m/nb) })
 }
 
 // sameInts reports whether a and b hold the same values.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
@@ -293,4 +294,123 @@ func TestConvTransposedPathMatchesCol2im(t *testing.T) {
 func coreConvOutShape(t *testing.T, attrs []*graph.Attribute, in []*tensor.Tensor) []int {
 	_, outs := setupKernel(t, newTestNode("Conv", 2, 1, attrs...), 13, in, nil)
 	return outs[0].Shape
+}
+
+// TestDepthwiseWeightGradBlocks: the depthwise weight gradient over
+// blocks of filters gives the same bits as one filter at a time (the
+// former loops, below) on the 3×3 kernel's path and the phase-split path
+// (stride 2), with channel multipliers 1 and 2, 1 and 3 workers, and
+// blocks of every size from one filter to all.
+func TestDepthwiseWeightGradBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, c := range []struct {
+		name   string
+		x, w   []int
+		stride int64
+	}{
+		{"3x3", []int{5, 6, 8, 8}, []int{6, 1, 3, 3}, 1},
+		{"3x3-mult2", []int{3, 4, 4, 4}, []int{8, 1, 3, 3}, 1},
+		{"stride2", []int{5, 6, 9, 9}, []int{6, 1, 3, 3}, 2},
+		{"stride2-mult2", []int{3, 4, 8, 8}, []int{8, 1, 3, 3}, 2},
+	} {
+		x, w := randomTensor(rng, c.x...), randomTensor(rng, c.w...)
+		node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.x[1])), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", c.stride, c.stride))
+		kern, outs := setupKernel(t, node, 17, []*tensor.Tensor{x, w}, nil)
+		k := kern.(*convKernel)
+		if (k.dw3 != nil) != (c.stride == 1) || (c.stride == 2 && k.phaseSize() == 0) {
+			t.Fatalf("%s: not on the path under test (dw3 %v, phase %d)", c.name, k.dw3 != nil, k.phaseSize())
+		}
+		dy := randomTensor(rng, outs[0].Shape...)
+		for _, workers := range []int{1, 3} {
+			ctx := &RunContext{Workers: workers}
+			want := make([]float32, len(w.F32))
+			for i := range want {
+				want[i] = 0.5
+			}
+			depthwiseWeightGradPerFilter(k, ctx, x.F32, dy.F32, want)
+			saved := depthwiseBlocksPerWorker
+			for _, per := range []int{1, 2, c.w[0]} {
+				depthwiseBlocksPerWorker = per
+				got := make([]float32, len(w.F32))
+				for i := range got {
+					got[i] = 0.5
+				}
+				k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, nil, got, false)
+				if !slices.Equal(math32Bits(want), math32Bits(got)) {
+					t.Errorf("%s, %d workers, %d blocks per worker: dW differs from the per-filter loops:\n got %v\nwant %v", c.name, workers, per, got, want)
+				}
+			}
+			depthwiseBlocksPerWorker = saved
+		}
+	}
+}
+
+// depthwiseWeightGradPerFilter is the depthwise weight gradient as the
+// kernel computed it before the filter blocks: one filter per item, its
+// samples in order.
+func depthwiseWeightGradPerFilter(k *convKernel, ctx *RunContext, x, dy, dw []float32) {
+	g := &k.win.Window
+	khw := g.KH * g.KW
+	per := k.depthwiseSpace()
+	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
+	if k.dw3 != nil {
+		tensor.ForEach(ctx.Workers, k.m, func(wk, m int) {
+			xp := scratch[wk*per+9:][:k.dw3.PadSize()]
+			c := m / k.mg
+			var sum, one [9]float32
+			for n := range k.n {
+				k.dw3.Pad(x[(n*k.c+c)*k.inPlane:][:k.inPlane], xp)
+				k.dw3.WeightGrad(xp, dy[(n*k.m+m)*k.outPlane:][:k.outPlane], &one)
+				for t := range 9 {
+					sum[t] += one[t]
+				}
+			}
+			for t := range 9 {
+				dw[m*9+t] += sum[t]
+			}
+		})
+		return
+	}
+	wq := k.phaseWidth()
+	tensor.ForEach(ctx.Workers, k.m, func(wk, m int) {
+		xs := scratch[wk*per : (wk+1)*per]
+		c := m / k.mg
+		sum := dw[m*khw : (m+1)*khw]
+		for n := range k.n {
+			splitPhases(g, wq, x[(n*k.c+c)*k.inPlane:][:k.inPlane], xs)
+			src := dy[(n*k.m+m)*k.outPlane:][:k.outPlane]
+			for ki := range g.KH {
+				for kj := range g.KW {
+					if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+						sum[ki*g.KW+kj] += tensor.DotRows(ohHi-ohLo, owHi-owLo, src[ohLo*g.OW+owLo:], g.OW, xs[base:], ld)
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkDepthwiseWeightGrad times the 3×3 depthwise weight gradient
+// (1 worker) on MobileNet-V2 w0.5's shapes, blocks of filters against one
+// filter at a time, alternated in every iteration.
+func BenchmarkDepthwiseWeightGrad(b *testing.B) {
+	for _, c := range []struct {
+		x      []int
+		stride int64
+	}{{[]int{128, 192, 8, 8}, 1}, {[]int{128, 480, 4, 4}, 1}, {[]int{128, 72, 32, 32}, 1}, {[]int{128, 72, 32, 32}, 2}} {
+		b.Run(fmt.Sprintf("%v_s%d", c.x, c.stride), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			x, w := randomTensor(rng, c.x...), randomTensor(rng, c.x[1], 1, 3, 3)
+			node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.x[1])), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", c.stride, c.stride))
+			kern, outs, err := trySetupKernel(node, 17, []*tensor.Tensor{x, w}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k := kern.(*convKernel)
+			dy, dw := randomTensor(rng, outs[0].Shape...), make([]float32, len(w.F32))
+			ctx := &RunContext{Workers: 1}
+			alternateSteps(b, "blocked", func() { k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, nil, dw, false) },
+				"perfilter", func() { depthwiseWeightGradPerFilter(k, ctx, x.F32, dy.F32, dw) })
+		})
+	}
 }
