@@ -172,9 +172,15 @@ outcomes), runs no step, and regenerates the summary.
 
 Cell IDs look like cifar10_resnet18_s0.9_csam_seed1 (dense cells:
 cifar10_resnet18_dense_seed1); --only takes comma-separated glob patterns
-over them.`,
+over them. --shard i/N runs the i-th of N disjoint parts of those cells
+(the cells that train one dense model stay in one part): N processes with
+--shard 0/N … N-1/N run a grid side by side; on a machine whose training
+step gains little from a second thread, two processes with --threads 1
+finish sooner than one with --threads 2.`,
 		Example: `  csam-onnx experiment --config experiments/headline.yaml --dry-run
   csam-onnx experiment --config experiments/headline.yaml --only '*_seed1'
+  csam-onnx --threads 1 experiment --config experiments/grid.yaml --shard 0/2 --no-results &
+  csam-onnx --threads 1 experiment --config experiments/grid.yaml --shard 1/2 --no-results
   csam-onnx experiment --results-only --results-dir docs/results --markdown docs/RESULTS.md`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
