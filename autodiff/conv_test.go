@@ -317,8 +317,13 @@ func TestDepthwiseWeightGradBlocks(t *testing.T) {
 		node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.x[1])), intsAttr("pads", 1, 1, 1, 1), intsAttr("strides", c.stride, c.stride))
 		kern, outs := setupKernel(t, node, 17, []*tensor.Tensor{x, w}, nil)
 		k := kern.(*convKernel)
-		if (k.dw3 != nil) != (c.stride == 1) || (c.stride == 2 && k.phaseSize() == 0) {
-			t.Fatalf("%s: not on the path under test (dw3 %v, phase %d)", c.name, k.dw3 != nil, k.phaseSize())
+		switch {
+		case c.stride == 1 && k.dw3 == nil:
+			// The 3×3 kernel is assembly; a purego build has none.
+			t.Logf("%s: no 3×3 depthwise kernel in this build, case not run", c.name)
+			continue
+		case c.stride == 2 && (k.dw3 != nil || k.phaseSize() == 0):
+			t.Fatalf("%s: not on the phase-split path (dw3 %v, phase %d)", c.name, k.dw3 != nil, k.phaseSize())
 		}
 		dy := randomTensor(rng, outs[0].Shape...)
 		for _, workers := range []int{1, 3} {
@@ -407,6 +412,9 @@ func BenchmarkDepthwiseWeightGrad(b *testing.B) {
 				b.Fatal(err)
 			}
 			k := kern.(*convKernel)
+			if c.stride == 1 && k.dw3 == nil {
+				b.Skip("no 3×3 depthwise kernel in this build (purego)")
+			}
 			dy, dw := randomTensor(rng, outs[0].Shape...), make([]float32, len(w.F32))
 			ctx := &RunContext{Workers: 1}
 			alternateSteps(b, "blocked", func() { k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, nil, dw, false) },
