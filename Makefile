@@ -16,7 +16,7 @@ DEMO_OUT     := out/demo
 # Where check-torchvision keeps its (large, generated) exports.
 TV_DIR       ?= $(or $(CSAM_ONNX_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/csam-onnx),$(HOME)/.cache/csam-onnx)/torchvision
 
-.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision
+.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision models
 
 help:
 	@echo "make demo         set up, build, and run the main job on the shipped model"
@@ -30,6 +30,7 @@ help:
 	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
 	@echo "make lint         gofmt and go vet"
 	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP) (JOBS=2: two shards side by side)"
+	@echo "make models       train (or resume) the reference models into out/models (MODELS=..., JOBS=2)"
 	@echo "make results      regenerate docs/RESULTS.md from docs/results/*.json"
 	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (needs python3-torch, python3-torchvision) and run check on each"
 
@@ -82,6 +83,14 @@ else
 	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
 	$(BIN) experiment --config $(EXP) --results-only
 endif
+
+# Train (or resume) the reference models of models/README.md into
+# out/models with the commands written there; MODELS="name ..." picks
+# some, JOBS=2 runs two side by side with one thread each. Hours per
+# CIFAR-10 model: rerun the same command to continue.
+MODELS ?=
+models: setup build
+	JOBS=$(JOBS) scripts/train_models.sh $(BIN) out/models $(MODELS)
 
 # Regenerate docs/RESULTS.md and its plots from docs/results/*.json alone.
 results: build

@@ -1,0 +1,86 @@
+#!/bin/sh
+# Trains, or resumes, the reference models of models/README.md with the
+# commands written there, into OUT/<name>.onnx (+ .json, .curves.png,
+# train.log). A model whose .onnx and .json exist is skipped; an
+# interrupted one resumes from its checkpoint, so rerunning the same
+# command continues across sessions.
+#
+#   scripts/train_models.sh BIN OUT [MODEL...]
+#
+# MODEL is one of the names below (default: all of them). JOBS=2 runs two
+# queues side by side with one thread each, which on a 2-core machine
+# does ≈ 1.25x the work per hour of one queue on both cores
+# (docs/performance.md); JOBS=1 (the default) runs one queue with
+# THREADS (default 0: one per core). CIFAR=<dir> is the CIFAR-10 data
+# (default ../shared/data/cifar10).
+set -eu
+[ $# -ge 2 ] || { echo "usage: $0 BIN OUT [MODEL...]" >&2; exit 2; }
+BIN=$1
+OUT=$2
+shift 2
+JOBS=${JOBS:-1}
+THREADS=${THREADS:-0}
+CIFAR=${CIFAR:-../shared/data/cifar10}
+ALL="fmnist_resnet8 cifar10_resnet18_w0.25 cifar10_resnet18_w0.5 cifar10_mobilenetv2_w0.5 cifar10_googlenet_w0.25"
+MODELS=${*:-$ALL}
+case $JOBS in 1) ;; 2) THREADS=1 ;; *) echo "$0: JOBS must be 1 or 2" >&2; exit 2 ;; esac
+[ -x "$BIN" ] || { echo "$0: $BIN is not an executable (run make build)" >&2; exit 2; }
+for m in $MODELS; do
+	case " $ALL " in *" $m "*) ;; *) echo "$0: unknown model $m (one of: $ALL)" >&2; exit 2 ;; esac
+done
+mkdir -p "$OUT"
+
+done_already() { [ -f "$OUT/$1.onnx" ] && [ -f "$OUT/$1.onnx.json" ]; }
+
+# cifar NAME ARCH WIDTH EPOCHS: the CIFAR-10 recipe of models/README.md.
+cifar() {
+	done_already "$1" && { echo "$1: done, skipped"; return 0; }
+	echo "$1: training ($4 epochs, log in $OUT/$1.log)"
+	"$BIN" --threads "$THREADS" -q train --arch "$2" --width "$3" --data "cifar10:$CIFAR" --epochs "$4" \
+		--batch 128 --lr 0.1 --warmup 1 --resume -o "$OUT/$1.onnx" >> "$OUT/$1.log" 2>&1
+}
+
+# The Fashion-MNIST model: three phases, each continuing the last.
+fmnist() {
+	done_already fmnist_resnet8 && { echo "fmnist_resnet8: done, skipped"; return 0; }
+	echo "fmnist_resnet8: training (3 phases, log in $OUT/fmnist_resnet8.log)"
+	log=$OUT/fmnist_resnet8.log
+	done_already fmnist_resnet8.phase1 || "$BIN" --threads "$THREADS" -q train --arch resnet8 --width 1 --data fashion-mnist \
+		--epochs 3 --batch 128 --lr 0.1 --warmup 0.5 --resume -o "$OUT/fmnist_resnet8.phase1.onnx" >> "$log" 2>&1
+	done_already fmnist_resnet8.phase2 || "$BIN" --threads "$THREADS" -q train --init "$OUT/fmnist_resnet8.phase1.onnx" --data fashion-mnist \
+		--epochs 2 --batch 128 --lr 0.02 --warmup 0 --resume -o "$OUT/fmnist_resnet8.phase2.onnx" >> "$log" 2>&1
+	"$BIN" --threads "$THREADS" -q train --init "$OUT/fmnist_resnet8.phase2.onnx" --data fashion-mnist \
+		--epochs 10 --batch 128 --lr 0.05 --warmup 0 --resume -o "$OUT/fmnist_resnet8.onnx" >> "$log" 2>&1
+}
+
+one() {
+	case $1 in
+	fmnist_resnet8) fmnist ;;
+	cifar10_resnet18_w0.25) cifar "$1" resnet18 0.25 40 ;;
+	cifar10_resnet18_w0.5) cifar "$1" resnet18 0.5 30 ;;
+	cifar10_mobilenetv2_w0.5) cifar "$1" mobilenetv2 0.5 50 ;;
+	cifar10_googlenet_w0.25) cifar "$1" googlenet 0.25 40 ;;
+	esac
+}
+
+# queue K N: the models at positions K, K+N, K+2N, ... one after another.
+queue() {
+	i=0
+	for m in $MODELS; do
+		[ $((i % $2)) -eq "$1" ] && one "$m"
+		i=$((i + 1))
+	done
+}
+
+if [ "$JOBS" -eq 1 ]; then
+	queue 0 1
+else
+	queue 0 2 &
+	a=$!
+	queue 1 2 &
+	b=$!
+	rc=0
+	wait $a || rc=1
+	wait $b || rc=1
+	exit $rc
+fi
