@@ -3,10 +3,13 @@ package results
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -208,8 +211,35 @@ func writeBudget(w io.Writer, cells []*Cell) {
 			strings.Join(sortedKeys(given), ", ")))
 	}
 	dense := strings.Join(parts, "; ")
-	fmt.Fprintf(w, "Compute (wall time of the recorded runs): %s, compression %.2f h, verification %.2f h; %.2f h in all.\n\n",
-		dense, comp/3600, ver/3600, (tr+comp+ver)/3600)
+	fmt.Fprintf(w, "Compute (wall time of the recorded runs): %s, compression %.2f h, verification %.2f h; %.2f h in all.%s\n\n",
+		dense, comp/3600, ver/3600, (tr+comp+ver)/3600, threadCounts(cells))
+}
+
+var threadsFlag = regexp.MustCompile(`--threads[ =](\d+)`)
+
+// threadCounts says how many cells ran with each --threads value (from
+// their first recorded command), so that wall times of cells run on one
+// thread beside other jobs and of cells run alone on all cores are not
+// taken for one kind; "" when no cell records it.
+func threadCounts(cells []*Cell) string {
+	n := map[int]int{}
+	for _, c := range cells {
+		if len(c.Commands) == 0 {
+			continue
+		}
+		if m := threadsFlag.FindStringSubmatch(c.Commands[0]); m != nil {
+			t, _ := strconv.Atoi(m[1])
+			n[t]++
+		}
+	}
+	if len(n) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, t := range slices.Sorted(maps.Keys(n)) {
+		parts = append(parts, fmt.Sprintf("%d with --threads %d", n[t], t))
+	}
+	return " Cells by thread count: " + strings.Join(parts, ", ") + "."
 }
 
 // writeConditions states what the figures were measured on.

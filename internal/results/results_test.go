@@ -175,6 +175,14 @@ func TestBudgetGivenModels(t *testing.T) {
 		t.Errorf("budget line\n%s\nwant\n%s", got, want)
 	}
 	b.Reset()
+	cells[0].Commands = []string{"csam-onnx --seed 1 --threads 1 compress m.onnx"}
+	cells[1].Commands = []string{"csam-onnx --threads=2 verify x"}
+	cells[2].Commands = []string{"csam-onnx --seed 1 --threads 1 verify y"}
+	writeBudget(&b, cells)
+	if want := " Cells by thread count: 2 with --threads 1, 1 with --threads 2."; !strings.Contains(b.String(), want) {
+		t.Errorf("budget line lacks %q: %s", want, b.String())
+	}
+	b.Reset()
 	writeBudget(&b, sample())
 	if !strings.Contains(b.String(), "dense training 0.03 h (2 dense models)") {
 		t.Errorf("budget line with trained dense models: %s", b.String())
