@@ -1,0 +1,118 @@
+package autodiff
+
+import (
+	"cmp"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/csam-onnx/csam-onnx/models"
+)
+
+var (
+	opTimesArch    = flag.String("optimes.arch", "", "TestOpTimes: reference architecture to time (resnet18, mobilenetv2, googlenet, ...); empty skips the test")
+	opTimesWidth   = flag.Float64("optimes.width", 1, "TestOpTimes: width multiplier")
+	opTimesWorkers = flag.Int("optimes.workers", 1, "TestOpTimes: engine workers")
+	opTimesBatch   = flag.Int("optimes.batch", 128, "TestOpTimes: batch size")
+)
+
+// TestOpTimes is a measuring tool, not a check: it times every step of a
+// reference model's training pass (forward, and backward with its
+// gradient clearing) by op type, direction and shapes over three passes
+// after a warm-up, and prints them, largest first, with each one's share.
+// A profile says which kernels are hot; this says which layers, e.g.
+//
+//	go test ./autodiff -run TestOpTimes -v -args -optimes.arch=mobilenetv2 -optimes.width=0.5
+func TestOpTimes(t *testing.T) {
+	if *opTimesArch == "" {
+		t.Skip("a measuring tool: give -optimes.arch to run it")
+	}
+	m, err := models.Build(models.Config{Arch: *opTimesArch, Width: *opTimesWidth, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(m, [][]int{{*opTimesBatch, 3, 32, 32}}, &Options{Workers: *opTimesWorkers, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetTraining(true)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range p.Input(0).F32 {
+		p.Input(0).F32[i] = rng.Float32()
+	}
+	labels := make([]int, *opTimesBatch)
+	for i := range labels {
+		labels[i] = i % 10
+	}
+	key := func(st *step, dir string) string {
+		k := fmt.Sprintf("%-20s %s out %v", st.node.OpType, dir, st.outT[0].Shape)
+		if len(st.inT) > 1 && st.inT[1] != nil {
+			k += fmt.Sprintf(" w %v", st.inT[1].Shape)
+		}
+		return k
+	}
+	const passes = 3
+	times := map[string]time.Duration{}
+	var total time.Duration
+	for pass := range passes + 1 {
+		record := func(k string, d time.Duration) {
+			if pass > 0 {
+				times[k] += d
+				total += d
+			}
+		}
+		for _, st := range p.steps {
+			t0 := time.Now()
+			if err := st.kernel.Forward(&p.ctx, st.inT, st.outT); err != nil {
+				t.Fatal(err)
+			}
+			record(key(st, "F"), time.Since(t0))
+		}
+		if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range p.zeroGrads {
+			clear(g)
+		}
+		for i := len(p.steps) - 1; i >= 0; i-- {
+			st := p.steps[i]
+			if !st.needGrad {
+				continue
+			}
+			t0 := time.Now()
+			for _, g := range st.clearGrads {
+				coreClear(p.ctx.Workers, g)
+			}
+			p.ctx.Fresh = st.fresh
+			err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT)
+			p.ctx.Fresh = nil
+			if err != nil {
+				t.Fatal(err)
+			}
+			record(key(st, "B"), time.Since(t0))
+		}
+	}
+	keys := slices.SortedFunc(func(yield func(string) bool) {
+		for k := range times {
+			if !yield(k) {
+				return
+			}
+		}
+	}, func(a, b string) int {
+		if c := cmp.Compare(times[b], times[a]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s width %g, batch %d, %d worker(s): %.1f ms per training pass (forward + backward, no update)\n",
+		*opTimesArch, *opTimesWidth, *opTimesBatch, *opTimesWorkers, float64(total.Microseconds())/1e3/passes)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%8.2f ms %5.1f%%  %s\n", float64(times[k].Microseconds())/1e3/passes, 100*float64(times[k])/float64(total), k)
+	}
+	t.Log("\n" + b.String())
+}
