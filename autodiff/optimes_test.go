@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -14,28 +15,32 @@ import (
 )
 
 var (
-	opTimesArch    = flag.String("optimes.arch", "", "TestOpTimes: reference architecture to time (resnet18, mobilenetv2, googlenet, ...); empty skips the test")
+	opTimesArch    = flag.String("optimes.arch", "", "TestOpTimes: reference architecture to time and print (resnet18, mobilenetv2, googlenet, ...); empty: a small check of the tool on ResNet-8")
 	opTimesWidth   = flag.Float64("optimes.width", 1, "TestOpTimes: width multiplier")
 	opTimesWorkers = flag.Int("optimes.workers", 1, "TestOpTimes: engine workers")
 	opTimesBatch   = flag.Int("optimes.batch", 128, "TestOpTimes: batch size")
 )
 
-// TestOpTimes is a measuring tool, not a check: it times every step of a
-// reference model's training pass (forward, and backward with its
-// gradient clearing) by op type, direction and shapes over three passes
-// after a warm-up, and prints them, largest first, with each one's share.
-// A profile says which kernels are hot; this says which layers, e.g.
+// TestOpTimes is a measuring tool: it times every step of a reference
+// model's training pass (forward, and backward with its gradient
+// clearing) by op type, direction and shapes over three passes after a
+// warm-up, and prints them, largest first, with each one's share. A
+// profile says which kernels are hot; this says which layers, e.g.
 //
 //	go test ./autodiff -run TestOpTimes -v -args -optimes.arch=mobilenetv2 -optimes.width=0.5
+//
+// Without -optimes.arch it times a small ResNet-8 and checks the tool
+// itself: every step of the pass is timed and the shares add up.
 func TestOpTimes(t *testing.T) {
-	if *opTimesArch == "" {
-		t.Skip("a measuring tool: give -optimes.arch to run it")
+	arch, width, batch := *opTimesArch, *opTimesWidth, *opTimesBatch
+	if arch == "" {
+		arch, width, batch = "resnet8", 0.25, 8
 	}
-	m, err := models.Build(models.Config{Arch: *opTimesArch, Width: *opTimesWidth, Seed: 1})
+	m, err := models.Build(models.Config{Arch: arch, Width: width, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := Compile(m, [][]int{{*opTimesBatch, 3, 32, 32}}, &Options{Workers: *opTimesWorkers, Seed: 1})
+	p, err := Compile(m, [][]int{{batch, 3, 32, 32}}, &Options{Workers: *opTimesWorkers, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +49,7 @@ func TestOpTimes(t *testing.T) {
 	for i := range p.Input(0).F32 {
 		p.Input(0).F32[i] = rng.Float32()
 	}
-	labels := make([]int, *opTimesBatch)
+	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = i % 10
 	}
@@ -58,8 +63,11 @@ func TestOpTimes(t *testing.T) {
 	const passes = 3
 	times := map[string]time.Duration{}
 	var total time.Duration
+	timed := 0 // steps timed in the last pass
 	for pass := range passes + 1 {
+		timed = 0
 		record := func(k string, d time.Duration) {
+			timed++
 			if pass > 0 {
 				times[k] += d
 				total += d
@@ -110,9 +118,26 @@ func TestOpTimes(t *testing.T) {
 	})
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s width %g, batch %d, %d worker(s): %.1f ms per training pass (forward + backward, no update)\n",
-		*opTimesArch, *opTimesWidth, *opTimesBatch, *opTimesWorkers, float64(total.Microseconds())/1e3/passes)
+		arch, width, batch, *opTimesWorkers, float64(total.Microseconds())/1e3/passes)
+	var share float64
 	for _, k := range keys {
+		share += 100 * float64(times[k]) / float64(total)
 		fmt.Fprintf(&b, "%8.2f ms %5.1f%%  %s\n", float64(times[k].Microseconds())/1e3/passes, 100*float64(times[k])/float64(total), k)
 	}
-	t.Log("\n" + b.String())
+	if *opTimesArch != "" {
+		t.Log("\n" + b.String())
+		return
+	}
+	backward := 0
+	for _, st := range p.steps {
+		if st.needGrad {
+			backward++
+		}
+	}
+	if timed != len(p.steps)+backward {
+		t.Errorf("timed %d steps in a pass, want %d forward + %d backward", timed, len(p.steps), backward)
+	}
+	if total <= 0 || math.Abs(share-100) > 1e-6 {
+		t.Errorf("total %v, shares add up to %.9f%%, want 100%%:\n%s", total, share, b.String())
+	}
 }
