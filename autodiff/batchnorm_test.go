@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -272,17 +271,7 @@ func BenchmarkBatchNormPlanes(b *testing.B) {
 // alternateSteps times a and c one after the other in every iteration
 // and reports their times per call and the ratio c/a (a's speed-up).
 func alternateSteps(b *testing.B, nameA string, a func(), nameC string, c func()) {
-	a()
-	c()
-	var ta, tc time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		a()
-		t1 := time.Now()
-		c()
-		ta += t1.Sub(t0)
-		tc += time.Since(t1)
-	}
+	ta, tc := timeAlternately(b, a, c)
 	b.ReportMetric(float64(ta.Microseconds())/float64(b.N), nameA+"-µs")
 	b.ReportMetric(float64(tc.Microseconds())/float64(b.N), nameC+"-µs")
 	b.ReportMetric(float64(tc)/float64(ta), "speedup")

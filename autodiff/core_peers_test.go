@@ -87,29 +87,10 @@ func BenchmarkResNet18Peers(b *testing.B) {
 	})
 }
 
-// compileForTraining compiles the reference model cfg (package models)
-// for training at the given batch and worker count, fills its input with
-// seeded pixels, and returns it with the labels i mod 10.
+// compileForTraining is autodiff.CompileForTraining for benchmarks.
 func compileForTraining(b *testing.B, cfg models.Config, batch, threads int, noFuse ...bool) (*autodiff.Program, []int) {
 	b.Helper()
-	m, err := models.Build(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := autodiff.Compile(m, [][]int{{batch, 3, 32, 32}}, &autodiff.Options{Workers: threads, Seed: 1, NoFuse: len(noFuse) > 0 && noFuse[0]})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.SetTraining(true)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range p.Input(0).F32 {
-		p.Input(0).F32[i] = rng.Float32()
-	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = i % 10
-	}
-	return p, labels
+	return autodiff.CompileForTraining(b, cfg, batch, threads, len(noFuse) > 0 && noFuse[0])
 }
 
 // gradStep returns training-mode forward, softmax cross-entropy on labels,
@@ -199,17 +180,7 @@ func BenchmarkReferenceTraining(b *testing.B) {
 // every iteration, after one warm-up step of each, so that both see the
 // same machine, and reports both rates (NAME-images/s) and their ratio.
 func alternate(b *testing.B, batch int, nameA string, a func(), nameC string, c func()) {
-	a()
-	c()
-	var ta, tc time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		a()
-		t1 := time.Now()
-		c()
-		ta += t1.Sub(t0)
-		tc += time.Since(t1)
-	}
+	ta, tc := autodiff.TimeAlternately(b, a, c)
 	ra := float64(batch*b.N) / ta.Seconds()
 	rc := float64(batch*b.N) / tc.Seconds()
 	b.ReportMetric(ra, nameA+"-images/s")

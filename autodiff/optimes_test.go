@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -36,23 +35,7 @@ func TestOpTimes(t *testing.T) {
 	if arch == "" {
 		arch, width, batch = "resnet8", 0.25, 8
 	}
-	m, err := models.Build(models.Config{Arch: arch, Width: width, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Compile(m, [][]int{{batch, 3, 32, 32}}, &Options{Workers: *opTimesWorkers, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.SetTraining(true)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range p.Input(0).F32 {
-		p.Input(0).F32[i] = rng.Float32()
-	}
-	labels := make([]int, batch)
-	for i := range labels {
-		labels[i] = i % 10
-	}
+	p, labels := compileForTraining(t, models.Config{Arch: arch, Width: width, Seed: 1}, batch, *opTimesWorkers, false)
 	key := func(st *step, dir string) string {
 		k := fmt.Sprintf("%-20s %s out %v", st.node.OpType, dir, st.outT[0].Shape)
 		if len(st.inT) > 1 && st.inT[1] != nil {
@@ -92,13 +75,7 @@ func TestOpTimes(t *testing.T) {
 				continue
 			}
 			t0 := time.Now()
-			for _, g := range st.clearGrads {
-				coreClear(p.ctx.Workers, g)
-			}
-			p.ctx.Fresh = st.fresh
-			err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT)
-			p.ctx.Fresh = nil
-			if err != nil {
+			if err := p.backwardStep(st); err != nil {
 				t.Fatal(err)
 			}
 			record(key(st, "B"), time.Since(t0))

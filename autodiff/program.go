@@ -517,19 +517,27 @@ func (p *Program) Forward() error {
 func (p *Program) Backward() error {
 	tensor.ForEach(p.ctx.Workers, len(p.zeroGrads), func(_, i int) { clear(p.zeroGrads[i]) })
 	for i := len(p.steps) - 1; i >= 0; i-- {
-		st := p.steps[i]
-		if !st.needGrad {
-			continue
+		if st := p.steps[i]; st.needGrad {
+			if err := p.backwardStep(st); err != nil {
+				return err
+			}
 		}
-		for _, g := range st.clearGrads {
-			coreClear(p.ctx.Workers, g)
-		}
-		p.ctx.Fresh = st.fresh
-		err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT)
-		p.ctx.Fresh = nil
-		if err != nil {
-			return &NodeError{Node: st.node, Err: err}
-		}
+	}
+	return nil
+}
+
+// backwardStep runs one step's backward: it zeroes the gradient buffers
+// the step is the first to add into, then runs the kernel with the step's
+// fresh inputs.
+func (p *Program) backwardStep(st *step) error {
+	for _, g := range st.clearGrads {
+		coreClear(p.ctx.Workers, g)
+	}
+	p.ctx.Fresh = st.fresh
+	err := st.kernel.Backward(&p.ctx, st.inT, st.outT, st.goutT, st.ginT)
+	p.ctx.Fresh = nil
+	if err != nil {
+		return &NodeError{Node: st.node, Err: err}
 	}
 	return nil
 }
