@@ -8,11 +8,15 @@
 #   scripts/train_models.sh BIN OUT [MODEL...]
 #
 # MODEL is one of the names below (default: all of them). JOBS=2 runs two
-# queues side by side with one thread each, which on a 2-core machine
+# lanes side by side with one thread each, which on a 2-core machine
 # does ≈ 1.25x the work per hour of one queue on both cores
-# (docs/performance.md); JOBS=1 (the default) runs one queue with
-# THREADS (default 0: one per core). CIFAR=<dir> is the CIFAR-10 data
-# (default ../shared/data/cifar10).
+# (docs/performance.md); each lane takes the next model no lane has
+# taken, and a lane that finds none left hands its core to the training
+# still running: it interrupts it (SIGINT: train saves a checkpoint and
+# exits 2) and that lane resumes it at once with two threads (the
+# engine's results do not depend on the thread count). JOBS=1 (the
+# default) runs one queue with THREADS (default 0: one per core).
+# CIFAR=<dir> is the CIFAR-10 data (default ../shared/data/cifar10).
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 BIN OUT [MODEL...]" >&2; exit 2; }
 BIN=$1
@@ -32,12 +36,42 @@ mkdir -p "$OUT"
 
 done_already() { [ -f "$OUT/$1.onnx" ] && [ -f "$OUT/$1.onnx.json" ]; }
 
+# The lanes' shared state: a folder per model taken, NAME.pid while its
+# training runs, NAME.rethread when another lane interrupted it, and
+# "threads" once a lane has run out of models.
+CLAIMS=$OUT/.claims
+rm -rf "$CLAIMS"
+mkdir -p "$CLAIMS"
+threads() { cat "$CLAIMS/threads" 2>/dev/null || echo "$THREADS"; }
+
+# run NAME LOG ARGS...: "$BIN" ARGS... with the current thread count,
+# appending to LOG; rerun with the new count when another lane
+# interrupted it to hand over its core.
+run() {
+	name=$1 log=$2
+	shift 2
+	while :; do
+		t=$(threads)
+		"$BIN" --threads "$t" "$@" >> "$log" 2>&1 &
+		echo $! > "$CLAIMS/$name.pid"
+		rc=0
+		wait $! || rc=$?
+		rm -f "$CLAIMS/$name.pid"
+		if [ -f "$CLAIMS/$name.rethread" ] && [ "$(threads)" != "$t" ]; then
+			rm -f "$CLAIMS/$name.rethread"
+			echo "$name: continues with $(threads) threads"
+			continue
+		fi
+		return $rc
+	done
+}
+
 # cifar NAME ARCH WIDTH EPOCHS: the CIFAR-10 recipe of models/README.md.
 cifar() {
 	done_already "$1" && { echo "$1: done, skipped"; return 0; }
 	echo "$1: training ($4 epochs, log in $OUT/$1.log)"
-	"$BIN" --threads "$THREADS" -q train --arch "$2" --width "$3" --data "cifar10:$CIFAR" --epochs "$4" \
-		--batch 128 --lr 0.1 --warmup 1 --resume -o "$OUT/$1.onnx" >> "$OUT/$1.log" 2>&1
+	run "$1" "$OUT/$1.log" -q train --arch "$2" --width "$3" --data "cifar10:$CIFAR" --epochs "$4" \
+		--batch 128 --lr 0.1 --warmup 1 --resume -o "$OUT/$1.onnx"
 }
 
 # The Fashion-MNIST model: three phases, each continuing the last.
@@ -45,12 +79,12 @@ fmnist() {
 	done_already fmnist_resnet8 && { echo "fmnist_resnet8: done, skipped"; return 0; }
 	echo "fmnist_resnet8: training (3 phases, log in $OUT/fmnist_resnet8.log)"
 	log=$OUT/fmnist_resnet8.log
-	done_already fmnist_resnet8.phase1 || "$BIN" --threads "$THREADS" -q train --arch resnet8 --width 1 --data fashion-mnist \
-		--epochs 3 --batch 128 --lr 0.1 --warmup 0.5 --resume -o "$OUT/fmnist_resnet8.phase1.onnx" >> "$log" 2>&1
-	done_already fmnist_resnet8.phase2 || "$BIN" --threads "$THREADS" -q train --init "$OUT/fmnist_resnet8.phase1.onnx" --data fashion-mnist \
-		--epochs 2 --batch 128 --lr 0.02 --warmup 0 --resume -o "$OUT/fmnist_resnet8.phase2.onnx" >> "$log" 2>&1
-	"$BIN" --threads "$THREADS" -q train --init "$OUT/fmnist_resnet8.phase2.onnx" --data fashion-mnist \
-		--epochs 10 --batch 128 --lr 0.05 --warmup 0 --resume -o "$OUT/fmnist_resnet8.onnx" >> "$log" 2>&1
+	done_already fmnist_resnet8.phase1 || run fmnist_resnet8 "$log" -q train --arch resnet8 --width 1 --data fashion-mnist \
+		--epochs 3 --batch 128 --lr 0.1 --warmup 0.5 --resume -o "$OUT/fmnist_resnet8.phase1.onnx"
+	done_already fmnist_resnet8.phase2 || run fmnist_resnet8 "$log" -q train --init "$OUT/fmnist_resnet8.phase1.onnx" --data fashion-mnist \
+		--epochs 2 --batch 128 --lr 0.02 --warmup 0 --resume -o "$OUT/fmnist_resnet8.phase2.onnx"
+	run fmnist_resnet8 "$log" -q train --init "$OUT/fmnist_resnet8.phase2.onnx" --data fashion-mnist \
+		--epochs 10 --batch 128 --lr 0.05 --warmup 0 --resume -o "$OUT/fmnist_resnet8.onnx"
 }
 
 one() {
@@ -63,21 +97,30 @@ one() {
 	esac
 }
 
-# queue K N: the models at positions K, K+N, K+2N, ... one after another.
-queue() {
-	i=0
+# lane: the models no lane has taken yet, one after another; then the
+# trainings still running get this lane's core.
+lane() {
 	for m in $MODELS; do
-		[ $((i % $2)) -eq "$1" ] && one "$m"
-		i=$((i + 1))
+		mkdir "$CLAIMS/$m" 2>/dev/null || continue
+		one "$m"
+	done
+	[ "$JOBS" -gt 1 ] || return 0
+	echo 2 > "$CLAIMS/threads"
+	for f in "$CLAIMS"/*.pid; do
+		[ -f "$f" ] || continue
+		n=$(basename "$f" .pid)
+		touch "$CLAIMS/$n.rethread"
+		kill -INT "$(cat "$f")" 2>/dev/null || true
 	done
 }
 
 if [ "$JOBS" -eq 1 ]; then
-	queue 0 1
+	lane
 else
-	queue 0 2 &
+	lane &
 	a=$!
-	queue 1 2 &
+	sleep 1
+	lane &
 	b=$!
 	rc=0
 	wait $a || rc=1

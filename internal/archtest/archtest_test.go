@@ -42,6 +42,7 @@ var allowed = map[string][]string{
 	// Test helpers and harnesses: never imported by the binary's packages.
 	"internal/toydata":              {"finetune", "dataset", "autodiff", "graph", "tensor"},
 	"autodiff/internal/conformance": {"autodiff", "graph", "tensor", "onnxio"},
+	"scripts":                       {},
 }
 
 // forbidden are the directions the design insists on, checked on the
