@@ -133,7 +133,7 @@ func TestExperimentMicroGrid(t *testing.T) {
 		t.Errorf("plots %v, want the CC-Cert curve and the scatter of the one table", slices.Sorted(maps.Keys(plotsFirst)))
 	}
 	for _, s := range []string{"| dense | 1 |", "| magnitude | 1 |", "| csam | 1 |", "## fmnist, resnet8-w0.25, sparsity 0.7",
-		"vs magnitude: ", "within 1 point of dense", "Paired CC-Cert at ε=1e-3", "| csam | ", "csam-onnx experiment --config " + microConfig()} {
+		"vs magnitude: ", "within 1 point of dense", "Paired CC-Cert at ε=1e-3", "| csam | ", "csam-onnx experiment --config " + microConfig() + "   # 3 cells\n"} {
 		if !bytes.Contains(mdFirst, []byte(s)) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", s, mdFirst)
 		}

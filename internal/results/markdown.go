@@ -130,14 +130,14 @@ func writeMarkdown(w io.Writer, cells []*Cell, groups []*Group, plots map[string
 	p("# Results\n\n")
 	p("Generated from %d cell result files by `%s`; do not edit by hand.\n", len(cells), opts.Regenerate)
 	p("Every figure is measured in onnxruntime on the exported ONNX file; each entry is the mean ± sample standard deviation over the seeds (n in the table).\n\n")
-	configs := map[string]bool{}
+	configs := map[string]int{}
 	for _, c := range cells {
-		configs[c.ConfigFile] = true
+		configs[c.ConfigFile]++
 	}
 	if len(configs) > 0 {
-		p("Produced by:\n\n```\n")
+		p("Produced by (each configuration with the number of its cells in this summary; any other cells a configuration defines were not run):\n\n```\n")
 		for _, f := range sortedKeys(configs) {
-			p("csam-onnx experiment --config %s\n", f)
+			p("csam-onnx experiment --config %s   # %d cells\n", f, configs[f])
 		}
 		p("```\n\n")
 	}
@@ -456,7 +456,7 @@ func writeCommands(w io.Writer, g *Group) {
 	fmt.Fprintf(w, "```\n\n</details>\n\n")
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
