@@ -133,6 +133,16 @@ func (k *batchNormKernel) channelBlock() int {
 	return max(1, bnBlockBytes/(12*k.n*k.plane))
 }
 
+// planes reports whether the passes run a block of one sample with one
+// planes call (tensor.SumPlanes and friends) instead of a call per plane:
+// when a plane fits in one bnBlock, which keeps each plane's float32 sum
+// the same run (same bits either way).
+func (k *batchNormKernel) planes() bool { return bnPlanesCalls && k.plane <= bnBlock }
+
+// bnPlanesCalls turns the planes calls off for the benchmark that
+// compares them with a call per plane.
+var bnPlanesCalls = true
+
 // forEachBlock calls fn(c0, c1) for the channel blocks, spread over the
 // workers.
 func (k *batchNormKernel) forEachBlock(workers int, fn func(c0, c1 int)) {
@@ -155,17 +165,27 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 			clear(v)
 			for n := range k.n {
 				xs := x[(n*k.c+c0)*pl : (n*k.c+c1)*pl]
+				if k.planes() {
+					tensor.SumPlanes(xs, pl, mean)
+					continue
+				}
 				for i := range mean {
 					mean[i] += bnSum(xs[i*pl : (i+1)*pl])
 				}
 			}
+			m32 := k.mean[c0:c1]
 			for i := range mean {
 				mean[i] /= nm
+				m32[i] = float32(mean[i])
 			}
 			for n := range k.n {
 				xs := x[(n*k.c+c0)*pl : (n*k.c+c1)*pl]
+				if k.planes() {
+					tensor.SumSqDevPlanes(xs, pl, m32, v)
+					continue
+				}
 				for i := range v {
-					v[i] += bnSumSqDev(xs[i*pl:(i+1)*pl], float32(mean[i]))
+					v[i] += bnSumSqDev(xs[i*pl:(i+1)*pl], m32[i])
 				}
 			}
 			for i := range v {
@@ -185,6 +205,11 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 		}
 		for n := range k.n {
 			off := (n*k.c + c0) * pl
+			if k.planes() {
+				end := off + (c1-c0)*pl
+				tensor.AffinePlanes(x[off:end], pl, ca[c0:c1], cb[c0:c1], y[off:end], k.relu)
+				continue
+			}
 			for c := c0; c < c1; c++ {
 				if k.relu {
 					tensor.AffineRelu(x[off:off+pl], ca[c], cb[c], y[off:off+pl])
@@ -258,6 +283,15 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		clear(sdyx)
 		for n := range k.n {
 			off := (n*k.c + c0) * pl
+			if k.planes() {
+				end := off + (c1-c0)*pl
+				var zs []float32
+				if z != nil {
+					zs = z[off:end]
+				}
+				tensor.GradSumsPlanes(dy[off:end], zs, x[off:end], pl, k.mean[c0:c1], sdy, sdyx)
+				continue
+			}
 			for c := c0; c < c1; c++ {
 				var zs []float32
 				if z != nil {
@@ -301,6 +335,15 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		}
 		for n := range k.n {
 			off := (n*k.c + c0) * pl
+			if k.trained && k.planes() {
+				end := off + (c1-c0)*pl
+				var zs []float32
+				if z != nil {
+					zs = z[off:end]
+				}
+				tensor.Affine2Planes(dy[off:end], zs, x[off:end], pl, ca[c0:c1], cb[c0:c1], cc[c0:c1], k.mean[c0:c1], dx[off:end], !fresh)
+				continue
+			}
 			for c := c0; c < c1; c++ {
 				g, d := dy[off:off+pl], dx[off:off+pl]
 				switch {

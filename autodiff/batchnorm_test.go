@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
+	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
@@ -231,8 +232,9 @@ func math32Bits(v []float32) []uint32 {
 
 // BenchmarkBatchNormPlanes times a training-mode BatchNormalization with a
 // fused Relu (forward and backward, 1 worker) on MobileNet-V2 w0.5's
-// small-plane shapes and a 32×32 one, the channel-block passes against
-// the per-channel loops, alternated in every iteration.
+// small-plane shapes and a 32×32 one: the channel-block passes with one
+// planes call per block and sample ("planes") against the same passes
+// with a call per plane ("perplane"), alternated in every iteration.
 func BenchmarkBatchNormPlanes(b *testing.B) {
 	for _, shape := range [][]int{{128, 192, 8, 8}, {128, 480, 4, 4}, {128, 72, 32, 32}} {
 		b.Run(fmt.Sprint(shape), func(b *testing.B) {
@@ -249,21 +251,19 @@ func BenchmarkBatchNormPlanes(b *testing.B) {
 			dy, dx := randomTensor(rng, shape...), tensor.New(shape...)
 			dsc, dbi := tensor.New(shape[1]), tensor.New(shape[1])
 			ctx := &RunContext{Workers: 1, Training: true, Fresh: []bool{true}}
-			step := func(perChannel bool) func() {
-				fwd, bwd := bk.Forward, bk.Backward
-				if perChannel {
-					fwd, bwd = bk.forwardPerChannel, bk.backwardPerChannel
-				}
+			step := func(planes bool) func() {
 				return func() {
-					if err := fwd(ctx, in, []*tensor.Tensor{y}); err != nil {
+					defer func(was bool) { bnPlanesCalls = was }(bnPlanesCalls)
+					bnPlanesCalls = planes
+					if err := bk.Forward(ctx, in, []*tensor.Tensor{y}); err != nil {
 						b.Fatal(err)
 					}
-					if err := bwd(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, []*tensor.Tensor{dx, dsc, dbi}); err != nil {
+					if err := bk.Backward(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, []*tensor.Tensor{dx, dsc, dbi}); err != nil {
 						b.Fatal(err)
 					}
 				}
 			}
-			alternateSteps(b, "blocked", step(false), "perchannel", step(true))
+			alternateSteps(b, "planes", step(true), "perplane", step(false))
 		})
 	}
 }
@@ -427,4 +427,31 @@ func (k *batchNormKernel) backwardPerChannel(ctx *RunContext, in, out, gout, gin
 		}
 	})
 	return nil
+}
+
+// BenchmarkBatchNormPlanesStep times whole training passes (forward, loss,
+// backward; 1 worker, batch 128) of MobileNet-V2 w0.5 and GoogLeNet w0.25
+// with BatchNormalization's planes calls on and off, alternated.
+func BenchmarkBatchNormPlanesStep(b *testing.B) {
+	for _, cfg := range []models.Config{{Arch: "mobilenetv2", Width: 0.5, Seed: 1}, {Arch: "googlenet", Width: 0.25, Seed: 1}} {
+		b.Run(fmt.Sprintf("%s_w%g", cfg.Arch, cfg.Width), func(b *testing.B) {
+			p, labels := compileForTraining(b, cfg, 128, 1, false)
+			step := func(planes bool) func() {
+				return func() {
+					defer func(was bool) { bnPlanesCalls = was }(bnPlanesCalls)
+					bnPlanesCalls = planes
+					if err := p.Forward(); err != nil {
+						b.Fatal(err)
+					}
+					if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+						b.Fatal(err)
+					}
+					if err := p.Backward(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			alternateSteps(b, "planes", step(true), "perplane", step(false))
+		})
+	}
 }

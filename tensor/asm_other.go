@@ -95,3 +95,41 @@ func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32) {
 func gatherRow(n int, idx *int32, src *float32, dst *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func sumPlanes(np, n int, x *float32, out *float64) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func sumSqDevPlanes(np, n int, x, mean *float32, out *float64) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func gradSumsPlanes(np, n int, gv, x, mean *float32, sg, sgx *float64) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func gradSumsReluPlanes(np, n int, gv, z, x, mean *float32, sg, sgx *float64) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affinePlanes(np, n int, x, a, b, y *float32) { panic("tensor: no assembly kernels in this build") }
+
+func affineReluPlanes(np, n int, x, a, b, y *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2SetPlanes(np, n int, gv, x, p, q, r, s, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2AddPlanes(np, n int, gv, x, p, q, r, s, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2ReluSetPlanes(np, n int, gv, z, x, p, q, r, s, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2ReluAddPlanes(np, n int, gv, z, x, p, q, r, s, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

@@ -49,3 +49,33 @@ func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32)
 
 //go:noescape
 func gatherRow(n int, idx *int32, src *float32, dst *float32)
+
+//go:noescape
+func sumPlanes(np, n int, x *float32, out *float64)
+
+//go:noescape
+func sumSqDevPlanes(np, n int, x, mean *float32, out *float64)
+
+//go:noescape
+func gradSumsPlanes(np, n int, gv, x, mean *float32, sg, sgx *float64)
+
+//go:noescape
+func gradSumsReluPlanes(np, n int, gv, z, x, mean *float32, sg, sgx *float64)
+
+//go:noescape
+func affinePlanes(np, n int, x, a, b, y *float32)
+
+//go:noescape
+func affineReluPlanes(np, n int, x, a, b, y *float32)
+
+//go:noescape
+func affine2SetPlanes(np, n int, gv, x, p, q, r, s, d *float32)
+
+//go:noescape
+func affine2AddPlanes(np, n int, gv, x, p, q, r, s, d *float32)
+
+//go:noescape
+func affine2ReluSetPlanes(np, n int, gv, z, x, p, q, r, s, d *float32)
+
+//go:noescape
+func affine2ReluAddPlanes(np, n int, gv, z, x, p, q, r, s, d *float32)

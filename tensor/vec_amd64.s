@@ -973,3 +973,811 @@ clipGradAddtail:
 clipGradAddfin:
 	VZEROUPPER
 	RET
+
+// func sumPlanes(np, n int, x *float32, out *float64): out[i] += float64(sumBlock(n, plane i))
+TEXT ·sumPlanes(SB), NOSPLIT, $0-32
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ x+16(FP), SI
+	MOVQ out+24(FP), R10
+	TESTQ R13, R13
+	JZ sumPlanesdone
+sumPlanesplane:
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT sumPlanesone
+sumPlanestwo:
+	VADDPS 0(SI), Y3, Y3
+	VADDPS 32(SI), Y4, Y4
+	ADDQ $64, SI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE sumPlanestwo
+sumPlanesone:
+	TESTQ R11, R11
+	JZ sumPlanestail
+	VADDPS 0(SI), Y3, Y3
+	ADDQ $32, SI
+sumPlanestail:
+	TESTQ R12, R12
+	JZ sumPlanesfin
+	VMASKMOVPS (SI), Y15, Y1
+	VADDPS Y1, Y4, Y4
+	LEAQ (SI)(R12*4), SI
+sumPlanesfin:
+	VADDPS Y4, Y3, Y3
+	VEXTRACTF128 $1, Y3, X1
+	VADDPS X3, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VCVTSS2SD X1, X1, X1
+	VADDSD (R10), X1, X1
+	VMOVSD X1, (R10)
+	ADDQ $8, R10
+	DECQ R13
+	JNZ sumPlanesplane
+sumPlanesdone:
+	VZEROUPPER
+	RET
+
+// func sumSqDevPlanes(np, n int, x, mean *float32, out *float64): out[i] += float64(sumSqDevBlock(n, plane i, mean[i]))
+TEXT ·sumSqDevPlanes(SB), NOSPLIT, $0-40
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ x+16(FP), SI
+	MOVQ mean+24(FP), R9
+	MOVQ out+32(FP), R10
+	TESTQ R13, R13
+	JZ sumSqDevPlanesdone
+sumSqDevPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT sumSqDevPlanesone
+sumSqDevPlanestwo:
+	VMOVUPS 0(SI), Y1
+	VSUBPS Y0, Y1, Y1
+	VFMADD231PS Y1, Y1, Y3
+	VMOVUPS 32(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y2, Y2, Y4
+	ADDQ $64, SI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE sumSqDevPlanestwo
+sumSqDevPlanesone:
+	TESTQ R11, R11
+	JZ sumSqDevPlanestail
+	VMOVUPS 0(SI), Y1
+	VSUBPS Y0, Y1, Y1
+	VFMADD231PS Y1, Y1, Y3
+	ADDQ $32, SI
+sumSqDevPlanestail:
+	TESTQ R12, R12
+	JZ sumSqDevPlanesfin
+	VMASKMOVPS (SI), Y15, Y1
+	VSUBPS Y0, Y1, Y1
+	VANDPS Y15, Y1, Y1
+	VFMADD231PS Y1, Y1, Y4
+	LEAQ (SI)(R12*4), SI
+sumSqDevPlanesfin:
+	VADDPS Y4, Y3, Y3
+	VEXTRACTF128 $1, Y3, X1
+	VADDPS X3, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VCVTSS2SD X1, X1, X1
+	VADDSD (R10), X1, X1
+	VMOVSD X1, (R10)
+	ADDQ $8, R10
+	DECQ R13
+	JNZ sumSqDevPlanesplane
+sumSqDevPlanesdone:
+	VZEROUPPER
+	RET
+
+// func gradSumsPlanes(np, n int, gv, x, mean *float32, sg, sgx *float64): sg[i], sgx[i] += float64 of gradSumsBlock(n, plane i, mean[i])
+TEXT ·gradSumsPlanes(SB), NOSPLIT, $0-56
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ gv+16(FP), DI
+	MOVQ x+24(FP), SI
+	MOVQ mean+32(FP), R9
+	MOVQ sg+40(FP), R10
+	MOVQ sgx+48(FP), CX
+	TESTQ R13, R13
+	JZ gradSumsPlanesdone
+gradSumsPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT gradSumsPlanesone
+gradSumsPlanestwo:
+	VMOVUPS 0(DI), Y1
+	VADDPS Y1, Y3, Y3
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y5
+	VMOVUPS 32(DI), Y7
+	VADDPS Y7, Y4, Y4
+	VMOVUPS 32(SI), Y8
+	VSUBPS Y0, Y8, Y8
+	VFMADD231PS Y7, Y8, Y6
+	ADDQ $64, DI
+	ADDQ $64, SI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE gradSumsPlanestwo
+gradSumsPlanesone:
+	TESTQ R11, R11
+	JZ gradSumsPlanestail
+	VMOVUPS 0(DI), Y1
+	VADDPS Y1, Y3, Y3
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y5
+	ADDQ $32, DI
+	ADDQ $32, SI
+gradSumsPlanestail:
+	TESTQ R12, R12
+	JZ gradSumsPlanesfin
+	VMASKMOVPS (DI), Y15, Y1
+	VADDPS Y1, Y4, Y4
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y6
+	LEAQ (DI)(R12*4), DI
+	LEAQ (SI)(R12*4), SI
+gradSumsPlanesfin:
+	VADDPS Y4, Y3, Y3
+	VEXTRACTF128 $1, Y3, X1
+	VADDPS X3, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VCVTSS2SD X1, X1, X1
+	VADDSD (R10), X1, X1
+	VMOVSD X1, (R10)
+	ADDQ $8, R10
+	VADDPS Y6, Y5, Y5
+	VEXTRACTF128 $1, Y5, X1
+	VADDPS X5, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VCVTSS2SD X1, X1, X1
+	VADDSD (CX), X1, X1
+	VMOVSD X1, (CX)
+	ADDQ $8, CX
+	DECQ R13
+	JNZ gradSumsPlanesplane
+gradSumsPlanesdone:
+	VZEROUPPER
+	RET
+
+// func gradSumsReluPlanes(np, n int, gv, z, x, mean *float32, sg, sgx *float64): sg[i], sgx[i] += float64 of gradSumsReluBlock(n, plane i, mean[i])
+TEXT ·gradSumsReluPlanes(SB), NOSPLIT, $0-64
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ gv+16(FP), DI
+	MOVQ z+24(FP), BX
+	MOVQ x+32(FP), SI
+	MOVQ mean+40(FP), R9
+	MOVQ sg+48(FP), R10
+	MOVQ sgx+56(FP), CX
+	VXORPS Y9, Y9, Y9
+	TESTQ R13, R13
+	JZ gradSumsReluPlanesdone
+gradSumsReluPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT gradSumsReluPlanesone
+gradSumsReluPlanestwo:
+	VMOVUPS 0(BX), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VADDPS Y1, Y3, Y3
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y5
+	VMOVUPS 32(BX), Y11
+	VPCMPEQD Y9, Y11, Y11
+	VPANDN 32(DI), Y11, Y7
+	VADDPS Y7, Y4, Y4
+	VMOVUPS 32(SI), Y8
+	VSUBPS Y0, Y8, Y8
+	VFMADD231PS Y7, Y8, Y6
+	ADDQ $64, DI
+	ADDQ $64, BX
+	ADDQ $64, SI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE gradSumsReluPlanestwo
+gradSumsReluPlanesone:
+	TESTQ R11, R11
+	JZ gradSumsReluPlanestail
+	VMOVUPS 0(BX), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VADDPS Y1, Y3, Y3
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y5
+	ADDQ $32, DI
+	ADDQ $32, BX
+	ADDQ $32, SI
+gradSumsReluPlanestail:
+	TESTQ R12, R12
+	JZ gradSumsReluPlanesfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (BX), Y15, Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN Y1, Y10, Y1
+	VADDPS Y1, Y4, Y4
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y0, Y2, Y2
+	VFMADD231PS Y1, Y2, Y6
+	LEAQ (DI)(R12*4), DI
+	LEAQ (BX)(R12*4), BX
+	LEAQ (SI)(R12*4), SI
+gradSumsReluPlanesfin:
+	VADDPS Y4, Y3, Y3
+	VEXTRACTF128 $1, Y3, X1
+	VADDPS X3, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VCVTSS2SD X1, X1, X1
+	VADDSD (R10), X1, X1
+	VMOVSD X1, (R10)
+	ADDQ $8, R10
+	VADDPS Y6, Y5, Y5
+	VEXTRACTF128 $1, Y5, X1
+	VADDPS X5, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VCVTSS2SD X1, X1, X1
+	VADDSD (CX), X1, X1
+	VMOVSD X1, (CX)
+	ADDQ $8, CX
+	DECQ R13
+	JNZ gradSumsReluPlanesplane
+gradSumsReluPlanesdone:
+	VZEROUPPER
+	RET
+
+// func affinePlanes(np, n int, x, a, b, y *float32): affineRow(n, plane i of x, a[i], b[i], plane i of y)
+TEXT ·affinePlanes(SB), NOSPLIT, $0-48
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ x+16(FP), SI
+	MOVQ a+24(FP), R9
+	MOVQ b+32(FP), R10
+	MOVQ y+40(FP), DI
+	TESTQ R13, R13
+	JZ affinePlanesdone
+affinePlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VBROADCASTSS (R10), Y5
+	ADDQ $4, R10
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT affinePlanesone
+affinePlanestwo:
+	VMOVUPS 0(SI), Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMOVUPS Y1, 0(DI)
+	VMOVUPS 32(SI), Y2
+	VFMADD213PS Y5, Y0, Y2
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affinePlanestwo
+affinePlanesone:
+	TESTQ R11, R11
+	JZ affinePlanestail
+	VMOVUPS 0(SI), Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+affinePlanestail:
+	TESTQ R12, R12
+	JZ affinePlanesfin
+	VMASKMOVPS (SI), Y15, Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMASKMOVPS Y1, Y15, (DI)
+	LEAQ (SI)(R12*4), SI
+	LEAQ (DI)(R12*4), DI
+affinePlanesfin:
+	DECQ R13
+	JNZ affinePlanesplane
+affinePlanesdone:
+	VZEROUPPER
+	RET
+
+// func affineReluPlanes(np, n int, x, a, b, y *float32): affineReluRow(n, plane i of x, a[i], b[i], plane i of y)
+TEXT ·affineReluPlanes(SB), NOSPLIT, $0-48
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ x+16(FP), SI
+	MOVQ a+24(FP), R9
+	MOVQ b+32(FP), R10
+	MOVQ y+40(FP), DI
+	VXORPS Y7, Y7, Y7
+	TESTQ R13, R13
+	JZ affineReluPlanesdone
+affineReluPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VBROADCASTSS (R10), Y5
+	ADDQ $4, R10
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT affineReluPlanesone
+affineReluPlanestwo:
+	VMOVUPS 0(SI), Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y7, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	VMOVUPS 32(SI), Y2
+	VFMADD213PS Y5, Y0, Y2
+	VMAXPS Y2, Y7, Y2
+	VADDPS Y7, Y2, Y2
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affineReluPlanestwo
+affineReluPlanesone:
+	TESTQ R11, R11
+	JZ affineReluPlanestail
+	VMOVUPS 0(SI), Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y7, Y1, Y1
+	VMOVUPS Y1, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+affineReluPlanestail:
+	TESTQ R12, R12
+	JZ affineReluPlanesfin
+	VMASKMOVPS (SI), Y15, Y1
+	VFMADD213PS Y5, Y0, Y1
+	VMAXPS Y1, Y7, Y1
+	VADDPS Y7, Y1, Y1
+	VMASKMOVPS Y1, Y15, (DI)
+	LEAQ (SI)(R12*4), SI
+	LEAQ (DI)(R12*4), DI
+affineReluPlanesfin:
+	DECQ R13
+	JNZ affineReluPlanesplane
+affineReluPlanesdone:
+	VZEROUPPER
+	RET
+
+// func affine2SetPlanes(np, n int, gv, x, p, q, r, s, d *float32): affine2Set(n, planes i of gv, x, p[i], q[i], r[i], s[i], plane i of d)
+TEXT ·affine2SetPlanes(SB), NOSPLIT, $0-72
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ gv+16(FP), DI
+	MOVQ x+24(FP), SI
+	MOVQ p+32(FP), R9
+	MOVQ q+40(FP), R10
+	MOVQ r+48(FP), AX
+	MOVQ s+56(FP), DX
+	MOVQ d+64(FP), BX
+	TESTQ R13, R13
+	JZ affine2SetPlanesdone
+affine2SetPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VBROADCASTSS (R10), Y6
+	ADDQ $4, R10
+	VBROADCASTSS (AX), Y7
+	ADDQ $4, AX
+	VBROADCASTSS (DX), Y8
+	ADDQ $4, DX
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT affine2SetPlanesone
+affine2SetPlanestwo:
+	VMOVUPS 0(DI), Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMOVUPS Y1, 0(BX)
+	VMOVUPS 32(DI), Y3
+	VMOVUPS 32(SI), Y4
+	VSUBPS Y8, Y4, Y4
+	VFMADD213PS Y7, Y0, Y3
+	VFMADD231PS Y4, Y6, Y3
+	VMOVUPS Y3, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, BX
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affine2SetPlanestwo
+affine2SetPlanesone:
+	TESTQ R11, R11
+	JZ affine2SetPlanestail
+	VMOVUPS 0(DI), Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMOVUPS Y1, 0(BX)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, BX
+affine2SetPlanestail:
+	TESTQ R12, R12
+	JZ affine2SetPlanesfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+	LEAQ (DI)(R12*4), DI
+	LEAQ (SI)(R12*4), SI
+	LEAQ (BX)(R12*4), BX
+affine2SetPlanesfin:
+	DECQ R13
+	JNZ affine2SetPlanesplane
+affine2SetPlanesdone:
+	VZEROUPPER
+	RET
+
+// func affine2AddPlanes(np, n int, gv, x, p, q, r, s, d *float32): affine2Add(n, planes i of gv, x, p[i], q[i], r[i], s[i], plane i of d)
+TEXT ·affine2AddPlanes(SB), NOSPLIT, $0-72
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ gv+16(FP), DI
+	MOVQ x+24(FP), SI
+	MOVQ p+32(FP), R9
+	MOVQ q+40(FP), R10
+	MOVQ r+48(FP), AX
+	MOVQ s+56(FP), DX
+	MOVQ d+64(FP), BX
+	TESTQ R13, R13
+	JZ affine2AddPlanesdone
+affine2AddPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VBROADCASTSS (R10), Y6
+	ADDQ $4, R10
+	VBROADCASTSS (AX), Y7
+	ADDQ $4, AX
+	VBROADCASTSS (DX), Y8
+	ADDQ $4, DX
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT affine2AddPlanesone
+affine2AddPlanestwo:
+	VMOVUPS 0(DI), Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VADDPS 0(BX), Y1, Y1
+	VMOVUPS Y1, 0(BX)
+	VMOVUPS 32(DI), Y3
+	VMOVUPS 32(SI), Y4
+	VSUBPS Y8, Y4, Y4
+	VFMADD213PS Y7, Y0, Y3
+	VFMADD231PS Y4, Y6, Y3
+	VADDPS 32(BX), Y3, Y3
+	VMOVUPS Y3, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, SI
+	ADDQ $64, BX
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affine2AddPlanestwo
+affine2AddPlanesone:
+	TESTQ R11, R11
+	JZ affine2AddPlanestail
+	VMOVUPS 0(DI), Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VADDPS 0(BX), Y1, Y1
+	VMOVUPS Y1, 0(BX)
+	ADDQ $32, DI
+	ADDQ $32, SI
+	ADDQ $32, BX
+affine2AddPlanestail:
+	TESTQ R12, R12
+	JZ affine2AddPlanesfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMASKMOVPS (BX), Y15, Y3
+	VADDPS Y3, Y1, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+	LEAQ (DI)(R12*4), DI
+	LEAQ (SI)(R12*4), SI
+	LEAQ (BX)(R12*4), BX
+affine2AddPlanesfin:
+	DECQ R13
+	JNZ affine2AddPlanesplane
+affine2AddPlanesdone:
+	VZEROUPPER
+	RET
+
+// func affine2ReluSetPlanes(np, n int, gv, z, x, p, q, r, s, d *float32): affine2ReluSet(n, planes i of gv, z, x, p[i], q[i], r[i], s[i], plane i of d)
+TEXT ·affine2ReluSetPlanes(SB), NOSPLIT, $0-80
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ gv+16(FP), DI
+	MOVQ z+24(FP), R8
+	VXORPS Y9, Y9, Y9
+	MOVQ x+32(FP), SI
+	MOVQ p+40(FP), R9
+	MOVQ q+48(FP), R10
+	MOVQ r+56(FP), AX
+	MOVQ s+64(FP), DX
+	MOVQ d+72(FP), BX
+	TESTQ R13, R13
+	JZ affine2ReluSetPlanesdone
+affine2ReluSetPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VBROADCASTSS (R10), Y6
+	ADDQ $4, R10
+	VBROADCASTSS (AX), Y7
+	ADDQ $4, AX
+	VBROADCASTSS (DX), Y8
+	ADDQ $4, DX
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT affine2ReluSetPlanesone
+affine2ReluSetPlanestwo:
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMOVUPS Y1, 0(BX)
+	VMOVUPS 32(R8), Y11
+	VPCMPEQD Y9, Y11, Y11
+	VPANDN 32(DI), Y11, Y3
+	VMOVUPS 32(SI), Y4
+	VSUBPS Y8, Y4, Y4
+	VFMADD213PS Y7, Y0, Y3
+	VFMADD231PS Y4, Y6, Y3
+	VMOVUPS Y3, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, SI
+	ADDQ $64, BX
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affine2ReluSetPlanestwo
+affine2ReluSetPlanesone:
+	TESTQ R11, R11
+	JZ affine2ReluSetPlanestail
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMOVUPS Y1, 0(BX)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, SI
+	ADDQ $32, BX
+affine2ReluSetPlanestail:
+	TESTQ R12, R12
+	JZ affine2ReluSetPlanesfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (R8), Y15, Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN Y1, Y10, Y1
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+	LEAQ (DI)(R12*4), DI
+	LEAQ (R8)(R12*4), R8
+	LEAQ (SI)(R12*4), SI
+	LEAQ (BX)(R12*4), BX
+affine2ReluSetPlanesfin:
+	DECQ R13
+	JNZ affine2ReluSetPlanesplane
+affine2ReluSetPlanesdone:
+	VZEROUPPER
+	RET
+
+// func affine2ReluAddPlanes(np, n int, gv, z, x, p, q, r, s, d *float32): affine2ReluAdd(n, planes i of gv, z, x, p[i], q[i], r[i], s[i], plane i of d)
+TEXT ·affine2ReluAddPlanes(SB), NOSPLIT, $0-80
+	MOVQ np+0(FP), R13
+	MOVQ n+8(FP), R14
+	MOVQ R14, R12
+	ANDQ $7, R12
+	SHRQ $3, R14
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	MOVQ gv+16(FP), DI
+	MOVQ z+24(FP), R8
+	VXORPS Y9, Y9, Y9
+	MOVQ x+32(FP), SI
+	MOVQ p+40(FP), R9
+	MOVQ q+48(FP), R10
+	MOVQ r+56(FP), AX
+	MOVQ s+64(FP), DX
+	MOVQ d+72(FP), BX
+	TESTQ R13, R13
+	JZ affine2ReluAddPlanesdone
+affine2ReluAddPlanesplane:
+	VBROADCASTSS (R9), Y0
+	ADDQ $4, R9
+	VBROADCASTSS (R10), Y6
+	ADDQ $4, R10
+	VBROADCASTSS (AX), Y7
+	ADDQ $4, AX
+	VBROADCASTSS (DX), Y8
+	ADDQ $4, DX
+	MOVQ R14, R11
+	CMPQ R11, $2
+	JLT affine2ReluAddPlanesone
+affine2ReluAddPlanestwo:
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VADDPS 0(BX), Y1, Y1
+	VMOVUPS Y1, 0(BX)
+	VMOVUPS 32(R8), Y11
+	VPCMPEQD Y9, Y11, Y11
+	VPANDN 32(DI), Y11, Y3
+	VMOVUPS 32(SI), Y4
+	VSUBPS Y8, Y4, Y4
+	VFMADD213PS Y7, Y0, Y3
+	VFMADD231PS Y4, Y6, Y3
+	VADDPS 32(BX), Y3, Y3
+	VMOVUPS Y3, 32(BX)
+	ADDQ $64, DI
+	ADDQ $64, R8
+	ADDQ $64, SI
+	ADDQ $64, BX
+	SUBQ $2, R11
+	CMPQ R11, $2
+	JGE affine2ReluAddPlanestwo
+affine2ReluAddPlanesone:
+	TESTQ R11, R11
+	JZ affine2ReluAddPlanestail
+	VMOVUPS 0(R8), Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN 0(DI), Y10, Y1
+	VMOVUPS 0(SI), Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VADDPS 0(BX), Y1, Y1
+	VMOVUPS Y1, 0(BX)
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, SI
+	ADDQ $32, BX
+affine2ReluAddPlanestail:
+	TESTQ R12, R12
+	JZ affine2ReluAddPlanesfin
+	VMASKMOVPS (DI), Y15, Y1
+	VMASKMOVPS (R8), Y15, Y10
+	VPCMPEQD Y9, Y10, Y10
+	VPANDN Y1, Y10, Y1
+	VMASKMOVPS (SI), Y15, Y2
+	VSUBPS Y8, Y2, Y2
+	VFMADD213PS Y7, Y0, Y1
+	VFMADD231PS Y2, Y6, Y1
+	VMASKMOVPS (BX), Y15, Y3
+	VADDPS Y3, Y1, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+	LEAQ (DI)(R12*4), DI
+	LEAQ (R8)(R12*4), R8
+	LEAQ (SI)(R12*4), SI
+	LEAQ (BX)(R12*4), BX
+affine2ReluAddPlanesfin:
+	DECQ R13
+	JNZ affine2ReluAddPlanesplane
+affine2ReluAddPlanesdone:
+	VZEROUPPER
+	RET

@@ -200,6 +200,177 @@ def cg(add):
 cg(False)
 cg(True)
 
+
+
+# Planes kernels: the kernels above over np consecutive planes of n floats
+# each (BatchNormalization over a block of channels of one sample), with
+# per-plane parameters read from arrays and per-plane sums added into
+# float64 arrays. Each plane runs exactly the loop of its one-plane kernel
+# (same accumulators, same horizontal sum), so a planes call gives the same
+# bits as one call per plane; only the calls are saved (a 4×4 plane is two
+# vectors, fewer instructions than a call from Go).
+#
+# Registers: R13 planes left, R14 vectors per plane, R12 tail floats,
+# R11 vectors left in the plane; AX and DX are free after the mask set-up.
+def planes_kernel(name, sig, frame, setup, ptrs, plane_setup, body, tail, plane_fin):
+    L = [f"// {sig}\nTEXT ·{name}(SB), NOSPLIT, {frame}\n"]
+    L += ["\tMOVQ np+0(FP), R13\n\tMOVQ n+8(FP), R14\n"]
+    L += ["\tMOVQ R14, R12\n\tANDQ $7, R12\n\tSHRQ $3, R14\n\tLEAQ ·tailMask(SB), AX\n"
+          "\tMOVQ $8, DX\n\tSUBQ R12, DX\n\tVMOVDQU (AX)(DX*4), Y15\n"]
+    L += ["\t" + l + "\n" for l in setup]
+    L += [f"\tTESTQ R13, R13\n\tJZ {name}done\n{name}plane:\n"]
+    L += ["\t" + l + "\n" for l in plane_setup]
+    L += [f"\tMOVQ R14, R11\n\tCMPQ R11, $2\n\tJLT {name}one\n{name}two:\n"]
+    L += ["\t" + l + "\n" for l in body(0, 0) + body(32, 1)]
+    L += [f"\tADDQ $64, {p}\n" for p in ptrs]
+    L += [f"\tSUBQ $2, R11\n\tCMPQ R11, $2\n\tJGE {name}two\n{name}one:\n\tTESTQ R11, R11\n\tJZ {name}tail\n"]
+    L += ["\t" + l + "\n" for l in body(0, 0)]
+    L += [f"\tADDQ $32, {p}\n" for p in ptrs]
+    L += [f"{name}tail:\n\tTESTQ R12, R12\n\tJZ {name}fin\n"]
+    L += ["\t" + l + "\n" for l in tail()]
+    L += [f"\tLEAQ ({p})(R12*4), {p}\n" for p in ptrs]
+    L += [f"{name}fin:\n"]
+    L += ["\t" + l + "\n" for l in plane_fin]
+    L += [f"\tDECQ R13\n\tJNZ {name}plane\n{name}done:\n\tVZEROUPPER\n\tRET\n\n"]
+    out.append("".join(L))
+
+
+def hsum_add64(a, b, ptr):
+    # hsum's sum in X1, converted exactly to float64 and added into *ptr.
+    return hsum(a, b, "X1")[:-1] + ["VCVTSS2SD X1, X1, X1", f"VADDSD ({ptr}), X1, X1", f"VMOVSD X1, ({ptr})", f"ADDQ $8, {ptr}"]
+
+
+def bcast(pairs):
+    # per-plane parameters: broadcast *ptr into Y, advance ptr.
+    return [l for ptr, y in pairs for l in (f"VBROADCASTSS ({ptr}), Y{y}", f"ADDQ $4, {ptr}")]
+
+
+planes_kernel("sumPlanes", "func sumPlanes(np, n int, x *float32, out *float64): out[i] += float64(sumBlock(n, plane i))", "$0-32",
+              ["MOVQ x+16(FP), SI", "MOVQ out+24(FP), R10"], ["SI"],
+              ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"],
+              lambda off, par: [f"VADDPS {off}(SI), Y{3+par}, Y{3+par}"],
+              lambda: ["VMASKMOVPS (SI), Y15, Y1", "VADDPS Y1, Y4, Y4"],
+              hsum_add64(3, 4, "R10"))
+
+planes_kernel("sumSqDevPlanes", "func sumSqDevPlanes(np, n int, x, mean *float32, out *float64): out[i] += float64(sumSqDevBlock(n, plane i, mean[i]))", "$0-40",
+              ["MOVQ x+16(FP), SI", "MOVQ mean+24(FP), R9", "MOVQ out+32(FP), R10"], ["SI"],
+              bcast([("R9", 0)]) + ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"],
+              lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VSUBPS Y0, Y{1+par}, Y{1+par}",
+                                f"VFMADD231PS Y{1+par}, Y{1+par}, Y{3+par}"],
+              lambda: ["VMASKMOVPS (SI), Y15, Y1", "VSUBPS Y0, Y1, Y1", "VANDPS Y15, Y1, Y1", "VFMADD231PS Y1, Y1, Y4"],
+              hsum_add64(3, 4, "R10"))
+
+
+def gsp(relu):
+    if relu:
+        name, frame = "gradSumsReluPlanes", "$0-64"
+        sig = (f"func {name}(np, n int, gv, z, x, mean *float32, sg, sgx *float64): sg[i], sgx[i] += "
+               "float64 of gradSumsReluBlock(n, plane i, mean[i])")
+        setup = ["MOVQ gv+16(FP), DI", "MOVQ z+24(FP), BX", "MOVQ x+32(FP), SI", "MOVQ mean+40(FP), R9",
+                 "MOVQ sg+48(FP), R10", "MOVQ sgx+56(FP), CX", "VXORPS Y9, Y9, Y9"]
+        ptrs = ["DI", "BX", "SI"]
+
+        def body(off, par):
+            return [f"VMOVUPS {off}(BX), Y{10+par}", f"VPCMPEQD Y9, Y{10+par}, Y{10+par}",
+                    f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
+                    f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
+                    f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"]
+
+        def tail():
+            return ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (BX), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1",
+                    "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2", "VFMADD231PS Y1, Y2, Y6"]
+    else:
+        name, frame = "gradSumsPlanes", "$0-56"
+        sig = (f"func {name}(np, n int, gv, x, mean *float32, sg, sgx *float64): sg[i], sgx[i] += "
+               "float64 of gradSumsBlock(n, plane i, mean[i])")
+        setup = ["MOVQ gv+16(FP), DI", "MOVQ x+24(FP), SI", "MOVQ mean+32(FP), R9", "MOVQ sg+40(FP), R10", "MOVQ sgx+48(FP), CX"]
+        ptrs = ["DI", "SI"]
+
+        def body(off, par):
+            return [f"VMOVUPS {off}(DI), Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
+                    f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
+                    f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"]
+
+        def tail():
+            return ["VMASKMOVPS (DI), Y15, Y1", "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2",
+                    "VFMADD231PS Y1, Y2, Y6"]
+    planes_kernel(name, sig, frame, setup, ptrs,
+                  bcast([("R9", 0)]) + ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6"],
+                  body, tail, hsum_add64(3, 4, "R10") + hsum_add64(5, 6, "CX"))
+
+
+gsp(False)
+gsp(True)
+
+
+def ap(relu):
+    name = "affineReluPlanes" if relu else "affinePlanes"
+    sig = f"func {name}(np, n int, x, a, b, y *float32): {'affineReluRow' if relu else 'affineRow'}(n, plane i of x, a[i], b[i], plane i of y)"
+    setup = ["MOVQ x+16(FP), SI", "MOVQ a+24(FP), R9", "MOVQ b+32(FP), R10", "MOVQ y+40(FP), DI"]
+    if relu:
+        setup.append("VXORPS Y7, Y7, Y7")
+
+        def body(off, par):
+            return [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMAXPS Y{1+par}, Y7, Y{1+par}",
+                    f"VADDPS Y7, Y{1+par}, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"]
+
+        def tail():
+            return ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMAXPS Y1, Y7, Y1", "VADDPS Y7, Y1, Y1",
+                    "VMASKMOVPS Y1, Y15, (DI)"]
+    else:
+        def body(off, par):
+            return [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"]
+
+        def tail():
+            return ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMASKMOVPS Y1, Y15, (DI)"]
+    planes_kernel(name, sig, "$0-48", setup, ["SI", "DI"], bcast([("R9", 0), ("R10", 5)]), body, tail, [])
+
+
+ap(False)
+ap(True)
+
+
+def a2p(add, relu=False):
+    # affine2 over planes: p, q, r, s per plane from arrays (Y0, Y6, Y7, Y8).
+    def body(off, par):
+        a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
+        if relu:
+            L = [f"VMOVUPS {off}(R8), Y{zr}", f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}"]
+        else:
+            L = [f"VMOVUPS {off}(DI), Y{a}"]
+        L += [f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
+              f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
+        if add:
+            L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
+        return L + [f"VMOVUPS Y{a}, {off}(BX)"]
+
+    def tail():
+        L = ["VMASKMOVPS (DI), Y15, Y1"]
+        if relu:
+            L += ["VMASKMOVPS (R8), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
+        L += ["VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2", "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
+        if add:
+            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
+        return L + ["VMASKMOVPS Y1, Y15, (BX)"]
+    base = ("affine2Relu" if relu else "affine2") + ("Add" if add else "Set")
+    name = base + "Planes"
+    if relu:
+        sig = f"func {name}(np, n int, gv, z, x, p, q, r, s, d *float32): {base}(n, planes i of gv, z, x, p[i], q[i], r[i], s[i], plane i of d)"
+        frame, ptrs, o, setup = "$0-80", ["DI", "R8", "SI", "BX"], 8, ["MOVQ z+24(FP), R8", "VXORPS Y9, Y9, Y9"]
+    else:
+        sig = f"func {name}(np, n int, gv, x, p, q, r, s, d *float32): {base}(n, planes i of gv, x, p[i], q[i], r[i], s[i], plane i of d)"
+        frame, ptrs, o, setup = "$0-72", ["DI", "SI", "BX"], 0, []
+    setup = (["MOVQ gv+16(FP), DI"] + setup +
+             [f"MOVQ x+{24+o}(FP), SI", f"MOVQ p+{32+o}(FP), R9", f"MOVQ q+{40+o}(FP), R10",
+              f"MOVQ r+{48+o}(FP), AX", f"MOVQ s+{56+o}(FP), DX", f"MOVQ d+{64+o}(FP), BX"])
+    planes_kernel(name, sig, frame, setup, ptrs, bcast([("R9", 0), ("R10", 6), ("AX", 7), ("DX", 8)]), body, tail, [])
+
+
+a2p(False)
+a2p(True)
+a2p(False, relu=True)
+a2p(True, relu=True)
+
 hdr = """//go:build !purego
 
 // Code generated by tensor/internal/asmgen/vec.py. DO NOT EDIT.

@@ -1,0 +1,117 @@
+package tensor
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestPlanesMatchOnePlaneBitForBit: each planes kernel gives, plane by
+// plane, the bits of the one-plane function it stands for (assembly on
+// this CPU; with -tags purego the Go loops, which call those functions),
+// on plane lengths around the vector width and values that include zeros
+// of both signs, NaN, infinities and subnormals; and writes nothing past
+// its planes.
+func TestPlanesMatchOnePlaneBitForBit(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	nan, negZero := float32(math.NaN()), float32(math.Copysign(0, -1))
+	specials := []float32{0, negZero, nan, float32(math.Inf(1)), float32(math.Inf(-1)), 1e-40, -1e-40, 1, -1, 0.5}
+	vals := func(n int, special bool) []float32 {
+		s := randSlice(r, n)
+		if special {
+			for i := range s {
+				if r.IntN(5) == 0 {
+					s[i] = specials[r.IntN(len(specials))]
+				}
+			}
+		}
+		return s
+	}
+	same32 := func(a, b []float32) bool {
+		return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+	}
+	same64 := func(a, b []float64) bool {
+		return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
+	}
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 17, 24, 36, 64, 100, 256} {
+		for _, np := range []int{0, 1, 3, 6} {
+			for _, special := range []bool{false, true} {
+				const pad = 5 // floats past the planes, which must stay as they are
+				x, g, z := vals(np*n+pad, special), vals(np*n+pad, special), vals(np*n+pad, true)
+				mean, p, q, rr, s := vals(np, special), vals(np, false), vals(np, false), vals(np, false), vals(np, false)
+				init64 := make([]float64, np)
+				for i := range init64 {
+					init64[i] = r.NormFloat64()
+				}
+				out, ref := slices.Clone(init64), slices.Clone(init64)
+				SumPlanes(x[:np*n], n, out)
+				for i := range ref {
+					ref[i] += float64(SumF32(x[i*n : (i+1)*n]))
+				}
+				if !same64(out, ref) {
+					t.Fatalf("SumPlanes n=%d np=%d special=%v: %v, want %v", n, np, special, out, ref)
+				}
+				out, ref = slices.Clone(init64), slices.Clone(init64)
+				SumSqDevPlanes(x[:np*n], n, mean, out)
+				for i := range ref {
+					ref[i] += float64(SumSqDevF32(x[i*n:(i+1)*n], mean[i]))
+				}
+				if !same64(out, ref) {
+					t.Fatalf("SumSqDevPlanes n=%d np=%d special=%v: %v, want %v", n, np, special, out, ref)
+				}
+				for _, zz := range [][]float32{nil, z} {
+					sg, sgx := slices.Clone(init64), slices.Clone(init64)
+					rg, rgx := slices.Clone(init64), slices.Clone(init64)
+					GradSumsPlanes(g[:np*n], zz, x, n, mean, sg, sgx)
+					for i := range rg {
+						var a, b float32
+						if zz != nil {
+							a, b = GradSumsReluF32(g[i*n:(i+1)*n], zz[i*n:], x[i*n:], mean[i])
+						} else {
+							a, b = GradSumsF32(g[i*n:(i+1)*n], x[i*n:], mean[i])
+						}
+						rg[i] += float64(a)
+						rgx[i] += float64(b)
+					}
+					if !same64(sg, rg) || !same64(sgx, rgx) {
+						t.Fatalf("GradSumsPlanes n=%d np=%d special=%v relu=%v: %v %v, want %v %v", n, np, special, zz != nil, sg, sgx, rg, rgx)
+					}
+				}
+				for _, relu := range []bool{false, true} {
+					y, want := vals(np*n+pad, false), []float32(nil)
+					want = slices.Clone(y)
+					AffinePlanes(x[:np*n], n, p, q, y, relu)
+					for i := range np {
+						if relu {
+							AffineRelu(x[i*n:(i+1)*n], p[i], q[i], want[i*n:])
+						} else {
+							Affine(x[i*n:(i+1)*n], p[i], q[i], want[i*n:])
+						}
+					}
+					if !same32(y, want) {
+						t.Fatalf("AffinePlanes n=%d np=%d special=%v relu=%v: %v, want %v", n, np, special, relu, y, want)
+					}
+				}
+				for _, zz := range [][]float32{nil, z} {
+					for _, add := range []bool{false, true} {
+						d := vals(np*n+pad, special)
+						want := slices.Clone(d)
+						Affine2Planes(g[:np*n], zz, x, n, p, q, rr, s, d, add)
+						for i := range np {
+							gi, xi, wi := g[i*n:(i+1)*n], x[i*n:], want[i*n:]
+							if zz != nil {
+								Affine2Relu(gi, zz[i*n:], xi, p[i], q[i], rr[i], s[i], wi, add)
+							} else {
+								Affine2(gi, xi, p[i], q[i], rr[i], s[i], wi, add)
+							}
+						}
+						if !same32(d, want) {
+							t.Fatalf("Affine2Planes n=%d np=%d special=%v relu=%v add=%v: %v, want %v", n, np, special, zz != nil, add, d, want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
