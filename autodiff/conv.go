@@ -263,7 +263,21 @@ type convKernel struct {
 	// dwSums: per output channel, its 9 taps' weight gradient summed over
 	// the batch (3×3 depthwise), before it is added into dW.
 	dwSums []float32
+	// dwFlip: the flipped filters of the 4×4-plane dX (planes4).
+	dwFlip []float32
 }
+
+// planes4 reports whether the depthwise convolution runs many 4×4 planes
+// per call (tensor.Depthwise3x3.ForwardPlanes, WeightGradPlanes): a 3×3,
+// pad-1, stride-1 window over 4×4 planes with one filter per channel
+// (Setup then made dwFlip).
+func (k *convKernel) planes4() bool {
+	return planes4On && k.dwFlip != nil
+}
+
+// planes4On turns the 4×4-plane calls off for the tests and benchmarks
+// that compare them with the plane-by-plane path.
+var planes4On = true
 
 // directMaxTaps: the direct convolution is used up to this many taps per
 // output pixel (C·KH·KW). BenchmarkDirectConv in package tensor, one core,
@@ -357,6 +371,9 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		}
 		if k.dw3 != nil {
 			k.dwSums = make([]float32, k.m*9)
+		}
+		if k.dw3 != nil && k.mg == 1 && k.dw3.Planes4() {
+			k.dwFlip = make([]float32, k.m*9)
 		}
 	}
 	if k.group == 1 && !k.depthwise && !k.direct1x1 {
@@ -878,6 +895,13 @@ func (k *convKernel) gemmBackwardChunk(q, q0 int, col, dcol, tmp, tmp2, part, x,
 func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 	g := &k.win.Window
 	khw := g.KH * g.KW
+	if k.planes4() {
+		// 4×4 planes: a sample's planes in one call (same bits as below).
+		tensor.ForEach(ctx.Workers, k.n, func(_, n int) {
+			k.dw3.ForwardPlanes(x[n*k.c*16:(n+1)*k.c*16], w[:k.m*9], y[n*k.m*16:(n+1)*k.m*16], false)
+		})
+		return
+	}
 	per := k.depthwiseSpace()
 	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
 	tensor.ForEach(ctx.Workers, k.n*k.m, func(wk, i int) {
@@ -992,7 +1016,18 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 	khw := g.KH * g.KW
 	per := k.depthwiseSpace()
 	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
-	if dx != nil {
+	if dx != nil && k.planes4() && k.dw3T != nil && k.dw3T.Planes4() {
+		// 4×4 planes, one filter per channel: dX of a sample's planes in
+		// one call with the flipped filters (same bits as below).
+		for m := range k.m {
+			for t := range 9 {
+				k.dwFlip[m*9+t] = w[m*9+8-t]
+			}
+		}
+		tensor.ForEach(ctx.Workers, k.n, func(_, n int) {
+			k.dw3T.ForwardPlanes(dy[n*k.m*16:(n+1)*k.m*16], k.dwFlip, dx[n*k.c*16:(n+1)*k.c*16], !fresh)
+		})
+	} else if dx != nil {
 		// Each input channel gathers from its mg output channels.
 		tensor.ForEach(ctx.Workers, k.n*k.c, func(wk, i int) {
 			n, c := i/k.c, i%k.c
@@ -1050,6 +1085,15 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 			xp := scratch[wk*per+9:][:k.dw3.PadSize()]
 			sums := k.dwSums[m0*9 : m1*9]
 			clear(sums)
+			if k.planes4() {
+				for n := range k.n {
+					k.dw3.WeightGradPlanes(x[(n*k.c+m0)*16:(n*k.c+m1)*16], dy[(n*k.m+m0)*16:(n*k.m+m1)*16], sums)
+				}
+				for i, v := range sums {
+					dw[m0*9+i] += v
+				}
+				return
+			}
 			var one [9]float32
 			for n := range k.n {
 				for m := m0; m < m1; m++ {

@@ -133,3 +133,9 @@ func affine2ReluSetPlanes(np, n int, gv, z, x, p, q, r, s, d *float32) {
 func affine2ReluAddPlanes(np, n int, gv, z, x, p, q, r, s, d *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func dw4Planes(np int, x, w, y *float32, add bool) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func dw4GradPlanes(np int, x, dy, sums *float32) { panic("tensor: no assembly kernels in this build") }

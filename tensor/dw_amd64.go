@@ -11,3 +11,9 @@ func dw3x3Rows(rows, n int, xp *float32, ldx int, w *float32, y *float32, ldy in
 //
 //go:noescape
 func dw3x3Grad(rows, n int, xp *float32, ldx int, dy *float32, ldy int, out *float32)
+
+//go:noescape
+func dw4Planes(np int, x, w, y *float32, add bool)
+
+//go:noescape
+func dw4GradPlanes(np int, x, dy, sums *float32)
