@@ -27,7 +27,7 @@ help:
 	@echo "make bench-peers  the engine against onnxruntime and PyTorch (python3-torch) side by side, one run"
 	@echo "make conformance  run the ONNX conformance tests and write docs/conformance.md"
 	@echo "make fuzz         fuzz onnxio.Decode for $(FUZZTIME)"
-	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate)"
+	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate) and the generated assembly"
 	@echo "make lint         gofmt and go vet"
 	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP) (JOBS=2: two shards side by side)"
 	@echo "make models       train (or resume) the reference models into out/models (MODELS=..., JOBS=2)"
@@ -108,6 +108,8 @@ fuzz: setup
 generate:
 	@scripts/setup.sh --generate
 	GOPATH="$$($(GO) env GOPATH)" $(GO) generate ./onnxio/...
+	python3 tensor/internal/asmgen/vec.py
+	python3 tensor/internal/asmgen/dw4.py
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
