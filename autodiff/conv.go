@@ -263,21 +263,21 @@ type convKernel struct {
 	// dwSums: per output channel, its 9 taps' weight gradient summed over
 	// the batch (3×3 depthwise), before it is added into dW.
 	dwSums []float32
-	// dwFlip: the flipped filters of the 4×4-plane dX (planes4).
+	// dwFlip: the flipped filters of the many-planes dX (dwPlanes).
 	dwFlip []float32
 }
 
-// planes4 reports whether the depthwise convolution runs many 4×4 planes
+// dwPlanes reports whether the depthwise convolution runs many planes
 // per call (tensor.Depthwise3x3.ForwardPlanes, WeightGradPlanes): a 3×3,
-// pad-1, stride-1 window over 4×4 planes with one filter per channel
-// (Setup then made dwFlip).
-func (k *convKernel) planes4() bool {
-	return planes4On && k.dwFlip != nil
+// pad-1, stride-1 window over 4×4 or 8×8 planes with one filter per
+// channel (Setup then made dwFlip).
+func (k *convKernel) dwPlanes() bool {
+	return dwPlanesOn && k.dwFlip != nil
 }
 
-// planes4On turns the 4×4-plane calls off for the tests and benchmarks
+// dwPlanesOn turns the many-planes calls off for the tests and benchmarks
 // that compare them with the plane-by-plane path.
-var planes4On = true
+var dwPlanesOn = true
 
 // directMaxTaps: the direct convolution is used up to this many taps per
 // output pixel (C·KH·KW). BenchmarkDirectConv in package tensor, one core,
@@ -372,7 +372,7 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		if k.dw3 != nil {
 			k.dwSums = make([]float32, k.m*9)
 		}
-		if k.dw3 != nil && k.mg == 1 && k.dw3.Planes4() {
+		if k.dw3 != nil && k.mg == 1 && k.dw3.PlaneSide() != 0 {
 			k.dwFlip = make([]float32, k.m*9)
 		}
 	}
@@ -895,10 +895,12 @@ func (k *convKernel) gemmBackwardChunk(q, q0 int, col, dcol, tmp, tmp2, part, x,
 func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 	g := &k.win.Window
 	khw := g.KH * g.KW
-	if k.planes4() {
-		// 4×4 planes: a sample's planes in one call (same bits as below).
+	if k.dwPlanes() {
+		// 4×4 or 8×8 planes: a sample's planes in one call (same bits as
+		// below).
+		pl := k.inPlane
 		tensor.ForEach(ctx.Workers, k.n, func(_, n int) {
-			k.dw3.ForwardPlanes(x[n*k.c*16:(n+1)*k.c*16], w[:k.m*9], y[n*k.m*16:(n+1)*k.m*16], false)
+			k.dw3.ForwardPlanes(x[n*k.c*pl:(n+1)*k.c*pl], w[:k.m*9], y[n*k.m*pl:(n+1)*k.m*pl], false)
 		})
 		return
 	}
@@ -1016,16 +1018,17 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 	khw := g.KH * g.KW
 	per := k.depthwiseSpace()
 	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
-	if dx != nil && k.planes4() && k.dw3T != nil && k.dw3T.Planes4() {
-		// 4×4 planes, one filter per channel: dX of a sample's planes in
-		// one call with the flipped filters (same bits as below).
+	if dx != nil && k.dwPlanes() && k.dw3T != nil && k.dw3T.PlaneSide() != 0 {
+		// 4×4 or 8×8 planes, one filter per channel: dX of a sample's
+		// planes in one call with the flipped filters (same bits as below).
+		pl := k.inPlane
 		for m := range k.m {
 			for t := range 9 {
 				k.dwFlip[m*9+t] = w[m*9+8-t]
 			}
 		}
 		tensor.ForEach(ctx.Workers, k.n, func(_, n int) {
-			k.dw3T.ForwardPlanes(dy[n*k.m*16:(n+1)*k.m*16], k.dwFlip, dx[n*k.c*16:(n+1)*k.c*16], !fresh)
+			k.dw3T.ForwardPlanes(dy[n*k.m*pl:(n+1)*k.m*pl], k.dwFlip, dx[n*k.c*pl:(n+1)*k.c*pl], !fresh)
 		})
 	} else if dx != nil {
 		// Each input channel gathers from its mg output channels.
@@ -1085,9 +1088,10 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 			xp := scratch[wk*per+9:][:k.dw3.PadSize()]
 			sums := k.dwSums[m0*9 : m1*9]
 			clear(sums)
-			if k.planes4() {
+			if k.dwPlanes() {
+				pl := k.inPlane
 				for n := range k.n {
-					k.dw3.WeightGradPlanes(x[(n*k.c+m0)*16:(n*k.c+m1)*16], dy[(n*k.m+m0)*16:(n*k.m+m1)*16], sums)
+					k.dw3.WeightGradPlanes(x[(n*k.c+m0)*pl:(n*k.c+m1)*pl], dy[(n*k.m+m0)*pl:(n*k.m+m1)*pl], sums)
 				}
 				for i, v := range sums {
 					dw[m0*9+i] += v

@@ -424,16 +424,18 @@ func BenchmarkDepthwiseWeightGrad(b *testing.B) {
 	}
 }
 
-// TestDepthwisePlanes4MatchesPlaneByPlane: a 3×3 pad-1 depthwise
-// convolution over 4×4 planes gives the same bits for Y, dX (fresh and
-// added) and dW with the many-planes calls and plane by plane, with 1 and
-// 3 workers; with a channel multiplier of 2 it stays plane by plane.
-func TestDepthwisePlanes4MatchesPlaneByPlane(t *testing.T) {
+// TestDepthwisePlanesMatchesPlaneByPlane: a 3×3 pad-1 depthwise
+// convolution over 4×4 or 8×8 planes gives the same bits for Y, dX (fresh
+// and added) and dW with the many-planes calls and plane by plane, with 1
+// and 3 workers; with a channel multiplier of 2, or 16×16 planes, it
+// stays plane by plane.
+func TestDepthwisePlanesMatchesPlaneByPlane(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	for _, c := range []struct {
 		x, w    []int
 		planes4 bool
-	}{{[]int{5, 7, 4, 4}, []int{7, 1, 3, 3}, true}, {[]int{3, 4, 4, 4}, []int{8, 1, 3, 3}, false}} {
+	}{{[]int{5, 7, 4, 4}, []int{7, 1, 3, 3}, true}, {[]int{4, 6, 8, 8}, []int{6, 1, 3, 3}, true},
+		{[]int{3, 4, 4, 4}, []int{8, 1, 3, 3}, false}, {[]int{2, 3, 16, 16}, []int{3, 1, 3, 3}, false}} {
 		x, w := randomTensor(rng, c.x...), randomTensor(rng, c.w...)
 		node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.x[1])), intsAttr("pads", 1, 1, 1, 1))
 		kern, outs := setupKernel(t, node, 17, []*tensor.Tensor{x, w}, nil)
@@ -441,13 +443,13 @@ func TestDepthwisePlanes4MatchesPlaneByPlane(t *testing.T) {
 		if k.dw3 == nil {
 			t.Skip("no 3×3 depthwise kernel in this build (purego)")
 		}
-		if k.planes4() != c.planes4 {
-			t.Fatalf("%v: planes4 %v, want %v", c.x, k.planes4(), c.planes4)
+		if k.dwPlanes() != c.planes4 {
+			t.Fatalf("%v: dwPlanes %v, want %v", c.x, k.dwPlanes(), c.planes4)
 		}
 		dy := randomTensor(rng, outs[0].Shape...)
 		run := func(on bool, workers int, fresh bool) [][]float32 {
-			defer func(was bool) { planes4On = was }(planes4On)
-			planes4On = on
+			defer func(was bool) { dwPlanesOn = was }(dwPlanesOn)
+			dwPlanesOn = on
 			ctx := &RunContext{Workers: workers}
 			y := make([]float32, len(dy.F32))
 			k.depthwiseForward(ctx, x.F32, w.F32, y)
@@ -474,39 +476,41 @@ func TestDepthwisePlanes4MatchesPlaneByPlane(t *testing.T) {
 	}
 }
 
-// BenchmarkDepthwisePlanes4 times MobileNet-V2 w0.5's stride-1 4×4
-// depthwise layer (forward, dX and dW; 1 worker, batch 128) and a whole
-// training pass of the model, with the 4×4-plane calls and plane by plane,
-// alternated.
-func BenchmarkDepthwisePlanes4(b *testing.B) {
+// BenchmarkDepthwisePlanes times MobileNet-V2 w0.5's stride-1 4×4 and
+// 8×8 depthwise layers (forward, dX and dW; 1 worker, batch 128) and a
+// whole training pass of the model, with the many-planes calls and plane
+// by plane, alternated.
+func BenchmarkDepthwisePlanes(b *testing.B) {
 	toggle := func(on bool, f func()) func() {
 		return func() {
-			defer func(was bool) { planes4On = was }(planes4On)
-			planes4On = on
+			defer func(was bool) { dwPlanesOn = was }(dwPlanesOn)
+			dwPlanesOn = on
 			f()
 		}
 	}
-	b.Run("layer_[128_480_4_4]", func(b *testing.B) {
-		rng := rand.New(rand.NewPCG(1, 1))
-		x, w := randomTensor(rng, 128, 480, 4, 4), randomTensor(rng, 480, 1, 3, 3)
-		node := newTestNode("Conv", 2, 1, intAttr("group", 480), intsAttr("pads", 1, 1, 1, 1))
-		kern, outs, err := trySetupKernel(node, 17, []*tensor.Tensor{x, w}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		k := kern.(*convKernel)
-		if !k.planes4() {
-			b.Skip("no 4×4-plane depthwise kernel in this build")
-		}
-		y, dy := make([]float32, tensor.Numel(outs[0].Shape)), randomTensor(rng, outs[0].Shape...)
-		dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
-		ctx := &RunContext{Workers: 1}
-		step := func() {
-			k.depthwiseForward(ctx, x.F32, w.F32, y)
-			k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, true)
-		}
-		alternateSteps(b, "planes", toggle(true, step), "perplane", toggle(false, step))
-	})
+	for _, c := range []struct{ ch, hw int }{{480, 4}, {288, 8}} {
+		b.Run(fmt.Sprintf("layer_[128_%d_%d_%d]", c.ch, c.hw, c.hw), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 1))
+			x, w := randomTensor(rng, 128, c.ch, c.hw, c.hw), randomTensor(rng, c.ch, 1, 3, 3)
+			node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.ch)), intsAttr("pads", 1, 1, 1, 1))
+			kern, outs, err := trySetupKernel(node, 17, []*tensor.Tensor{x, w}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			k := kern.(*convKernel)
+			if !k.dwPlanes() {
+				b.Skip("no many-planes depthwise kernel in this build")
+			}
+			y, dy := make([]float32, tensor.Numel(outs[0].Shape)), randomTensor(rng, outs[0].Shape...)
+			dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
+			ctx := &RunContext{Workers: 1}
+			step := func() {
+				k.depthwiseForward(ctx, x.F32, w.F32, y)
+				k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, true)
+			}
+			alternateSteps(b, "planes", toggle(true, step), "perplane", toggle(false, step))
+		})
+	}
 	b.Run("mobilenetv2_w0.5", func(b *testing.B) {
 		p, labels := compileForTraining(b, models.Config{Arch: "mobilenetv2", Width: 0.5, Seed: 1}, 128, 1, false)
 		step := func() {

@@ -139,3 +139,9 @@ func dw4Planes(np int, x, w, y *float32, add bool) {
 }
 
 func dw4GradPlanes(np int, x, dy, sums *float32) { panic("tensor: no assembly kernels in this build") }
+
+func dw8Planes(np int, x, w, y *float32, add bool) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func dw8GradPlanes(np int, x, dy, sums *float32) { panic("tensor: no assembly kernels in this build") }

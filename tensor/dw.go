@@ -50,37 +50,49 @@ func (d *Depthwise3x3) WeightGrad(xp, dy []float32, out *[9]float32) {
 	dw3x3Grad(d.oh, d.ow, &xp[0], d.wp, &dy[0], d.ow, &out[0])
 }
 
-// Planes4 reports whether the window is the 3×3, pad-1 one over 4×4
-// planes, which ForwardPlanes and WeightGradPlanes run many planes at a
-// time: at 4×4 a call per plane, with its padded copy, cost several times
-// the plane's 144 multiply-adds (MobileNet-V2's last stages).
-func (d *Depthwise3x3) Planes4() bool {
-	return d.h == 4 && d.w == 4 && d.oh == 4 && d.ow == 4 && d.padT == 1 && d.padL == 1
+// PlaneSide is 4 or 8 when the window is the 3×3, pad-1 one over 4×4 or
+// 8×8 planes, which ForwardPlanes and WeightGradPlanes run many planes at
+// a time with the rows in registers (no padded copy), and 0 otherwise: at
+// these sizes a call per plane, with its padded copy, cost more than the
+// plane's 144 or 576 multiply-adds (MobileNet-V2's later stages).
+func (d *Depthwise3x3) PlaneSide() int {
+	if (d.h == 4 || d.h == 8) && d.w == d.h && d.oh == d.h && d.ow == d.h && d.padT == 1 && d.padL == 1 {
+		return d.h
+	}
+	return 0
 }
 
-// ForwardPlanes is Forward on each of the len(w)/9 consecutive 4×4 planes
-// of x (unpadded) with its own filter w[9k:9k+9], into the planes of y:
-// the same bits as Pad and Forward plane by plane. Planes4 must hold.
+// ForwardPlanes is Forward on each of the len(w)/9 consecutive planes of
+// x (unpadded) with its own filter w[9k:9k+9], into the planes of y: the
+// same bits as Pad and Forward plane by plane. PlaneSide must not be 0.
 func (d *Depthwise3x3) ForwardPlanes(x, w, y []float32, add bool) {
-	np := len(w) / 9
-	if !d.Planes4() || len(w) != 9*np || len(x) < 16*np || len(y) < 16*np {
-		panic("tensor: Depthwise3x3.ForwardPlanes: not 4×4 planes, or slices that do not hold them")
+	np, side := len(w)/9, d.PlaneSide()
+	if side == 0 || len(w) != 9*np || len(x) < side*side*np || len(y) < side*side*np {
+		panic("tensor: Depthwise3x3.ForwardPlanes: not 4×4 or 8×8 planes, or slices that do not hold them")
 	}
-	if np > 0 {
+	switch {
+	case np == 0:
+	case side == 4:
 		dw4Planes(np, &x[0], &w[0], &y[0], add)
+	default:
+		dw8Planes(np, &x[0], &w[0], &y[0], add)
 	}
 }
 
 // WeightGradPlanes adds to sums[9k:9k+9] what WeightGrad gives for plane k
-// of x (unpadded) and dy, for the len(sums)/9 consecutive 4×4 planes: the
-// same bits as Pad, WeightGrad and the nine adds plane by plane. Planes4
-// must hold.
+// of x (unpadded) and dy, for the len(sums)/9 consecutive planes: the same
+// bits as Pad, WeightGrad and the nine adds plane by plane. PlaneSide must
+// not be 0.
 func (d *Depthwise3x3) WeightGradPlanes(x, dy, sums []float32) {
-	np := len(sums) / 9
-	if !d.Planes4() || len(sums) != 9*np || len(x) < 16*np || len(dy) < 16*np {
-		panic("tensor: Depthwise3x3.WeightGradPlanes: not 4×4 planes, or slices that do not hold them")
+	np, side := len(sums)/9, d.PlaneSide()
+	if side == 0 || len(sums) != 9*np || len(x) < side*side*np || len(dy) < side*side*np {
+		panic("tensor: Depthwise3x3.WeightGradPlanes: not 4×4 or 8×8 planes, or slices that do not hold them")
 	}
-	if np > 0 {
+	switch {
+	case np == 0:
+	case side == 4:
 		dw4GradPlanes(np, &x[0], &dy[0], &sums[0])
+	default:
+		dw8GradPlanes(np, &x[0], &dy[0], &sums[0])
 	}
 }

@@ -17,3 +17,9 @@ func dw4Planes(np int, x, w, y *float32, add bool)
 
 //go:noescape
 func dw4GradPlanes(np int, x, dy, sums *float32)
+
+//go:noescape
+func dw8Planes(np int, x, w, y *float32, add bool)
+
+//go:noescape
+func dw8GradPlanes(np int, x, dy, sums *float32)

@@ -60,25 +60,35 @@ func TestDepthwise3x3MatchesDefinition(t *testing.T) {
 	}
 }
 
-// TestDepthwise4PlanesMatchOnePlane: ForwardPlanes and WeightGradPlanes on
-// many 4×4 planes give, plane by plane, the bits of Pad + Forward and Pad
-// + WeightGrad + nine adds, with zeros of both signs, NaN, infinities and
-// subnormals among the values, and write nothing past their planes.
-func TestDepthwise4PlanesMatchOnePlane(t *testing.T) {
-	g := Window{H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 4, OW: 4}
-	d, ok := NewDepthwise3x3(&g)
-	if !ok {
-		t.Skip("no depthwise kernels on this CPU/build")
+// TestDepthwisePlanesMatchOnePlane: ForwardPlanes and WeightGradPlanes on
+// many 4×4 or 8×8 planes give, plane by plane, the bits of Pad + Forward
+// and Pad + WeightGrad + nine adds, with zeros of both signs, NaN,
+// infinities and subnormals among the values, and write nothing past
+// their planes; other geometries have no planes kernel.
+func TestDepthwisePlanesMatchOnePlane(t *testing.T) {
+	win := func(hw, pad int) Window {
+		return Window{H: hw, W: hw, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: pad, PadL: pad, OH: hw + 2*pad - 2, OW: hw + 2*pad - 2}
 	}
-	if !d.Planes4() {
-		t.Fatal("a 3×3 pad-1 window over 4×4 planes is not Planes4")
+	for _, c := range []struct{ hw, pad, side int }{{4, 1, 4}, {8, 1, 8}, {16, 1, 0}, {6, 0, 0}, {5, 1, 0}} {
+		g := win(c.hw, c.pad)
+		d, ok := NewDepthwise3x3(&g)
+		if !ok {
+			t.Skip("no depthwise kernels on this CPU/build")
+		}
+		if d.PlaneSide() != c.side {
+			t.Errorf("%d×%d planes, pad %d: PlaneSide %d, want %d", c.hw, c.hw, c.pad, d.PlaneSide(), c.side)
+		}
 	}
-	if g2 := (Window{H: 8, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8}); func() bool {
-		d8, _ := NewDepthwise3x3(&g2)
-		return d8.Planes4()
-	}() {
-		t.Fatal("8×8 planes reported as Planes4")
+	for _, side := range []int{4, 8} {
+		g := win(side, 1)
+		d, _ := NewDepthwise3x3(&g)
+		checkDepthwisePlanes(t, d, side)
 	}
+}
+
+func checkDepthwisePlanes(t *testing.T, d *Depthwise3x3, side int) {
+	t.Helper()
+	pl := side * side
 	r := rand.New(rand.NewPCG(5, 6))
 	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e-40, -1e-40}
 	special := false
@@ -102,30 +112,30 @@ func TestDepthwise4PlanesMatchOnePlane(t *testing.T) {
 	for _, np := range []int{0, 1, 2, 7} {
 		for _, add := range []bool{false, true} {
 			special = !special
-			x, w, dy := vals(16*np+3), vals(9*np), vals(16*np+3)
-			y := vals(16*np + 3)
+			x, w, dy := vals(pl*np+3), vals(9*np), vals(pl*np+3)
+			y := vals(pl*np + 3)
 			want := slices.Clone(y)
 			d.ForwardPlanes(x, w, y, add)
 			for k := range np {
-				d.Pad(x[16*k:16*k+16], xp)
-				d.Forward(xp, w[9*k:9*k+9], want[16*k:16*k+16], add)
+				d.Pad(x[pl*k:pl*k+pl], xp)
+				d.Forward(xp, w[9*k:9*k+9], want[pl*k:pl*k+pl], add)
 			}
 			if !slices.Equal(bits(y), bits(want)) {
-				t.Fatalf("ForwardPlanes np=%d add=%v:\n%v\nwant\n%v", np, add, y, want)
+				t.Fatalf("ForwardPlanes %d×%d np=%d add=%v:\n%v\nwant\n%v", side, side, np, add, y, want)
 			}
 			sums := vals(9 * np)
 			wantSums := slices.Clone(sums)
 			d.WeightGradPlanes(x, dy, sums)
 			for k := range np {
 				var one [9]float32
-				d.Pad(x[16*k:16*k+16], xp)
-				d.WeightGrad(xp, dy[16*k:16*k+16], &one)
+				d.Pad(x[pl*k:pl*k+pl], xp)
+				d.WeightGrad(xp, dy[pl*k:pl*k+pl], &one)
 				for i := range 9 {
 					wantSums[9*k+i] += one[i]
 				}
 			}
 			if !slices.Equal(bits(sums), bits(wantSums)) {
-				t.Fatalf("WeightGradPlanes np=%d:\n%v\nwant\n%v", np, sums, wantSums)
+				t.Fatalf("WeightGradPlanes %d×%d np=%d:\n%v\nwant\n%v", side, side, np, sums, wantSums)
 			}
 		}
 	}

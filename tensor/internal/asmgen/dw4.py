@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Writes tensor/dw4_amd64.s: the 3×3 depthwise kernels for 4×4 planes.
+"""Writes tensor/dw4_amd64.s: the 3×3 depthwise kernels for 4×4 and 8×8 planes.
 
 Run from the repository root: python3 tensor/internal/asmgen/dw4.py
-A 4×4 plane is four 4-float rows, one XMM register each; a tap's input
-row is a neighbouring row (or zeros past the border) shifted by one float
-within the register (VPSLLDQ/VPSRLDQ fill with zeros). No padded copy of
+A 4×4 plane is four 4-float rows, one XMM register each (8×8: eight
+8-float rows in YMM registers); a tap's input row is a neighbouring row
+(or zeros past the border) shifted by one float within the register
+(VPSLLDQ/VPSRLDQ fill with zeros; VPERMPS and a blend with zero for 8). No padded copy of
 the plane is made, and a call runs many planes. Per output float the
 arithmetic is that of dw3x3Rows and dw3x3Grad on the zero-padded plane
 (same products, same order, zeros where the padding was), so the results
@@ -12,75 +13,94 @@ are the same bits.
 """
 
 out = []
-ZERO = "X3"
+ZERO = "3"
 
 
-def row_taps(r, i):
-    """Loads input row r+i-1 and its shifted copies; returns the registers
-    holding the taps j = 0, 1, 2 (col p-1, p, p+1)."""
+def row_taps(side, r, i):
+    """Loads input row r+i-1 of a side×side plane and its shifted copies;
+    returns the instructions and the registers holding the taps j = 0, 1, 2
+    (col p-1, p, p+1). 4-float rows are XMM registers shifted by
+    VPSLLDQ/VPSRLDQ; 8-float rows are YMM registers permuted by VPERMPS
+    (indexes in Y5, Y6) with the vacated lane zeroed by VBLENDPS."""
     ir = r + i - 1
-    if ir < 0 or ir > 3:
-        return [], [ZERO, ZERO, ZERO]
-    return [f"VMOVUPS {16*ir}(SI), X1", "VPSLLDQ $4, X1, X2", "VPSRLDQ $4, X1, X4"], ["X2", "X1", "X4"]
+    v = "X" if side == 4 else "Y"
+    if ir < 0 or ir >= side:
+        return [], [v + ZERO] * 3
+    if side == 4:
+        return [f"VMOVUPS {16*ir}(SI), X1", "VPSLLDQ $4, X1, X2", "VPSRLDQ $4, X1, X4"], ["X2", "X1", "X4"]
+    return [f"VMOVUPS {32*ir}(SI), Y1", "VPERMPS Y1, Y5, Y2", "VBLENDPS $0x01, Y3, Y2, Y2",
+            "VPERMPS Y1, Y6, Y4", "VBLENDPS $0x80, Y3, Y4, Y4"], ["Y2", "Y1", "Y4"]
 
 
-# dw4Planes: y (or +=) the 3×3, pad-1 convolution of each 4×4 plane with
-# its own 9 weights.
-L = ["// func dw4Planes(np int, x, w, y *float32, add bool)\n"
-     "// For each of np planes: y[r*4+p] (= or +=) Σ_{i,j<3} w[i*3+j] · x[r+i-1][p+j-1]\n"
-     "// (zero outside the 4×4 plane); plane k reads x[16k:], w[9k:], writes y[16k:].\n"
-     "TEXT ·dw4Planes(SB), NOSPLIT, $0-33\n"
-     "\tMOVQ np+0(FP), CX\n\tMOVQ x+8(FP), SI\n\tMOVQ w+16(FP), AX\n\tMOVQ y+24(FP), DI\n"
-     "\tMOVBLZX add+32(FP), R13\n\tVXORPS X3, X3, X3\n\tTESTQ CX, CX\n\tJZ dw4done\n"
-     "dw4plane:\n"]
-for t in range(9):
-    L.append(f"\tVBROADCASTSS {4*t}(AX), X{7+t}\n")
-for r in range(4):
-    first = True
-    for i in range(3):
-        ld, regs = row_taps(r, i)
-        L += ["\t" + l + "\n" for l in ld]
-        for j in range(3):
-            w = f"X{7+3*i+j}"
-            if first:
-                L.append(f"\tVMULPS {regs[j]}, {w}, X0\n")
-                first = False
-            else:
-                L.append(f"\tVFMADD231PS {regs[j]}, {w}, X0\n")
-    L.append(f"\tTESTQ R13, R13\n\tJZ 2(PC)\n\tVADDPS {16*r}(DI), X0, X0\n\tVMOVUPS X0, {16*r}(DI)\n")
-L.append("\tADDQ $64, SI\n\tADDQ $36, AX\n\tADDQ $64, DI\n\tDECQ CX\n\tJNZ dw4plane\n"
-         "dw4done:\n\tRET\n\n")
-out.append("".join(L))
+def setup_perm(side):
+    if side == 4:
+        return ""
+    return "\tLEAQ dw8shl<>(SB), AX\n\tVMOVDQU (AX), Y5\n\tLEAQ dw8shr<>(SB), AX\n\tVMOVDQU (AX), Y6\n"
 
-# dw4GradPlanes: per plane, the 9 weight-gradient sums of dw3x3Grad, added
-# into its 9 floats of sums.
-L = ["// func dw4GradPlanes(np int, x, dy, sums *float32)\n"
-     "// For each of np planes: sums[i*3+j] += Σ_{r,p<4} dy[r][p] · x[r+i-1][p+j-1]\n"
-     "// (zero outside), summed as dw3x3Grad sums them; plane k reads x[16k:],\n"
-     "// dy[16k:] and adds into sums[9k:].\n"
-     "TEXT ·dw4GradPlanes(SB), NOSPLIT, $0-32\n"
-     "\tMOVQ np+0(FP), CX\n\tMOVQ x+8(FP), SI\n\tMOVQ dy+16(FP), BX\n\tMOVQ sums+24(FP), R10\n"
-     "\tVXORPS X3, X3, X3\n\tTESTQ CX, CX\n\tJZ dw4gdone\n"
-     "dw4gplane:\n"]
-for t in range(9):
-    L.append(f"\tVXORPS X{7+t}, X{7+t}, X{7+t}\n")
-for r in range(4):
-    L.append(f"\tVMOVUPS {16*r}(BX), X0\n")
-    for i in range(3):
-        ld, regs = row_taps(r, i)
-        L += ["\t" + l + "\n" for l in ld]
-        for j in range(3):
-            L.append(f"\tVFMADD231PS {regs[j]}, X0, X{7+3*i+j}\n")
-for t in range(9):
-    # dw3x3Grad's horizontal sum: the (zero) upper half added to the lower,
-    # then two horizontal adds; the result added into sums as Go's
-    # sums[t] += one[t] adds (sums first: which NaN comes out depends on
-    # the order).
-    L += [f"\tVADDPS X{7+t}, X3, X1\n", "\tVHADDPS X1, X1, X1\n", "\tVHADDPS X1, X1, X1\n",
-          f"\tVMOVSS {4*t}(R10), X2\n", "\tVADDSS X1, X2, X1\n", f"\tVMOVSS X1, {4*t}(R10)\n"]
-L.append("\tADDQ $64, SI\n\tADDQ $64, BX\n\tADDQ $36, R10\n\tDECQ CX\n\tJNZ dw4gplane\n"
-         "dw4gdone:\n\tRET\n")
-out.append("".join(L))
+
+def forward(side):
+    v, rb, pb, name = ("X", 16, 64, "dw4") if side == 4 else ("Y", 32, 256, "dw8")
+    L = [f"// func {name}Planes(np int, x, w, y *float32, add bool)\n"
+         f"// For each of np planes: y[r*{side}+p] (= or +=) Σ_{{i,j<3}} w[i*3+j] · x[r+i-1][p+j-1]\n"
+         f"// (zero outside the {side}×{side} plane); plane k reads x[{side*side}k:], w[9k:], writes y[{side*side}k:].\n"
+         f"TEXT ·{name}Planes(SB), NOSPLIT, $0-33\n"
+         "\tMOVQ np+0(FP), CX\n\tMOVQ x+8(FP), SI\n\tMOVQ w+16(FP), BX\n\tMOVQ y+24(FP), DI\n"
+         f"\tMOVBLZX add+32(FP), R13\n" + setup_perm(side) + f"\tVXORPS Y3, Y3, Y3\n\tTESTQ CX, CX\n\tJZ {name}done\n"
+         f"{name}plane:\n"]
+    for t in range(9):
+        L.append(f"\tVBROADCASTSS {4*t}(BX), {v}{7+t}\n")
+    for r in range(side):
+        first = True
+        for i in range(3):
+            ld, regs = row_taps(side, r, i)
+            L += ["\t" + l + "\n" for l in ld]
+            for j in range(3):
+                w = f"{v}{7+3*i+j}"
+                if first:
+                    L.append(f"\tVMULPS {regs[j]}, {w}, {v}0\n")
+                    first = False
+                else:
+                    L.append(f"\tVFMADD231PS {regs[j]}, {w}, {v}0\n")
+        L.append(f"\tTESTQ R13, R13\n\tJZ 2(PC)\n\tVADDPS {rb*r}(DI), {v}0, {v}0\n\tVMOVUPS {v}0, {rb*r}(DI)\n")
+    L.append(f"\tADDQ ${pb}, SI\n\tADDQ $36, BX\n\tADDQ ${pb}, DI\n\tDECQ CX\n\tJNZ {name}plane\n"
+             f"{name}done:\n\tVZEROUPPER\n\tRET\n\n")
+    out.append("".join(L))
+
+
+def grad(side):
+    v, rb, pb, name = ("X", 16, 64, "dw4") if side == 4 else ("Y", 32, 256, "dw8")
+    L = [f"// func {name}GradPlanes(np int, x, dy, sums *float32)\n"
+         f"// For each of np planes: sums[i*3+j] += Σ_{{r,p<{side}}} dy[r][p] · x[r+i-1][p+j-1]\n"
+         "// (zero outside), summed as dw3x3Grad sums them; plane k reads\n"
+         f"// x[{side*side}k:], dy[{side*side}k:] and adds into sums[9k:].\n"
+         f"TEXT ·{name}GradPlanes(SB), NOSPLIT, $0-32\n"
+         "\tMOVQ np+0(FP), CX\n\tMOVQ x+8(FP), SI\n\tMOVQ dy+16(FP), BX\n\tMOVQ sums+24(FP), R10\n"
+         + setup_perm(side) + f"\tVXORPS Y3, Y3, Y3\n\tTESTQ CX, CX\n\tJZ {name}gdone\n"
+         f"{name}gplane:\n"]
+    for t in range(9):
+        L.append(f"\tVXORPS Y{7+t}, Y{7+t}, Y{7+t}\n")
+    for r in range(side):
+        L.append(f"\tVMOVUPS {rb*r}(BX), {v}0\n")
+        for i in range(3):
+            ld, regs = row_taps(side, r, i)
+            L += ["\t" + l + "\n" for l in ld]
+            for j in range(3):
+                L.append(f"\tVFMADD231PS {regs[j]}, {v}0, {v}{7+3*i+j}\n")
+    for t in range(9):
+        # dw3x3Grad's horizontal sum: the upper half (zero for 4-float
+        # rows) added to the lower, then two horizontal adds; the result
+        # added into sums as Go's sums[t] += one[t] adds (sums first:
+        # which NaN comes out depends on the order).
+        L += [f"\tVEXTRACTF128 $1, Y{7+t}, X1\n", f"\tVADDPS X{7+t}, X1, X1\n", "\tVHADDPS X1, X1, X1\n", "\tVHADDPS X1, X1, X1\n",
+              f"\tVMOVSS {4*t}(R10), X2\n", "\tVADDSS X1, X2, X1\n", f"\tVMOVSS X1, {4*t}(R10)\n"]
+    L.append(f"\tADDQ ${pb}, SI\n\tADDQ ${pb}, BX\n\tADDQ $36, R10\n\tDECQ CX\n\tJNZ {name}gplane\n"
+             f"{name}gdone:\n\tVZEROUPPER\n\tRET\n\n")
+    out.append("".join(L))
+
+
+for side in (4, 8):
+    forward(side)
+    grad(side)
 
 hdr = """//go:build !purego
 
@@ -88,7 +108,22 @@ hdr = """//go:build !purego
 
 #include "textflag.h"
 
-// 3×3, stride-1, pad-1 depthwise kernels over many 4×4 planes (see dw4.go).
+// 3×3, stride-1, pad-1 depthwise kernels over many 4×4 or 8×8 planes
+// (Depthwise3x3.ForwardPlanes and WeightGradPlanes in dw.go).
+
+// dw8shl<>, dw8shr<>: VPERMPS indexes that move each float of an 8-float
+// row one lane up (col p-1) or down (col p+1); the lane left over is
+// zeroed by a blend.
+DATA dw8shl<>+0(SB)/8, $0x0000000000000000
+DATA dw8shl<>+8(SB)/8, $0x0000000200000001
+DATA dw8shl<>+16(SB)/8, $0x0000000400000003
+DATA dw8shl<>+24(SB)/8, $0x0000000600000005
+GLOBL dw8shl<>(SB), RODATA|NOPTR, $32
+DATA dw8shr<>+0(SB)/8, $0x0000000200000001
+DATA dw8shr<>+8(SB)/8, $0x0000000400000003
+DATA dw8shr<>+16(SB)/8, $0x0000000600000005
+DATA dw8shr<>+24(SB)/8, $0x0000000700000007
+GLOBL dw8shr<>(SB), RODATA|NOPTR, $32
 
 """
 with open("tensor/dw4_amd64.s", "w") as f:
