@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
-	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
@@ -427,31 +426,4 @@ func (k *batchNormKernel) backwardPerChannel(ctx *RunContext, in, out, gout, gin
 		}
 	})
 	return nil
-}
-
-// BenchmarkBatchNormPlanesStep times whole training passes (forward, loss,
-// backward; 1 worker, batch 128) of MobileNet-V2 w0.5 and GoogLeNet w0.25
-// with BatchNormalization's planes calls on and off, alternated.
-func BenchmarkBatchNormPlanesStep(b *testing.B) {
-	for _, cfg := range []models.Config{{Arch: "mobilenetv2", Width: 0.5, Seed: 1}, {Arch: "googlenet", Width: 0.25, Seed: 1}} {
-		b.Run(fmt.Sprintf("%s_w%g", cfg.Arch, cfg.Width), func(b *testing.B) {
-			p, labels := compileForTraining(b, cfg, 128, 1, false)
-			step := func(planes bool) func() {
-				return func() {
-					defer func(was bool) { bnPlanesCalls = was }(bnPlanesCalls)
-					bnPlanesCalls = planes
-					if err := p.Forward(); err != nil {
-						b.Fatal(err)
-					}
-					if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-						b.Fatal(err)
-					}
-					if err := p.Backward(); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			alternateSteps(b, "planes", step(true), "perplane", step(false))
-		})
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
-	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
@@ -477,9 +476,9 @@ func TestDepthwisePlanesMatchesPlaneByPlane(t *testing.T) {
 }
 
 // BenchmarkDepthwisePlanes times MobileNet-V2 w0.5's stride-1 4×4 and
-// 8×8 depthwise layers (forward, dX and dW; 1 worker, batch 128) and a
-// whole training pass of the model, with the many-planes calls and plane
-// by plane, alternated.
+// 8×8 depthwise layers (forward, dX and dW; 1 worker, batch 128) with the
+// many-planes calls and plane by plane, alternated (whole training
+// passes: BenchmarkPlanesStep).
 func BenchmarkDepthwisePlanes(b *testing.B) {
 	toggle := func(on bool, f func()) func() {
 		return func() {
@@ -511,19 +510,4 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 			alternateSteps(b, "planes", toggle(true, step), "perplane", toggle(false, step))
 		})
 	}
-	b.Run("mobilenetv2_w0.5", func(b *testing.B) {
-		p, labels := compileForTraining(b, models.Config{Arch: "mobilenetv2", Width: 0.5, Seed: 1}, 128, 1, false)
-		step := func() {
-			if err := p.Forward(); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Backward(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		alternateSteps(b, "planes", toggle(true, step), "perplane", toggle(false, step))
-	})
 }

@@ -1,0 +1,39 @@
+package autodiff
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/models"
+)
+
+// BenchmarkPlanesStep times whole training passes (forward, loss,
+// backward; 1 worker, batch 128) of the three CIFAR reference models with
+// the many-planes calls of BatchNormalization and the 3×3 depthwise
+// convolution on ("planes") and off ("perplane", a call per plane, as
+// before them), alternated in every iteration. Both give the same bits.
+func BenchmarkPlanesStep(b *testing.B) {
+	for _, cfg := range []models.Config{
+		{Arch: "mobilenetv2", Width: 0.5, Seed: 1}, {Arch: "googlenet", Width: 0.25, Seed: 1}, {Arch: "resnet18", Width: 0.5, Seed: 1},
+	} {
+		b.Run(fmt.Sprintf("%s_w%g", cfg.Arch, cfg.Width), func(b *testing.B) {
+			p, labels := compileForTraining(b, cfg, 128, 1, false)
+			step := func(on bool) func() {
+				return func() {
+					defer func(bn, dw bool) { bnPlanesCalls, dwPlanesOn = bn, dw }(bnPlanesCalls, dwPlanesOn)
+					bnPlanesCalls, dwPlanesOn = on, on
+					if err := p.Forward(); err != nil {
+						b.Fatal(err)
+					}
+					if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+						b.Fatal(err)
+					}
+					if err := p.Backward(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			alternateSteps(b, "planes", step(true), "perplane", step(false))
+		})
+	}
+}
