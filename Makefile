@@ -57,7 +57,7 @@ demo: setup build
 
 bench: setup
 	$(GO) test -run '^$$' -bench 'Sgemm|DirectConv' -benchmem ./tensor
-	$(GO) test -run '^$$' -bench 'ResNet18$$|ResNet18Peers|TrainPeers|ModelsTrain|ReferenceTraining|MaxPool3x3|DirectConv/|FusedRelu' -benchtime 3x -benchmem -timeout 60m ./autodiff
+	$(GO) test -run '^$$' -bench 'ResNet18$$|ResNet18Peers|TrainPeers|ModelsTrain|ReferenceTraining|MaxPool3x3|DirectConv/|FusedRelu|PlanesStep' -benchtime 3x -benchmem -timeout 60m ./autodiff
 	$(GO) test -run '^$$' -bench 'ShrunkORT' -benchtime 3s -timeout 30m ./graph
 	$(GO) test -run '^$$' -bench 'SampleUnderNoise|CorruptionSweep' -timeout 30m ./runtime
 	$(GO) test -run '^$$' -bench 'DecodeCIFARJPEG|Batches' -benchtime 1x -timeout 30m ./dataset
