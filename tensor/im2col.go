@@ -247,6 +247,10 @@ func col2imPlane(g *Window, t *tapRange, row, plane []float32) {
 type Im2colPlan struct {
 	g   Window
 	idx []int32 // (tap, output pixel) → input index in the plane, -1 in the padding; nil: no table
+	// identity: a 1×1, stride-1, unpadded window whose output is its
+	// input (pointwise convolutions): a plane's column row is the plane
+	// itself, copied (Im2col) or added (Col2im) as one run.
+	identity bool
 }
 
 // When a plan gathers through a table, measured with BenchmarkIm2col
@@ -286,6 +290,11 @@ func gathers(g *Window, ohw int) bool {
 func NewIm2colPlan(g *Window) *Im2colPlan {
 	p := &Im2colPlan{g: *g}
 	d, kd, _, _, od := g.Depth()
+	if d == 1 && kd == 1 && od == 1 && g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadT == 0 && g.PadL == 0 &&
+		g.OH == g.H && g.OW == g.W {
+		p.identity = true
+		return p
+	}
 	ohw := g.OH * g.OW
 	if d != 1 || kd != 1 || od != 1 || !gathers(g, ohw) {
 		return p
@@ -311,6 +320,13 @@ func NewIm2colPlan(g *Window) *Im2colPlan {
 
 // Im2col is Im2col(&window, c, x, col, ld, colOff).
 func (p *Im2colPlan) Im2col(c int, x []float32, col []float32, ld, colOff int) {
+	if p.identity {
+		hw := p.g.H * p.g.W
+		for ci := range c {
+			copy(col[ci*ld+colOff:][:hw], x[ci*hw:(ci+1)*hw])
+		}
+		return
+	}
 	if p.idx == nil {
 		Im2col(&p.g, c, x, col, ld, colOff)
 		return
@@ -341,6 +357,16 @@ func (p *Im2colPlan) Im2col(c int, x []float32, col []float32, ld, colOff int) {
 
 // Col2im is Col2im(&window, c, col, ld, colOff, x).
 func (p *Im2colPlan) Col2im(c int, col []float32, ld, colOff int, x []float32) {
+	if p.identity {
+		hw := p.g.H * p.g.W
+		for ci := range c {
+			plane := x[ci*hw : (ci+1)*hw]
+			for o, v := range col[ci*ld+colOff:][:hw] {
+				plane[o] += v
+			}
+		}
+		return
+	}
 	if p.idx == nil {
 		Col2im(&p.g, c, col, ld, colOff, x)
 		return

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -83,7 +84,7 @@ func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
 			was := gatherAll(true)
 			plan := NewIm2colPlan(&g)
 			gatherAll(was)
-			if (plan.idx != nil) != (g.D == 0) {
+			if !plan.identity && (plan.idx != nil) != (g.D == 0) {
 				t.Fatalf("plan table %v for a window of depth %d", plan.idx != nil, g.D)
 			}
 			pgot := make([]float32, rows*ld)
@@ -189,5 +190,46 @@ func BenchmarkIm2col(b *testing.B) {
 			b.ReportMetric(n/tRows.Seconds()/1e9, "rows-Gfloats/s")
 			b.ReportMetric(tRows.Seconds()/tPlan.Seconds(), "table/rows")
 		})
+	}
+}
+
+// TestIm2colPlanIdentity: a pointwise (1×1, stride-1, unpadded) window's
+// plan copies the planes (Im2col) and adds them (Col2im) as runs, with the
+// bits of Im2col and Col2im; any other 1×1 window keeps the general path.
+func TestIm2colPlanIdentity(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, hw := range []int{4, 8, 16} {
+		g := Window{H: hw, W: hw, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, OH: hw, OW: hw}
+		plan := NewIm2colPlan(&g)
+		if !plan.identity {
+			t.Fatalf("%d×%d pointwise window: no identity plan", hw, hw)
+		}
+		const c, colOff = 3, 5
+		ld := 2*hw*hw + 7
+		x := coreRandSlice(r, c*hw*hw)
+		got, want := make([]float32, c*ld), make([]float32, c*ld)
+		plan.Im2col(c, x, got, ld, colOff)
+		Im2col(&g, c, x, want, ld, colOff)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d×%d: identity Im2col differs from Im2col", hw, hw)
+		}
+		y := coreRandSlice(r, c*ld)
+		back, wantBack := coreRandSlice(r, len(x)), []float32(nil)
+		wantBack = slices.Clone(back)
+		plan.Col2im(c, y, ld, colOff, back)
+		Col2im(&g, c, y, ld, colOff, wantBack)
+		for i := range back {
+			if math.Float32bits(back[i]) != math.Float32bits(wantBack[i]) {
+				t.Fatalf("%d×%d: identity Col2im[%d] = %v, Col2im gives %v", hw, hw, i, back[i], wantBack[i])
+			}
+		}
+	}
+	for _, g := range []Window{
+		{H: 8, W: 8, KH: 1, KW: 1, SH: 2, SW: 2, DH: 1, DW: 1, OH: 4, OW: 4},
+		{H: 8, W: 8, KH: 1, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 10, OW: 10},
+	} {
+		if NewIm2colPlan(&g).identity {
+			t.Errorf("window %+v: identity plan", g)
+		}
 	}
 }
