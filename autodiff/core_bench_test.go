@@ -89,16 +89,9 @@ func BenchmarkResNet18(b *testing.B) {
 			ws = append(ws, p.Value(name).F32)
 			gs = append(gs, p.Grad(name).F32)
 		}
+		pass := gradPass(b, p, labels)
 		step := func() {
-			if err := p.Forward(); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-				b.Fatal(err)
-			}
-			if err := p.Backward(); err != nil {
-				b.Fatal(err)
-			}
+			pass()
 			for i, w := range ws {
 				g := gs[i]
 				for j := range w {

@@ -16,6 +16,7 @@ var (
 	CorePeakRSS        = corePeakRSS
 	CompileForTraining = compileForTraining
 	TimeAlternately    = timeAlternately
+	GradPass           = gradPass
 )
 
 // compileForTraining compiles the reference model cfg (package models)
@@ -58,4 +59,20 @@ func timeAlternately(b *testing.B, a, c func()) (ta, tc time.Duration) {
 		tc += time.Since(t1)
 	}
 	return ta, tc
+}
+
+// gradPass returns one training pass of p: forward, softmax cross-entropy
+// on labels, backward (gradients, no update).
+func gradPass(tb testing.TB, p *Program, labels []int) func() {
+	return func() {
+		if err := p.Forward(); err != nil {
+			tb.Fatal(err)
+		}
+		if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
+			tb.Fatal(err)
+		}
+		if err := p.Backward(); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

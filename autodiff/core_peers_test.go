@@ -96,17 +96,7 @@ func compileForTraining(b *testing.B, cfg models.Config, batch, threads int, noF
 // gradStep returns training-mode forward, softmax cross-entropy on labels,
 // and backward of p (gradients, no update).
 func gradStep(b *testing.B, p *autodiff.Program, labels []int) func() {
-	return func() {
-		if err := p.Forward(); err != nil {
-			b.Fatal(err)
-		}
-		if _, _, err := autodiff.SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-			b.Fatal(err)
-		}
-		if err := p.Backward(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return autodiff.GradPass(b, p, labels)
 }
 
 // modelTrainStep compiles the reference model arch (compileForTraining)

@@ -18,19 +18,12 @@ func BenchmarkPlanesStep(b *testing.B) {
 	} {
 		b.Run(fmt.Sprintf("%s_w%g", cfg.Arch, cfg.Width), func(b *testing.B) {
 			p, labels := compileForTraining(b, cfg, 128, 1, false)
+			pass := gradPass(b, p, labels)
 			step := func(on bool) func() {
 				return func() {
 					defer func(bn, dw bool) { bnPlanesCalls, dwPlanesOn = bn, dw }(bnPlanesCalls, dwPlanesOn)
 					bnPlanesCalls, dwPlanesOn = on, on
-					if err := p.Forward(); err != nil {
-						b.Fatal(err)
-					}
-					if _, _, err := SoftmaxCrossEntropy(p.Output(0), labels, 0, p.OutputGrad(0)); err != nil {
-						b.Fatal(err)
-					}
-					if err := p.Backward(); err != nil {
-						b.Fatal(err)
-					}
+					pass()
 				}
 			}
 			alternateSteps(b, "planes", step(true), "perplane", step(false))

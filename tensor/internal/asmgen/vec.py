@@ -33,66 +33,70 @@ def hsum(a, b, dst):
             "VHADDPS X1, X1, X1", "VHADDPS X1, X1, X1", f"MOVSS X1, {dst}"]
 
 
-kernel("sumBlock", "func sumBlock(n int, x *float32) float32: Σ x[0:n]", "$0-20",
-       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"], ["SI"],
-       lambda off, par: [f"VADDPS {off}(SI), Y{3+par}, Y{3+par}"],
-       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VADDPS Y1, Y4, Y4"],
-       hsum(3, 4, "ret+16(FP)"))
-
-kernel("sumSqDevBlock", "func sumSqDevBlock(n int, x *float32, mean float32) float32: Σ (x[i]-mean)²", "$0-28",
-       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS mean+16(FP), Y0", "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"], ["SI"],
-       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VSUBPS Y0, Y{1+par}, Y{1+par}",
-                         f"VFMADD231PS Y{1+par}, Y{1+par}, Y{3+par}"],
-       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VSUBPS Y0, Y1, Y1", "VANDPS Y15, Y1, Y1", "VFMADD231PS Y1, Y1, Y4"],
-       hsum(3, 4, "ret+24(FP)"))
-
-kernel("gradSumsBlock", "func gradSumsBlock(n int, gv, x *float32, mean float32) (sg, sgx float32): Σ gv[i] and Σ gv[i]·(x[i]-mean)", "$0-40",
-       ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ x+16(FP), SI", "VBROADCASTSS mean+24(FP), Y0",
-        "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6"], ["DI", "SI"],
-       lambda off, par: [f"VMOVUPS {off}(DI), Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
-                         f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
-                         f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"],
-       lambda: ["VMASKMOVPS (DI), Y15, Y1", "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2",
-                "VFMADD231PS Y1, Y2, Y6"],
-       hsum(3, 4, "sg+32(FP)") + hsum(5, 6, "sgx+36(FP)"))
-
-kernel("affineRow", "func affineRow(n int, x *float32, a, b float32, y *float32): y[i] = a·x[i] + b", "$0-32",
-       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS a+16(FP), Y0", "VBROADCASTSS b+20(FP), Y5",
-        "MOVQ y+24(FP), DI"], ["SI", "DI"],
-       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"],
-       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMASKMOVPS Y1, Y15, (DI)"],
-       [])
+# Loop bodies (off: byte offset of the vector, par: 0 or 1 for the two
+# vectors of an iteration) and masked tails, shared by the one-run kernels
+# and their planes variants below.
+def sum_body(off, par):
+    return [f"VADDPS {off}(SI), Y{3+par}, Y{3+par}"]
 
 
-# affineReluRow: y = max(a·x + b, +0) with affineRow's FMA and clipRow's
-# max-then-add-+0, so that it equals affineRow followed by clipRow(lo = +0,
-# hi = +Inf) bit for bit (BatchNormalization fused with its Relu).
-kernel("affineReluRow", "func affineReluRow(n int, x *float32, a, b float32, y *float32): y[i] = max(a·x[i] + b, +0)", "$0-32",
-       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS a+16(FP), Y0", "VBROADCASTSS b+20(FP), Y5",
-        "MOVQ y+24(FP), DI", "VXORPS Y7, Y7, Y7"], ["SI", "DI"],
-       lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMAXPS Y{1+par}, Y7, Y{1+par}",
-                         f"VADDPS Y7, Y{1+par}, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"],
-       lambda: ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMAXPS Y1, Y7, Y1", "VADDPS Y7, Y1, Y1",
-                "VMASKMOVPS Y1, Y15, (DI)"],
-       [])
-
-# gradSumsReluBlock: gradSumsBlock of gv masked by the Relu output z (gv
-# where z's bits are not all zero, as reluGradSet makes it).
-kernel("gradSumsReluBlock", "func gradSumsReluBlock(n int, gv, z, x *float32, mean float32) (sg, sgx float32): gradSumsBlock of gv[i] where z[i]'s bits are not all zero, else 0", "$0-48",
-       ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ z+16(FP), BX", "MOVQ x+24(FP), SI", "VBROADCASTSS mean+32(FP), Y0",
-        "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6", "VXORPS Y9, Y9, Y9"], ["DI", "BX", "SI"],
-       lambda off, par: [f"VMOVUPS {off}(BX), Y{10+par}", f"VPCMPEQD Y9, Y{10+par}, Y{10+par}",
-                         f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
-                         f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
-                         f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"],
-       lambda: ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (BX), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1",
-                "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2", "VFMADD231PS Y1, Y2, Y6"],
-       hsum(3, 4, "sg+40(FP)") + hsum(5, 6, "sgx+44(FP)"))
+def sum_tail():
+    return ["VMASKMOVPS (SI), Y15, Y1", "VADDPS Y1, Y4, Y4"]
 
 
-def a2(add, relu=False):
-    # affine2: d = p·gv + q·(x − s) + r; with relu, gv masked by the Relu
-    # output z first (gv where z's bits are not all zero, as reluGradSet).
+def sqdev_body(off, par):
+    return [f"VMOVUPS {off}(SI), Y{1+par}", f"VSUBPS Y0, Y{1+par}, Y{1+par}", f"VFMADD231PS Y{1+par}, Y{1+par}, Y{3+par}"]
+
+
+def sqdev_tail():
+    return ["VMASKMOVPS (SI), Y15, Y1", "VSUBPS Y0, Y1, Y1", "VANDPS Y15, Y1, Y1", "VFMADD231PS Y1, Y1, Y4"]
+
+
+def gs_body(relu):
+    # gradSums: Σ gv and Σ gv·(x − mean); with relu, gv (DI) masked by the
+    # Relu output z (BX) first (gv where z's bits are not all zero).
+    def body(off, par):
+        if relu:
+            L = [f"VMOVUPS {off}(BX), Y{10+par}", f"VPCMPEQD Y9, Y{10+par}, Y{10+par}",
+                 f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}"]
+        else:
+            L = [f"VMOVUPS {off}(DI), Y{1+par*6}"]
+        return L + [f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}", f"VMOVUPS {off}(SI), Y{2+par*6}",
+                    f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}", f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"]
+    return body
+
+
+def gs_tail(relu):
+    def tail():
+        L = ["VMASKMOVPS (DI), Y15, Y1"]
+        if relu:
+            L += ["VMASKMOVPS (BX), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
+        return L + ["VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2", "VFMADD231PS Y1, Y2, Y6"]
+    return tail
+
+
+def affine_body(relu):
+    # y = a·x + b (Y0, Y5); with relu max(·, +0) then + 0 (Y7 = 0), as clipRow.
+    def body(off, par):
+        L = [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}"]
+        if relu:
+            L += [f"VMAXPS Y{1+par}, Y7, Y{1+par}", f"VADDPS Y7, Y{1+par}, Y{1+par}"]
+        return L + [f"VMOVUPS Y{1+par}, {off}(DI)"]
+    return body
+
+
+def affine_tail(relu):
+    def tail():
+        L = ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1"]
+        if relu:
+            L += ["VMAXPS Y1, Y7, Y1", "VADDPS Y7, Y1, Y1"]
+        return L + ["VMASKMOVPS Y1, Y15, (DI)"]
+    return tail
+
+
+def a2_body(add, relu):
+    # affine2: d = p·gv + q·(x − s) + r (Y0, Y6, Y7, Y8); with relu, gv
+    # masked by the Relu output z (R8) first, as reluGradSet.
     def body(off, par):
         a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
         if relu:
@@ -104,7 +108,10 @@ def a2(add, relu=False):
         if add:
             L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
         return L + [f"VMOVUPS Y{a}, {off}(BX)"]
+    return body
 
+
+def a2_tail(add, relu):
     def tail():
         L = ["VMASKMOVPS (DI), Y15, Y1"]
         if relu:
@@ -113,6 +120,57 @@ def a2(add, relu=False):
         if add:
             L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
         return L + ["VMASKMOVPS Y1, Y15, (BX)"]
+    return tail
+
+
+kernel("sumBlock", "func sumBlock(n int, x *float32) float32: Σ x[0:n]", "$0-20",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"], ["SI"],
+       sum_body,
+       sum_tail,
+       hsum(3, 4, "ret+16(FP)"))
+
+kernel("sumSqDevBlock", "func sumSqDevBlock(n int, x *float32, mean float32) float32: Σ (x[i]-mean)²", "$0-28",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS mean+16(FP), Y0", "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"], ["SI"],
+       sqdev_body,
+       sqdev_tail,
+       hsum(3, 4, "ret+24(FP)"))
+
+kernel("gradSumsBlock", "func gradSumsBlock(n int, gv, x *float32, mean float32) (sg, sgx float32): Σ gv[i] and Σ gv[i]·(x[i]-mean)", "$0-40",
+       ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ x+16(FP), SI", "VBROADCASTSS mean+24(FP), Y0",
+        "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6"], ["DI", "SI"],
+       gs_body(False),
+       gs_tail(False),
+       hsum(3, 4, "sg+32(FP)") + hsum(5, 6, "sgx+36(FP)"))
+
+kernel("affineRow", "func affineRow(n int, x *float32, a, b float32, y *float32): y[i] = a·x[i] + b", "$0-32",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS a+16(FP), Y0", "VBROADCASTSS b+20(FP), Y5",
+        "MOVQ y+24(FP), DI"], ["SI", "DI"],
+       affine_body(False),
+       affine_tail(False),
+       [])
+
+
+# affineReluRow: y = max(a·x + b, +0) with affineRow's FMA and clipRow's
+# max-then-add-+0, so that it equals affineRow followed by clipRow(lo = +0,
+# hi = +Inf) bit for bit (BatchNormalization fused with its Relu).
+kernel("affineReluRow", "func affineReluRow(n int, x *float32, a, b float32, y *float32): y[i] = max(a·x[i] + b, +0)", "$0-32",
+       ["MOVQ n+0(FP), R11", "MOVQ x+8(FP), SI", "VBROADCASTSS a+16(FP), Y0", "VBROADCASTSS b+20(FP), Y5",
+        "MOVQ y+24(FP), DI", "VXORPS Y7, Y7, Y7"], ["SI", "DI"],
+       affine_body(True),
+       affine_tail(True),
+       [])
+
+# gradSumsReluBlock: gradSumsBlock of gv masked by the Relu output z (gv
+# where z's bits are not all zero, as reluGradSet makes it).
+kernel("gradSumsReluBlock", "func gradSumsReluBlock(n int, gv, z, x *float32, mean float32) (sg, sgx float32): gradSumsBlock of gv[i] where z[i]'s bits are not all zero, else 0", "$0-48",
+       ["MOVQ n+0(FP), R11", "MOVQ gv+8(FP), DI", "MOVQ z+16(FP), BX", "MOVQ x+24(FP), SI", "VBROADCASTSS mean+32(FP), Y0",
+        "VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6", "VXORPS Y9, Y9, Y9"], ["DI", "BX", "SI"],
+       gs_body(True),
+       gs_tail(True),
+       hsum(3, 4, "sg+40(FP)") + hsum(5, 6, "sgx+44(FP)"))
+
+
+def a2(add, relu=False):
     if relu:
         name = "affine2ReluAdd" if add else "affine2ReluSet"
         sig = (f"func {name}(n int, gv, z, x *float32, p, q, r, s float32, d *float32): d[i] {'+' if add else ''}= "
@@ -127,7 +185,7 @@ def a2(add, relu=False):
               f"VBROADCASTSS r+{32+o}(FP), Y7", f"VBROADCASTSS s+{36+o}(FP), Y8", f"MOVQ d+{40+o}(FP), BX"])
     if relu:
         setup.append("VXORPS Y9, Y9, Y9")
-    kernel(name, sig, frame, setup, ptrs, body, tail, [])
+    kernel(name, sig, frame, setup, ptrs, a2_body(add, relu), a2_tail(add, relu), [])
 
 
 a2(False)
@@ -248,16 +306,15 @@ def bcast(pairs):
 planes_kernel("sumPlanes", "func sumPlanes(np, n int, x *float32, out *float64): out[i] += float64(sumBlock(n, plane i))", "$0-32",
               ["MOVQ x+16(FP), SI", "MOVQ out+24(FP), R10"], ["SI"],
               ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"],
-              lambda off, par: [f"VADDPS {off}(SI), Y{3+par}, Y{3+par}"],
-              lambda: ["VMASKMOVPS (SI), Y15, Y1", "VADDPS Y1, Y4, Y4"],
+              sum_body,
+       sum_tail,
               hsum_add64(3, 4, "R10"))
 
 planes_kernel("sumSqDevPlanes", "func sumSqDevPlanes(np, n int, x, mean *float32, out *float64): out[i] += float64(sumSqDevBlock(n, plane i, mean[i]))", "$0-40",
               ["MOVQ x+16(FP), SI", "MOVQ mean+24(FP), R9", "MOVQ out+32(FP), R10"], ["SI"],
               bcast([("R9", 0)]) + ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4"],
-              lambda off, par: [f"VMOVUPS {off}(SI), Y{1+par}", f"VSUBPS Y0, Y{1+par}, Y{1+par}",
-                                f"VFMADD231PS Y{1+par}, Y{1+par}, Y{3+par}"],
-              lambda: ["VMASKMOVPS (SI), Y15, Y1", "VSUBPS Y0, Y1, Y1", "VANDPS Y15, Y1, Y1", "VFMADD231PS Y1, Y1, Y4"],
+              sqdev_body,
+       sqdev_tail,
               hsum_add64(3, 4, "R10"))
 
 
@@ -269,34 +326,15 @@ def gsp(relu):
         setup = ["MOVQ gv+16(FP), DI", "MOVQ z+24(FP), BX", "MOVQ x+32(FP), SI", "MOVQ mean+40(FP), R9",
                  "MOVQ sg+48(FP), R10", "MOVQ sgx+56(FP), CX", "VXORPS Y9, Y9, Y9"]
         ptrs = ["DI", "BX", "SI"]
-
-        def body(off, par):
-            return [f"VMOVUPS {off}(BX), Y{10+par}", f"VPCMPEQD Y9, Y{10+par}, Y{10+par}",
-                    f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
-                    f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
-                    f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"]
-
-        def tail():
-            return ["VMASKMOVPS (DI), Y15, Y1", "VMASKMOVPS (BX), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1",
-                    "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2", "VFMADD231PS Y1, Y2, Y6"]
     else:
         name, frame = "gradSumsPlanes", "$0-56"
         sig = (f"func {name}(np, n int, gv, x, mean *float32, sg, sgx *float64): sg[i], sgx[i] += "
                "float64 of gradSumsBlock(n, plane i, mean[i])")
         setup = ["MOVQ gv+16(FP), DI", "MOVQ x+24(FP), SI", "MOVQ mean+32(FP), R9", "MOVQ sg+40(FP), R10", "MOVQ sgx+48(FP), CX"]
         ptrs = ["DI", "SI"]
-
-        def body(off, par):
-            return [f"VMOVUPS {off}(DI), Y{1+par*6}", f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}",
-                    f"VMOVUPS {off}(SI), Y{2+par*6}", f"VSUBPS Y0, Y{2+par*6}, Y{2+par*6}",
-                    f"VFMADD231PS Y{1+par*6}, Y{2+par*6}, Y{5+par}"]
-
-        def tail():
-            return ["VMASKMOVPS (DI), Y15, Y1", "VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2",
-                    "VFMADD231PS Y1, Y2, Y6"]
     planes_kernel(name, sig, frame, setup, ptrs,
                   bcast([("R9", 0)]) + ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6"],
-                  body, tail, hsum_add64(3, 4, "R10") + hsum_add64(5, 6, "CX"))
+                  gs_body(relu), gs_tail(relu), hsum_add64(3, 4, "R10") + hsum_add64(5, 6, "CX"))
 
 
 gsp(False)
@@ -309,21 +347,7 @@ def ap(relu):
     setup = ["MOVQ x+16(FP), SI", "MOVQ a+24(FP), R9", "MOVQ b+32(FP), R10", "MOVQ y+40(FP), DI"]
     if relu:
         setup.append("VXORPS Y7, Y7, Y7")
-
-        def body(off, par):
-            return [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMAXPS Y{1+par}, Y7, Y{1+par}",
-                    f"VADDPS Y7, Y{1+par}, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"]
-
-        def tail():
-            return ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMAXPS Y1, Y7, Y1", "VADDPS Y7, Y1, Y1",
-                    "VMASKMOVPS Y1, Y15, (DI)"]
-    else:
-        def body(off, par):
-            return [f"VMOVUPS {off}(SI), Y{1+par}", f"VFMADD213PS Y5, Y0, Y{1+par}", f"VMOVUPS Y{1+par}, {off}(DI)"]
-
-        def tail():
-            return ["VMASKMOVPS (SI), Y15, Y1", "VFMADD213PS Y5, Y0, Y1", "VMASKMOVPS Y1, Y15, (DI)"]
-    planes_kernel(name, sig, "$0-48", setup, ["SI", "DI"], bcast([("R9", 0), ("R10", 5)]), body, tail, [])
+    planes_kernel(name, sig, "$0-48", setup, ["SI", "DI"], bcast([("R9", 0), ("R10", 5)]), affine_body(relu), affine_tail(relu), [])
 
 
 ap(False)
@@ -332,26 +356,6 @@ ap(True)
 
 def a2p(add, relu=False):
     # affine2 over planes: p, q, r, s per plane from arrays (Y0, Y6, Y7, Y8).
-    def body(off, par):
-        a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
-        if relu:
-            L = [f"VMOVUPS {off}(R8), Y{zr}", f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}"]
-        else:
-            L = [f"VMOVUPS {off}(DI), Y{a}"]
-        L += [f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
-              f"VFMADD213PS Y7, Y0, Y{a}", f"VFMADD231PS Y{b}, Y6, Y{a}"]
-        if add:
-            L.append(f"VADDPS {off}(BX), Y{a}, Y{a}")
-        return L + [f"VMOVUPS Y{a}, {off}(BX)"]
-
-    def tail():
-        L = ["VMASKMOVPS (DI), Y15, Y1"]
-        if relu:
-            L += ["VMASKMOVPS (R8), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
-        L += ["VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2", "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
-        if add:
-            L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
-        return L + ["VMASKMOVPS Y1, Y15, (BX)"]
     base = ("affine2Relu" if relu else "affine2") + ("Add" if add else "Set")
     name = base + "Planes"
     if relu:
@@ -363,7 +367,7 @@ def a2p(add, relu=False):
     setup = (["MOVQ gv+16(FP), DI"] + setup +
              [f"MOVQ x+{24+o}(FP), SI", f"MOVQ p+{32+o}(FP), R9", f"MOVQ q+{40+o}(FP), R10",
               f"MOVQ r+{48+o}(FP), AX", f"MOVQ s+{56+o}(FP), DX", f"MOVQ d+{64+o}(FP), BX"])
-    planes_kernel(name, sig, frame, setup, ptrs, bcast([("R9", 0), ("R10", 6), ("AX", 7), ("DX", 8)]), body, tail, [])
+    planes_kernel(name, sig, frame, setup, ptrs, bcast([("R9", 0), ("R10", 6), ("AX", 7), ("DX", 8)]), a2_body(add, relu), a2_tail(add, relu), [])
 
 
 a2p(False)
