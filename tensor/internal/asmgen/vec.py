@@ -9,12 +9,17 @@ one, then the last n%8 floats with masked loads and stores (tailMask).
 out = []
 
 
-def kernel(name, sig, frame, setup, ptrs, body, tail, fin):
-    L = [f"// {sig}\nTEXT ·{name}(SB), NOSPLIT, {frame}\n"]
-    L += ["\t" + l + "\n" for l in setup]
-    L += ["\tMOVQ R11, R12\n\tANDQ $7, R12\n\tSHRQ $3, R11\n\tLEAQ ·tailMask(SB), AX\n"
-          "\tMOVQ $8, DX\n\tSUBQ R12, DX\n\tVMOVDQU (AX)(DX*4), Y15\n"]
-    L += [f"\tCMPQ R11, $2\n\tJLT {name}one\n{name}two:\n"]
+def tail_mask(count):
+    # R12 = count % 8 (the tail's floats), count /= 8 (vectors), and Y15
+    # the tail's lane mask.
+    return [f"MOVQ {count}, R12\n\tANDQ $7, R12\n\tSHRQ $3, {count}\n\tLEAQ ·tailMask(SB), AX\n"
+            "\tMOVQ $8, DX\n\tSUBQ R12, DX\n\tVMOVDQU (AX)(DX*4), Y15"]
+
+
+def vector_loop(name, ptrs, body, tail, advance_tail=False):
+    # R11 vectors: two per iteration, then one, then the R12 tail floats
+    # (masked by Y15); with advance_tail the pointers step over the tail.
+    L = [f"\tCMPQ R11, $2\n\tJLT {name}one\n{name}two:\n"]
     L += ["\t" + l + "\n" for l in body(0, 0) + body(32, 1)]
     L += [f"\tADDQ $64, {p}\n" for p in ptrs]
     L += [f"\tSUBQ $2, R11\n\tCMPQ R11, $2\n\tJGE {name}two\n{name}one:\n\tTESTQ R11, R11\n\tJZ {name}tail\n"]
@@ -22,7 +27,15 @@ def kernel(name, sig, frame, setup, ptrs, body, tail, fin):
     L += [f"\tADDQ $32, {p}\n" for p in ptrs]
     L += [f"{name}tail:\n\tTESTQ R12, R12\n\tJZ {name}fin\n"]
     L += ["\t" + l + "\n" for l in tail()]
-    L += [f"{name}fin:\n"]
+    if advance_tail:
+        L += [f"\tLEAQ ({p})(R12*4), {p}\n" for p in ptrs]
+    return L + [f"{name}fin:\n"]
+
+
+def kernel(name, sig, frame, setup, ptrs, body, tail, fin):
+    L = [f"// {sig}\nTEXT ·{name}(SB), NOSPLIT, {frame}\n"]
+    L += ["\t" + l + "\n" for l in setup + tail_mask("R11")]
+    L += vector_loop(name, ptrs, body, tail)
     L += ["\t" + l + "\n" for l in fin]
     L += ["\tVZEROUPPER\n\tRET\n\n"]
     out.append("".join(L))
@@ -272,22 +285,10 @@ cg(True)
 # R11 vectors left in the plane; AX and DX are free after the mask set-up.
 def planes_kernel(name, sig, frame, setup, ptrs, plane_setup, body, tail, plane_fin):
     L = [f"// {sig}\nTEXT ·{name}(SB), NOSPLIT, {frame}\n"]
-    L += ["\tMOVQ np+0(FP), R13\n\tMOVQ n+8(FP), R14\n"]
-    L += ["\tMOVQ R14, R12\n\tANDQ $7, R12\n\tSHRQ $3, R14\n\tLEAQ ·tailMask(SB), AX\n"
-          "\tMOVQ $8, DX\n\tSUBQ R12, DX\n\tVMOVDQU (AX)(DX*4), Y15\n"]
-    L += ["\t" + l + "\n" for l in setup]
+    L += ["\t" + l + "\n" for l in ["MOVQ np+0(FP), R13", "MOVQ n+8(FP), R14"] + tail_mask("R14") + setup]
     L += [f"\tTESTQ R13, R13\n\tJZ {name}done\n{name}plane:\n"]
-    L += ["\t" + l + "\n" for l in plane_setup]
-    L += [f"\tMOVQ R14, R11\n\tCMPQ R11, $2\n\tJLT {name}one\n{name}two:\n"]
-    L += ["\t" + l + "\n" for l in body(0, 0) + body(32, 1)]
-    L += [f"\tADDQ $64, {p}\n" for p in ptrs]
-    L += [f"\tSUBQ $2, R11\n\tCMPQ R11, $2\n\tJGE {name}two\n{name}one:\n\tTESTQ R11, R11\n\tJZ {name}tail\n"]
-    L += ["\t" + l + "\n" for l in body(0, 0)]
-    L += [f"\tADDQ $32, {p}\n" for p in ptrs]
-    L += [f"{name}tail:\n\tTESTQ R12, R12\n\tJZ {name}fin\n"]
-    L += ["\t" + l + "\n" for l in tail()]
-    L += [f"\tLEAQ ({p})(R12*4), {p}\n" for p in ptrs]
-    L += [f"{name}fin:\n"]
+    L += ["\t" + l + "\n" for l in plane_setup + ["MOVQ R14, R11"]]
+    L += vector_loop(name, ptrs, body, tail, advance_tail=True)
     L += ["\t" + l + "\n" for l in plane_fin]
     L += [f"\tDECQ R13\n\tJNZ {name}plane\n{name}done:\n\tVZEROUPPER\n\tRET\n\n"]
     out.append("".join(L))
