@@ -109,7 +109,7 @@ generate:
 	@scripts/setup.sh --generate
 	GOPATH="$$($(GO) env GOPATH)" $(GO) generate ./onnxio/...
 	python3 tensor/internal/asmgen/vec.py
-	python3 tensor/internal/asmgen/dw4.py
+	python3 tensor/internal/asmgen/planes3x3.py
 
 lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

@@ -145,3 +145,7 @@ func dw8Planes(np int, x, w, y *float32, add bool) {
 }
 
 func dw8GradPlanes(np int, x, dy, sums *float32) { panic("tensor: no assembly kernels in this build") }
+
+func im2col4(c int, x, col *float32, ld int) { panic("tensor: no assembly kernels in this build") }
+
+func im2col8(c int, x, col *float32, ld int) { panic("tensor: no assembly kernels in this build") }

@@ -251,6 +251,12 @@ type Im2colPlan struct {
 	// input (pointwise convolutions): a plane's column row is the plane
 	// itself, copied (Im2col) or added (Col2im) as one run.
 	identity bool
+	// side: 4 or 8 for a 3×3, pad-1, stride-1 window over 4×4 or 8×8
+	// planes, whose columns the assembly builds from each plane's rows in
+	// registers (im2col4, im2col8: one load per row, three shifted copies
+	// stored) instead of one gather per 8 floats; 0 otherwise. Col2im
+	// keeps the table.
+	side int
 }
 
 // When a plan gathers through a table, measured with BenchmarkIm2col
@@ -299,6 +305,10 @@ func NewIm2colPlan(g *Window) *Im2colPlan {
 	if d != 1 || kd != 1 || od != 1 || !gathers(g, ohw) {
 		return p
 	}
+	if directAsm && (g.H == 4 || g.H == 8) && g.W == g.H && g.OH == g.H && g.OW == g.W && g.KH == 3 && g.KW == 3 &&
+		g.SH == 1 && g.SW == 1 && max(g.DH, 1) == 1 && max(g.DW, 1) == 1 && g.PadT == 1 && g.PadL == 1 {
+		p.side = g.H
+	}
 	p.idx = make([]int32, 0, g.KH*g.KW*ohw)
 	for i := range g.KH {
 		for j := range g.KW {
@@ -332,6 +342,16 @@ func (p *Im2colPlan) Im2col(c int, x []float32, col []float32, ld, colOff int) {
 		return
 	}
 	hw, ohw := p.g.H*p.g.W, p.g.OH*p.g.OW
+	if p.side != 0 && c > 0 {
+		_ = x[c*hw-1]
+		_ = col[(c*9-1)*ld+colOff+ohw-1]
+		if p.side == 4 {
+			im2col4(c, &x[0], &col[colOff], ld)
+		} else {
+			im2col8(c, &x[0], &col[colOff], ld)
+		}
+		return
+	}
 	taps := len(p.idx) / ohw
 	for ci := range c {
 		plane := x[ci*hw : (ci+1)*hw]
