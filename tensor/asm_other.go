@@ -149,3 +149,7 @@ func dw8GradPlanes(np int, x, dy, sums *float32) { panic("tensor: no assembly ke
 func im2col4(c int, x, col *float32, ld int) { panic("tensor: no assembly kernels in this build") }
 
 func im2col8(c int, x, col *float32, ld int) { panic("tensor: no assembly kernels in this build") }
+
+func copyRows(rows, n int, x *float32, ldx int, y *float32, ldy int) {
+	panic("tensor: no assembly kernels in this build")
+}

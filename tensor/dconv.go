@@ -111,8 +111,9 @@ func (dc *DirectConv) Pad(x, xp []float32) {
 // zeros elsewhere (input rows and columns that fall outside are dropped).
 // Rows are short (4 to 34 elements in the CIFAR models) and many, so each
 // plane is cleared whole by one call and its rows copied in, rows of up to
-// 8 elements by a loop: a clear or copy call per border and row cost more
-// than the elements they move (BenchmarkPadPlanes).
+// 8 elements by a loop, longer ones by one assembly call for the plane
+// (copyRows; copy per row elsewhere): a clear or copy call per border and
+// row cost more than the elements they move (BenchmarkPadPlanes).
 func padPlanes(c, h, w, padT, padL, hp, wp int, x, xp []float32) {
 	plane := hp * wp
 	x, xp = x[:c*h*w], xp[:c*plane]
@@ -127,6 +128,14 @@ func padPlanes(c, h, w, padT, padL, hp, wp int, x, xp []float32) {
 			continue
 		}
 		off := (rLo-padT)*w + qLo - padL
+		if directAsm && n > 8 {
+			// One call for the plane's rows (bounds: the last row ends
+			// inside both planes).
+			_ = src[off+(rHi-rLo-1)*w+n-1]
+			_ = dst[(rHi-1)*wp+qHi-1]
+			copyRows(rHi-rLo, n, &src[off], w, &dst[rLo*wp+qLo], wp)
+			continue
+		}
 		for r := rLo; r < rHi; r++ {
 			d, s := dst[r*wp+qLo:r*wp+qHi], src[off:off+n]
 			off += w

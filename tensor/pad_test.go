@@ -31,6 +31,7 @@ func TestPadPlanes(t *testing.T) {
 	for _, g := range []struct{ c, h, w, padT, padL, hp, wp int }{
 		{3, 4, 4, 1, 1, 6, 6}, {2, 32, 32, 1, 1, 34, 34}, {5, 1, 1, 1, 1, 3, 3}, {2, 7, 5, 0, 2, 7, 9},
 		{2, 6, 6, 1, 1, 7, 7}, {1, 5, 5, -1, -1, 3, 3}, {2, 4, 70, 2, 3, 8, 76}, {1, 3, 3, 5, 5, 4, 4},
+		{3, 6, 13, 1, 1, 8, 15}, {2, 16, 16, 1, 1, 18, 18}, {2, 9, 21, -2, -3, 5, 14},
 	} {
 		t.Run(fmt.Sprintf("%dx%dx%d_p%d,%d_%dx%d", g.c, g.h, g.w, g.padT, g.padL, g.hp, g.wp), func(t *testing.T) {
 			x := make([]float32, g.c*g.h*g.w)

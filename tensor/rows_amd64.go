@@ -7,3 +7,6 @@ func axpyRows(rows, n int, a float32, x *float32, ldx int, y *float32, ldy int)
 
 //go:noescape
 func dotRows(rows, n int, x *float32, ldx int, y *float32, ldy int) float32
+
+//go:noescape
+func copyRows(rows, n int, x *float32, ldx int, y *float32, ldy int)

@@ -145,3 +145,66 @@ dotdone:
 	VZEROUPPER
 	MOVSS X0, ret+48(FP)
 	RET
+
+// func copyRows(rows, n int, x *float32, ldx int, y *float32, ldy int)
+// For each of rows rows: y[0:n] = x[0:n]; then x += ldx, y += ldy (floats).
+TEXT ·copyRows(SB), NOSPLIT, $0-48
+	MOVQ rows+0(FP), R8
+	MOVQ n+8(FP), R11
+	MOVQ x+16(FP), SI
+	MOVQ ldx+24(FP), R9
+	SHLQ $2, R9
+	MOVQ y+32(FP), DI
+	MOVQ ldy+40(FP), R10
+	SHLQ $2, R10
+	MOVQ R11, R12
+	ANDQ $7, R12 // tail floats
+	SHRQ $3, R11 // whole vectors
+	LEAQ ·tailMask(SB), AX
+	MOVQ $8, DX
+	SUBQ R12, DX
+	VMOVDQU (AX)(DX*4), Y15
+	TESTQ R8, R8
+	JZ copydone
+
+copyrow:
+	MOVQ SI, AX
+	MOVQ DI, BX
+	MOVQ R11, CX
+	CMPQ CX, $2
+	JLT copyone
+
+copytwo:
+	VMOVUPS (AX), Y1
+	VMOVUPS 32(AX), Y2
+	VMOVUPS Y1, (BX)
+	VMOVUPS Y2, 32(BX)
+	ADDQ $64, AX
+	ADDQ $64, BX
+	SUBQ $2, CX
+	CMPQ CX, $2
+	JGE copytwo
+
+copyone:
+	TESTQ CX, CX
+	JZ copytail
+	VMOVUPS (AX), Y1
+	VMOVUPS Y1, (BX)
+	ADDQ $32, AX
+	ADDQ $32, BX
+
+copytail:
+	TESTQ R12, R12
+	JZ copynext
+	VMASKMOVPS (AX), Y15, Y1
+	VMASKMOVPS Y1, Y15, (BX)
+
+copynext:
+	ADDQ R9, SI
+	ADDQ R10, DI
+	DECQ R8
+	JNZ copyrow
+
+copydone:
+	VZEROUPPER
+	RET
