@@ -23,13 +23,15 @@ var tailMask = [16]uint32{
 //go:noescape
 func dconvFwd6x16(k int, offs *int32, x, x2 *float32, w *float32, y *float32, ldy int, add bool)
 
-// dconvWgt2x4x16 sets out[r·4+q] (r in 0..1, q in 0..3) to
-// Σ_{s<n} dot(dy[r·ldy + yb[s] : +16], X), where X is
-// x[xb[s] + offs[q] : +8] followed by x[xb[s] + half + offs[q] : +8].
-// n >= 1.
+// dconvWgtRows adds to rows (1 or 2) rows of dw, ldw floats apart, the
+// weight gradient of 2 output channels over all k taps: per group of 4
+// taps, the 2 × 4 sums over the n strips of 16 pixels (dy rows ldy floats
+// apart; ldy 0 repeats the first, whose second sums are then dropped),
+// each reduced as one 8-lane accumulator and added into dw (see
+// dconv_amd64.s). out is 8 floats of scratch.
 //
 //go:noescape
-func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, half int, dy *float32, ldy int, out *float32)
+func dconvWgtRows(n int, xb *int32, yb *int32, offs *int32, k int, x *float32, half int, dy *float32, ldy int, dw *float32, ldw int, rows int, out *float32)
 
 // directAsm is true when the CPU runs the assembly kernels.
 var directAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA

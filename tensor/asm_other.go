@@ -10,7 +10,7 @@ func dconvFwd6x16(k int, offs *int32, x, x2 *float32, w *float32, y *float32, ld
 	panic("tensor: no direct-convolution kernels in this build")
 }
 
-func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, half int, dy *float32, ldy int, out *float32) {
+func dconvWgtRows(n int, xb *int32, yb *int32, offs *int32, k int, x *float32, half int, dy *float32, ldy int, dw *float32, ldw int, rows int, out *float32) {
 	panic("tensor: no direct-convolution kernels in this build")
 }
 

@@ -220,18 +220,12 @@ func (dc *DirectConv) WeightGrad(xp, dy []float32, m int, dw []float32) {
 	n := len(dc.xb)
 	var out [8]float32
 	for m0 := 0; m0 < m; m0 += 2 {
-		ldy := p
-		if m0+1 >= m {
+		ldy, rows := p, min(2, m-m0)
+		if rows == 1 {
 			ldy = 0 // the second row repeats the first; its sums are dropped
 		}
-		for q0 := 0; q0 < k; q0 += 4 {
-			dconvWgt2x4x16(n, &dc.xb[0], &dc.yb[0], &dc.offs[q0], &xp[0], dc.half, &dy[m0*p], ldy, &out[0])
-			for r := range min(2, m-m0) {
-				row := dw[(m0+r)*k : (m0+r+1)*k]
-				for q := range min(4, k-q0) {
-					row[q0+q] += out[r*4+q]
-				}
-			}
-		}
+		// Every tap group in one call: the 2 × 4 sums of each group are
+		// added into dw as the loop over groups in Go added them.
+		dconvWgtRows(n, &dc.xb[0], &dc.yb[0], &dc.offs[0], k, &xp[0], dc.half, &dy[m0*p], ldy, &dw[m0*k], k, rows, &out[0])
 	}
 }

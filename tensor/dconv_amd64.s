@@ -108,11 +108,15 @@ fwd16store:
 	VZEROUPPER
 	RET
 
-// func dconvWgt2x4x16(n int, xb *int32, yb *int32, offs *int32, x *float32, half int, dy *float32, ldy int, out *float32)
-// out[r*4+q] = sum over strips s < n of dot(dy[r*ldy + yb[s] : +16], X)
-// for r in 0..1 and q in 0..3, where X is x[xb[s] + offs[q] : +8] followed
-// by x[xb[s] + half + offs[q] : +8].
-TEXT ·dconvWgt2x4x16(SB), NOSPLIT, $0-72
+// func dconvWgtRows(n int, xb *int32, yb *int32, offs *int32, k int, x *float32, half int, dy *float32, ldy int, dw *float32, ldw int, rows int, out *float32)
+// For each group of 4 taps q0 = 0, 4, ... < k: out[r*4+q] = sum over strips
+// s < n of dot(dy[r*ldy + yb[s] : +16], X) for r in 0..1 and q in 0..3,
+// where X is x[xb[s] + offs[q0+q] : +8] followed by
+// x[xb[s] + half + offs[q0+q] : +8] (offs is padded to a multiple of 4);
+// then dw[r*ldw + q0 + q] += out[r*4+q] for r < rows and q0+q < k.
+// The 8 floats at out are scratch.
+TEXT ·dconvWgtRows(SB), NOSPLIT, $0-104
+wgtgroup:
 	MOVQ n+0(FP), CX
 	MOVQ xb+8(FP), R8
 	MOVQ yb+16(FP), R9
@@ -121,11 +125,11 @@ TEXT ·dconvWgt2x4x16(SB), NOSPLIT, $0-72
 	MOVLQSX 4(AX), R13
 	MOVLQSX 8(AX), R14
 	MOVLQSX 12(AX), R15
-	MOVQ x+32(FP), SI
-	MOVQ half+40(FP), R10
+	MOVQ x+40(FP), SI
+	MOVQ half+48(FP), R10
 	SHLQ $2, R10
-	MOVQ dy+48(FP), DI
-	MOVQ ldy+56(FP), DX
+	MOVQ dy+56(FP), DI
+	MOVQ ldy+64(FP), DX
 	SHLQ $2, DX
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
@@ -174,46 +178,79 @@ wgt16loop:
 	ADDQ $4, R9
 	DECQ CX
 	JNZ wgt16loop
-	MOVQ out+64(FP), R11
+	MOVQ out+96(FP), R11
 	VEXTRACTF128 $1, Y6, X0
 	VADDPS X0, X6, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 0(R11)
+	VMOVSS X0, 0(R11)
 	VEXTRACTF128 $1, Y7, X0
 	VADDPS X0, X7, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 4(R11)
+	VMOVSS X0, 4(R11)
 	VEXTRACTF128 $1, Y8, X0
 	VADDPS X0, X8, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 8(R11)
+	VMOVSS X0, 8(R11)
 	VEXTRACTF128 $1, Y9, X0
 	VADDPS X0, X9, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 12(R11)
+	VMOVSS X0, 12(R11)
 	VEXTRACTF128 $1, Y10, X0
 	VADDPS X0, X10, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 16(R11)
+	VMOVSS X0, 16(R11)
 	VEXTRACTF128 $1, Y11, X0
 	VADDPS X0, X11, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 20(R11)
+	VMOVSS X0, 20(R11)
 	VEXTRACTF128 $1, Y12, X0
 	VADDPS X0, X12, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 24(R11)
+	VMOVSS X0, 24(R11)
 	VEXTRACTF128 $1, Y13, X0
 	VADDPS X0, X13, X0
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
-	MOVSS X0, 28(R11)
+	VMOVSS X0, 28(R11)
+	// dw[r*ldw + q] += out[r*4+q] for q < min(4, k) (k: taps left), as
+	// Go's dw += out adds (dw first).
+	MOVQ k+32(FP), AX
+	CMPQ AX, $4
+	JLE 2(PC)
+	MOVQ $4, AX
+	MOVQ dw+72(FP), BX
+	XORQ CX, CX
+wgtadd0:
+	VMOVSS (BX)(CX*4), X0
+	VADDSS (R11)(CX*4), X0, X0
+	VMOVSS X0, (BX)(CX*4)
+	INCQ CX
+	CMPQ CX, AX
+	JLT wgtadd0
+	CMPQ rows+88(FP), $2
+	JLT wgtnext
+	MOVQ ldw+80(FP), DX
+	LEAQ (BX)(DX*4), BX
+	XORQ CX, CX
+wgtadd1:
+	VMOVSS (BX)(CX*4), X0
+	VADDSS 16(R11)(CX*4), X0, X0
+	VMOVSS X0, (BX)(CX*4)
+	INCQ CX
+	CMPQ CX, AX
+	JLT wgtadd1
+wgtnext:
+	ADDQ $16, offs+24(FP)
+	ADDQ $16, dw+72(FP)
+	SUBQ $4, k+32(FP)
+	CMPQ k+32(FP), $0
+	JGT wgtgroup
 	VZEROUPPER
 	RET

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -132,5 +133,55 @@ func TestDirectConvRefuses(t *testing.T) {
 	g := Window{H: 16, W: 16, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1, OH: 16, OW: 16}
 	if _, ok := NewDirectConv(&g, 2); ok {
 		t.Error("NewDirectConv accepted a window while turned off")
+	}
+}
+
+// TestWeightGradMatchesGroupLoop: WeightGrad (all tap groups of a pair of
+// output channels in one assembly call) gives the bits of the former loop,
+// which called the kernel once per group of 4 taps and added its 2 × 4
+// sums into dW in Go; odd channel counts, tap counts that are not a
+// multiple of 4, 16- and 8-pixel rows.
+func TestWeightGradMatchesGroupLoop(t *testing.T) {
+	if !directAsm {
+		t.Skip("no direct-convolution kernels on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, c := range []struct{ c, m, hw, k int }{{3, 5, 16, 3}, {2, 4, 8, 3}, {5, 7, 32, 3}, {1, 1, 16, 1}, {4, 6, 8, 1}} {
+		pad := c.k / 2
+		g := Window{H: c.hw, W: c.hw, KH: c.k, KW: c.k, SH: 1, SW: 1, DH: 1, DW: 1, PadT: pad, PadL: pad, OH: c.hw, OW: c.hw}
+		dc, ok := NewDirectConv(&g, c.c)
+		if !ok {
+			t.Fatalf("%+v: no direct convolution", c)
+		}
+		p, k := c.hw*c.hw, dc.K()
+		xp, dy := make([]float32, dc.PadSize()), randSlice(r, c.m*p)
+		dc.Pad(randSlice(r, c.c*p), xp)
+		got := randSlice(r, c.m*k)
+		want := slices.Clone(got)
+		dc.WeightGrad(xp, dy, c.m, got)
+		// The former loop: one group of 4 taps per call, its sums (left in
+		// out) added in Go.
+		var out [8]float32
+		scratch := make([]float32, 8)
+		for m0 := 0; m0 < c.m; m0 += 2 {
+			ldy, rows := p, min(2, c.m-m0)
+			if rows == 1 {
+				ldy = 0
+			}
+			for q0 := 0; q0 < k; q0 += 4 {
+				dconvWgtRows(len(dc.xb), &dc.xb[0], &dc.yb[0], &dc.offs[q0], 4, &xp[0], dc.half, &dy[m0*p], ldy, &scratch[0], 4, 2, &out[0])
+				for rr := range rows {
+					row := want[(m0+rr)*k : (m0+rr+1)*k]
+					for q := range min(4, k-q0) {
+						row[q0+q] += out[rr*4+q]
+					}
+				}
+			}
+		}
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: dW[%d] = %v, the group loop gives %v", c, i, got[i], want[i])
+			}
+		}
 	}
 }

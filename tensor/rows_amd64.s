@@ -143,7 +143,7 @@ dotdone:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VZEROUPPER
-	MOVSS X0, ret+48(FP)
+	VMOVSS X0, ret+48(FP)
 	RET
 
 // func copyRows(rows, n int, x *float32, ldx int, y *float32, ldy int)

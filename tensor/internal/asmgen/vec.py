@@ -43,7 +43,7 @@ def kernel(name, sig, frame, setup, ptrs, body, tail, fin):
 
 def hsum(a, b, dst):
     return [f"VADDPS Y{b}, Y{a}, Y{a}", f"VEXTRACTF128 $1, Y{a}, X1", f"VADDPS X{a}, X1, X1",
-            "VHADDPS X1, X1, X1", "VHADDPS X1, X1, X1", f"MOVSS X1, {dst}"]
+            "VHADDPS X1, X1, X1", "VHADDPS X1, X1, X1", f"VMOVSS X1, {dst}"]
 
 
 # Loop bodies (off: byte offset of the vector, par: 0 or 1 for the two
