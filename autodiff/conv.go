@@ -265,6 +265,16 @@ type convKernel struct {
 	dwSums []float32
 	// dwFlip: the flipped filters of the many-planes dX (dwPlanes).
 	dwFlip []float32
+	// runs: per tap (row-major), its phaseRun on the phase-split planes
+	// (depthwise convolutions strided along the rows).
+	runs []tapRun
+}
+
+// tapRun is one tap's phaseRun: the output rows and columns it reaches and
+// where its inputs start in the phase-split plane, with the row stride.
+type tapRun struct {
+	ohLo, ohHi, owLo, owHi, base, ld int
+	ok                               bool
 }
 
 // dwPlanes reports whether the depthwise convolution runs many planes
@@ -376,6 +386,15 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 			k.dwFlip = make([]float32, k.m*9)
 		}
 	}
+	if k.phaseSize() > 0 {
+		k.runs = make([]tapRun, win.KH*win.KW)
+		for ki := range win.KH {
+			for kj := range win.KW {
+				r := &k.runs[ki*win.KW+kj]
+				r.ohLo, r.ohHi, r.owLo, r.owHi, r.base, r.ld, r.ok = phaseRun(&win.Window, k.phaseWidth(), ki, kj)
+			}
+		}
+	}
 	if k.group == 1 && !k.depthwise && !k.direct1x1 {
 		if dc, ok := tensor.NewDirectConv(&win.Window, k.c); ok && dc.K() <= directMaxTaps {
 			k.dc = dc
@@ -481,6 +500,13 @@ func (k *convKernel) phaseSize() int {
 // splitPhases copies plane src into dst split by stride phase (the floats
 // past a row's end in its last phases are set to 0).
 func splitPhases(g *tensor.Window, wq int, src, dst []float32) {
+	if g.SW == 2 && g.W%2 == 0 {
+		// Even rows: every row is W/2 pairs, deinterleaved by one call
+		// for the plane (phase 0 at the row's start, phase 1 wq floats
+		// on).
+		tensor.SplitPairsRows(g.H, g.W/2, src, g.W, dst, dst[wq:], 2*wq)
+		return
+	}
 	for ih := range g.H {
 		row := src[ih*g.W : (ih+1)*g.W]
 		out := dst[ih*g.SW*wq : (ih+1)*g.SW*wq]
@@ -513,6 +539,10 @@ func splitPhases(g *tensor.Window, wq int, src, dst []float32) {
 // mergePhases writes the phase-split plane src back into plane dst (adds
 // with add).
 func mergePhases(g *tensor.Window, wq int, src, dst []float32, add bool) {
+	if g.SW == 2 && g.W%2 == 0 {
+		tensor.MergePairsRows(g.H, g.W/2, src, src[wq:], 2*wq, dst, g.W, add)
+		return
+	}
 	for ih := range g.H {
 		row := dst[ih*g.W : (ih+1)*g.W]
 		in := src[ih*g.SW*wq : (ih+1)*g.SW*wq]
@@ -925,7 +955,8 @@ func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 			splitPhases(g, wq, plane, xs)
 			for ki := range g.KH {
 				for kj := range g.KW {
-					if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+					if pr := k.runs[ki*g.KW+kj]; pr.ok {
+						ohLo, ohHi, owLo, owHi, base, ld := pr.ohLo, pr.ohHi, pr.owLo, pr.owHi, pr.base, pr.ld
 						tensor.AxpyRows(ohHi-ohLo, owHi-owLo, wm[ki*g.KW+kj], xs[base:], ld, dst[ohLo*g.OW+owLo:], g.OW)
 					}
 				}
@@ -1058,7 +1089,8 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 					wm := w[m*khw : (m+1)*khw]
 					for ki := range g.KH {
 						for kj := range g.KW {
-							if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+							if pr := k.runs[ki*g.KW+kj]; pr.ok {
+								ohLo, ohHi, owLo, owHi, base, ld := pr.ohLo, pr.ohHi, pr.owLo, pr.owHi, pr.base, pr.ld
 								tensor.AxpyRows(ohHi-ohLo, owHi-owLo, wm[ki*g.KW+kj], src[ohLo*g.OW+owLo:], g.OW, ds[base:], ld)
 							}
 						}
@@ -1129,7 +1161,8 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 					sum := dw[m*khw : (m+1)*khw]
 					for ki := range g.KH {
 						for kj := range g.KW {
-							if ohLo, ohHi, owLo, owHi, base, ld, ok := phaseRun(g, wq, ki, kj); ok {
+							if pr := k.runs[ki*g.KW+kj]; pr.ok {
+								ohLo, ohHi, owLo, owHi, base, ld := pr.ohLo, pr.ohHi, pr.owLo, pr.owHi, pr.base, pr.ld
 								sum[ki*g.KW+kj] += tensor.DotRows(ohHi-ohLo, owHi-owLo, src[ohLo*g.OW+owLo:], g.OW, xs[base:], ld)
 							}
 						}

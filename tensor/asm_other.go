@@ -153,3 +153,11 @@ func im2col8(c int, x, col *float32, ld int) { panic("tensor: no assembly kernel
 func copyRows(rows, n int, x *float32, ldx int, y *float32, ldy int) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func splitPairs(rows, n int, x *float32, ldx int, even, odd *float32, ldd int) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func mergePairs(rows, n int, even, odd *float32, lds int, y *float32, ldy int, add bool) {
+	panic("tensor: no assembly kernels in this build")
+}

@@ -58,3 +58,55 @@ func checkRows(name string, rows, n int, s []float32, ld int) {
 		panic(fmt.Sprintf("tensor: %d rows of %d with stride %d do not fit %s (length %d)", rows, n, ld, name, len(s)))
 	}
 }
+
+// SplitPairsRows deinterleaves rows of 2n floats: for r < rows and q < n,
+// even[r·ldd + q] = x[r·ldx + 2q] and odd[r·ldd + q] = x[r·ldx + 2q + 1]
+// (a stride-2 depthwise convolution's phase split). Assembly when the CPU
+// has AVX2 and n is a multiple of 4, Go loops otherwise; the values are
+// copied either way.
+func SplitPairsRows(rows, n int, x []float32, ldx int, even, odd []float32, ldd int) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	checkRows("x", rows, 2*n, x, ldx)
+	checkRows("even", rows, n, even, ldd)
+	checkRows("odd", rows, n, odd, ldd)
+	if directAsm && n%4 == 0 {
+		splitPairs(rows, n, &x[0], ldx, &even[0], &odd[0], ldd)
+		return
+	}
+	for r := range rows {
+		xr, e, o := x[r*ldx:][:2*n], even[r*ldd:][:n], odd[r*ldd:][:n]
+		for q := range e {
+			e[q], o[q] = xr[2*q], xr[2*q+1]
+		}
+	}
+}
+
+// MergePairsRows interleaves: for r < rows and q < n, y[r·ldy + 2q] =
+// even[r·lds + q] and y[r·ldy + 2q + 1] = odd[r·lds + q], or with add
+// y += them (y first in each sum). Assembly when the CPU has AVX2 and n is
+// a multiple of 4, Go loops otherwise; the same bits either way.
+func MergePairsRows(rows, n int, even, odd []float32, lds int, y []float32, ldy int, add bool) {
+	if rows <= 0 || n <= 0 {
+		return
+	}
+	checkRows("even", rows, n, even, lds)
+	checkRows("odd", rows, n, odd, lds)
+	checkRows("y", rows, 2*n, y, ldy)
+	if directAsm && n%4 == 0 {
+		mergePairs(rows, n, &even[0], &odd[0], lds, &y[0], ldy, add)
+		return
+	}
+	for r := range rows {
+		yr, e, o := y[r*ldy:][:2*n], even[r*lds:][:n], odd[r*lds:][:n]
+		for q := range e {
+			if add {
+				yr[2*q] += e[q]
+				yr[2*q+1] += o[q]
+			} else {
+				yr[2*q], yr[2*q+1] = e[q], o[q]
+			}
+		}
+	}
+}

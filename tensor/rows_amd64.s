@@ -208,3 +208,144 @@ copynext:
 copydone:
 	VZEROUPPER
 	RET
+
+// func splitPairs(rows, n int, x *float32, ldx int, even, odd *float32, ldd int)
+// For each of rows rows: even[q] = x[2q], odd[q] = x[2q+1] for q < n (n a
+// multiple of 4); then x += ldx, even and odd += ldd (floats).
+TEXT ·splitPairs(SB), NOSPLIT, $0-56
+	MOVQ rows+0(FP), R8
+	MOVQ n+8(FP), R11
+	MOVQ x+16(FP), SI
+	MOVQ ldx+24(FP), R9
+	SHLQ $2, R9
+	MOVQ even+32(FP), DI
+	MOVQ odd+40(FP), BX
+	MOVQ ldd+48(FP), R10
+	SHLQ $2, R10
+	MOVQ R11, R12
+	ANDQ $4, R12 // a last block of 4
+	SHRQ $3, R11 // blocks of 8
+	TESTQ R8, R8
+	JZ splitdone
+
+splitrow:
+	MOVQ SI, AX
+	MOVQ DI, DX
+	MOVQ BX, R13
+	MOVQ R11, CX
+	TESTQ CX, CX
+	JZ splitfour
+
+spliteight:
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, (DX)
+	VMOVUPS Y3, (R13)
+	ADDQ $64, AX
+	ADDQ $32, DX
+	ADDQ $32, R13
+	DECQ CX
+	JNZ spliteight
+
+splitfour:
+	TESTQ R12, R12
+	JZ splitnext
+	VMOVUPS (AX), Y0
+	VSHUFPS $0x88, Y0, Y0, Y2
+	VSHUFPS $0xDD, Y0, Y0, Y3
+	VPERMPD $0x08, Y2, Y2
+	VPERMPD $0x08, Y3, Y3
+	VMOVUPS X2, (DX)
+	VMOVUPS X3, (R13)
+
+splitnext:
+	ADDQ R9, SI
+	ADDQ R10, DI
+	ADDQ R10, BX
+	DECQ R8
+	JNZ splitrow
+
+splitdone:
+	VZEROUPPER
+	RET
+
+// func mergePairs(rows, n int, even, odd *float32, lds int, y *float32, ldy int, add bool)
+// For each of rows rows: y[2q] (= or +=) even[q], y[2q+1] (= or +=) odd[q]
+// for q < n (n a multiple of 4; with add, y first in the sum); then even
+// and odd += lds, y += ldy (floats).
+TEXT ·mergePairs(SB), NOSPLIT, $0-57
+	MOVQ rows+0(FP), R8
+	MOVQ n+8(FP), R11
+	MOVQ even+16(FP), SI
+	MOVQ odd+24(FP), BX
+	MOVQ lds+32(FP), R9
+	SHLQ $2, R9
+	MOVQ y+40(FP), DI
+	MOVQ ldy+48(FP), R10
+	SHLQ $2, R10
+	MOVBLZX add+56(FP), R14
+	MOVQ R11, R12
+	ANDQ $4, R12 // a last block of 4
+	SHRQ $3, R11 // blocks of 8
+	TESTQ R8, R8
+	JZ mergedone
+
+mergerow:
+	MOVQ SI, AX
+	MOVQ BX, R13
+	MOVQ DI, DX
+	MOVQ R11, CX
+	TESTQ CX, CX
+	JZ mergefour
+
+mergeeight:
+	VMOVUPS (AX), Y0
+	VMOVUPS (R13), Y1
+	VUNPCKLPS Y1, Y0, Y2
+	VUNPCKHPS Y1, Y0, Y3
+	VPERM2F128 $0x20, Y3, Y2, Y4
+	VPERM2F128 $0x31, Y3, Y2, Y5
+	TESTQ R14, R14
+	JZ 5(PC)
+	VMOVUPS (DX), Y0
+	VADDPS Y4, Y0, Y4
+	VMOVUPS 32(DX), Y1
+	VADDPS Y5, Y1, Y5
+	VMOVUPS Y4, (DX)
+	VMOVUPS Y5, 32(DX)
+	ADDQ $32, AX
+	ADDQ $32, R13
+	ADDQ $64, DX
+	DECQ CX
+	JNZ mergeeight
+
+mergefour:
+	TESTQ R12, R12
+	JZ mergenext
+	VMOVUPS (AX), X0
+	VMOVUPS (R13), X1
+	VUNPCKLPS X1, X0, X2
+	VUNPCKHPS X1, X0, X3
+	TESTQ R14, R14
+	JZ 5(PC)
+	VMOVUPS (DX), X0
+	VADDPS X2, X0, X2
+	VMOVUPS 16(DX), X1
+	VADDPS X3, X1, X3
+	VMOVUPS X2, (DX)
+	VMOVUPS X3, 16(DX)
+
+mergenext:
+	ADDQ R9, SI
+	ADDQ R9, BX
+	ADDQ R10, DI
+	DECQ R8
+	JNZ mergerow
+
+mergedone:
+	VZEROUPPER
+	RET
