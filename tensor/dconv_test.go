@@ -99,6 +99,31 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return s
 }
 
+// specialFloats are the values the bit-exact kernel tests mix in: zeros of
+// both signs, NaN, infinities, subnormals.
+var specialFloats = []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e-40, -1e-40}
+
+// randSpecial is randSlice with about one value in every replaced by one
+// of specialFloats (every 0: none).
+func randSpecial(r *rand.Rand, n, every int) []float32 {
+	s := randSlice(r, n)
+	for i := range s {
+		if every > 0 && r.IntN(every) == 0 {
+			s[i] = specialFloats[r.IntN(len(specialFloats))]
+		}
+	}
+	return s
+}
+
+// float32Bits is v's bit patterns (NaN payloads and signed zeros compare).
+func float32Bits(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, f := range v {
+		out[i] = math.Float32bits(f)
+	}
+	return out
+}
+
 // compareTol checks got = want (+ base) within float32 rounding of an
 // n-term sum of unit-variance products.
 func compareTol(t *testing.T, what string, got []float32, want []float64, base []float32, n int) {

@@ -90,23 +90,12 @@ func checkDepthwisePlanes(t *testing.T, d *Depthwise3x3, side int) {
 	t.Helper()
 	pl := side * side
 	r := rand.New(rand.NewPCG(5, 6))
-	specials := []float32{0, float32(math.Copysign(0, -1)), float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e-40, -1e-40}
 	special := false
 	vals := func(n int) []float32 {
-		s := randSlice(r, n)
-		for i := range s {
-			if special && r.IntN(12) == 0 {
-				s[i] = specials[r.IntN(len(specials))]
-			}
+		if special {
+			return randSpecial(r, n, 12)
 		}
-		return s
-	}
-	bits := func(v []float32) []uint32 {
-		out := make([]uint32, len(v))
-		for i, f := range v {
-			out[i] = math.Float32bits(f)
-		}
-		return out
+		return randSlice(r, n)
 	}
 	xp := make([]float32, d.PadSize())
 	for _, np := range []int{0, 1, 2, 7} {
@@ -120,7 +109,7 @@ func checkDepthwisePlanes(t *testing.T, d *Depthwise3x3, side int) {
 				d.Pad(x[pl*k:pl*k+pl], xp)
 				d.Forward(xp, w[9*k:9*k+9], want[pl*k:pl*k+pl], add)
 			}
-			if !slices.Equal(bits(y), bits(want)) {
+			if !slices.Equal(float32Bits(y), float32Bits(want)) {
 				t.Fatalf("ForwardPlanes %d×%d np=%d add=%v:\n%v\nwant\n%v", side, side, np, add, y, want)
 			}
 			sums := vals(9 * np)
@@ -134,7 +123,7 @@ func checkDepthwisePlanes(t *testing.T, d *Depthwise3x3, side int) {
 					wantSums[9*k+i] += one[i]
 				}
 			}
-			if !slices.Equal(bits(sums), bits(wantSums)) {
+			if !slices.Equal(float32Bits(sums), float32Bits(wantSums)) {
 				t.Fatalf("WeightGradPlanes %d×%d np=%d:\n%v\nwant\n%v", side, side, np, sums, wantSums)
 			}
 		}

@@ -15,22 +15,13 @@ import (
 // its planes.
 func TestPlanesMatchOnePlaneBitForBit(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	nan, negZero := float32(math.NaN()), float32(math.Copysign(0, -1))
-	specials := []float32{0, negZero, nan, float32(math.Inf(1)), float32(math.Inf(-1)), 1e-40, -1e-40, 1, -1, 0.5}
 	vals := func(n int, special bool) []float32 {
-		s := randSlice(r, n)
 		if special {
-			for i := range s {
-				if r.IntN(5) == 0 {
-					s[i] = specials[r.IntN(len(specials))]
-				}
-			}
+			return randSpecial(r, n, 5)
 		}
-		return s
+		return randSlice(r, n)
 	}
-	same32 := func(a, b []float32) bool {
-		return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
-	}
+	same32 := func(a, b []float32) bool { return slices.Equal(float32Bits(a), float32Bits(b)) }
 	same64 := func(a, b []float64) bool {
 		return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })
 	}

@@ -51,24 +51,7 @@ func TestRowsMatchDefinition(t *testing.T) {
 // written outside the rows.
 func TestPairsRowsMatchLoops(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	specials := []float32{float32(math.NaN()), float32(math.Copysign(0, -1)), float32(math.Inf(1)), 1e-40}
-	vals := func(n int) []float32 {
-		s := make([]float32, n)
-		for i := range s {
-			s[i] = float32(r.NormFloat64())
-			if r.IntN(6) == 0 {
-				s[i] = specials[r.IntN(len(specials))]
-			}
-		}
-		return s
-	}
-	bits := func(v []float32) []uint32 {
-		out := make([]uint32, len(v))
-		for i, f := range v {
-			out[i] = math.Float32bits(f)
-		}
-		return out
-	}
+	vals := func(n int) []float32 { return randSpecial(r, n, 6) }
 	for _, n := range []int{4, 8, 12, 16, 20, 3, 5} {
 		rows, ldx, ldd := 3, 2*n+3, n+2
 		x := vals(rows * ldx)
@@ -80,7 +63,7 @@ func TestPairsRowsMatchLoops(t *testing.T) {
 				we[rr*ldd+q], wo[rr*ldd+q] = x[rr*ldx+2*q], x[rr*ldx+2*q+1]
 			}
 		}
-		if !slices.Equal(bits(even), bits(we)) || !slices.Equal(bits(odd), bits(wo)) {
+		if !slices.Equal(float32Bits(even), float32Bits(we)) || !slices.Equal(float32Bits(odd), float32Bits(wo)) {
 			t.Fatalf("SplitPairsRows n=%d differs from the loop", n)
 		}
 		for _, add := range []bool{false, true} {
@@ -97,7 +80,7 @@ func TestPairsRowsMatchLoops(t *testing.T) {
 					}
 				}
 			}
-			if !slices.Equal(bits(y), bits(want)) {
+			if !slices.Equal(float32Bits(y), float32Bits(want)) {
 				t.Fatalf("MergePairsRows n=%d add=%v differs from the loop:\n%v\n%v", n, add, y, want)
 			}
 		}
