@@ -40,6 +40,10 @@ type batchNormKernel struct {
 	// one worker that owns its block): float64 sums, float32 coefficients.
 	sum1, sum2 []float64
 	coef       [3][]float32
+	// fwd: the last Forward's coefficients (y = fwd[0]·x + fwd[1]), which
+	// the fused Relu's backward uses to recompute z from x instead of
+	// reading it (reluFromX).
+	fwd [2][]float32
 
 	// relu: the Relu that was the only reader of output 0 is fused into
 	// this kernel (Compile, fuseRelu): output 0 then holds the
@@ -108,6 +112,7 @@ func (k *batchNormKernel) Setup(in []Value) ([]Output, error) {
 	for i := range k.coef {
 		k.coef[i] = make([]float32, k.c)
 	}
+	k.fwd = [2][]float32{make([]float32, k.c), make([]float32, k.c)}
 	outs := []Output{{DType: tensor.Float32, Shape: append([]int(nil), x...)}}
 	for i := 1; i < k.nOut; i++ {
 		outs = append(outs, Output{DType: tensor.Float32, Shape: []int{k.c}})
@@ -139,6 +144,19 @@ func (k *batchNormKernel) channelBlock() int {
 // the same run (same bits either way).
 func (k *batchNormKernel) planes() bool { return bnPlanesCalls && k.plane <= bnBlock }
 
+// reluFromX reports whether the backward recomputes the fused Relu's
+// output from x and the forward coefficients instead of reading z (one
+// array fewer in its two memory-bound passes, the same bits): planes
+// calls, a fused Relu, and training mode (the inference-mode backward
+// keeps its own path).
+func (k *batchNormKernel) reluFromX(z []float32) bool {
+	return z != nil && k.trained && bnReluFromX && k.planes()
+}
+
+// bnReluFromX turns the recomputation off for the benchmark that compares
+// it with reading z.
+var bnReluFromX = true
+
 // bnPlanesCalls turns the planes calls off for the benchmark that
 // compares them with a call per plane.
 var bnPlanesCalls = true
@@ -157,7 +175,7 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 	update := ctx.Training && !ctx.FreezeRunningStats
 	nm := float64(k.n * k.plane)
 	pl := k.plane
-	ca, cb := k.coef[0], k.coef[1]
+	ca, cb := k.fwd[0], k.fwd[1]
 	k.forEachBlock(ctx.Workers, func(c0, c1 int) {
 		mean, v := k.sum1[c0:c1], k.sum2[c0:c1]
 		if k.trained {
@@ -285,6 +303,10 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 			off := (n*k.c + c0) * pl
 			if k.planes() {
 				end := off + (c1-c0)*pl
+				if k.reluFromX(z) {
+					tensor.GradSumsReluXPlanes(dy[off:end], x[off:end], pl, k.fwd[0][c0:c1], k.fwd[1][c0:c1], k.mean[c0:c1], sdy, sdyx)
+					continue
+				}
 				var zs []float32
 				if z != nil {
 					zs = z[off:end]
@@ -335,6 +357,11 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		}
 		for n := range k.n {
 			off := (n*k.c + c0) * pl
+			if k.trained && k.planes() && k.reluFromX(z) {
+				end := off + (c1-c0)*pl
+				tensor.Affine2ReluXPlanes(dy[off:end], x[off:end], pl, k.fwd[0][c0:c1], k.fwd[1][c0:c1], ca[c0:c1], cb[c0:c1], cc[c0:c1], k.mean[c0:c1], dx[off:end], !fresh)
+				continue
+			}
 			if k.trained && k.planes() {
 				end := off + (c1-c0)*pl
 				var zs []float32

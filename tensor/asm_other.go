@@ -161,3 +161,15 @@ func splitPairs(rows, n int, x *float32, ldx int, even, odd *float32, ldd int) {
 func mergePairs(rows, n int, even, odd *float32, lds int, y *float32, ldy int, add bool) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func gradSumsReluXPlanes(np, n int, gv, x, a, b, mean *float32, sg, sgx *float64) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2ReluXSetPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func affine2ReluXAddPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

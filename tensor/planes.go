@@ -155,3 +155,63 @@ func Affine2Planes(g, z, x []float32, n int, p, q, r, s []float32, d []float32, 
 		}
 	}
 }
+
+// maxReluPlane bounds the planes of the recomputing Relu variants (their
+// Go loops rebuild a plane of z on the stack).
+const maxReluPlane = 1024
+
+// GradSumsReluXPlanes is GradSumsPlanes with the Relu output z not read
+// but recomputed from x as AffinePlanes(x, n, a, b, z, true) computes it
+// (a, b: the forward pass's per-plane coefficients): the same bits as
+// GradSumsPlanes(g, z, x, ...) with that z, reading one array fewer. n is
+// at most 1024.
+func GradSumsReluXPlanes(g, x []float32, n int, a, b, mean []float32, sg, sgx []float64) {
+	np := len(sg)
+	checkPlanes("GradSumsReluXPlanes", n, np, []int{len(g), len(x)}, []int{len(a), len(b), len(mean), len(sgx)})
+	if n > maxReluPlane {
+		panic(fmt.Sprintf("tensor: GradSumsReluXPlanes: planes of %d floats, at most %d", n, maxReluPlane))
+	}
+	if np == 0 || n == 0 {
+		return
+	}
+	if directAsm {
+		gradSumsReluXPlanes(np, n, &g[0], &x[0], &a[0], &b[0], &mean[0], &sg[0], &sgx[0])
+		return
+	}
+	var z [maxReluPlane]float32
+	for i := range sg {
+		xi := x[i*n : (i+1)*n]
+		AffineRelu(xi, a[i], b[i], z[:n])
+		u, v := GradSumsReluF32(g[i*n:(i+1)*n], z[:n], xi, mean[i])
+		sg[i] += float64(u)
+		sgx[i] += float64(v)
+	}
+}
+
+// Affine2ReluXPlanes is Affine2Planes with z recomputed from x as in
+// GradSumsReluXPlanes: the same bits as Affine2Planes(g, z, x, ...) with
+// that z. n is at most 1024.
+func Affine2ReluXPlanes(g, x []float32, n int, a, b, p, q, r, s []float32, d []float32, add bool) {
+	np := len(p)
+	checkPlanes("Affine2ReluXPlanes", n, np, []int{len(g), len(x), len(d)}, []int{len(a), len(b), len(q), len(r), len(s)})
+	if n > maxReluPlane {
+		panic(fmt.Sprintf("tensor: Affine2ReluXPlanes: planes of %d floats, at most %d", n, maxReluPlane))
+	}
+	if np == 0 || n == 0 {
+		return
+	}
+	if directAsm {
+		if add {
+			affine2ReluXAddPlanes(np, n, &g[0], &x[0], &a[0], &b[0], &p[0], &q[0], &r[0], &s[0], &d[0])
+		} else {
+			affine2ReluXSetPlanes(np, n, &g[0], &x[0], &a[0], &b[0], &p[0], &q[0], &r[0], &s[0], &d[0])
+		}
+		return
+	}
+	var z [maxReluPlane]float32
+	for i := range p {
+		xi := x[i*n : (i+1)*n]
+		AffineRelu(xi, a[i], b[i], z[:n])
+		Affine2Relu(g[i*n:(i+1)*n], z[:n], xi, p[i], q[i], r[i], s[i], d[i*n:(i+1)*n], add)
+	}
+}

@@ -106,3 +106,38 @@ func TestPlanesMatchOnePlaneBitForBit(t *testing.T) {
 		}
 	}
 }
+
+// TestReluXPlanesMatchZ: the Relu-fused backward kernels that recompute z
+// from x and the forward coefficients give the bits of the ones that read
+// the z AffinePlanes wrote, with special values in x, g and the
+// coefficients.
+func TestReluXPlanesMatchZ(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, n := range []int{1, 7, 8, 16, 17, 64, 100, 1024} {
+		for _, np := range []int{1, 3} {
+			x, g := randSpecial(r, np*n, 6), randSpecial(r, np*n, 6)
+			a, b := randSpecial(r, np, 4), randSpecial(r, np, 4)
+			mean, p, q, rr, s := randSlice(r, np), randSlice(r, np), randSlice(r, np), randSlice(r, np), randSlice(r, np)
+			z := make([]float32, np*n)
+			AffinePlanes(x, n, a, b, z, true)
+			sg, sgx := make([]float64, np), make([]float64, np)
+			wg, wgx := make([]float64, np), make([]float64, np)
+			GradSumsReluXPlanes(g, x, n, a, b, mean, sg, sgx)
+			GradSumsPlanes(g, z, x, n, mean, wg, wgx)
+			for i := range sg {
+				if math.Float64bits(sg[i]) != math.Float64bits(wg[i]) || math.Float64bits(sgx[i]) != math.Float64bits(wgx[i]) {
+					t.Fatalf("GradSumsReluXPlanes n=%d np=%d: plane %d %v %v, with z %v %v", n, np, i, sg[i], sgx[i], wg[i], wgx[i])
+				}
+			}
+			for _, add := range []bool{false, true} {
+				d := randSpecial(r, np*n, 6)
+				want := slices.Clone(d)
+				Affine2ReluXPlanes(g, x, n, a, b, p, q, rr, s, d, add)
+				Affine2Planes(g, z, x, n, p, q, rr, s, want, add)
+				if !slices.Equal(float32Bits(d), float32Bits(want)) {
+					t.Fatalf("Affine2ReluXPlanes n=%d np=%d add=%v differs from the z variant", n, np, add)
+				}
+			}
+		}
+	}
+}

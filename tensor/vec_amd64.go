@@ -79,3 +79,12 @@ func affine2ReluSetPlanes(np, n int, gv, z, x, p, q, r, s, d *float32)
 
 //go:noescape
 func affine2ReluAddPlanes(np, n int, gv, z, x, p, q, r, s, d *float32)
+
+//go:noescape
+func gradSumsReluXPlanes(np, n int, gv, x, a, b, mean *float32, sg, sgx *float64)
+
+//go:noescape
+func affine2ReluXSetPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32)
+
+//go:noescape
+func affine2ReluXAddPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32)

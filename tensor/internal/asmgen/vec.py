@@ -65,13 +65,22 @@ def sqdev_tail():
     return ["VMASKMOVPS (SI), Y15, Y1", "VSUBPS Y0, Y1, Y1", "VANDPS Y15, Y1, Y1", "VFMADD231PS Y1, Y1, Y4"]
 
 
-def gs_body(relu):
+def relu_of_x(off, reg, masked=False):
+    # The fused Relu's output recomputed from x (SI) as affineReluRow
+    # computes it, with the forward coefficients a, b in Y12, Y13 and zero
+    # in Y9: the same bits as the z the forward pass wrote.
+    load = f"VMASKMOVPS (SI), Y15, Y{reg}" if masked else f"VMOVUPS {off}(SI), Y{reg}"
+    return [load, f"VFMADD213PS Y13, Y12, Y{reg}", f"VMAXPS Y{reg}, Y9, Y{reg}", f"VADDPS Y9, Y{reg}, Y{reg}"]
+
+
+def gs_body(relu, zx=False):
     # gradSums: Σ gv and Σ gv·(x − mean); with relu, gv (DI) masked by the
-    # Relu output z (BX) first (gv where z's bits are not all zero).
+    # Relu output z (BX, or with zx recomputed from x) first (gv where z's
+    # bits are not all zero).
     def body(off, par):
         if relu:
-            L = [f"VMOVUPS {off}(BX), Y{10+par}", f"VPCMPEQD Y9, Y{10+par}, Y{10+par}",
-                 f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}"]
+            z = relu_of_x(off, 10+par) if zx else [f"VMOVUPS {off}(BX), Y{10+par}"]
+            L = z + [f"VPCMPEQD Y9, Y{10+par}, Y{10+par}", f"VPANDN {off}(DI), Y{10+par}, Y{1+par*6}"]
         else:
             L = [f"VMOVUPS {off}(DI), Y{1+par*6}"]
         return L + [f"VADDPS Y{1+par*6}, Y{3+par}, Y{3+par}", f"VMOVUPS {off}(SI), Y{2+par*6}",
@@ -79,11 +88,12 @@ def gs_body(relu):
     return body
 
 
-def gs_tail(relu):
+def gs_tail(relu, zx=False):
     def tail():
         L = ["VMASKMOVPS (DI), Y15, Y1"]
         if relu:
-            L += ["VMASKMOVPS (BX), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
+            z = relu_of_x(0, 10, masked=True) if zx else ["VMASKMOVPS (BX), Y15, Y10"]
+            L += z + ["VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
         return L + ["VADDPS Y1, Y4, Y4", "VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y0, Y2, Y2", "VFMADD231PS Y1, Y2, Y6"]
     return tail
 
@@ -107,13 +117,15 @@ def affine_tail(relu):
     return tail
 
 
-def a2_body(add, relu):
+def a2_body(add, relu, zx=False):
     # affine2: d = p·gv + q·(x − s) + r (Y0, Y6, Y7, Y8); with relu, gv
-    # masked by the Relu output z (R8) first, as reluGradSet.
+    # masked by the Relu output z (R8, or with zx recomputed from x) first,
+    # as reluGradSet.
     def body(off, par):
         a, b, zr = (1, 2, 10) if par == 0 else (3, 4, 11)
         if relu:
-            L = [f"VMOVUPS {off}(R8), Y{zr}", f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}"]
+            z = relu_of_x(off, zr) if zx else [f"VMOVUPS {off}(R8), Y{zr}"]
+            L = z + [f"VPCMPEQD Y9, Y{zr}, Y{zr}", f"VPANDN {off}(DI), Y{zr}, Y{a}"]
         else:
             L = [f"VMOVUPS {off}(DI), Y{a}"]
         L += [f"VMOVUPS {off}(SI), Y{b}", f"VSUBPS Y8, Y{b}, Y{b}",
@@ -124,11 +136,12 @@ def a2_body(add, relu):
     return body
 
 
-def a2_tail(add, relu):
+def a2_tail(add, relu, zx=False):
     def tail():
         L = ["VMASKMOVPS (DI), Y15, Y1"]
         if relu:
-            L += ["VMASKMOVPS (R8), Y15, Y10", "VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
+            z = relu_of_x(0, 10, masked=True) if zx else ["VMASKMOVPS (R8), Y15, Y10"]
+            L += z + ["VPCMPEQD Y9, Y10, Y10", "VPANDN Y1, Y10, Y1"]
         L += ["VMASKMOVPS (SI), Y15, Y2", "VSUBPS Y8, Y2, Y2", "VFMADD213PS Y7, Y0, Y1", "VFMADD231PS Y2, Y6, Y1"]
         if add:
             L += ["VMASKMOVPS (BX), Y15, Y3", "VADDPS Y3, Y1, Y1"]
@@ -375,6 +388,34 @@ a2p(False)
 a2p(True)
 a2p(False, relu=True)
 a2p(True, relu=True)
+
+
+# The Relu-fused backward planes kernels reading x instead of the Relu
+# output z: z is recomputed from x with the forward coefficients a, b
+# (per plane, Y12 and Y13), one input stream fewer for these
+# memory-bound passes. Same bits as the z variants.
+planes_kernel("gradSumsReluXPlanes",
+              "func gradSumsReluXPlanes(np, n int, gv, x, a, b, mean *float32, sg, sgx *float64): gradSumsReluPlanes with z = max(a[i]·x + b[i], +0) recomputed",
+              "$0-72",
+              ["MOVQ gv+16(FP), DI", "MOVQ x+24(FP), SI", "MOVQ a+32(FP), BX", "MOVQ b+40(FP), AX", "MOVQ mean+48(FP), R9",
+               "MOVQ sg+56(FP), R10", "MOVQ sgx+64(FP), CX", "VXORPS Y9, Y9, Y9"], ["DI", "SI"],
+              bcast([("R9", 0), ("BX", 12), ("AX", 13)]) + ["VXORPS Y3, Y3, Y3", "VXORPS Y4, Y4, Y4", "VXORPS Y5, Y5, Y5", "VXORPS Y6, Y6, Y6"],
+              gs_body(True, zx=True), gs_tail(True, zx=True), hsum_add64(3, 4, "R10") + hsum_add64(5, 6, "CX"))
+
+
+def a2xp(add):
+    base = "affine2Relu" + ("Add" if add else "Set")
+    name = "affine2ReluX" + ("Add" if add else "Set") + "Planes"
+    sig = f"func {name}(np, n int, gv, x, a, b, p, q, r, s, d *float32): {base}Planes with z = max(a[i]·x + b[i], +0) recomputed"
+    setup = ["MOVQ gv+16(FP), DI", "MOVQ x+24(FP), SI", "MOVQ a+32(FP), R8", "MOVQ b+40(FP), CX", "MOVQ p+48(FP), R9",
+             "MOVQ q+56(FP), R10", "MOVQ r+64(FP), AX", "MOVQ s+72(FP), DX", "MOVQ d+80(FP), BX", "VXORPS Y9, Y9, Y9"]
+    planes_kernel(name, sig, "$0-88", setup, ["DI", "SI", "BX"],
+                  bcast([("R9", 0), ("R10", 6), ("AX", 7), ("DX", 8), ("R8", 12), ("CX", 13)]),
+                  a2_body(add, True, zx=True), a2_tail(add, True, zx=True), [])
+
+
+a2xp(False)
+a2xp(True)
 
 hdr = """//go:build !purego
 
