@@ -237,33 +237,43 @@ func math32Bits(v []float32) []uint32 {
 func BenchmarkBatchNormPlanes(b *testing.B) {
 	for _, shape := range [][]int{{128, 192, 8, 8}, {128, 480, 4, 4}, {128, 72, 32, 32}} {
 		b.Run(fmt.Sprint(shape), func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(1, 1))
-			in := coreBNInputs(rng, shape...)
-			node := newTestNode("BatchNormalization", 5, 1)
-			kern, outs, err := trySetupKernel(node, 15, in, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			bk := kern.(*batchNormKernel)
-			bk.relu = true
-			y := tensor.New(outs[0].Shape...)
-			dy, dx := randomTensor(rng, shape...), tensor.New(shape...)
-			dsc, dbi := tensor.New(shape[1]), tensor.New(shape[1])
-			ctx := &RunContext{Workers: 1, Training: true, Fresh: []bool{true}}
-			step := func(planes bool) func() {
-				return func() {
-					defer func(was bool) { bnPlanesCalls = was }(bnPlanesCalls)
-					bnPlanesCalls = planes
-					if err := bk.Forward(ctx, in, []*tensor.Tensor{y}); err != nil {
-						b.Fatal(err)
-					}
-					if err := bk.Backward(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, []*tensor.Tensor{dx, dsc, dbi}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			alternateSteps(b, "planes", step(true), "perplane", step(false))
+			pass := bnFusedTrainingPass(b, shape)
+			alternateSteps(b, "planes", withFlag(&bnPlanesCalls, true, pass), "perplane", withFlag(&bnPlanesCalls, false, pass))
 		})
+	}
+}
+
+// bnFusedTrainingPass sets up a training-mode BatchNormalization with a
+// fused Relu over shape (1 worker) and returns one forward + backward.
+func bnFusedTrainingPass(b *testing.B, shape []int) func() {
+	rng := rand.New(rand.NewPCG(1, 1))
+	in := coreBNInputs(rng, shape...)
+	kern, outs, err := trySetupKernel(newTestNode("BatchNormalization", 5, 1), 15, in, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bk := kern.(*batchNormKernel)
+	bk.relu = true
+	y := tensor.New(outs[0].Shape...)
+	dy, dx := randomTensor(rng, shape...), tensor.New(shape...)
+	dsc, dbi := tensor.New(shape[1]), tensor.New(shape[1])
+	ctx := &RunContext{Workers: 1, Training: true, Fresh: []bool{true}}
+	return func() {
+		if err := bk.Forward(ctx, in, []*tensor.Tensor{y}); err != nil {
+			b.Fatal(err)
+		}
+		if err := bk.Backward(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, []*tensor.Tensor{dx, dsc, dbi}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// withFlag returns f run with *flag set to on (restored after).
+func withFlag(flag *bool, on bool, f func()) func() {
+	return func() {
+		defer func(was bool) { *flag = was }(*flag)
+		*flag = on
+		f()
 	}
 }
 
@@ -435,31 +445,8 @@ func (k *batchNormKernel) backwardPerChannel(ctx *RunContext, in, out, gout, gin
 func BenchmarkBatchNormReluFromX(b *testing.B) {
 	for _, shape := range [][]int{{128, 72, 32, 32}, {128, 96, 16, 16}, {128, 192, 8, 8}} {
 		b.Run(fmt.Sprint(shape), func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(1, 1))
-			in := coreBNInputs(rng, shape...)
-			kern, outs, err := trySetupKernel(newTestNode("BatchNormalization", 5, 1), 15, in, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			bk := kern.(*batchNormKernel)
-			bk.relu = true
-			y := tensor.New(outs[0].Shape...)
-			dy, dx := randomTensor(rng, shape...), tensor.New(shape...)
-			dsc, dbi := tensor.New(shape[1]), tensor.New(shape[1])
-			ctx := &RunContext{Workers: 1, Training: true, Fresh: []bool{true}}
-			step := func(fromX bool) func() {
-				return func() {
-					defer func(was bool) { bnReluFromX = was }(bnReluFromX)
-					bnReluFromX = fromX
-					if err := bk.Forward(ctx, in, []*tensor.Tensor{y}); err != nil {
-						b.Fatal(err)
-					}
-					if err := bk.Backward(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, []*tensor.Tensor{dx, dsc, dbi}); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			alternateSteps(b, "fromx", step(true), "readz", step(false))
+			pass := bnFusedTrainingPass(b, shape)
+			alternateSteps(b, "fromx", withFlag(&bnReluFromX, true, pass), "readz", withFlag(&bnReluFromX, false, pass))
 		})
 	}
 }

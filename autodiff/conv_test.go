@@ -480,13 +480,6 @@ func TestDepthwisePlanesMatchesPlaneByPlane(t *testing.T) {
 // many-planes calls and plane by plane, alternated (whole training
 // passes: BenchmarkPlanesStep).
 func BenchmarkDepthwisePlanes(b *testing.B) {
-	toggle := func(on bool, f func()) func() {
-		return func() {
-			defer func(was bool) { dwPlanesOn = was }(dwPlanesOn)
-			dwPlanesOn = on
-			f()
-		}
-	}
 	for _, c := range []struct{ ch, hw int }{{480, 4}, {288, 8}} {
 		b.Run(fmt.Sprintf("layer_[128_%d_%d_%d]", c.ch, c.hw, c.hw), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
@@ -507,7 +500,7 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 				k.depthwiseForward(ctx, x.F32, w.F32, y)
 				k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, true)
 			}
-			alternateSteps(b, "planes", toggle(true, step), "perplane", toggle(false, step))
+			alternateSteps(b, "planes", withFlag(&dwPlanesOn, true, step), "perplane", withFlag(&dwPlanesOn, false, step))
 		})
 	}
 }
