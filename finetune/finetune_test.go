@@ -229,3 +229,69 @@ func TestSGDMatchesFormula(t *testing.T) {
 		t.Errorf("masked weight = %v, want 0", w[1])
 	}
 }
+
+// TestOnResumeAtEpochBoundary: a run cancelled inside OnEpoch (as when
+// Ctrl-C arrives during the epoch's evaluation) checkpoints at the epoch
+// boundary, and the resumed run reports that position to OnResume before
+// its first step (and a run cancelled mid-epoch reports its step), then
+// ends with the weights of an uninterrupted run.
+func TestOnResumeAtEpochBoundary(t *testing.T) {
+	const epochs = 2
+	src := &toySource{Batch: 8, Steps: 6, Size: 8, Seed: 3}
+	total := epochs * src.Steps
+	want := uninterrupted(t, src, epochs, total)
+	for _, c := range []struct {
+		name       string
+		inEpochEnd bool
+		cancelStep int
+		wantEpoch  int
+		wantStep   int
+	}{{"in OnEpoch", true, 0, 1, 0}, {"mid-epoch", false, 4, 0, 4}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := finetune.LoopConfig{Phase: "train", Epochs: epochs, CheckpointPath: filepath.Join(t.TempDir(), "run.ckpt"), CheckpointEvery: 100, Resume: true}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tr := newTrainer(t, toyModel(t), total)
+			steps := 0
+			hooks := finetune.Hooks{
+				OnStep: func(finetune.Iter, finetune.StepStats) {
+					if steps++; !c.inEpochEnd && steps == c.cancelStep {
+						cancel()
+					}
+				},
+				OnEpoch: func(finetune.EpochStats) {
+					if c.inEpochEnd {
+						cancel()
+					}
+				},
+			}
+			if err := finetune.Loop(ctx, cfg, src, tr, tr.Step, hooks); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Loop after cancel = %v, want context.Canceled", err)
+			}
+			m := toyModel(t)
+			tr = newTrainer(t, m, total)
+			calls, resumedSteps := 0, 0
+			err := finetune.Loop(context.Background(), cfg, src, tr, tr.Step, finetune.Hooks{
+				OnResume: func(epoch, step int) {
+					calls++
+					if epoch != c.wantEpoch || step != c.wantStep || resumedSteps != 0 {
+						t.Errorf("OnResume(%d, %d) after %d steps, want (%d, %d) before any", epoch, step, resumedSteps, c.wantEpoch, c.wantStep)
+					}
+				},
+				OnStep: func(finetune.Iter, finetune.StepStats) { resumedSteps++ },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if calls != 1 {
+				t.Errorf("OnResume called %d times, want 1", calls)
+			}
+			got := weights(m)
+			for name, w := range want {
+				if !slices.Equal(w, got[name]) {
+					t.Fatalf("after resume, %s differs from the uninterrupted run", name)
+				}
+			}
+		})
+	}
+}

@@ -86,6 +86,12 @@ type LoopConfig struct {
 type Hooks struct {
 	OnStep  func(Iter, StepStats)
 	OnEpoch func(EpochStats)
+	// OnResume is called once the state is restored from a checkpoint,
+	// before any step, with the checkpoint's position: step steps into
+	// epoch (0-based; step 0 is the boundary after epoch-1 completed
+	// epochs, where OnEpoch of the previous epoch may have been cut short
+	// by the cancellation that wrote the checkpoint).
+	OnResume func(epoch, step int)
 }
 
 // ErrNonFinite is returned when a step's loss is NaN or infinite. The loop
@@ -128,6 +134,9 @@ func Loop(ctx context.Context, cfg LoopConfig, src Source, state State, step Ste
 			epochAcc = ck.EpochSoFar
 			if ck.Done {
 				return nil
+			}
+			if hooks.OnResume != nil {
+				hooks.OnResume(startEpoch, startStep)
 			}
 		}
 	}

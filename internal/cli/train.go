@@ -231,8 +231,21 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 			return FlagErrorf("train: checkpoint %s exists; pass --resume to continue it, or delete it to start over", ckpt)
 		}
 	}
+	evalEpoch := func() (float64, error) {
+		ev, err := finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+		return ev.Accuracy, err
+	}
 	err = finetune.Loop(ctx, lc, src, tr, tr.Step, finetune.Hooks{
 		OnStep: prog.step,
+		OnResume: func(epoch, step int) {
+			// A run interrupted while it evaluated the epoch it had just
+			// finished checkpoints at the epoch boundary with the epoch
+			// recorded unevaluated: the restored weights are that epoch's,
+			// so evaluate them now.
+			if opts.EvalEpochs && step == 0 && epoch > 0 {
+				evaluateMissingEpoch(ckpt+".epochs.jsonl", epoch, evalEpoch)
+			}
+		},
 		OnEpoch: func(e finetune.EpochStats) {
 			prog.clear()
 			pt := report.EpochPoint{Epoch: e.Epoch + 1, TrainLoss: e.Loss, TrainAccuracy: e.Accuracy, TestAccuracy: -1}
@@ -307,6 +320,25 @@ func appendEpoch(path string, pt report.EpochPoint) {
 	}
 	defer f.Close()
 	json.NewEncoder(f).Encode(pt)
+}
+
+// evaluateMissingEpoch appends epoch's record again with its test
+// accuracy from eval when the file has the epoch only unevaluated
+// (negative test accuracy); readEpochs keeps the later record. Nothing
+// happens when the epoch is evaluated or absent, or when eval fails.
+func evaluateMissingEpoch(path string, epoch int, eval func() (float64, error)) {
+	for _, pt := range readEpochs(path) {
+		if pt.Epoch != epoch || pt.TestAccuracy >= 0 {
+			continue
+		}
+		acc, err := eval()
+		if err != nil {
+			return
+		}
+		pt.TestAccuracy = acc
+		appendEpoch(path, pt)
+		return
+	}
 }
 
 // readEpochs reads the records appendEpoch wrote, keeping the last record
