@@ -357,7 +357,7 @@ func (k *batchNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		}
 		for n := range k.n {
 			off := (n*k.c + c0) * pl
-			if k.trained && k.planes() && k.reluFromX(z) {
+			if k.reluFromX(z) {
 				end := off + (c1-c0)*pl
 				tensor.Affine2ReluXPlanes(dy[off:end], x[off:end], pl, k.fwd[0][c0:c1], k.fwd[1][c0:c1], ca[c0:c1], cb[c0:c1], cc[c0:c1], k.mean[c0:c1], dx[off:end], !fresh)
 				continue

@@ -500,30 +500,22 @@ func (k *convKernel) phaseSize() int {
 // splitPhases copies plane src into dst split by stride phase (the floats
 // past a row's end in its last phases are set to 0).
 func splitPhases(g *tensor.Window, wq int, src, dst []float32) {
-	if g.SW == 2 && g.W%2 == 0 {
-		// Even rows: every row is W/2 pairs, deinterleaved by one call
-		// for the plane (phase 0 at the row's start, phase 1 wq floats
-		// on).
-		tensor.SplitPairsRows(g.H, g.W/2, src, g.W, dst, dst[wq:], 2*wq)
+	if g.SW == 2 {
+		// The common stride: each row's W/2 column pairs deinterleaved by
+		// one call for the plane (phase 0 at the row's start, phase 1 wq
+		// floats on), then an odd width's last column.
+		h := g.W / 2
+		tensor.SplitPairsRows(g.H, h, src, g.W, dst, dst[wq:], 2*wq)
+		if g.W%2 == 1 {
+			for ih := range g.H {
+				dst[ih*2*wq+h], dst[ih*2*wq+wq+h] = src[ih*g.W+g.W-1], 0
+			}
+		}
 		return
 	}
 	for ih := range g.H {
 		row := src[ih*g.W : (ih+1)*g.W]
 		out := dst[ih*g.SW*wq : (ih+1)*g.SW*wq]
-		if g.SW == 2 {
-			// The common stride: both phases in one pass over the row.
-			even, odd := out[:wq], out[wq:]
-			h := g.W / 2
-			pairs, e, o := row[:2*h], even[:h], odd[:h]
-			for q := range e {
-				pr := pairs[2*q : 2*q+2 : 2*q+2]
-				e[q], o[q] = pr[0], pr[1]
-			}
-			if g.W%2 == 1 {
-				even[h], odd[h] = row[g.W-1], 0
-			}
-			continue
-		}
 		for r := range g.SW {
 			ph := out[r*wq : (r+1)*wq]
 			q := 0
@@ -539,34 +531,24 @@ func splitPhases(g *tensor.Window, wq int, src, dst []float32) {
 // mergePhases writes the phase-split plane src back into plane dst (adds
 // with add).
 func mergePhases(g *tensor.Window, wq int, src, dst []float32, add bool) {
-	if g.SW == 2 && g.W%2 == 0 {
-		tensor.MergePairsRows(g.H, g.W/2, src, src[wq:], 2*wq, dst, g.W, add)
+	if g.SW == 2 {
+		h := g.W / 2
+		tensor.MergePairsRows(g.H, h, src, src[wq:], 2*wq, dst, g.W, add)
+		if g.W%2 == 1 {
+			for ih := range g.H {
+				d, v := &dst[ih*g.W+g.W-1], src[ih*2*wq+h]
+				if add {
+					*d += v
+				} else {
+					*d = v
+				}
+			}
+		}
 		return
 	}
 	for ih := range g.H {
 		row := dst[ih*g.W : (ih+1)*g.W]
 		in := src[ih*g.SW*wq : (ih+1)*g.SW*wq]
-		if g.SW == 2 {
-			h := g.W / 2
-			pairs, e, o := row[:2*h], in[:h], in[wq:wq+h]
-			for q := range e {
-				pr := pairs[2*q : 2*q+2 : 2*q+2]
-				if add {
-					pr[0] += e[q]
-					pr[1] += o[q]
-				} else {
-					pr[0], pr[1] = e[q], o[q]
-				}
-			}
-			if g.W%2 == 1 {
-				if add {
-					row[g.W-1] += in[h]
-				} else {
-					row[g.W-1] = in[h]
-				}
-			}
-			continue
-		}
 		for r := range g.SW {
 			ph := in[r*wq : (r+1)*wq]
 			q := 0
@@ -955,9 +937,8 @@ func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 			splitPhases(g, wq, plane, xs)
 			for ki := range g.KH {
 				for kj := range g.KW {
-					if pr := k.runs[ki*g.KW+kj]; pr.ok {
-						ohLo, ohHi, owLo, owHi, base, ld := pr.ohLo, pr.ohHi, pr.owLo, pr.owHi, pr.base, pr.ld
-						tensor.AxpyRows(ohHi-ohLo, owHi-owLo, wm[ki*g.KW+kj], xs[base:], ld, dst[ohLo*g.OW+owLo:], g.OW)
+					if r := k.runs[ki*g.KW+kj]; r.ok {
+						tensor.AxpyRows(r.ohHi-r.ohLo, r.owHi-r.owLo, wm[ki*g.KW+kj], xs[r.base:], r.ld, dst[r.ohLo*g.OW+r.owLo:], g.OW)
 					}
 				}
 			}
@@ -1089,9 +1070,8 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 					wm := w[m*khw : (m+1)*khw]
 					for ki := range g.KH {
 						for kj := range g.KW {
-							if pr := k.runs[ki*g.KW+kj]; pr.ok {
-								ohLo, ohHi, owLo, owHi, base, ld := pr.ohLo, pr.ohHi, pr.owLo, pr.owHi, pr.base, pr.ld
-								tensor.AxpyRows(ohHi-ohLo, owHi-owLo, wm[ki*g.KW+kj], src[ohLo*g.OW+owLo:], g.OW, ds[base:], ld)
+							if r := k.runs[ki*g.KW+kj]; r.ok {
+								tensor.AxpyRows(r.ohHi-r.ohLo, r.owHi-r.owLo, wm[ki*g.KW+kj], src[r.ohLo*g.OW+r.owLo:], g.OW, ds[r.base:], r.ld)
 							}
 						}
 					}
@@ -1161,9 +1141,8 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 					sum := dw[m*khw : (m+1)*khw]
 					for ki := range g.KH {
 						for kj := range g.KW {
-							if pr := k.runs[ki*g.KW+kj]; pr.ok {
-								ohLo, ohHi, owLo, owHi, base, ld := pr.ohLo, pr.ohHi, pr.owLo, pr.owHi, pr.base, pr.ld
-								sum[ki*g.KW+kj] += tensor.DotRows(ohHi-ohLo, owHi-owLo, src[ohLo*g.OW+owLo:], g.OW, xs[base:], ld)
+							if r := k.runs[ki*g.KW+kj]; r.ok {
+								sum[ki*g.KW+kj] += tensor.DotRows(r.ohHi-r.ohLo, r.owHi-r.owLo, src[r.ohLo*g.OW+r.owLo:], g.OW, xs[r.base:], r.ld)
 							}
 						}
 					}

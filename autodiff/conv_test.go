@@ -504,3 +504,50 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 		})
 	}
 }
+
+// TestSplitMergePhases checks the phase split of strided depthwise
+// convolutions and its merge against their definition (column iw of a row
+// goes to phase iw mod SW at position iw div SW; the floats past a row's
+// end in its last phases are 0), for even and odd widths, strides 2 and 3,
+// the merge assigning and adding.
+func TestSplitMergePhases(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, c := range []struct{ h, w, sw int }{{3, 8, 2}, {4, 9, 2}, {2, 16, 2}, {3, 1, 2}, {3, 7, 3}, {2, 13, 2}} {
+		g := &tensor.Window{H: c.h, W: c.w, SW: c.sw}
+		wq := (c.w + c.sw - 1) / c.sw
+		src := randomTensor(rng, c.h*c.w).F32
+		got := randomTensor(rng, c.h*c.sw*wq).F32
+		splitPhases(g, wq, src, got)
+		for ih := range c.h {
+			for r := range c.sw {
+				for q := range wq {
+					want := float32(0)
+					if iw := q*c.sw + r; iw < c.w {
+						want = src[ih*c.w+iw]
+					}
+					if v := got[(ih*c.sw+r)*wq+q]; v != want {
+						t.Fatalf("%+v: split row %d phase %d [%d] = %v, want %v", c, ih, r, q, v, want)
+					}
+				}
+			}
+		}
+		for _, add := range []bool{false, true} {
+			dst := randomTensor(rng, c.h*c.w).F32
+			want := slices.Clone(dst)
+			for ih := range c.h {
+				for iw := range c.w {
+					v := got[(ih*c.sw+iw%c.sw)*wq+iw/c.sw]
+					if add {
+						want[ih*c.w+iw] += v
+					} else {
+						want[ih*c.w+iw] = v
+					}
+				}
+			}
+			mergePhases(g, wq, got, dst, add)
+			if !slices.Equal(math32Bits(dst), math32Bits(want)) {
+				t.Fatalf("%+v add=%v: merge differs from the definition:\n got %v\nwant %v", c, add, dst, want)
+			}
+		}
+	}
+}

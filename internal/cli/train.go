@@ -231,8 +231,13 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 			return FlagErrorf("train: checkpoint %s exists; pass --resume to continue it, or delete it to start over", ckpt)
 		}
 	}
+	// evaluate measures m on the test set in the Go engine (after each
+	// epoch, for an epoch an interruption left unmeasured, and at the end).
+	evaluate := func() (finetune.Evaluation, error) {
+		return finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+	}
 	evalEpoch := func() (float64, error) {
-		ev, err := finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+		ev, err := evaluate()
 		return ev.Accuracy, err
 	}
 	err = finetune.Loop(ctx, lc, src, tr, tr.Step, finetune.Hooks{
@@ -251,10 +256,9 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 			pt := report.EpochPoint{Epoch: e.Epoch + 1, TrainLoss: e.Loss, TrainAccuracy: e.Accuracy, TestAccuracy: -1}
 			line := map[string]any{"epoch": e.Epoch + 1, "loss": e.Loss, "train_accuracy": e.Accuracy, "samples": e.Samples}
 			if opts.EvalEpochs {
-				ev, err := finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
-				if err == nil {
-					pt.TestAccuracy = ev.Accuracy
-					line["test_accuracy_go"] = ev.Accuracy
+				if acc, err := evalEpoch(); err == nil {
+					pt.TestAccuracy = acc
+					line["test_accuracy_go"] = acc
 				}
 			}
 			appendEpoch(ckpt+".epochs.jsonl", pt)
@@ -268,7 +272,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		}
 		return err
 	}
-	rep.TestGo, err = finetune.Evaluate(ctx, m, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
+	rep.TestGo, err = evaluate()
 	if err != nil {
 		return err
 	}

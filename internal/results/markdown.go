@@ -136,7 +136,7 @@ func writeMarkdown(w io.Writer, cells []*Cell, groups []*Group, plots map[string
 	}
 	if len(configs) > 0 {
 		p("Produced by (each configuration with the number of its cells in this summary; any other cells a configuration defines were not run):\n\n```\n")
-		for _, f := range sortedKeys(configs) {
+		for _, f := range slices.Sorted(maps.Keys(configs)) {
 			p("csam-onnx experiment --config %s   # %d cells\n", f, configs[f])
 		}
 		p("```\n\n")
@@ -208,7 +208,7 @@ func writeBudget(w io.Writer, cells []*Cell) {
 	}
 	if len(given) > 0 {
 		parts = append(parts, fmt.Sprintf("dense models given, not trained by the experiment: %s (their training time is not counted)",
-			strings.Join(sortedKeys(given), ", ")))
+			strings.Join(slices.Sorted(maps.Keys(given)), ", ")))
 	}
 	dense := strings.Join(parts, "; ")
 	fmt.Fprintf(w, "Compute (wall time of the recorded runs): %s, compression %.2f h, verification %.2f h; %.2f h in all.%s\n\n",
@@ -454,15 +454,6 @@ func writeCommands(w io.Writer, g *Group) {
 		}
 	}
 	fmt.Fprintf(w, "```\n\n</details>\n\n")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func mkdirFor(path string) error {
