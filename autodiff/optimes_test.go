@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -81,13 +82,7 @@ func TestOpTimes(t *testing.T) {
 			record(key(st, "B"), time.Since(t0))
 		}
 	}
-	keys := slices.SortedFunc(func(yield func(string) bool) {
-		for k := range times {
-			if !yield(k) {
-				return
-			}
-		}
-	}, func(a, b string) int {
+	keys := slices.SortedFunc(maps.Keys(times), func(a, b string) int {
 		if c := cmp.Compare(times[b], times[a]); c != 0 {
 			return c
 		}

@@ -19,13 +19,7 @@ func BenchmarkPlanesStep(b *testing.B) {
 		b.Run(fmt.Sprintf("%s_w%g", cfg.Arch, cfg.Width), func(b *testing.B) {
 			p, labels := compileForTraining(b, cfg, 128, 1, false)
 			pass := gradPass(b, p, labels)
-			step := func(on bool) func() {
-				return func() {
-					defer func(bn, dw bool) { bnPlanesCalls, dwPlanesOn = bn, dw }(bnPlanesCalls, dwPlanesOn)
-					bnPlanesCalls, dwPlanesOn = on, on
-					pass()
-				}
-			}
+			step := func(on bool) func() { return withFlag(&bnPlanesCalls, on, withFlag(&dwPlanesOn, on, pass)) }
 			alternateSteps(b, "planes", step(true), "perplane", step(false))
 		})
 	}
