@@ -24,3 +24,18 @@ func BenchmarkPlanesStep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMaxPool3x3Step times whole training passes of GoogLeNet w0.25
+// (1 worker, batch 128) compiled with its MaxPools on tensor.MaxPool3x3
+// ("3x3") and on the staged-plane path ("staged"), alternated. Both give
+// the same bits.
+func BenchmarkMaxPool3x3Step(b *testing.B) {
+	cfg := models.Config{Arch: "googlenet", Width: 0.25, Seed: 1}
+	compile := func(on bool) func() {
+		defer func(was bool) { maxPool3x3On = was }(maxPool3x3On)
+		maxPool3x3On = on
+		p, labels := compileForTraining(b, cfg, 128, 1, false)
+		return gradPass(b, p, labels)
+	}
+	alternateSteps(b, "3x3", compile(true), "staged", compile(false))
+}

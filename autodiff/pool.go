@@ -38,6 +38,7 @@ type poolKernel struct {
 	argmax       []int32   // MaxPool: input index of each output's maximum, -1 for none
 	tapOffs      []int32   // MaxPool, 2-D: each window tap's offset from the window's corner, row-major
 	stage        *maxStage // MaxPool, 2-D with strides or borders: the staged-plane path
+	pool3        int       // MaxPool 3×3, padding 1: the stride tensor.MaxPool3x3 runs at (0: not taken)
 	inv          []float32 // AveragePool: 1/divisor per output pixel
 	inPl, outPl  int
 	outputsShape []int
@@ -106,7 +107,10 @@ func (k *poolKernel) Setup(in []Value) ([]Output, error) {
 			}
 		}
 		if k.flat() {
-			k.stage = newMaxStage(&k.win)
+			k.pool3 = pool3x3Stride(&k.win)
+			if k.pool3 == 0 {
+				k.stage = newMaxStage(&k.win)
+			}
 		}
 	} else {
 		k.inv = make([]float32, k.outPl)
@@ -265,15 +269,38 @@ func newMaxStage(g *resolvedWindow) *maxStage {
 	return st
 }
 
+// pool3x3Stride is the stride at which tensor.MaxPool3x3 computes the
+// 2-D MaxPool g (a 3×3 window, padding 1 above and left, stride 1 or 2
+// along both axes, and the output size that padding 1 all round gives),
+// or 0.
+func pool3x3Stride(g *resolvedWindow) int {
+	if !maxPool3x3On || g.KH != 3 || g.KW != 3 || g.DH != 1 || g.DW != 1 || g.PadT != 1 || g.PadL != 1 ||
+		g.SH != g.SW || !tensor.MaxPool3x3Fits(g.H, g.W, g.SH) {
+		return 0
+	}
+	if oh, ow, _ := tensor.MaxPool3x3Size(g.H, g.W, g.SH); oh != g.OH || ow != g.OW {
+		return 0
+	}
+	return g.SH
+}
+
+// maxPool3x3On lets the tests and benchmarks turn tensor.MaxPool3x3 off
+// (pools then take the staged path).
+var maxPool3x3On = true
+
 // size is the staged plane's length.
 func (st *maxStage) size() int { return st.rows * st.rowLen }
 
 // Workspace implements WorkspaceUser: one staged plane per worker.
 func (k *poolKernel) Workspace(workers int) int {
-	if k.stage == nil {
-		return 0
+	switch {
+	case k.pool3 > 0:
+		_, _, n := tensor.MaxPool3x3Size(k.win.H, k.win.W, k.pool3)
+		return workers * n
+	case k.stage != nil:
+		return workers * k.stage.size()
 	}
-	return workers * k.stage.size()
+	return 0
 }
 
 // maxStaged is maxPlane through the staged plane buf.
@@ -403,15 +430,17 @@ func (k *poolKernel) avgPlane(src, dst []float32, adjoint bool) {
 func (k *poolKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	x, y := in[0].F32, out[0].F32
 	var stage []float32
-	if k.isMax && k.stage != nil {
+	n := k.Workspace(1)
+	if n > 0 {
 		stage = ctx.scratch(k.Workspace(max(1, ctx.Workers)))
 	}
 	tensor.ForEach(ctx.Workers, k.planes, func(w, p int) {
 		src := x[p*k.inPl : (p+1)*k.inPl]
 		dst := y[p*k.outPl : (p+1)*k.outPl]
 		if k.flat() {
-			if k.isMax && k.stage != nil {
-				n := k.stage.size()
+			if k.pool3 > 0 {
+				tensor.MaxPool3x3(k.win.H, k.win.W, k.pool3, src, dst, k.argmax[p*k.outPl:(p+1)*k.outPl], stage[w*n:(w+1)*n])
+			} else if k.isMax && k.stage != nil {
 				k.maxStaged(src, dst, k.argmax[p*k.outPl:(p+1)*k.outPl], stage[w*n:(w+1)*n])
 			} else if k.isMax {
 				k.maxPlane(src, dst, k.argmax[p*k.outPl:(p+1)*k.outPl])

@@ -1,8 +1,10 @@
 package autodiff
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
@@ -235,5 +237,83 @@ func TestMaxPoolLoopsMatchTaps(t *testing.T) {
 	t.Logf("%d geometries, %d staged (%d copying stride-1 rows as one run), %d all -∞ windows on the staged path", checked, staged, runs, fallback)
 	if checked < 150 || staged < 100 || staged == checked || runs < 30 || runs == staged || fallback < 20 {
 		t.Fatalf("%d geometries checked, %d of them staged (%d with a run), %d all -∞ windows on the staged path: too few to cover every path", checked, staged, runs, fallback)
+	}
+}
+
+// TestMaxPool3x3PathMatchesStaged: the 3×3, padding-1 MaxPools that
+// tensor.MaxPool3x3 takes (GoogLeNet's, ResNet's stem) give the staged
+// path's outputs, Indices and input gradients bit for bit, on data with
+// ties, NaNs and -∞; geometries it must not take (an odd height at stride
+// 2 without bottom padding, ceil mode adding a column, a width that is not
+// a multiple of the vector) stay on the staged path.
+func TestMaxPool3x3PathMatchesStaged(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []struct {
+		h, w, s int
+		pads    []int64
+		ceil    int64
+		takes   bool
+	}{
+		{16, 16, 1, []int64{1, 1, 1, 1}, 0, true},
+		{8, 8, 1, []int64{1, 1, 1, 1}, 0, true},
+		{5, 24, 1, []int64{1, 1, 1, 1}, 0, true},
+		{32, 32, 2, []int64{1, 1, 1, 1}, 0, true},
+		{16, 16, 2, []int64{1, 1, 0, 0}, 0, true}, // the same taps: the last window ends inside
+		{9, 16, 2, []int64{1, 1, 1, 1}, 0, true},
+		{9, 16, 2, []int64{1, 1, 0, 0}, 0, false},  // one output row fewer
+		{16, 16, 2, []int64{1, 1, 1, 1}, 1, false}, // ceil mode: an extra output column
+		{12, 12, 1, []int64{1, 1, 1, 1}, 0, false},
+		{16, 16, 1, []int64{1, 1, 0, 0}, 0, false},
+	} {
+		name := fmt.Sprintf("%dx%d_s%d_pads%v_ceil%d", c.h, c.w, c.s, c.pads, c.ceil)
+		const n, ch = 2, 3
+		img := make([]float32, n*ch*c.h*c.w)
+		for i := range img {
+			img[i] = float32(rng.IntN(4))
+			switch rng.IntN(30) {
+			case 0:
+				img[i] = float32(math.NaN())
+			case 1, 2:
+				img[i] = float32(math.Inf(-1))
+			}
+		}
+		run := func(on bool) (y, dx []float32, idx []int64) {
+			defer func(was bool) { maxPool3x3On = was }(maxPool3x3On)
+			maxPool3x3On = on
+			kern, err := newPool(newTestNode("MaxPool", 1, 2, intsAttr("kernel_shape", 3, 3), intsAttr("strides", int64(c.s), int64(c.s)),
+				intsAttr("pads", c.pads...), intAttr("ceil_mode", c.ceil)), 19, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k := kern.(*poolKernel)
+			outs, err := k.Setup([]Value{{DType: tensor.Float32, Shape: []int{n, ch, c.h, c.w}, Present: true}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if on && (k.pool3 > 0) != c.takes {
+				t.Fatalf("%s: MaxPool3x3 taken is %v, want %v", name, k.pool3 > 0, c.takes)
+			}
+			ctx := &RunContext{Workers: 2}
+			yt := &tensor.Tensor{DType: tensor.Float32, Shape: outs[0].Shape, F32: make([]float32, tensor.Numel(outs[0].Shape))}
+			it := &tensor.Tensor{DType: tensor.Int64, Shape: outs[1].Shape, I64: make([]int64, tensor.Numel(outs[1].Shape))}
+			x := tensor.FromFloat32(img, n, ch, c.h, c.w)
+			if err := k.Forward(ctx, []*tensor.Tensor{x}, []*tensor.Tensor{yt, it}); err != nil {
+				t.Fatal(err)
+			}
+			gy := tensor.New(outs[0].Shape...)
+			for i := range gy.F32 {
+				gy.F32[i] = float32(i%7) - 3.5
+			}
+			gx := tensor.New(n, ch, c.h, c.w)
+			if err := k.Backward(ctx, []*tensor.Tensor{x}, []*tensor.Tensor{yt, it}, []*tensor.Tensor{gy, nil}, []*tensor.Tensor{gx}); err != nil {
+				t.Fatal(err)
+			}
+			return yt.F32, gx.F32, it.I64
+		}
+		y1, dx1, i1 := run(true)
+		y0, dx0, i0 := run(false)
+		if !slices.Equal(math32Bits(y1), math32Bits(y0)) || !slices.Equal(i1, i0) || !slices.Equal(math32Bits(dx1), math32Bits(dx0)) {
+			t.Errorf("%s: MaxPool3x3 path differs from the staged path", name)
+		}
 	}
 }

@@ -173,3 +173,15 @@ func affine2ReluXSetPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32) {
 func affine2ReluXAddPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32) {
 	panic("tensor: no assembly kernels in this build")
 }
+
+func maxH3s1(rows, nb int, src *float32, hv *float32, hi *int32) {
+	panic("tensor: no assembly pooling kernels in this build")
+}
+
+func maxH3s2(rows, nb int, src *float32, hv *float32, hi *int32) {
+	panic("tensor: no assembly pooling kernels in this build")
+}
+
+func maxV3(oh, nb, s, h, w int, hv *float32, hi *int32, dst *float32, am *int32) {
+	panic("tensor: no assembly pooling kernels in this build")
+}

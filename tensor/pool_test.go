@@ -101,3 +101,48 @@ func TestMaxTapsRows(t *testing.T) {
 	}()
 	MaxTapsRows(rows+2, n, offs, src, 1, stride, make([]float32, 100), make([]int32, 100), dstStride)
 }
+
+// TestMaxPool3x3MatchesTapWalk: the two-pass assembly gives the tap
+// walk's values and indices, bit for bit, on planes full of ties, NaNs,
+// signed zeros and infinities, for both strides and widths of one to
+// several vectors, including one-row and odd-height planes.
+func TestMaxPool3x3MatchesTapWalk(t *testing.T) {
+	if !directAsm {
+		t.Skip("no assembly kernels on this CPU/build")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	nan := float32(math.NaN())
+	vals := []float32{0, 1, 1, 2, -1, nan, float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(1 << 31)}
+	for _, s := range []int{1, 2} {
+		for _, h := range []int{1, 2, 3, 4, 7, 8, 16, 33} {
+			for _, w := range []int{8, 16, 24, 32, 48, 64} {
+				if !MaxPool3x3Fits(h, w, s) {
+					continue
+				}
+				oh, ow, ns := MaxPool3x3Size(h, w, s)
+				src := make([]float32, h*w)
+				for trial := range 20 {
+					for i := range src {
+						switch {
+						case trial == 0:
+							src[i] = float32(math.Inf(-1)) // every tap ties at -∞
+						case r.IntN(4) == 0:
+							src[i] = vals[r.IntN(len(vals))]
+						default:
+							src[i] = float32(r.IntN(3 + trial))
+						}
+					}
+					d1, d2 := make([]float32, oh*ow), make([]float32, oh*ow)
+					a1, a2 := make([]int32, oh*ow), make([]int32, oh*ow)
+					MaxPool3x3(h, w, s, src, d1, a1, make([]float32, ns))
+					maxPool3x3Go(h, w, s, src, d2, a2)
+					for p := range d1 {
+						if math.Float32bits(d1[p]) != math.Float32bits(d2[p]) || a1[p] != a2[p] {
+							t.Fatalf("stride %d, %d×%d, trial %d, output %d: assembly %v at %d, tap walk %v at %d", s, h, w, trial, p, d1[p], a1[p], d2[p], a2[p])
+						}
+					}
+				}
+			}
+		}
+	}
+}
