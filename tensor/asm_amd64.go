@@ -15,6 +15,16 @@ var tailMask = [16]uint32{
 	0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff,
 }
 
+// laneUp and laneDown are VPERMPS/VPERMD indexes that move every lane of
+// an 8-lane vector one lane up (lane p takes lane p-1, lane 0 keeps its
+// own) or one lane down (lane p takes p+1, lane 7 keeps its own): a row's
+// left and right neighbours in the 3×3 kernels over planes
+// (planes3x3_amd64.s) and the 3×3 max pool (pool_amd64.s).
+var (
+	laneUp   = [8]uint32{0, 0, 1, 2, 3, 4, 5, 6}
+	laneDown = [8]uint32{1, 2, 3, 4, 5, 6, 7, 7}
+)
+
 // dconvFwd6x16 computes, for r in 0..5, the 16 floats at y + r·ldy as
 // Σ_{t<k} w[t·6+r] · B_t, where B_t is x[offs[t] : offs[t]+8] followed by
 // x2[offs[t] : offs[t]+8], assigning them, or adding them to what is there

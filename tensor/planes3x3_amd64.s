@@ -8,19 +8,9 @@
 // over many planes (Depthwise3x3.ForwardPlanes and WeightGradPlanes in
 // dw.go) and im2col (Im2colPlan in im2col.go).
 
-// dw8shl<>, dw8shr<>: VPERMPS indexes that move each float of an 8-float
-// row one lane up (col p-1) or down (col p+1); the lane left over is
-// zeroed by a blend.
-DATA dw8shl<>+0(SB)/8, $0x0000000000000000
-DATA dw8shl<>+8(SB)/8, $0x0000000200000001
-DATA dw8shl<>+16(SB)/8, $0x0000000400000003
-DATA dw8shl<>+24(SB)/8, $0x0000000600000005
-GLOBL dw8shl<>(SB), RODATA|NOPTR, $32
-DATA dw8shr<>+0(SB)/8, $0x0000000200000001
-DATA dw8shr<>+8(SB)/8, $0x0000000400000003
-DATA dw8shr<>+16(SB)/8, $0x0000000600000005
-DATA dw8shr<>+24(SB)/8, $0x0000000700000007
-GLOBL dw8shr<>(SB), RODATA|NOPTR, $32
+// Y5, Y6: laneUp and laneDown (asm_amd64.go), VPERMPS indexes that
+// move each float of an 8-float row one lane up (col p-1) or down (col
+// p+1); the lane left over is zeroed by a blend.
 
 // func dw4Planes(np int, x, w, y *float32, add bool)
 // For each of np planes: y[r*4+p] (= or +=) Σ_{i,j<3} w[i*3+j] · x[r+i-1][p+j-1]
@@ -381,10 +371,8 @@ TEXT ·dw8Planes(SB), NOSPLIT, $0-33
 	MOVQ w+16(FP), BX
 	MOVQ y+24(FP), DI
 	MOVBLZX add+32(FP), R13
-	LEAQ dw8shl<>(SB), AX
-	VMOVDQU (AX), Y5
-	LEAQ dw8shr<>(SB), AX
-	VMOVDQU (AX), Y6
+	VMOVDQU ·laneUp(SB), Y5
+	VMOVDQU ·laneDown(SB), Y6
 	VXORPS Y3, Y3, Y3
 	TESTQ CX, CX
 	JZ dw8done
@@ -630,10 +618,8 @@ TEXT ·dw8GradPlanes(SB), NOSPLIT, $0-32
 	MOVQ x+8(FP), SI
 	MOVQ dy+16(FP), BX
 	MOVQ sums+24(FP), R10
-	LEAQ dw8shl<>(SB), AX
-	VMOVDQU (AX), Y5
-	LEAQ dw8shr<>(SB), AX
-	VMOVDQU (AX), Y6
+	VMOVDQU ·laneUp(SB), Y5
+	VMOVDQU ·laneDown(SB), Y6
 	VXORPS Y3, Y3, Y3
 	TESTQ CX, CX
 	JZ dw8gdone
@@ -920,10 +906,8 @@ TEXT ·im2col8(SB), NOSPLIT, $0-32
 	SHLQ $2, R9
 	LEAQ (R9)(R9*2), R10
 	LEAQ (R10)(R10*2), R11
-	LEAQ dw8shl<>(SB), AX
-	VMOVDQU (AX), Y5
-	LEAQ dw8shr<>(SB), AX
-	VMOVDQU (AX), Y6
+	VMOVDQU ·laneUp(SB), Y5
+	VMOVDQU ·laneDown(SB), Y6
 	VXORPS Y3, Y3, Y3
 	TESTQ CX, CX
 	JZ im2col8done

@@ -112,19 +112,6 @@ maxdone:
 	VZEROUPPER
 	RET
 
-// Lane permutations of the 3×3 pooling passes: permL<> moves every lane
-// one up and keeps lane 0 (a left neighbour, lane 0 padded with the
-// centre), permR<> moves every lane one down and keeps lane 7.
-DATA permL<>+0(SB)/8, $0x0000000000000000
-DATA permL<>+8(SB)/8, $0x0000000200000001
-DATA permL<>+16(SB)/8, $0x0000000400000003
-DATA permL<>+24(SB)/8, $0x0000000600000005
-GLOBL permL<>(SB), RODATA|NOPTR, $32
-DATA permR<>+0(SB)/8, $0x0000000200000001
-DATA permR<>+8(SB)/8, $0x0000000400000003
-DATA permR<>+16(SB)/8, $0x0000000600000005
-DATA permR<>+24(SB)/8, $0x0000000700000007
-GLOBL permR<>(SB), RODATA|NOPTR, $32
 // 0, 2, ..., 14: the even columns of a stride-2 block.
 DATA pooleven<>+0(SB)/8, $0x0000000200000000
 DATA pooleven<>+8(SB)/8, $0x0000000600000004
@@ -153,8 +140,8 @@ TEXT ·maxH3s1(SB), NOSPLIT, $0-40
 	MOVQ hv+24(FP), DI
 	MOVQ hi+32(FP), BX
 	VMOVDQU pooliota<>(SB), Y12
-	VMOVDQU permL<>(SB), Y13
-	VMOVDQU permR<>(SB), Y14
+	VMOVDQU ·laneUp(SB), Y13
+	VMOVDQU ·laneDown(SB), Y14
 	MOVQ $8, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
@@ -221,7 +208,7 @@ TEXT ·maxH3s2(SB), NOSPLIT, $0-40
 	MOVQ hv+24(FP), DI
 	MOVQ hi+32(FP), BX
 	VMOVDQU pooleven<>(SB), Y12
-	VMOVDQU permL<>(SB), Y13
+	VMOVDQU ·laneUp(SB), Y13
 	MOVQ $16, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15

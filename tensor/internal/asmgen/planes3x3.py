@@ -37,7 +37,7 @@ def row_taps(side, r, i):
 def setup_perm(side):
     if side == 4:
         return ""
-    return "\tLEAQ dw8shl<>(SB), AX\n\tVMOVDQU (AX), Y5\n\tLEAQ dw8shr<>(SB), AX\n\tVMOVDQU (AX), Y6\n"
+    return "\tVMOVDQU ·laneUp(SB), Y5\n\tVMOVDQU ·laneDown(SB), Y6\n"
 
 
 def forward(side):
@@ -150,19 +150,9 @@ hdr = """//go:build !purego
 // over many planes (Depthwise3x3.ForwardPlanes and WeightGradPlanes in
 // dw.go) and im2col (Im2colPlan in im2col.go).
 
-// dw8shl<>, dw8shr<>: VPERMPS indexes that move each float of an 8-float
-// row one lane up (col p-1) or down (col p+1); the lane left over is
-// zeroed by a blend.
-DATA dw8shl<>+0(SB)/8, $0x0000000000000000
-DATA dw8shl<>+8(SB)/8, $0x0000000200000001
-DATA dw8shl<>+16(SB)/8, $0x0000000400000003
-DATA dw8shl<>+24(SB)/8, $0x0000000600000005
-GLOBL dw8shl<>(SB), RODATA|NOPTR, $32
-DATA dw8shr<>+0(SB)/8, $0x0000000200000001
-DATA dw8shr<>+8(SB)/8, $0x0000000400000003
-DATA dw8shr<>+16(SB)/8, $0x0000000600000005
-DATA dw8shr<>+24(SB)/8, $0x0000000700000007
-GLOBL dw8shr<>(SB), RODATA|NOPTR, $32
+// Y5, Y6: laneUp and laneDown (asm_amd64.go), VPERMPS indexes that
+// move each float of an 8-float row one lane up (col p-1) or down (col
+// p+1); the lane left over is zeroed by a blend.
 
 """
 with open("tensor/planes3x3_amd64.s", "w") as f:
