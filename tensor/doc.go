@@ -1,7 +1,8 @@
 // Package tensor holds csam-onnx's dense tensors and the hot numerical
 // kernels the engine runs on them: the GEMM seam (Sgemm), im2col and its
 // adjoint for convolution (Im2col, Col2im over a Window), the direct
-// convolution (DirectConv), streaming elementwise kernels (AxpyRows,
+// convolution (DirectConv), max pooling (MaxTaps, and MaxPool3x3 for 3×3
+// windows with padding 1), streaming elementwise kernels (AxpyRows,
 // DotRows, SumF32, Affine, Clip, ReluGrad, ...), and the bounded worker
 // pool helpers (Parallel, ForEach).
 //
