@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -339,7 +340,7 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		return nil, fmt.Errorf("W has shape %v: %d input channels per group, X has %d channels in %d groups (%d each)", w.Shape, w.Shape[1], k.c, k.group, k.cg)
 	}
 	kshape := w.Shape[2:]
-	if k.spec.kernel != nil && !sameInts(k.spec.kernel, kshape) {
+	if k.spec.kernel != nil && !slices.Equal(k.spec.kernel, kshape) {
 		return nil, fmt.Errorf("kernel_shape %v does not match W's spatial shape %v", k.spec.kernel, kshape)
 	}
 	if len(in) > 2 && in[2].Present {
@@ -1179,17 +1180,4 @@ var depthwiseBlocksPerWorker = 4
 func (k *convKernel) depthwiseBlocks(workers int, fn func(wk, m0, m1 int)) {
 	nb := min(k.m, max(1, workers)*depthwiseBlocksPerWorker)
 	tensor.ForEach(workers, nb, func(wk, b int) { fn(wk, b*k.m/nb, (b+1)*k.m/nb) })
-}
-
-// sameInts reports whether a and b hold the same values.
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

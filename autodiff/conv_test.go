@@ -155,7 +155,7 @@ func TestConvForwardMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameInts(out[0].Shape, tc.wantY) {
+			if !slices.Equal(out[0].Shape, tc.wantY) {
 				t.Fatalf("Conv output shape = %v, want %v", out[0].Shape, tc.wantY)
 			}
 			want := coreRefConv(x, w, b, tc.wantY, tc.padBeg, tc.stride, tc.dil, tc.group)
@@ -245,7 +245,7 @@ func TestConv3DGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	// D: (3+1-3)/1+1 = 2; H: (4+1-3)/2+1 = 2; W: (5+2-2)/2+1 = 3.
-	if want := []int{2, 4, 2, 2, 3}; !sameInts(out[0].Shape, want) {
+	if want := []int{2, 4, 2, 2, 3}; !slices.Equal(out[0].Shape, want) {
 		t.Fatalf("3-D Conv shape = %v, want %v", out[0].Shape, want)
 	}
 	gradCheck(t, node, 13, inputs, []int{0, 1, 2}, 0)

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -73,7 +74,7 @@ func newArith(n *graph.Node, opset int64, op arithOp) (Kernel, error) {
 // rules.
 func (k *arithKernel) legacyShape(a, b []int) ([]int, error) {
 	if !k.broadcast {
-		if !equalShapes(a, b) {
+		if !slices.Equal(a, b) {
 			return nil, fmt.Errorf("shapes %v and %v differ and broadcast=0 (opset < 7 needs broadcast=1 to broadcast)", a, b)
 		}
 		return b, nil
@@ -493,17 +494,4 @@ func (k *sumKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor)
 		}
 	}
 	return nil
-}
-
-// equalShapes reports whether a and b are the same shape.
-func equalShapes(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

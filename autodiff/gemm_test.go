@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
@@ -99,7 +100,7 @@ func TestMatMul(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameInts(out[0].Shape, tt.want) {
+			if !slices.Equal(out[0].Shape, tt.want) {
 				t.Fatalf("MatMul shape = %v, want %v", out[0].Shape, tt.want)
 			}
 			gradCheck(t, node, 13, []*tensor.Tensor{a, b}, []int{0, 1}, 0)

@@ -49,7 +49,7 @@ func TestPoolShapesAndValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !sameInts(out[0].Shape, tt.shape) {
+			if !slices.Equal(out[0].Shape, tt.shape) {
 				t.Fatalf("%s shape = %v, want %v", tt.op, out[0].Shape, tt.shape)
 			}
 			for i, v := range out[0].F32 {

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/autodiff"
@@ -66,7 +67,7 @@ func TestBuildRunsInEngineAndORT(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := prog.Output(0)
-			if want := []int{batch, cfg.Classes}; !equalInts(got.Shape, want) {
+			if want := []int{batch, cfg.Classes}; !slices.Equal(got.Shape, want) {
 				t.Fatalf("logits shape %v, want %v", got.Shape, want)
 			}
 			// Go engine vs onnxruntime: float32 with different summation
@@ -78,18 +79,6 @@ func TestBuildRunsInEngineAndORT(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestONNXChecker runs onnx.checker.check_model(full_check=True) from

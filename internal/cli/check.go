@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -323,7 +324,7 @@ func copyInto(dst, src *tensor.Tensor) error {
 // compareTensors compares the Go engine's output a with onnxruntime's b.
 func compareTensors(name string, a, b *tensor.Tensor, atol float64) OutputDiff {
 	d := OutputDiff{Name: name, Shape: b.Shape}
-	if !sameShape(a.Shape, b.Shape) {
+	if !slices.Equal(a.Shape, b.Shape) {
 		d.Problem = fmt.Sprintf("shape %v in the Go engine, %v in onnxruntime", a.Shape, b.Shape)
 		return d
 	}
@@ -371,18 +372,6 @@ func compareTensors(name string, a, b *tensor.Tensor, atol float64) OutputDiff {
 	}
 	d.OK = d.MaxAbs <= atol
 	return d
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func writeCheckTable(opts *CheckOptions, inputs []*tensor.Tensor, diffs []OutputDiff) error {
