@@ -243,30 +243,10 @@ func arithInt(p *bcastPlan, op arithOp, dt tensor.DType, z, a, b []int64) error 
 					r = x / y
 				}
 			}
-			zz[i] = wrapInt(dt, r)
+			zz[i] = dt.Wrap(r)
 		}
 	})
 	return err
-}
-
-// wrapInt reduces v to the range of the integer type dt (two's complement
-// wrap-around, as numpy and onnxruntime compute).
-func wrapInt(dt tensor.DType, v int64) int64 {
-	switch dt {
-	case tensor.Int8:
-		return int64(int8(v))
-	case tensor.Uint8:
-		return int64(uint8(v))
-	case tensor.Int16:
-		return int64(int16(v))
-	case tensor.Uint16:
-		return int64(uint16(v))
-	case tensor.Int32:
-		return int64(int32(v))
-	case tensor.Uint32:
-		return int64(uint32(v))
-	}
-	return v
 }
 
 // assignsGrad: a same-shape Add (the residual join) copies dY into fresh
@@ -459,7 +439,7 @@ func (k *sumKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	default:
 		sumRows(k.plan, out[0].I64, in, i64Of)
 		for i, v := range out[0].I64 {
-			out[0].I64[i] = wrapInt(k.dtype, v)
+			out[0].I64[i] = k.dtype.Wrap(v)
 		}
 	}
 	return nil

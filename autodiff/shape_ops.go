@@ -710,7 +710,7 @@ func (k *castKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 		case k.to == tensor.Float64:
 			y.F64[i] = castGet(x, i)
 		case k.from.IsInteger():
-			y.I64[i] = castInt(k.to, x.I64[i])
+			y.I64[i] = k.to.Wrap(x.I64[i])
 		default:
 			v := castGet(x, i)
 			if k.to == tensor.Bool {
@@ -720,7 +720,7 @@ func (k *castKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 				}
 				continue
 			}
-			y.I64[i] = castInt(k.to, int64(v))
+			y.I64[i] = k.to.Wrap(int64(v))
 		}
 	}
 	return nil
@@ -737,17 +737,6 @@ func castGet(x *tensor.Tensor, i int) float64 {
 		return float64(uint64(x.I64[i]))
 	}
 	return float64(x.I64[i])
-}
-
-// castInt converts an integer to the integer or boolean type dt.
-func castInt(dt tensor.DType, v int64) int64 {
-	if dt == tensor.Bool {
-		if v != 0 {
-			return 1
-		}
-		return 0
-	}
-	return wrapInt(dt, v)
 }
 
 func (k *castKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {

@@ -332,30 +332,6 @@ func expandEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 	return one(remap(x.DType, outs[0].shape, func(i int) (*tensor.Tensor, int) { return x, idx(i) }))
 }
 
-// wrapInt reduces v to the range of the integer type dt.
-func wrapInt(dt tensor.DType, v int64) int64 {
-	switch dt {
-	case tensor.Int8:
-		return int64(int8(v))
-	case tensor.Uint8:
-		return int64(uint8(v))
-	case tensor.Int16:
-		return int64(int16(v))
-	case tensor.Uint16:
-		return int64(uint16(v))
-	case tensor.Int32:
-		return int64(int32(v))
-	case tensor.Uint32:
-		return int64(uint32(v))
-	case tensor.Bool:
-		if v != 0 {
-			return 1
-		}
-		return 0
-	}
-	return v
-}
-
 func castEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 	if err := inputsOK(c); err != nil {
 		return nil, err
@@ -408,7 +384,7 @@ func castEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 					iv = int64(f) // truncation toward zero
 				}
 			}
-			out.I64[i] = wrapInt(dt, iv)
+			out.I64[i] = dt.Wrap(iv)
 		}
 	}
 	return []*tensor.Tensor{out}, nil
@@ -468,7 +444,7 @@ func binaryEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 				}
 				r = x / y // truncation, as onnxruntime does
 			}
-			out.I64[i] = wrapInt(a.DType, r)
+			out.I64[i] = a.DType.Wrap(r)
 		}
 	default:
 		return nil, errNotEvaluable
@@ -504,7 +480,7 @@ func unaryEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 		switch c.n.OpType {
 		case "Neg", "Abs", "Relu", "Floor", "Ceil":
 			for i, v := range x.I64 {
-				out.I64[i] = wrapInt(x.DType, int64(f(float64(v))))
+				out.I64[i] = x.DType.Wrap(int64(f(float64(v))))
 			}
 		default:
 			return nil, errNotEvaluable

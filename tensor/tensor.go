@@ -57,6 +57,32 @@ func (d DType) IsInteger() bool {
 	return false
 }
 
+// Wrap reduces v to the range of the integer type d as two's complement
+// wrap-around does (as numpy and onnxruntime compute), and a Bool to 0 or
+// 1; Int64, Uint64 and the other types keep v.
+func (d DType) Wrap(v int64) int64 {
+	switch d {
+	case Int8:
+		return int64(int8(v))
+	case Uint8:
+		return int64(uint8(v))
+	case Int16:
+		return int64(int16(v))
+	case Uint16:
+		return int64(uint16(v))
+	case Int32:
+		return int64(int32(v))
+	case Uint32:
+		return int64(uint32(v))
+	case Bool:
+		if v != 0 {
+			return 1
+		}
+		return 0
+	}
+	return v
+}
+
 // Tensor is a dense, row-major (NCHW for images) array.
 //
 // Exactly one storage slice is used, chosen by DType:
