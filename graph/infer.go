@@ -1512,8 +1512,10 @@ func dtypeByName(s string) tensor.DType {
 	return tensor.Undefined
 }
 
-func constantOfShapeShape(c *opCtx) ([]*value, error) {
-	dims, present, err := c.ints(0, "shape")
+// shapeInput reads input i, a shape: constant, present and without a
+// negative dimension.
+func (c *opCtx) shapeInput(i int) ([]int, error) {
+	dims, present, err := c.ints(i, "shape")
 	if err != nil {
 		return nil, err
 	}
@@ -1521,11 +1523,19 @@ func constantOfShapeShape(c *opCtx) ([]*value, error) {
 		return nil, c.errf("the shape input is missing")
 	}
 	out := make([]int, len(dims))
-	for i, d := range dims {
+	for j, d := range dims {
 		if d < 0 {
 			return nil, c.errf("shape %v has a negative dimension", dims)
 		}
-		out[i] = int(d)
+		out[j] = int(d)
+	}
+	return out, nil
+}
+
+func constantOfShapeShape(c *opCtx) ([]*value, error) {
+	out, err := c.shapeInput(0)
+	if err != nil {
+		return nil, err
 	}
 	dt := tensor.Float32
 	if a := c.n.Attr("value"); a != nil && a.T != nil && a.T.Value != nil {
@@ -1561,19 +1571,9 @@ func expandShape(c *opCtx) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
-	dims, present, err := c.ints(1, "shape")
+	s, err := c.shapeInput(1)
 	if err != nil {
 		return nil, err
-	}
-	if !present {
-		return nil, c.errf("the shape input is missing")
-	}
-	s := make([]int, len(dims))
-	for i, d := range dims {
-		if d < 0 {
-			return nil, c.errf("shape %v has a negative dimension", dims)
-		}
-		s[i] = int(d)
 	}
 	out, err := broadcastShapes(c, x.shape, s)
 	if err != nil {
