@@ -255,40 +255,27 @@ func decodeRaw(t *tensor.Tensor, b []byte, n int) {
 		for i := range t.F64 {
 			t.F64[i] = math.Float64frombits(le.Uint64(b[8*i:]))
 		}
-	case tensor.Int64, tensor.Uint64:
-		t.I64 = make([]int64, n)
-		for i := range t.I64 {
-			t.I64[i] = int64(le.Uint64(b[8*i:]))
+	case tensor.Int64, tensor.Uint64, tensor.Int32, tensor.Uint32, tensor.Int16, tensor.Uint16, tensor.Int8, tensor.Uint8, tensor.Bool:
+		// Each element's perElem little-endian bytes as an unsigned
+		// number, sign-extended by its type (a Bool byte is kept as is).
+		dt, size := t.DType, layoutOf(t.DType).perElem
+		if dt == tensor.Bool {
+			dt = tensor.Uint8
 		}
-	case tensor.Int32:
 		t.I64 = make([]int64, n)
 		for i := range t.I64 {
-			t.I64[i] = int64(int32(le.Uint32(b[4*i:])))
-		}
-	case tensor.Uint32:
-		t.I64 = make([]int64, n)
-		for i := range t.I64 {
-			t.I64[i] = int64(le.Uint32(b[4*i:]))
-		}
-	case tensor.Int16:
-		t.I64 = make([]int64, n)
-		for i := range t.I64 {
-			t.I64[i] = int64(int16(le.Uint16(b[2*i:])))
-		}
-	case tensor.Uint16:
-		t.I64 = make([]int64, n)
-		for i := range t.I64 {
-			t.I64[i] = int64(le.Uint16(b[2*i:]))
-		}
-	case tensor.Int8:
-		t.I64 = make([]int64, n)
-		for i := range t.I64 {
-			t.I64[i] = int64(int8(b[i]))
-		}
-	case tensor.Uint8, tensor.Bool:
-		t.I64 = make([]int64, n)
-		for i := range t.I64 {
-			t.I64[i] = int64(b[i])
+			var u uint64
+			switch e := b[size*i:]; size {
+			case 8:
+				u = le.Uint64(e)
+			case 4:
+				u = uint64(le.Uint32(e))
+			case 2:
+				u = uint64(le.Uint16(e))
+			default:
+				u = uint64(e[0])
+			}
+			t.I64[i] = dt.Wrap(int64(u))
 		}
 	default:
 		t.Raw = append([]byte{}, b...)
