@@ -619,39 +619,47 @@ func (s *searcher) indexOf(l *Layer) int {
 }
 
 // continuousPerturb writes C̃ = clip(C + ξ + ε) into s.pert (variants A, C,
-// D). ε follows the gradient of the first pass, normalized per layer,
-// globally, or adaptively (ASAM); ξ ~ U(−a, a).
+// D); see perturbScores.
 func (s *searcher) continuousPerturb(haveGrad bool) {
-	cfg := s.cfg
+	var grad func(int) []float32
+	if haveGrad && s.cfg.Variant != "C" {
+		grad = func(i int) []float32 { return s.grad(s.layers[i]) }
+	}
+	perturbScores(&s.cfg, s.rng, s.pert, func(i int) []float32 { return s.layers[i].Score }, grad)
+}
+
+// perturbScores writes into dst[i] the perturbed scores of group i (a
+// layer's scores, or a channel group's): C̃ = clip(C + ε + ξ) into [0, 1].
+// ε (when grad is not nil and ρ > 0) is the first pass's gradient scaled
+// to radius ρ: per group by its RMS ("layer"), over all groups ("global"),
+// or ASAM-style with T = |C| + 0.01 ("adaptive"), as in CSAM-SPEC §2.4.
+// ξ ~ U(−a, a) with a = MaskNoise (variant C: 0.05 when unset), drawn
+// group by group, element by element.
+func perturbScores(cfg *Config, rng *rand.Rand, dst [][]float32, score, grad func(i int) []float32) {
 	var globalNorm float64
-	if haveGrad && cfg.RhoNorm != "layer" {
-		for _, l := range s.layers {
-			g := s.grad(l)
-			for j, v := range g {
+	if grad != nil && cfg.RhoNorm != "layer" {
+		for i := range dst {
+			c := score(i)
+			for j, v := range grad(i) {
 				x := float64(v)
 				if cfg.RhoNorm == "adaptive" {
-					x *= math.Abs(float64(l.Score[j])) + 0.01
+					x *= math.Abs(float64(c[j])) + 0.01
 				}
 				globalNorm += x * x
 			}
 		}
 		globalNorm = math.Sqrt(globalNorm)
 	}
-	for i, l := range s.layers {
-		p := s.pert[i]
-		copy(p, l.Score)
-		if haveGrad && cfg.Rho > 0 && cfg.Variant != "C" {
-			g := s.grad(l)
+	a := cfg.MaskNoise
+	if cfg.Variant == "C" && a == 0 {
+		a = 0.05
+	}
+	for i, p := range dst {
+		c := score(i)
+		copy(p, c)
+		if grad != nil && cfg.Rho > 0 {
+			g := grad(i)
 			switch cfg.RhoNorm {
-			case "layer":
-				var n float64
-				for _, v := range g {
-					n += float64(v) * float64(v)
-				}
-				scale := cfg.Rho * math.Sqrt(float64(len(g))) / (math.Sqrt(n) + 1e-12)
-				for j, v := range g {
-					p[j] += float32(scale * float64(v))
-				}
 			case "global":
 				scale := cfg.Rho / (globalNorm + 1e-12)
 				for j, v := range g {
@@ -660,22 +668,25 @@ func (s *searcher) continuousPerturb(haveGrad bool) {
 			case "adaptive":
 				scale := cfg.Rho / (globalNorm + 1e-12)
 				for j, v := range g {
-					t := math.Abs(float64(l.Score[j])) + 0.01
+					t := math.Abs(float64(c[j])) + 0.01
 					p[j] += float32(scale * t * t * float64(v))
+				}
+			default: // "layer": RMS perturbation ρ within the group
+				var n float64
+				for _, v := range g {
+					n += float64(v) * float64(v)
+				}
+				scale := cfg.Rho * math.Sqrt(float64(len(g))) / (math.Sqrt(n) + 1e-12)
+				for j, v := range g {
+					p[j] += float32(scale * float64(v))
 				}
 			}
 		}
-		a := cfg.MaskNoise
-		if cfg.Variant == "C" && a == 0 {
-			a = 0.05
-		}
-		if a > 0 {
-			for j := range p {
-				p[j] += float32((2*s.rng.Float64() - 1) * a)
+		for j := range p {
+			if a > 0 {
+				p[j] += float32((2*rng.Float64() - 1) * a)
 			}
-		}
-		for j, v := range p {
-			p[j] = clip01(v)
+			p[j] = clip01(p[j])
 		}
 	}
 }

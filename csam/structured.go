@@ -482,64 +482,21 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 		}
 		s.gatherGrads()
 	}
-	// (c): the perturbed structure M̃. The radius is normalized per group
-	// ("layer"), over all groups ("global"), or ASAM-style ("adaptive",
-	// T = |C| + 0.01), as in CSAM-SPEC §2.4.
-	var globalNorm float64
-	if cfg.RhoNorm == "global" || cfg.RhoNorm == "adaptive" {
+	// (c): the perturbed structure M̃: variant B flips channels by their
+	// gradient; A and C binarize the perturbed scores (perturbScores).
+	if cfg.Variant == "B" {
 		for gi, g := range s.groups {
-			for c, v := range s.grads[gi] {
-				x := float64(v)
-				if cfg.RhoNorm == "adaptive" {
-					x *= math.Abs(float64(g.score[c])) + 0.01
-				}
-				globalNorm += x * x
-			}
+			s.hamming(g, s.grads[gi], s.pert[gi])
 		}
-		globalNorm = math.Sqrt(globalNorm)
-	}
-	for gi, g := range s.groups {
-		p, soft, grad := s.pert[gi], s.soft[gi], s.grads[gi]
-		if cfg.Variant == "B" {
-			s.hamming(g, grad, p)
-			continue
+	} else {
+		var grad func(int) []float32
+		if needFirst && cfg.Variant == "A" {
+			grad = func(gi int) []float32 { return s.grads[gi] }
 		}
-		copy(soft, g.score)
-		if needFirst && cfg.Variant == "A" && cfg.Rho > 0 {
-			switch cfg.RhoNorm {
-			case "global":
-				scale := cfg.Rho / (globalNorm + 1e-12)
-				for c, v := range grad {
-					soft[c] += float32(scale * float64(v))
-				}
-			case "adaptive":
-				scale := cfg.Rho / (globalNorm + 1e-12)
-				for c, v := range grad {
-					t := math.Abs(float64(g.score[c])) + 0.01
-					soft[c] += float32(scale * t * t * float64(v))
-				}
-			default: // "layer": per-channel RMS perturbation ρ within each group
-				var n float64
-				for _, v := range grad {
-					n += float64(v) * float64(v)
-				}
-				scale := cfg.Rho * math.Sqrt(float64(len(grad))) / (math.Sqrt(n) + 1e-12)
-				for c, v := range grad {
-					soft[c] += float32(scale * float64(v))
-				}
-			}
+		perturbScores(&s.cfg, s.rng, s.soft, func(gi int) []float32 { return s.groups[gi].score }, grad)
+		for gi, g := range s.groups {
+			topKMask(s.pert[gi], s.soft[gi], g.work, g.keep)
 		}
-		a := cfg.MaskNoise
-		if cfg.Variant == "C" && a == 0 {
-			a = 0.05
-		}
-		for c := range soft {
-			if a > 0 {
-				soft[c] += float32((2*s.rng.Float64() - 1) * a)
-			}
-			soft[c] = clip01(soft[c])
-		}
-		topKMask(p, soft, g.work, g.keep)
 	}
 	var kp, pk float64
 	for gi, g := range s.groups {
