@@ -140,7 +140,7 @@ func cycles(g *Graph) []error {
 	var errs []error
 	for i, n := range g.Nodes {
 		for _, in := range n.Inputs {
-			if in != "" && contains(n.Outputs, in) {
+			if in != "" && slices.Contains(n.Outputs, in) {
 				errs = append(errs, &CycleError{Nodes: []*Node{g.Nodes[i]}})
 				break
 			}
@@ -166,15 +166,6 @@ func cycles(g *Graph) []error {
 		errs = append(errs, &CycleError{Nodes: cycleIn(g, ids)})
 	}
 	return errs
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // elemBits is the storage size in bits of one element of the types kept
