@@ -291,7 +291,8 @@ var maxPool3x3On = true
 // size is the staged plane's length.
 func (st *maxStage) size() int { return st.rows * st.rowLen }
 
-// Workspace implements WorkspaceUser: one staged plane per worker.
+// Workspace implements WorkspaceUser: per worker, one staged plane, or
+// the row pass of tensor.MaxPool3x3.
 func (k *poolKernel) Workspace(workers int) int {
 	switch {
 	case k.pool3 > 0:
