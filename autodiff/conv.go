@@ -264,8 +264,13 @@ type convKernel struct {
 	// dwSums: per output channel, its 9 taps' weight gradient summed over
 	// the batch (3×3 depthwise), before it is added into dW.
 	dwSums []float32
-	// dwFlip: the flipped filters of the many-planes dX (dwPlanes).
+	// dwFlip: the flipped filters of the many-planes dX (dwPlanes,
+	// dwStride2).
 	dwFlip []float32
+	// dwS2: for a 3×3, pad-1, stride-2 depthwise convolution of 8×8 or
+	// 4×4 planes with one filter per channel, the stride-1 many-planes
+	// kernel over the same planes (dwStride2).
+	dwS2 *tensor.Depthwise3x3
 	// runs: per tap (row-major), its phaseRun on the phase-split planes
 	// (depthwise convolutions strided along the rows).
 	runs []tapRun
@@ -283,12 +288,28 @@ type tapRun struct {
 // pad-1, stride-1 window over 4×4 or 8×8 planes with one filter per
 // channel (Setup then made dwFlip).
 func (k *convKernel) dwPlanes() bool {
-	return dwPlanesOn && k.dwFlip != nil
+	return dwPlanesOn && k.dw3 != nil && k.dwFlip != nil
 }
 
 // dwPlanesOn turns the many-planes calls off for the tests and benchmarks
 // that compare them with the plane-by-plane path.
 var dwPlanesOn = true
+
+// dwStride2 reports whether the stride-2 depthwise convolution runs
+// through the stride-1 many-planes kernel (dwS2): its output pixel (r, q)
+// is the stride-1 output at (2r, 2q), so the forward pass computes the
+// stride-1 planes and keeps their even pixels, and the backward pass
+// spreads dY onto the even pixels of zero planes and runs the stride-1
+// dX and dW kernels on them. That is four times the multiply-adds, but at
+// 8×8 and 4×4 the phase-split path's calls and copies per plane cost
+// several times more than the arithmetic (docs/performance.md item 23).
+func (k *convKernel) dwStride2() bool {
+	return dwStride2On && k.dwS2 != nil
+}
+
+// dwStride2On turns the dwS2 path off for the tests and benchmarks that
+// compare it with the phase-split path.
+var dwStride2On = true
 
 // directMaxTaps: the direct convolution is used up to this many taps per
 // output pixel (C·KH·KW). BenchmarkDirectConv in package tensor, one core,
@@ -386,6 +407,18 @@ func (k *convKernel) Setup(in []Value) ([]Output, error) {
 		if k.dw3 != nil && k.mg == 1 && k.dw3.PlaneSide() != 0 {
 			k.dwFlip = make([]float32, k.m*9)
 		}
+		if g := &win.Window; k.mg == 1 && g.D == 1 && g.KH == 3 && g.KW == 3 && g.SH == 2 && g.SW == 2 &&
+			max(g.DH, 1) == 1 && max(g.DW, 1) == 1 && g.PadT == 1 && g.PadL == 1 && (g.H == 4 || g.H == 8) &&
+			g.W == g.H && g.OH == g.H/2 && g.OW == g.W/2 {
+			// The last output row and column read input rows and columns
+			// up to H-1 only, so the bottom and right pads do not matter.
+			s1 := tensor.Window{H: g.H, W: g.W, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, OH: g.H, OW: g.W}
+			if d, ok := tensor.NewDepthwise3x3(&s1); ok && d.PlaneSide() != 0 {
+				k.dwS2 = d
+				k.dwFlip = make([]float32, k.m*9)
+				k.dwSums = make([]float32, k.m*9)
+			}
+		}
 	}
 	if k.phaseSize() > 0 {
 		k.runs = make([]tapRun, win.KH*win.KW)
@@ -468,6 +501,10 @@ func (k *convKernel) directSpace() (perWorker, packed int) {
 // depthwiseSpace is a worker's space for the 3×3 depthwise kernel: a
 // padded plane of X (or dY) and 9 flipped weights.
 func (k *convKernel) depthwiseSpace() int {
+	if k.dwS2 != nil {
+		// A sample's stride-1 planes (Y, or dY spread onto them).
+		return max(k.phaseSize(), k.m*k.inPlane)
+	}
 	if k.dw3 == nil {
 		return k.phaseSize()
 	}
@@ -919,6 +956,15 @@ func (k *convKernel) depthwiseForward(ctx *RunContext, x, w, y []float32) {
 	}
 	per := k.depthwiseSpace()
 	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
+	if k.dwStride2() {
+		pl, side := k.inPlane, k.win.W
+		tensor.ForEach(ctx.Workers, k.n, func(wk, n int) {
+			full := scratch[wk*per:][:k.m*pl]
+			k.dwS2.ForwardPlanes(x[n*k.c*pl:(n+1)*k.c*pl], w[:k.m*9], full, false)
+			evenPixels(side, k.m, full, y[n*k.m*k.outPlane:(n+1)*k.m*k.outPlane])
+		})
+		return
+	}
 	tensor.ForEach(ctx.Workers, k.n*k.m, func(wk, i int) {
 		n, m := i/k.m, i%k.m
 		c := m / k.mg
@@ -1031,6 +1077,10 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 	khw := g.KH * g.KW
 	per := k.depthwiseSpace()
 	scratch := ctx.scratch(k.Workspace(max(1, ctx.Workers)))
+	if k.dwStride2() {
+		k.depthwiseStride2Backward(ctx, x, w, dy, dx, dw, fresh, scratch, per)
+		return
+	}
 	if dx != nil && k.dwPlanes() && k.dw3T != nil && k.dw3T.PlaneSide() != 0 {
 		// 4×4 or 8×8 planes, one filter per channel: dX of a sample's
 		// planes in one call with the flipped filters (same bits as below).
@@ -1164,6 +1214,78 @@ func (k *convKernel) depthwiseBackward(ctx *RunContext, x, w, dy, dx, dw []float
 			}
 			dw[i] += s
 		})
+	}
+}
+
+// depthwiseStride2Backward is depthwiseBackward on the dwS2 path: dY
+// spread onto the even pixels of zero planes is the gradient of the
+// stride-1 output the forward pass subsampled, so dX is the stride-1
+// convolution of it with the flipped filters, and dW the stride-1 weight
+// gradient, each filter's taps summed over the batch in order.
+func (k *convKernel) depthwiseStride2Backward(ctx *RunContext, x, w, dy, dx, dw []float32, fresh bool, scratch []float32, per int) {
+	pl, op, side := k.inPlane, k.outPlane, k.win.W
+	if dx != nil {
+		for m := range k.m {
+			for t := range 9 {
+				k.dwFlip[m*9+t] = w[m*9+8-t]
+			}
+		}
+		tensor.ForEach(ctx.Workers, k.n, func(wk, n int) {
+			up := scratch[wk*per:][:k.m*pl]
+			spreadPixels(side, k.m, dy[n*k.m*op:(n+1)*k.m*op], up)
+			k.dwS2.ForwardPlanes(up, k.dwFlip, dx[n*k.c*pl:(n+1)*k.c*pl], !fresh)
+		})
+	}
+	if dw == nil {
+		return
+	}
+	k.depthwiseBlocks(ctx.Workers, func(wk, m0, m1 int) {
+		up := scratch[wk*per:][:(m1-m0)*pl]
+		sums := k.dwSums[m0*9 : m1*9]
+		clear(sums)
+		for n := range k.n {
+			spreadPixels(side, m1-m0, dy[(n*k.m+m0)*op:(n*k.m+m1)*op], up)
+			k.dwS2.WeightGradPlanes(x[(n*k.c+m0)*pl:(n*k.c+m1)*pl], up, sums)
+		}
+		for i, v := range sums {
+			dw[m0*9+i] += v
+		}
+	})
+}
+
+// evenPixels writes, for each of np side×side planes of full, its pixels
+// at even rows and columns into the (side/2)×(side/2) planes of y.
+func evenPixels(side, np int, full, y []float32) {
+	h := side / 2
+	_ = full[np*side*side-1]
+	_ = y[np*h*h-1]
+	for p := range np {
+		src, dst := full[p*side*side:], y[p*h*h:]
+		for r := range h {
+			row, out := src[2*r*side:][:side], dst[r*h:][:h]
+			for q := range out {
+				out[q] = row[2*q]
+			}
+		}
+	}
+}
+
+// spreadPixels is evenPixels' adjoint: each (side/2)×(side/2) plane of dy
+// goes to the even rows and columns of a side×side plane of up, whose
+// other pixels are set to zero.
+func spreadPixels(side, np int, dy, up []float32) {
+	h := side / 2
+	_ = up[np*side*side-1]
+	_ = dy[np*h*h-1]
+	clear(up[:np*side*side])
+	for p := range np {
+		src, dst := dy[p*h*h:], up[p*side*side:]
+		for r := range h {
+			in, row := src[r*h:][:h], dst[2*r*side:][:side]
+			for q, v := range in {
+				row[2*q] = v
+			}
+		}
 	}
 }
 

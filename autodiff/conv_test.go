@@ -59,6 +59,12 @@ func coreConvCases() []coreConvCase {
 			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("strides", 2, 2), intsAttr("pads", 1, 0, 0, 2)}, wantY: []int{2, 4, 3, 5}, padBeg: []int{1, 0}, stride: []int{2, 2}, group: 2},
 		{name: "depthwise-s3x2-dilated-5x4", x: []int{1, 3, 11, 10}, w: []int{3, 1, 5, 4},
 			attrs: []*graph.Attribute{intAttr("group", 3), intsAttr("strides", 2, 3), intsAttr("dilations", 1, 2), intsAttr("pads", 2, 3, 1, 1)}, wantY: []int{1, 3, 5, 3}, padBeg: []int{2, 3}, stride: []int{2, 3}, dil: []int{1, 2}, group: 3},
+		// Stride 2 over 8×8 and 4×4 planes: the stride-1 many-planes
+		// kernel, subsampled (dwStride2).
+		{name: "depthwise-s2-8x8", x: []int{2, 5, 8, 8}, w: []int{5, 1, 3, 3}, bias: true,
+			attrs: []*graph.Attribute{intAttr("group", 5), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 1, 1)}, wantY: []int{2, 5, 4, 4}, padBeg: []int{1, 1}, stride: []int{2, 2}, group: 5},
+		{name: "depthwise-s2-4x4-pads-top-left", x: []int{3, 2, 4, 4}, w: []int{2, 1, 3, 3},
+			attrs: []*graph.Attribute{intAttr("group", 2), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 0, 0)}, wantY: []int{3, 2, 2, 2}, padBeg: []int{1, 1}, stride: []int{2, 2}, group: 2},
 		{name: "1x1-direct", x: []int{2, 3, 4, 5}, w: []int{5, 3, 1, 1}, bias: true,
 			wantY: []int{2, 5, 4, 5}, padBeg: []int{0, 0}},
 		{name: "1x1-stride2", x: []int{3, 3, 4, 4}, w: []int{2, 3, 1, 1},
@@ -475,6 +481,76 @@ func TestDepthwisePlanesMatchesPlaneByPlane(t *testing.T) {
 	}
 }
 
+// TestDepthwiseStride2MatchesPhaseSplit compares the stride-2 depthwise
+// convolution through the stride-1 many-planes kernel (dwStride2) with the
+// phase-split path: Y, dX (fresh and added) and dW, 1 and 3 workers. The
+// sums run in another order (dX: flipped taps; dW: plane by plane), so
+// they agree to rounding; the path is taken only for 3×3, pad-1 (top and
+// left) windows over 8×8 or 4×4 planes, one filter per channel.
+func TestDepthwiseStride2MatchesPhaseSplit(t *testing.T) {
+	if _, ok := tensor.NewDepthwise3x3(&tensor.Window{H: 8, W: 8, KH: 3, KW: 3, SH: 1, SW: 1, PadT: 1, PadL: 1, OH: 8, OW: 8}); !ok {
+		t.Skip("no 3×3 depthwise kernel in this build (purego)")
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, c := range []struct {
+		x, w  []int
+		pads  []int64
+		taken bool
+	}{
+		{[]int{5, 7, 8, 8}, []int{7, 1, 3, 3}, []int64{1, 1, 1, 1}, true},
+		{[]int{4, 6, 4, 4}, []int{6, 1, 3, 3}, []int64{1, 1, 1, 1}, true},
+		{[]int{3, 4, 8, 8}, []int{4, 1, 3, 3}, []int64{1, 1, 0, 0}, true},
+		{[]int{2, 3, 16, 16}, []int{3, 1, 3, 3}, []int64{1, 1, 1, 1}, false}, // plane too large
+		{[]int{2, 3, 8, 8}, []int{6, 1, 3, 3}, []int64{1, 1, 1, 1}, false},   // two filters per channel
+		{[]int{2, 3, 8, 8}, []int{3, 1, 3, 3}, []int64{0, 0, 1, 1}, false},   // padded bottom-right
+		{[]int{2, 3, 7, 7}, []int{3, 1, 3, 3}, []int64{1, 1, 1, 1}, false},   // odd side
+	} {
+		x, w := randomTensor(rng, c.x...), randomTensor(rng, c.w...)
+		node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.x[1])), intsAttr("strides", 2, 2), intsAttr("pads", c.pads...))
+		kern, outs := setupKernel(t, node, 17, []*tensor.Tensor{x, w}, nil)
+		k := kern.(*convKernel)
+		if (k.dwS2 != nil) != c.taken {
+			t.Fatalf("%v pads %v: dwStride2 taken %v, want %v", c.x, c.pads, k.dwS2 != nil, c.taken)
+		}
+		if !c.taken {
+			continue
+		}
+		dy := randomTensor(rng, outs[0].Shape...)
+		run := func(on bool, workers int, fresh bool) [][]float32 {
+			defer func(was bool) { dwStride2On = was }(dwStride2On)
+			dwStride2On = on
+			ctx := &RunContext{Workers: workers}
+			y := make([]float32, len(dy.F32))
+			k.depthwiseForward(ctx, x.F32, w.F32, y)
+			dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
+			for i := range dx {
+				dx[i] = 0.25
+			}
+			for i := range dw {
+				dw[i] = 0.5
+			}
+			k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, fresh)
+			return [][]float32{y, dx, dw}
+		}
+		for _, workers := range []int{1, 3} {
+			for _, fresh := range []bool{true, false} {
+				want, got := run(false, workers, fresh), run(true, workers, fresh)
+				for i, name := range []string{"Y", "dX", "dW"} {
+					var scale float64
+					for _, v := range want[i] {
+						scale = max(scale, math.Abs(float64(v)))
+					}
+					for j := range want[i] {
+						if d := math.Abs(float64(got[i][j] - want[i][j])); d > 1e-5*max(1, scale) {
+							t.Fatalf("%v pads %v, %d workers, fresh %v: %s[%d] = %v, phase-split path %v", c.x, c.pads, workers, fresh, name, j, got[i][j], want[i][j])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkDepthwisePlanes times MobileNet-V2 w0.5's stride-1 4×4 and
 // 8×8 depthwise layers (forward, dX and dW; 1 worker, batch 128) with the
 // many-planes calls and plane by plane, alternated (whole training
@@ -503,6 +579,32 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 			alternateSteps(b, "planes", withFlag(&dwPlanesOn, true, step), "perplane", withFlag(&dwPlanesOn, false, step))
 		})
 	}
+}
+
+// BenchmarkDepthwiseStride2 times MobileNet-V2 w0.5's stride-2 depthwise
+// layer over 8×8 planes (forward, dX and dW; 1 worker, batch 128) through
+// the stride-1 many-planes kernel and on phase-split planes, alternated
+// (whole training passes: BenchmarkDepthwiseStride2Step).
+func BenchmarkDepthwiseStride2(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	x, w := randomTensor(rng, 128, 288, 8, 8), randomTensor(rng, 288, 1, 3, 3)
+	node := newTestNode("Conv", 2, 1, intAttr("group", 288), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 1, 1))
+	kern, outs, err := trySetupKernel(node, 17, []*tensor.Tensor{x, w}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := kern.(*convKernel)
+	if !k.dwStride2() {
+		b.Skip("no many-planes depthwise kernel in this build")
+	}
+	y, dy := make([]float32, tensor.Numel(outs[0].Shape)), randomTensor(rng, outs[0].Shape...)
+	dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
+	ctx := &RunContext{Workers: 1}
+	step := func() {
+		k.depthwiseForward(ctx, x.F32, w.F32, y)
+		k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, true)
+	}
+	alternateSteps(b, "s1planes", withFlag(&dwStride2On, true, step), "phasesplit", withFlag(&dwStride2On, false, step))
 }
 
 // TestSplitMergePhases checks the phase split of strided depthwise

@@ -39,3 +39,13 @@ func BenchmarkMaxPool3x3Step(b *testing.B) {
 	}
 	alternateSteps(b, "3x3", compile(true), "staged", compile(false))
 }
+
+// BenchmarkDepthwiseStride2Step times whole training passes of
+// MobileNet-V2 w0.5 (1 worker, batch 128) with its stride-2 depthwise
+// layers over 8×8 planes through the stride-1 many-planes kernel
+// ("s1planes") and on phase-split planes ("phasesplit"), alternated.
+func BenchmarkDepthwiseStride2Step(b *testing.B) {
+	p, labels := compileForTraining(b, models.Config{Arch: "mobilenetv2", Width: 0.5, Seed: 1}, 128, 1, false)
+	pass := gradPass(b, p, labels)
+	alternateSteps(b, "s1planes", withFlag(&dwStride2On, true, pass), "phasesplit", withFlag(&dwStride2On, false, pass))
+}
