@@ -17,8 +17,10 @@ import (
 // The fake csam-onnx: with CSAM_FAKE_TRAIN set, the test binary is called
 // by train_models.sh as `BIN --threads T -q train ... -o OUT` and writes
 // OUT and OUT.json after a delay that depends on the model, logging what
-// it does to $CSAM_FAKE_TRAIN. The MobileNet-V2 run at one thread waits
-// for SIGINT (the hand-over of a core) and exits 2 as train does.
+// it does to $CSAM_FAKE_TRAIN; OUT.json holds a test accuracy below
+// issue 4's 90% for the first ResNet-18 w0.5 run and above every target
+// for the others. The MobileNet-V2 run at one thread waits for SIGINT
+// (the hand-over of a core) and exits 2 as train does.
 func TestMain(m *testing.M) {
 	if log := os.Getenv("CSAM_FAKE_TRAIN"); log != "" {
 		os.Exit(fakeTrain(log, os.Args[1:]))
@@ -52,8 +54,13 @@ func fakeTrain(log string, args []string) int {
 		return 2
 	case <-time.After(wait):
 	}
-	for _, f := range []string{out, out + ".json"} {
-		if err := os.WriteFile(f, nil, 0o644); err != nil {
+	acc := 0.8812
+	if name == "cifar10_resnet18_w0.5" {
+		acc = 0.8912
+	}
+	report := fmt.Sprintf("{\n  \"wall_seconds\": 1,\n  \"test_accuracy_onnxruntime\": %g,\n  \"onnxruntime_version\": \"1.24.3\"\n}\n", acc)
+	for f, b := range map[string]string{out: "", out + ".json": report} {
+		if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
 			say("%v", err)
 			return 1
 		}
@@ -65,7 +72,9 @@ func fakeTrain(log string, args []string) int {
 // TestTrainModelsHandsOverCores runs `JOBS=2 train_models.sh` on three
 // models: the lanes take them one at a time, and when one lane finds no
 // model left, the training still running (MobileNet-V2) is interrupted
-// and resumed with two threads. A second run skips every finished model.
+// and resumed with two threads. ResNet-18, below its 90% target, is
+// continued into a second run (--init, 10 epochs). A second run skips
+// every finished model.
 func TestTrainModelsHandsOverCores(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
@@ -102,9 +111,14 @@ func TestTrainModelsHandsOverCores(t *testing.T) {
 		"cifar10_mobilenetv2_w0.5 threads=2 start",
 		"cifar10_resnet18_w0.5 threads=1 done",
 		"cifar10_resnet18_w0.5 threads=1 start",
+		"cifar10_resnet18_w0.5.ft threads=1 done",
+		"cifar10_resnet18_w0.5.ft threads=1 start",
 	}
 	if !slices.Equal(calls, want) {
 		t.Errorf("calls of the trainer (sorted):\n%s\nwant:\n%s\nscript output:\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"), stdout)
+	}
+	if want := "cifar10_resnet18_w0.5: test accuracy 0.8912 is below 0.90: continued for 10 epochs"; !strings.Contains(stdout, want) {
+		t.Errorf("the script does not say %q:\n%s", want, stdout)
 	}
 	if !strings.Contains(stdout, "cifar10_mobilenetv2_w0.5: continues with 2 threads") {
 		t.Errorf("the script does not say that MobileNet-V2 continues with 2 threads:\n%s", stdout)
@@ -116,7 +130,7 @@ func TestTrainModelsHandsOverCores(t *testing.T) {
 	if _, err := os.Stat(log); err == nil {
 		t.Errorf("a second run trained again:\n%s", stdout)
 	}
-	for _, m := range models {
+	for _, m := range append(models, "cifar10_resnet18_w0.5.ft") {
 		if !strings.Contains(stdout, m+": done, skipped") {
 			t.Errorf("second run does not skip %s:\n%s", m, stdout)
 		}
