@@ -452,25 +452,10 @@ func TestDepthwisePlanesMatchesPlaneByPlane(t *testing.T) {
 			t.Fatalf("%v: dwPlanes %v, want %v", c.x, k.dwPlanes(), c.planes4)
 		}
 		dy := randomTensor(rng, outs[0].Shape...)
-		run := func(on bool, workers int, fresh bool) [][]float32 {
-			defer func(was bool) { dwPlanesOn = was }(dwPlanesOn)
-			dwPlanesOn = on
-			ctx := &RunContext{Workers: workers}
-			y := make([]float32, len(dy.F32))
-			k.depthwiseForward(ctx, x.F32, w.F32, y)
-			dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
-			for i := range dx {
-				dx[i] = 0.25
-			}
-			for i := range dw {
-				dw[i] = 0.5
-			}
-			k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, fresh)
-			return [][]float32{y, dx, dw}
-		}
 		for _, workers := range []int{1, 3} {
 			for _, fresh := range []bool{true, false} {
-				want, got := run(false, workers, fresh), run(true, workers, fresh)
+				want := depthwisePass(k, &dwPlanesOn, false, workers, fresh, x, w, dy)
+				got := depthwisePass(k, &dwPlanesOn, true, workers, fresh, x, w, dy)
 				for i, name := range []string{"Y", "dX", "dW"} {
 					if !slices.Equal(math32Bits(want[i]), math32Bits(got[i])) {
 						t.Errorf("%v, %d workers, fresh %v: %s differs:\n got %v\nwant %v", c.x, workers, fresh, name, got[i], want[i])
@@ -516,25 +501,10 @@ func TestDepthwiseStride2MatchesPhaseSplit(t *testing.T) {
 			continue
 		}
 		dy := randomTensor(rng, outs[0].Shape...)
-		run := func(on bool, workers int, fresh bool) [][]float32 {
-			defer func(was bool) { dwStride2On = was }(dwStride2On)
-			dwStride2On = on
-			ctx := &RunContext{Workers: workers}
-			y := make([]float32, len(dy.F32))
-			k.depthwiseForward(ctx, x.F32, w.F32, y)
-			dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
-			for i := range dx {
-				dx[i] = 0.25
-			}
-			for i := range dw {
-				dw[i] = 0.5
-			}
-			k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, fresh)
-			return [][]float32{y, dx, dw}
-		}
 		for _, workers := range []int{1, 3} {
 			for _, fresh := range []bool{true, false} {
-				want, got := run(false, workers, fresh), run(true, workers, fresh)
+				want := depthwisePass(k, &dwStride2On, false, workers, fresh, x, w, dy)
+				got := depthwisePass(k, &dwStride2On, true, workers, fresh, x, w, dy)
 				for i, name := range []string{"Y", "dX", "dW"} {
 					var scale float64
 					for _, v := range want[i] {
@@ -551,22 +521,50 @@ func TestDepthwiseStride2MatchesPhaseSplit(t *testing.T) {
 	}
 }
 
+// depthwisePass runs k's depthwise forward and backward with *flag set to
+// on, and returns Y, dX and dW (dX and dW start at 0.25 and 0.5, so that
+// a pass that adds into them instead of assigning shows).
+func depthwisePass(k *convKernel, flag *bool, on bool, workers int, fresh bool, x, w, dy *tensor.Tensor) [][]float32 {
+	defer func(was bool) { *flag = was }(*flag)
+	*flag = on
+	ctx := &RunContext{Workers: workers}
+	y := make([]float32, len(dy.F32))
+	k.depthwiseForward(ctx, x.F32, w.F32, y)
+	dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
+	for i := range dx {
+		dx[i] = 0.25
+	}
+	for i := range dw {
+		dw[i] = 0.5
+	}
+	k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, fresh)
+	return [][]float32{y, dx, dw}
+}
+
 // BenchmarkDepthwisePlanes times MobileNet-V2 w0.5's stride-1 4×4 and
 // 8×8 depthwise layers (forward, dX and dW; 1 worker, batch 128) with the
-// many-planes calls and plane by plane, alternated (whole training
-// passes: BenchmarkPlanesStep).
+// many-planes calls and plane by plane, and its stride-2 layer over 8×8
+// planes through the stride-1 many-planes kernel and on phase-split
+// planes, alternated (whole training passes: BenchmarkPlanesStep,
+// BenchmarkDepthwiseStride2Step).
 func BenchmarkDepthwisePlanes(b *testing.B) {
-	for _, c := range []struct{ ch, hw int }{{480, 4}, {288, 8}} {
-		b.Run(fmt.Sprintf("layer_[128_%d_%d_%d]", c.ch, c.hw, c.hw), func(b *testing.B) {
+	for _, c := range []struct {
+		ch, hw, stride int
+		flag           *bool
+		on, off        string
+	}{{480, 4, 1, &dwPlanesOn, "planes", "perplane"}, {288, 8, 1, &dwPlanesOn, "planes", "perplane"},
+		{288, 8, 2, &dwStride2On, "s1planes", "phasesplit"}} {
+		b.Run(fmt.Sprintf("layer_[128_%d_%d_%d]_s%d", c.ch, c.hw, c.hw, c.stride), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
 			x, w := randomTensor(rng, 128, c.ch, c.hw, c.hw), randomTensor(rng, c.ch, 1, 3, 3)
-			node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.ch)), intsAttr("pads", 1, 1, 1, 1))
+			node := newTestNode("Conv", 2, 1, intAttr("group", int64(c.ch)), intsAttr("pads", 1, 1, 1, 1),
+				intsAttr("strides", int64(c.stride), int64(c.stride)))
 			kern, outs, err := trySetupKernel(node, 17, []*tensor.Tensor{x, w}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
 			k := kern.(*convKernel)
-			if !k.dwPlanes() {
+			if !k.dwPlanes() && !k.dwStride2() {
 				b.Skip("no many-planes depthwise kernel in this build")
 			}
 			y, dy := make([]float32, tensor.Numel(outs[0].Shape)), randomTensor(rng, outs[0].Shape...)
@@ -576,35 +574,9 @@ func BenchmarkDepthwisePlanes(b *testing.B) {
 				k.depthwiseForward(ctx, x.F32, w.F32, y)
 				k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, true)
 			}
-			alternateSteps(b, "planes", withFlag(&dwPlanesOn, true, step), "perplane", withFlag(&dwPlanesOn, false, step))
+			alternateSteps(b, c.on, withFlag(c.flag, true, step), c.off, withFlag(c.flag, false, step))
 		})
 	}
-}
-
-// BenchmarkDepthwiseStride2 times MobileNet-V2 w0.5's stride-2 depthwise
-// layer over 8×8 planes (forward, dX and dW; 1 worker, batch 128) through
-// the stride-1 many-planes kernel and on phase-split planes, alternated
-// (whole training passes: BenchmarkDepthwiseStride2Step).
-func BenchmarkDepthwiseStride2(b *testing.B) {
-	rng := rand.New(rand.NewPCG(1, 1))
-	x, w := randomTensor(rng, 128, 288, 8, 8), randomTensor(rng, 288, 1, 3, 3)
-	node := newTestNode("Conv", 2, 1, intAttr("group", 288), intsAttr("strides", 2, 2), intsAttr("pads", 1, 1, 1, 1))
-	kern, outs, err := trySetupKernel(node, 17, []*tensor.Tensor{x, w}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	k := kern.(*convKernel)
-	if !k.dwStride2() {
-		b.Skip("no many-planes depthwise kernel in this build")
-	}
-	y, dy := make([]float32, tensor.Numel(outs[0].Shape)), randomTensor(rng, outs[0].Shape...)
-	dx, dw := make([]float32, len(x.F32)), make([]float32, len(w.F32))
-	ctx := &RunContext{Workers: 1}
-	step := func() {
-		k.depthwiseForward(ctx, x.F32, w.F32, y)
-		k.depthwiseBackward(ctx, x.F32, w.F32, dy.F32, dx, dw, true)
-	}
-	alternateSteps(b, "s1planes", withFlag(&dwStride2On, true, step), "phasesplit", withFlag(&dwStride2On, false, step))
 }
 
 // TestSplitMergePhases checks the phase split of strided depthwise
