@@ -61,7 +61,8 @@ func NewCmdVerify(ios *IOStreams, g *GlobalOptions, runF func(context.Context, *
 		Short: "Measure clean accuracy, corruption robustness and certified robustness of an ONNX file in onnxruntime",
 		Long: `Verify what a model file delivers, by running that file in onnxruntime:
 
-  - clean accuracy on the data's test split (--subset: the first N images);
+  - clean accuracy on the data's test split (--subset: N images spread
+    evenly over it);
   - accuracy under the CIFAR-10-C-style corruptions (regenerated in Go, not
     the released files) at the chosen severities, their mean and the
     unnormalized mCE (--corruptions all|none|NAME,...);
