@@ -331,20 +331,39 @@ func newConv(n *graph.Node, _ int64) (Kernel, error) {
 	if err != nil {
 		return nil, err
 	}
+	g, err := convGroup(n)
+	if err != nil {
+		return nil, err
+	}
+	return &convKernel{spec: spec, group: g}, nil
+}
+
+// convGroup reads the group attribute of a Conv or ConvTranspose.
+func convGroup(n *graph.Node) (int, error) {
 	g := n.AttrInt("group", 1)
 	if g < 1 || g > math.MaxInt32 {
-		return nil, fmt.Errorf("group is %d, want >= 1", g)
+		return 0, fmt.Errorf("group is %d, want >= 1", g)
 	}
-	return &convKernel{spec: spec, group: int(g)}, nil
+	return int(g), nil
+}
+
+// convInputs checks that a Conv or ConvTranspose has float32 inputs X and
+// W, and returns them.
+func convInputs(op string, in []Value) (x, w Value, err error) {
+	if len(in) < 2 || !in[0].Present || !in[1].Present {
+		return x, w, fmt.Errorf("%s needs inputs X and W", op)
+	}
+	x, w = in[0], in[1]
+	if x.DType != tensor.Float32 || w.DType != tensor.Float32 {
+		return x, w, fmt.Errorf("X is %s and W is %s; the engine runs %s in float32 only", x.DType, w.DType, op)
+	}
+	return x, w, nil
 }
 
 func (k *convKernel) Setup(in []Value) ([]Output, error) {
-	if len(in) < 2 || !in[0].Present || !in[1].Present {
-		return nil, errors.New("Conv needs inputs X and W")
-	}
-	x, w := in[0], in[1]
-	if x.DType != tensor.Float32 || w.DType != tensor.Float32 {
-		return nil, fmt.Errorf("X is %s and W is %s; the engine runs Conv in float32 only", x.DType, w.DType)
+	x, w, err := convInputs("Conv", in)
+	if err != nil {
+		return nil, err
 	}
 	if len(x.Shape) < 3 || len(x.Shape) > 5 {
 		return nil, fmt.Errorf("X has shape %v: only 1-D, 2-D and 3-D convolutions (rank 3 to 5 input) are supported", x.Shape)
@@ -731,18 +750,7 @@ func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 		})
 	}
 	if k.hasBias && len(gin) > 2 && gin[2] != nil {
-		db := gin[2].F32
-		tensor.Parallel(ctx.Workers, k.m, func(lo, hi int) {
-			for m := lo; m < hi; m++ {
-				var s float64
-				for n := range k.n {
-					for _, v := range dy[(n*k.m+m)*k.outPlane:][:k.outPlane] {
-						s += float64(v)
-					}
-				}
-				db[m] += float32(s)
-			}
-		})
+		addBiasGrad(ctx.Workers, dy, gin[2].F32, k.n, k.m, k.outPlane)
 	}
 	var dx, dw []float32
 	if gin[0] != nil {
@@ -761,6 +769,22 @@ func (k *convKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tens
 	}
 	k.gemmBackward(ctx, in[0].F32, in[1].F32, dy, dx, dw, fresh)
 	return nil
+}
+
+// addBiasGrad adds to db[m] the sum of channel m of dy (n samples of m
+// channels of plane floats), summed in float64 in sample order.
+func addBiasGrad(workers int, dy, db []float32, n, m, plane int) {
+	tensor.Parallel(workers, m, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var s float64
+			for i := range n {
+				for _, v := range dy[(i*m+c)*plane:][:plane] {
+					s += float64(v)
+				}
+			}
+			db[c] += float32(s)
+		}
+	})
 }
 
 // gemmBackward adds dW into dw and dX into dx, or with fresh assigns dX

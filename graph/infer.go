@@ -436,6 +436,7 @@ func init() {
 		"Pow": binaryShape,
 		"Sum": variadicShape, "Max": variadicShape, "Min": variadicShape, "Mean": variadicShape,
 		"Conv":               convShape,
+		"ConvTranspose":      convTransposeShape,
 		"MaxPool":            poolShape,
 		"AveragePool":        poolShape,
 		"GlobalAveragePool":  globalPoolShape,
@@ -641,24 +642,50 @@ func ceilDiv(a, b int) int {
 	return -((-a) / b)
 }
 
-func convShape(c *opCtx) ([]*value, error) {
-	x, err := c.need(0)
-	if err != nil {
-		return nil, err
+// convOperands reads the input, weight and group of a Conv or
+// ConvTranspose node and checks what the two share: ranks and group.
+func convOperands(c *opCtx) (x, w *value, group int, err error) {
+	if x, err = c.need(0); err != nil {
+		return nil, nil, 0, err
 	}
-	w, err := c.need(1)
-	if err != nil {
-		return nil, err
+	if w, err = c.need(1); err != nil {
+		return nil, nil, 0, err
 	}
 	if len(x.shape) < 3 {
-		return nil, c.errf("input %q has shape %v, want rank ≥ 3 (N, C, spatial...)", c.n.Inputs[0], x.shape)
+		return nil, nil, 0, c.errf("input %q has shape %v, want rank ≥ 3 (N, C, spatial...)", c.n.Inputs[0], x.shape)
 	}
 	if len(w.shape) != len(x.shape) {
-		return nil, c.errf("weight %q has shape %v, want rank %d like the input %v", c.n.Inputs[1], w.shape, len(x.shape), x.shape)
+		return nil, nil, 0, c.errf("weight %q has shape %v, want rank %d like the input %v", c.n.Inputs[1], w.shape, len(x.shape), x.shape)
 	}
-	group := int(c.n.AttrInt("group", 1))
+	group = int(c.n.AttrInt("group", 1))
 	if group < 1 {
-		return nil, c.errf("group %d must be positive", group)
+		return nil, nil, 0, c.errf("group %d must be positive", group)
+	}
+	return x, w, group, nil
+}
+
+// checkKernelShape checks a kernel_shape attribute, when there is one,
+// against the weight's spatial sizes.
+func checkKernelShape(c *opCtx, kernel, wShape []int) error {
+	ks, ok := c.attrInts("kernel_shape")
+	if !ok || len(ks) == 0 {
+		return nil
+	}
+	if len(ks) != len(kernel) {
+		return c.errf("kernel_shape %v has %d values, want %d", ks, len(ks), len(kernel))
+	}
+	for i, v := range ks {
+		if int(v) != kernel[i] {
+			return c.errf("kernel_shape %v does not match weight %q %v", ks, c.n.Inputs[1], wShape)
+		}
+	}
+	return nil
+}
+
+func convShape(c *opCtx) ([]*value, error) {
+	x, w, group, err := convOperands(c)
+	if err != nil {
+		return nil, err
 	}
 	if x.shape[1] != w.shape[1]*group {
 		return nil, c.errf("input has %d channels but weight %q %v with group %d expects %d", x.shape[1], c.n.Inputs[1], w.shape, group, w.shape[1]*group)
@@ -667,15 +694,8 @@ func convShape(c *opCtx) ([]*value, error) {
 		return nil, c.errf("weight %q has %d output channels, not a multiple of group %d", c.n.Inputs[1], w.shape[0], group)
 	}
 	kernel := w.shape[2:]
-	if ks, ok := c.attrInts("kernel_shape"); ok && len(ks) > 0 {
-		if len(ks) != len(kernel) {
-			return nil, c.errf("kernel_shape %v has %d values, want %d", ks, len(ks), len(kernel))
-		}
-		for i, v := range ks {
-			if int(v) != kernel[i] {
-				return nil, c.errf("kernel_shape %v does not match weight %q %v", ks, c.n.Inputs[1], w.shape)
-			}
-		}
+	if err := checkKernelShape(c, kernel, w.shape); err != nil {
+		return nil, err
 	}
 	if b := c.in(2); b != nil && (len(b.shape) != 1 || b.shape[0] != w.shape[0]) {
 		return nil, c.errf("bias %q has shape %v, want [%d]", c.n.Inputs[2], b.shape, w.shape[0])

@@ -111,6 +111,11 @@ func TestInferShapesErrors(t *testing.T) {
 			`graph: input shape given for "z", which is not a graph input (inputs: "x")`},
 		{"conv channels", mdl(13, x, y, w, nd("c", "Conv", s("x", "w"), s("y"))), nil,
 			`graph: node "c" (Conv): input has 3 channels but weight "w" [4 2 3 3] with group 1 expects 2`},
+		{"conv transpose channels", mdl(13, x, y, w, nd("ct", "ConvTranspose", s("x", "w"), s("y"))), nil,
+			`graph: node "ct" (ConvTranspose): input has 3 channels but weight "w" [4 2 3 3] (C, M/group, kernel...) with group 1 expects 4`},
+		{"conv transpose output_shape", mdl(13, x, y, []*Initializer{f32init("wt", []int{3, 2, 3, 3}, func(int) float32 { return 0 })},
+			nd("ct", "ConvTranspose", s("x", "wt"), s("y"), aInts("output_shape", 4, 4, 4))), nil,
+			`graph: node "ct" (ConvTranspose): output_shape [4 4 4] has 3 values, want 2 (the spatial sizes)`},
 		{"kernel too big", mdl(13, x, y, nil, nd("p", "MaxPool", s("x"), s("y"), aInts("kernel_shape", 5, 5))), nil,
 			`graph: node "p" (MaxPool): padded input size 4 of spatial dimension 0 is smaller than the dilated kernel 5`},
 		{"bad auto_pad", mdl(13, x, y, nil, nd("p", "MaxPool", s("x"), s("y"), aInts("kernel_shape", 2, 2), aStr("auto_pad", "FULL"))), nil,
@@ -147,6 +152,7 @@ func TestMACs(t *testing.T) {
 			f32init("w2", []int{6, 3, 1, 1}, func(int) float32 { return 0 }),
 			f32init("fc", []int{10, 96}, func(int) float32 { return 0 }),
 			f32init("mw", []int{16, 7}, func(int) float32 { return 0 }),
+			f32init("wt", []int{6, 2, 3, 3}, func(int) float32 { return 0 }),
 		},
 		nd("conv", "Conv", s("x", "w1"), s("c1"), aInts("pads", 1, 1, 1, 1), aInts("strides", 2, 2)), // [2,6,4,4]
 		nd("grp", "Conv", s("c1", "w2"), s("c2"), aInt("group", 2)),                                  // [2,6,4,4]
@@ -154,6 +160,8 @@ func TestMACs(t *testing.T) {
 		nd("", "Gemm", s("f", "fc"), s("y"), aInt("transB", 1)),                                      // [2,10]
 		nd("mm", "MatMul", s("v", "mw"), s("mm")),                                                    // [3,5,7]
 		nd("r", "Relu", s("c2"), s("z")),
+		nd("up", "ConvTranspose", s("c2", "wt"), s("u"), aInts("strides", 2, 2), aInts("pads", 1, 1, 1, 1),
+			aInts("output_padding", 1, 1), aInt("group", 2)), // [2,4,8,8]
 	)
 	shapes, err := InferShapes(m, nil)
 	if err != nil {
@@ -165,6 +173,10 @@ func TestMACs(t *testing.T) {
 		"grp":  2 * 6 * 4 * 4 * (3 * 1 * 1), // C/group = 3
 		"@y":   2 * 10 * 96,
 		"mm":   3 * 5 * 7 * 16,
+		"up":   2 * 6 * 4 * 4 * (2 * 3 * 3), // N·C·H·W·(M/group)·kh·kw
+	}
+	if u := shapes["u"]; !slices.Equal(u, []int{2, 4, 8, 8}) {
+		t.Errorf("ConvTranspose output shape %v, want [2 4 8 8]", u)
 	}
 	if len(got) != len(want) {
 		t.Errorf("MACs = %v, want %v", got, want)

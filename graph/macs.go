@@ -1,11 +1,14 @@
 package graph
 
-// MACs returns the multiply-accumulate count of every Conv, Gemm and
-// MatMul node of m for the given value shapes (as InferShapes returns
-// them), keyed by NodeKey. A node whose shapes are missing is left out.
+// MACs returns the multiply-accumulate count of every Conv,
+// ConvTranspose, Gemm and MatMul node of m for the given value shapes (as
+// InferShapes returns them), keyed by NodeKey. A node whose shapes are
+// missing is left out.
 //
 // The counts are by formula: Conv N·M·∏out_spatial·(C/group)·∏kernel,
-// Gemm M·N·K, MatMul ∏(output shape)·K. Bias additions are not counted.
+// ConvTranspose N·C·∏in_spatial·(M/group)·∏kernel (every input pixel
+// times its taps), Gemm M·N·K, MatMul ∏(output shape)·K. Bias additions
+// are not counted.
 func MACs(m *Model, shapes map[string][]int) map[string]int64 {
 	out := map[string]int64{}
 	if m == nil || m.Graph == nil {
@@ -27,6 +30,11 @@ func MACs(m *Model, shapes map[string][]int) map[string]int64 {
 				continue
 			}
 			out[NodeKey(n)] = prod64(y) * prod64(b[1:])
+		case "ConvTranspose":
+			if len(b) < 2 {
+				continue
+			}
+			out[NodeKey(n)] = prod64(a) * prod64(b[1:])
 		case "Gemm":
 			if len(a) != 2 || len(y) != 2 {
 				continue

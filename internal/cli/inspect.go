@@ -37,8 +37,8 @@ func NewCmdInspect(ios *IOStreams, g *GlobalOptions, runF func(context.Context, 
 		Long: `Describe an ONNX model: producer, IR version, opsets, inputs and outputs with
 their shapes (symbolic dimensions by name), a histogram of op types, the
 parameter count (elements of all initializers), the multiply-accumulates of
-every Conv, Gemm and MatMul at batch size 1 and in total, the fraction of
-exact zeros in each of their weights, and the file size.
+every Conv, ConvTranspose, Gemm and MatMul at batch size 1 and in total,
+the fraction of exact zeros in each of their weights, and the file size.
 
 With --json the same facts are printed as JSON with a fixed field order, so
 the output of two runs on the same file is byte-identical.`,
@@ -103,7 +103,7 @@ type ValueSummary struct {
 	Shape []string `json:"shape"`
 }
 
-// LayerSummary is one Conv, Gemm or MatMul node.
+// LayerSummary is one Conv, ConvTranspose, Gemm or MatMul node.
 type LayerSummary struct {
 	Name        string  `json:"name"`
 	Op          string  `json:"op"`
@@ -267,7 +267,7 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 		}
 		var wIdx int
 		switch n.OpType {
-		case "Conv", "Gemm":
+		case "Conv", "ConvTranspose", "Gemm":
 			wIdx = 1
 		case "MatMul":
 			wIdx = 1
