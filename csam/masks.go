@@ -50,15 +50,16 @@ type Selection struct {
 }
 
 // SelectLayers returns the prunable weights of g in graph order: the weight
-// (input 1) of every Conv and Gemm and the initializer operand of every
-// MatMul. Biases and BatchNormalization parameters are never pruned.
+// (input 1) of every Conv, ConvTranspose and Gemm and the initializer
+// operand of every MatMul. Biases and BatchNormalization parameters are
+// never pruned.
 func SelectLayers(g *graph.Graph, sel Selection) ([]*Layer, error) {
 	var out []*Layer
 	seen := map[string]bool{}
 	for _, n := range g.Nodes {
 		var wname string
 		switch n.OpType {
-		case "Conv", "Gemm":
+		case "Conv", "ConvTranspose", "Gemm":
 			if len(n.Inputs) > 1 {
 				wname = n.Inputs[1]
 			}
@@ -86,7 +87,7 @@ func SelectLayers(g *graph.Graph, sel Selection) ([]*Layer, error) {
 		})
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("csam: the model has no prunable Conv, Gemm or MatMul weights")
+		return nil, fmt.Errorf("csam: the model has no prunable Conv, ConvTranspose, Gemm or MatMul weights")
 	}
 	if sel.SkipFirst && len(out) > 0 {
 		out = out[1:]

@@ -493,15 +493,16 @@ func allInitializers(g *graph.Graph) []*graph.Initializer {
 	return out
 }
 
-// prunableWeights names the float initializers that are Conv/Gemm weights
-// or MatMul operands, in graph order.
+// prunableWeights names the float initializers that are Conv,
+// ConvTranspose or Gemm weights or MatMul operands, in graph order (the
+// layers csam.SelectLayers may prune).
 func prunableWeights(g *graph.Graph) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, n := range g.Nodes {
 		var cands []string
 		switch n.OpType {
-		case "Conv", "Gemm":
+		case "Conv", "ConvTranspose", "Gemm":
 			if len(n.Inputs) > 1 {
 				cands = n.Inputs[1:2]
 			}
