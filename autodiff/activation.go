@@ -19,6 +19,16 @@ const (
 	actSigmoid
 	actHardSigmoid
 	actHardSwish
+	// Elementwise math (ConvNeXt's and ViT's decomposed LayerNorm and GELU):
+	// computed in float64 and rounded.
+	actSqrt
+	actErf
+	actExp
+	actLog
+	actTanh
+	actNeg
+	actAbs
+	actReciprocal
 )
 
 func init() {
@@ -31,6 +41,17 @@ func init() {
 	register("Sigmoid", simple(actSigmoid))
 	register("HardSigmoid", simple(actHardSigmoid))
 	register("HardSwish", simple(actHardSwish))
+	for name, a := range map[string]activation{"Sqrt": actSqrt, "Erf": actErf, "Exp": actExp, "Log": actLog,
+		"Tanh": actTanh, "Neg": actNeg, "Abs": actAbs, "Reciprocal": actReciprocal} {
+		register(name, simple(a))
+	}
+}
+
+// unaryMath is the float64 function of an elementwise math activation.
+var unaryMath = map[activation]func(float64) float64{
+	actSqrt: math.Sqrt, actErf: math.Erf, actExp: math.Exp, actLog: math.Log, actTanh: math.Tanh,
+	actNeg: func(v float64) float64 { return -v }, actAbs: math.Abs,
+	actReciprocal: func(v float64) float64 { return 1 / v },
 }
 
 // activationKernel runs one elementwise activation. NaN inputs give NaN
@@ -154,9 +175,45 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 			for i, v := range xs {
 				ys[i] = v * clamp01(v/6+0.5)
 			}
+		default:
+			f := unaryMath[k.act]
+			for i, v := range xs {
+				ys[i] = float32(f(float64(v)))
+			}
 		}
 	})
 	return nil
+}
+
+// unaryDeriv is the derivative of an elementwise math activation at x,
+// where it gave y: Sqrt 1/(2y), Erf 2/√π·e^(-x²), Exp y, Log 1/x, Tanh
+// 1-y², Neg -1, Abs sign(x) (0 at 0, as PyTorch), Reciprocal -y².
+func unaryDeriv(a activation, x, y float64) float64 {
+	switch a {
+	case actSqrt:
+		return 0.5 / y
+	case actErf:
+		return 2 / math.Sqrt(math.Pi) * math.Exp(-x*x)
+	case actExp:
+		return y
+	case actLog:
+		return 1 / x
+	case actTanh:
+		return 1 - y*y
+	case actNeg:
+		return -1
+	case actAbs:
+		switch {
+		case x > 0:
+			return 1
+		case x < 0:
+			return -1
+		}
+		return x * 0 // 0, or NaN for a NaN input
+	case actReciprocal:
+		return -y * y
+	}
+	return math.NaN()
 }
 
 func sigmoid32(v float32) float32 {
@@ -227,6 +284,11 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 					default:
 						ds[i] += gs[i] * (v/3 + 0.5)
 					}
+				}
+			default:
+				ys := y[s:e]
+				for i, v := range xs {
+					ds[i] += float32(float64(gs[i]) * unaryDeriv(k.act, float64(v), float64(ys[i])))
 				}
 			}
 		})

@@ -33,6 +33,12 @@ func TestActivationValues(t *testing.T) {
 		{"Clip", 6, []*graph.Attribute{floatAttr("min", -1), floatAttr("max", 2)}, nil, func(x float64) float64 { return math.Max(-1, math.Min(2, x)) }},
 		{"Clip", 13, nil, []*tensor.Tensor{tensor.FromFloat32([]float32{0}), tensor.FromFloat32([]float32{6})}, func(x float64) float64 { return math.Max(0, math.Min(6, x)) }},
 		{"Clip", 13, nil, []*tensor.Tensor{tensor.FromFloat32([]float32{-0.5})}, func(x float64) float64 { return math.Max(-0.5, x) }},
+		{"Erf", 13, nil, nil, math.Erf},
+		{"Exp", 13, nil, nil, math.Exp},
+		{"Tanh", 13, nil, nil, math.Tanh},
+		{"Neg", 13, nil, nil, func(x float64) float64 { return -x }},
+		{"Abs", 13, nil, nil, math.Abs},
+		{"Reciprocal", 13, nil, nil, func(x float64) float64 { return 1 / x }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
@@ -42,12 +48,35 @@ func TestActivationValues(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, x := range xs {
-				// float32 results of float64-exact formulas.
-				if want := tt.f(float64(x)); math.Abs(float64(out[0].F32[i])-want) > 1e-6 {
+				// float32 results of float64-exact formulas, compared
+				// with the formula's value rounded to float32.
+				if want := float64(float32(tt.f(float64(x)))); math.Abs(float64(out[0].F32[i])-want) > 1e-6 {
 					t.Errorf("%s(%v) = %v, want %v", tt.op, x, out[0].F32[i], want)
 				}
 			}
 		})
+	}
+}
+
+// TestSqrtLogValues compares Sqrt and Log with float64 math on positive
+// inputs, and checks that a negative input gives NaN (as C's sqrtf and
+// logf, and onnxruntime, do).
+func TestSqrtLogValues(t *testing.T) {
+	xs := []float32{1e-3, 0.25, 1, 2, 1e6, -1}
+	for op, f := range map[string]func(float64) float64{"Sqrt": math.Sqrt, "Log": math.Log} {
+		out, err := runKernel(newTestNode(op, 1, 1), 13, tensor.FromFloat32(append([]float32(nil), xs...), 6))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range xs {
+			want := float32(f(float64(x)))
+			if got := out[0].F32[i]; got != want && !(math.IsNaN(float64(got)) && math.IsNaN(float64(want))) {
+				t.Errorf("%s(%v) = %v, want %v", op, x, got, want)
+			}
+		}
+		if !math.IsNaN(float64(out[0].F32[5])) {
+			t.Errorf("%s(-1) = %v, want NaN", op, out[0].F32[5])
+		}
 	}
 }
 
@@ -66,6 +95,15 @@ func TestActivationGradients(t *testing.T) {
 		{"hardswish", "HardSwish", 14, nil, nil},
 		{"clip-attrs", "Clip", 6, []*graph.Attribute{floatAttr("min", -0.45), floatAttr("max", 0.55)}, nil},
 		{"clip-inputs", "Clip", 13, nil, []float32{-0.45, 0.55}},
+		{"erf", "Erf", 13, nil, nil},
+		{"exp", "Exp", 13, nil, nil},
+		{"tanh", "Tanh", 13, nil, nil},
+		{"neg", "Neg", 13, nil, nil},
+		{"abs", "Abs", 13, nil, nil},
+		// Positive inputs only (offset below).
+		{"sqrt", "Sqrt", 13, nil, nil},
+		{"log", "Log", 13, nil, nil},
+		{"reciprocal", "Reciprocal", 13, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +113,9 @@ func TestActivationGradients(t *testing.T) {
 			x := tensor.New(4, 25)
 			for i := range x.F32 {
 				x.F32[i] = -4.02 + 0.08*float32(rng.IntN(100))
+				if tt.op == "Sqrt" || tt.op == "Log" || tt.op == "Reciprocal" {
+					x.F32[i] += 4.52 // [0.5, 4.5]: away from 0, where they are steep
+				}
 			}
 			in := []*tensor.Tensor{x}
 			wrt := []int{0}

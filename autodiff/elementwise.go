@@ -3,13 +3,14 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
-// Add, Sub, Mul, Div (numpy broadcasting; before opset 7 the legacy
+// Add, Sub, Mul, Div, Pow (numpy broadcasting; before opset 7 the legacy
 // `broadcast`/`axis` attributes) and Sum (variadic broadcasting), in
 // float32 with gradients, and in float64 and the integer types forward
 // only. Integer results wrap to the element type, as numpy's do; integer
@@ -21,7 +22,7 @@ import (
 // error.
 
 func init() {
-	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv} {
+	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv, opPow} {
 		register(op.String(), func(n *graph.Node, opset int64) (Kernel, error) {
 			opset = opsetOrLatest(opset)
 			return newArith(n, opset, op)
@@ -37,9 +38,10 @@ const (
 	opSub
 	opMul
 	opDiv
+	opPow // floats only: a^b in float64, rounded
 )
 
-func (o arithOp) String() string { return [...]string{"Add", "Sub", "Mul", "Div"}[o] }
+func (o arithOp) String() string { return [...]string{"Add", "Sub", "Mul", "Div", "Pow"}[o] }
 
 // arithKernel is a binary arithmetic op.
 type arithKernel struct {
@@ -116,6 +118,9 @@ func (k *arithKernel) Setup(in []Value) ([]Output, error) {
 	if err := checkArithDType(in[0].DType); err != nil {
 		return nil, err
 	}
+	if k.op == opPow && in[0].DType != tensor.Float32 && in[0].DType != tensor.Float64 {
+		return nil, fmt.Errorf("Pow of %s: the engine raises float32 and float64 only", in[0].DType)
+	}
 	k.dtype = in[0].DType
 	a, b := in[0].Shape, in[1].Shape
 	if k.legacy {
@@ -182,8 +187,16 @@ func arithSame(op arithOp, z, a, b []float32) {
 		for i := range z {
 			z[i] = a[i] / b[i]
 		}
+	case opPow:
+		for i := range z {
+			z[i] = pow32(a[i], b[i])
+		}
 	}
 }
+
+// pow32 is a^b computed in float64 and rounded (b = 2 gives a·a exactly
+// rounded, as float32 multiplication does).
+func pow32(a, b float32) float32 { return float32(math.Pow(float64(a), float64(b))) }
 
 // arithFloat computes z = a op b over the plan's rows.
 func arithFloat[T float32 | float64](p *bcastPlan, op arithOp, z, a, b []T) {
@@ -207,6 +220,10 @@ func arithFloat[T float32 | float64](p *bcastPlan, op arithOp, z, a, b []T) {
 		case opDiv:
 			for i := range zz {
 				zz[i] = a[ia+i*sa] / b[ib+i*sb]
+			}
+		case opPow:
+			for i := range zz {
+				zz[i] = T(math.Pow(float64(a[ia+i*sa]), float64(b[ib+i*sb])))
 			}
 		}
 	})
@@ -291,8 +308,9 @@ func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Ten
 		if gin[1] != nil {
 			addScaledBroadcast(p, 1, gin[1].F32, g, a, 0, 1)
 		}
-	case opDiv:
-		// dz/da = 1/b, dz/db = -a/b² = -z/b.
+	case opDiv, opPow:
+		// Div: dz/da = 1/b, dz/db = -a/b² = -z/b. Pow: dz/da = b·a^(b-1),
+		// dz/db = z·ln a.
 		sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
 		var ga, gb []float32
 		if gin[0] != nil {
@@ -304,12 +322,12 @@ func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Ten
 		p.rows(func(o int, offs []int) {
 			ia, ib := offs[0], offs[1]
 			for i, gv := range g[o : o+n] {
-				bv := b[ib+i*sb]
+				da, db := arithGrads(k.op, gv, a[ia+i*sa], b[ib+i*sb], z[o+i])
 				if ga != nil {
-					ga[ia+i*sa] += gv / bv
+					ga[ia+i*sa] += da
 				}
 				if gb != nil {
-					gb[ib+i*sb] -= gv * z[o+i] / bv
+					gb[ib+i*sb] += db
 				}
 			}
 		})
@@ -353,18 +371,7 @@ func (k *arithKernel) backwardSame(ctx *RunContext, in, out []*tensor.Tensor, g 
 // (either may be nil).
 func arithSameBackward(op arithOp, lo, hi int, g, a, b, z, ga, gb []float32) {
 	for i := lo; i < hi; i++ {
-		gv := g[i]
-		var da, db float32
-		switch op {
-		case opAdd:
-			da, db = gv, gv
-		case opSub:
-			da, db = gv, -gv
-		case opMul:
-			da, db = gv*b[i], gv*a[i]
-		case opDiv:
-			da, db = gv/b[i], -gv*z[i]/b[i]
-		}
+		da, db := arithGrads(op, g[i], a[i], b[i], z[i])
 		if ga != nil {
 			ga[i] += da
 		}
@@ -372,6 +379,28 @@ func arithSameBackward(op arithOp, lo, hi int, g, a, b, z, ga, gb []float32) {
 			gb[i] += db
 		}
 	}
+}
+
+// arithGrads returns the gradients of z = a op b with respect to a and b
+// for the output gradient g.
+func arithGrads(op arithOp, g, a, b, z float32) (da, db float32) {
+	switch op {
+	case opAdd:
+		return g, g
+	case opSub:
+		return g, -g
+	case opMul:
+		return g * b, g * a
+	case opDiv:
+		return g / b, -g * z / b
+	case opPow:
+		da = float32(float64(g) * float64(b) * math.Pow(float64(a), float64(b)-1))
+		if z != 0 || g != 0 {
+			db = float32(float64(g) * float64(z) * math.Log(float64(a)))
+		}
+		return da, db
+	}
+	return 0, 0
 }
 
 // addScaledBroadcast adds scale·g·other into dst, reducing over the

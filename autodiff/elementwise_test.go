@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -112,7 +113,7 @@ func TestArithForwardMatchesNaive(t *testing.T) {
 
 func TestArithGradients(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, op := range []string{"Add", "Sub", "Mul", "Div"} {
+	for _, op := range []string{"Add", "Sub", "Mul", "Div", "Pow"} {
 		for _, sh := range opsBroadcastCases {
 			t.Run(op, func(t *testing.T) {
 				a, b := randomTensor(rng, sh[0]...), randomTensor(rng, sh[1]...)
@@ -123,9 +124,44 @@ func TestArithGradients(t *testing.T) {
 						b.F32[i] = 1.5 + v
 					}
 				}
+				if op == "Pow" {
+					// A positive base: a^b is real and ln a finite.
+					for i, v := range a.F32 {
+						a.F32[i] = 1.25 + v/2
+					}
+				}
 				gradCheck(t, newTestNode(op, 2, 1), 14, []*tensor.Tensor{a, b}, []int{0, 1}, gradCheckTol)
 			})
 		}
+	}
+}
+
+// TestPow compares Pow with math.Pow, rounded, under broadcasting: a
+// squared by a scalar exponent (the decomposed LayerNorm of ConvNeXt and
+// ViT exports), negative bases with integer exponents, and a per-element
+// exponent; and refuses integer operands.
+func TestPow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	x := randomTensor(rng, 2, 3, 4)
+	for _, c := range []struct {
+		name string
+		a, b *tensor.Tensor
+	}{
+		{"square", x, tensor.FromFloat32([]float32{2})},
+		{"cube-negative-base", x, tensor.FromFloat32([]float32{3}, 1, 1, 1)},
+		{"per-element", tensor.FromFloat32([]float32{0.5, 2, 9, 0, 4, 1e-3}, 2, 3), tensor.FromFloat32([]float32{0.5, -1, 0.5, 2, 1.5, 0}, 2, 3)},
+	} {
+		got, err := runKernel(newTestNode("Pow", 2, 1), 15, c.a, c.b)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		want := opsNaiveBroadcast(c.a, c.b, func(x, y float32) float32 { return float32(math.Pow(float64(x), float64(y))) })
+		if !cmp.Equal(got[0].Shape, want.Shape) || !cmp.Equal(got[0].F32, want.F32) {
+			t.Errorf("%s: Pow = %v %v, want %v %v", c.name, got[0].Shape, got[0].F32, want.Shape, want.F32)
+		}
+	}
+	if _, err := runKernel(newTestNode("Pow", 2, 1), 15, int64s(2, 3), int64s(2)); err == nil || !strings.Contains(err.Error(), "float32 and float64 only") {
+		t.Errorf("Pow of int64: error %v, want one saying it raises floats only", err)
 	}
 }
 
