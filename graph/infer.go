@@ -442,6 +442,7 @@ func init() {
 		"GlobalAveragePool":  globalPoolShape,
 		"GlobalMaxPool":      globalPoolShape,
 		"BatchNormalization": batchNormShape,
+		"LayerNormalization": layerNormShape,
 		"Gemm":               gemmShape,
 		"MatMul":             matMulShape,
 		"Concat":             concatShape,
@@ -779,6 +780,41 @@ func batchNormShape(c *opCtx) ([]*value, error) {
 	res := []*value{same(x)}
 	for i := 1; i < len(c.n.Outputs) && i < 5; i++ {
 		res = append(res, &value{shape: []int{ch}, dtype: x.dtype})
+	}
+	return res, nil
+}
+
+// layerNormShape: Y like X; Mean and InvStdDev keep X's leading axes
+// (before axis) and have size 1 on the normalized ones.
+func layerNormShape(c *opCtx) ([]*value, error) {
+	x, err := c.need(0)
+	if err != nil {
+		return nil, err
+	}
+	axis, err := normAxis(c, c.n.AttrInt("axis", -1), len(x.shape))
+	if err != nil {
+		return nil, err
+	}
+	inner := tensor.Numel(x.shape[axis:])
+	for i := 1; i <= 2; i++ {
+		p := c.in(i)
+		if p == nil {
+			if i == 1 {
+				return nil, c.errf("input 1 (Scale) is missing")
+			}
+			continue
+		}
+		if n := tensor.Numel(p.shape); n != inner {
+			return nil, c.errf("input %d (%q) has shape %v, want the normalized shape %v", i, c.n.Inputs[i], p.shape, x.shape[axis:])
+		}
+	}
+	res := []*value{same(x)}
+	stat := append([]int{}, x.shape...)
+	for i := axis; i < len(stat); i++ {
+		stat[i] = 1
+	}
+	for i := 1; i < len(c.n.Outputs) && i < 3; i++ {
+		res = append(res, &value{shape: append([]int{}, stat...), dtype: x.dtype})
 	}
 	return res, nil
 }

@@ -1,0 +1,98 @@
+package autodiff
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+// TestLayerNormalizationValues compares Y, Mean and InvStdDev with the
+// float64 definition, normalizing over the last axis and over the last
+// two.
+func TestLayerNormalizationValues(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	for _, c := range []struct {
+		axis int64
+		bias bool
+	}{{-1, true}, {1, false}} {
+		x := randomTensor(rng, 3, 4, 5)
+		inner := 5
+		if c.axis == 1 {
+			inner = 20
+		}
+		scale, b := randomTensor(rng, inner), randomTensor(rng, inner)
+		in := []*tensor.Tensor{x, scale}
+		if c.bias {
+			in = append(in, b)
+		}
+		out, err := runKernel(newTestNode("LayerNormalization", len(in), 3, intAttr("axis", c.axis), floatAttr("epsilon", 1e-3)), 17, in...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := 60 / inner
+		for r := range rows {
+			xr := x.F32[r*inner:][:inner]
+			var s, ss float64
+			for _, v := range xr {
+				s += float64(v)
+			}
+			mean := s / float64(inner)
+			for _, v := range xr {
+				ss += (float64(v) - mean) * (float64(v) - mean)
+			}
+			inv := 1 / math.Sqrt(ss/float64(inner)+1e-3)
+			if math.Abs(float64(out[1].F32[r])-mean) > 1e-6 || math.Abs(float64(out[2].F32[r])-inv) > 1e-5*inv {
+				t.Errorf("axis %d row %d: mean %v inv %v, want %v %v", c.axis, r, out[1].F32[r], out[2].F32[r], mean, inv)
+			}
+			for i, v := range xr {
+				want := (float64(v) - mean) * inv * float64(scale.F32[i])
+				if c.bias {
+					want += float64(b.F32[i])
+				}
+				if got := float64(out[0].F32[r*inner+i]); math.Abs(got-want) > 1e-5 {
+					t.Fatalf("axis %d: y[%d][%d] = %v, want %v", c.axis, r, i, got, want)
+				}
+			}
+		}
+		if c.axis == 1 && (len(out[1].Shape) != 3 || out[1].Shape[0] != 3 || out[1].Shape[1] != 1 || out[1].Shape[2] != 1) {
+			t.Errorf("Mean has shape %v, want [3 1 1]", out[1].Shape)
+		}
+	}
+}
+
+// TestLayerNormalizationGradients checks dX, dScale and dB against finite
+// differences.
+func TestLayerNormalizationGradients(t *testing.T) {
+	for _, axis := range []int64{-1, 1} {
+		rng := rand.New(rand.NewPCG(22, 22))
+		inner := 5
+		if axis == 1 {
+			inner = 20
+		}
+		in := []*tensor.Tensor{randomTensor(rng, 3, 4, 5), randomTensor(rng, inner), randomTensor(rng, inner)}
+		gradCheckWith(t, gradCheckConfig{Node: newTestNode("LayerNormalization", 3, 1, intAttr("axis", axis)), Opset: 17,
+			Inputs: in, Wrt: []int{0, 1, 2}, Outputs: []int{0}})
+	}
+}
+
+func TestLayerNormalizationBadInput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 23))
+	x := randomTensor(rng, 2, 3, 4)
+	for _, c := range []struct {
+		in   []*tensor.Tensor
+		axis int64
+		want string
+	}{
+		{[]*tensor.Tensor{x, randomTensor(rng, 3)}, -1, "normalized shape"},
+		{[]*tensor.Tensor{x, randomTensor(rng, 4)}, 3, "out of range"},
+		{[]*tensor.Tensor{x, nil}, -1, "needs inputs X and Scale"},
+	} {
+		_, err := runKernel(newTestNode("LayerNormalization", len(c.in), 1, intAttr("axis", c.axis)), 17, c.in...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("axis %d: error %v, want one containing %q", c.axis, err, c.want)
+		}
+	}
+}
