@@ -36,6 +36,8 @@ func init() {
 		"Div":             binaryEval,
 		"ConstantOfShape": constantOfShapeEval,
 		"Range":           rangeEval,
+		"Equal":           equalEval,
+		"Where":           whereEval,
 		"Neg":             unaryEval, "Sqrt": unaryEval, "Reciprocal": unaryEval,
 		"Relu": unaryEval, "Abs": unaryEval, "Floor": unaryEval, "Ceil": unaryEval,
 	}
@@ -559,6 +561,75 @@ func rangeEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 		}
 	default:
 		return nil, errNotEvaluable
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// equalEval is Equal (numpy broadcasting) on known inputs of one type.
+func equalEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
+	if err := inputsOK(c); err != nil {
+		return nil, err
+	}
+	a, b := c.ins[0].val, c.ins[1].val
+	if a.DType != b.DType {
+		return nil, errNotEvaluable
+	}
+	shape := outs[0].shape
+	ia, ib := broadcastIndex(shape, a.Shape), broadcastIndex(shape, b.Shape)
+	out, err := alloc(tensor.Bool, shape)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Len() {
+		var eq bool
+		switch kindOf(a.DType) {
+		case kindF32:
+			eq = a.F32[ia(i)] == b.F32[ib(i)]
+		case kindF64:
+			eq = a.F64[ia(i)] == b.F64[ib(i)]
+		case kindI64:
+			eq = a.I64[ia(i)] == b.I64[ib(i)]
+		default:
+			return nil, errNotEvaluable
+		}
+		if eq {
+			out.I64[i] = 1
+		}
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// whereEval is Where (numpy broadcasting of the condition and both
+// branches) on known inputs.
+func whereEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
+	if err := inputsOK(c); err != nil {
+		return nil, err
+	}
+	cond, x, y := c.ins[0].val, c.ins[1].val, c.ins[2].val
+	if cond.DType != tensor.Bool || x.DType != y.DType {
+		return nil, errNotEvaluable
+	}
+	shape := outs[0].shape
+	ic, ix, iy := broadcastIndex(shape, cond.Shape), broadcastIndex(shape, x.Shape), broadcastIndex(shape, y.Shape)
+	out, err := alloc(x.DType, shape)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Len() {
+		src, j := y, iy(i)
+		if cond.I64[ic(i)] != 0 {
+			src, j = x, ix(i)
+		}
+		switch kindOf(x.DType) {
+		case kindF32:
+			out.F32[i] = src.F32[j]
+		case kindF64:
+			out.F64[i] = src.F64[j]
+		case kindI64:
+			out.I64[i] = src.I64[j]
+		default:
+			return nil, errNotEvaluable
+		}
 	}
 	return []*tensor.Tensor{out}, nil
 }

@@ -443,6 +443,8 @@ func init() {
 		"GlobalMaxPool":      globalPoolShape,
 		"BatchNormalization": batchNormShape,
 		"LayerNormalization": layerNormShape,
+		"Equal":              equalShape,
+		"Where":              whereShape,
 		"Gemm":               gemmShape,
 		"MatMul":             matMulShape,
 		"Concat":             concatShape,
@@ -513,6 +515,50 @@ func binaryShape(c *opCtx) ([]*value, error) {
 		return nil, err
 	}
 	return []*value{{shape: s, dtype: a.dtype}}, nil
+}
+
+// equalShape: the broadcast of both inputs, as bool.
+func equalShape(c *opCtx) ([]*value, error) {
+	a, err := c.need(0)
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.need(1)
+	if err != nil {
+		return nil, err
+	}
+	if a.dtype != b.dtype {
+		return nil, c.errf("input types differ: %s and %s", a.dtype, b.dtype)
+	}
+	s, err := broadcastShapes(c, a.shape, b.shape)
+	if err != nil {
+		return nil, err
+	}
+	return []*value{{shape: s, dtype: tensor.Bool}}, nil
+}
+
+// whereShape: the broadcast of the condition and both branches, of the
+// branches' type.
+func whereShape(c *opCtx) ([]*value, error) {
+	var shapes [][]int
+	for i := range 3 {
+		v, err := c.need(i)
+		if err != nil {
+			return nil, err
+		}
+		shapes = append(shapes, v.shape)
+	}
+	if c.ins[0].dtype != tensor.Bool {
+		return nil, c.errf("condition %q is %s, want bool", c.n.Inputs[0], c.ins[0].dtype)
+	}
+	if c.ins[1].dtype != c.ins[2].dtype {
+		return nil, c.errf("branches differ in type: %s and %s", c.ins[1].dtype, c.ins[2].dtype)
+	}
+	s, err := broadcastShapes(c, shapes...)
+	if err != nil {
+		return nil, err
+	}
+	return []*value{{shape: s, dtype: c.ins[1].dtype}}, nil
 }
 
 func variadicShape(c *opCtx) ([]*value, error) {

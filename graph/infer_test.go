@@ -145,6 +145,31 @@ func TestInferShapesErrors(t *testing.T) {
 	}
 }
 
+// TestInferEqualWhereExpand: the class-token chain of ViT exports,
+// Expand(token, Where(Equal(shape, -1), ones, shape)), folds to a static
+// shape.
+func TestInferEqualWhereExpand(t *testing.T) {
+	m := mdl(13, []*ValueInfo{tvi("x", 2, 3)}, []*ValueInfo{tvi("y")},
+		[]*Initializer{i64init("sh", 2, -1, -1), i64init("neg", -1), i64init("ones", 1, 1, 1),
+			f32init("tok", []int{1, 1, 3}, func(int) float32 { return 0 })},
+		nd("eq", "Equal", s("sh", "neg"), s("e")),
+		nd("wh", "Where", s("e", "ones", "sh"), s("w")),
+		nd("ex", "Expand", s("tok", "w"), s("y")),
+	)
+	shapes, err := InferShapes(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := shapes["y"]; !slices.Equal(got, []int{2, 1, 3}) {
+		t.Errorf("Expand shape %v, want [2 1 3]", got)
+	}
+	bad := mdl(13, []*ValueInfo{tvi("x", 2, 3)}, []*ValueInfo{tvi("y")}, []*Initializer{i64init("c", 1)},
+		nd("wh", "Where", s("c", "x", "x"), s("y")))
+	if _, err := InferShapes(bad, nil); err == nil || !strings.Contains(err.Error(), "want bool") {
+		t.Errorf("Where with an int64 condition: %v, want an error asking for bool", err)
+	}
+}
+
 func TestMACs(t *testing.T) {
 	m := mdl(13, []*ValueInfo{tvi("x", 2, 4, 8, 8), tvi("v", 3, 5, 16)}, []*ValueInfo{tvi("y"), tvi("z"), tvi("mm")},
 		[]*Initializer{

@@ -1,0 +1,106 @@
+package autodiff
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/csam-onnx/csam-onnx/tensor"
+)
+
+func bools(shape []int, v ...int64) *tensor.Tensor {
+	t := tensor.FromInt64(v, shape...)
+	t.DType = tensor.Bool
+	return t
+}
+
+// TestEqualWhereExpand runs the three ops on small broadcast cases
+// against values worked out by hand, as ViT's export chains them:
+// Where(Equal(shape, -1), ones, shape) gives Expand's target shape.
+func TestEqualWhereExpand(t *testing.T) {
+	shape := int64s(2, -1, -1)
+	eq, err := runKernel(newTestNode("Equal", 2, 1), 13, shape, int64s(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eq[0].DType != tensor.Bool || !slices.Equal(eq[0].I64, []int64{0, 1, 1}) {
+		t.Fatalf("Equal = %s %v, want bool [0 1 1]", eq[0].DType, eq[0].I64)
+	}
+	wh, err := runKernel(newTestNode("Where", 3, 1), 16, eq[0], int64s(1, 1, 1), shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(wh[0].I64, []int64{2, 1, 1}) {
+		t.Fatalf("Where = %v, want [2 1 1]", wh[0].I64)
+	}
+	token := tensor.FromFloat32([]float32{1, 2, 3}, 1, 1, 3)
+	ex, err := trySetupAndRun(t, "Expand", token, wh[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ex.Shape, []int{2, 1, 3}) || !slices.Equal(ex.F32, []float32{1, 2, 3, 1, 2, 3}) {
+		t.Fatalf("Expand = %v %v, want [2 1 3] [1 2 3 1 2 3]", ex.Shape, ex.F32)
+	}
+	// Equal on floats: NaN equals nothing; broadcast across rows.
+	nan := float32(math.NaN())
+	feq, err := runKernel(newTestNode("Equal", 2, 1), 13, tensor.FromFloat32([]float32{1, nan, 3, 4}, 2, 2), tensor.FromFloat32([]float32{1, nan}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(feq[0].I64, []int64{1, 0, 0, 0}) {
+		t.Errorf("Equal on floats = %v, want [1 0 0 0]", feq[0].I64)
+	}
+	// Where on floats with a broadcast condition and scalar branch.
+	fw, err := runKernel(newTestNode("Where", 3, 1), 16, bools([]int{2, 1}, 1, 0), tensor.FromFloat32([]float32{1, 2, 3, 4}, 2, 2), tensor.FromFloat32([]float32{-1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fw[0].F32, []float32{1, 2, -1, -1}) {
+		t.Errorf("Where on floats = %v, want [1 2 -1 -1]", fw[0].F32)
+	}
+}
+
+// trySetupAndRun runs a node whose second input is a compile-time constant.
+func trySetupAndRun(t *testing.T, op string, x, c *tensor.Tensor) (*tensor.Tensor, error) {
+	t.Helper()
+	kern, outs, err := trySetupKernel(newTestNode(op, 2, 1), 13, []*tensor.Tensor{x, c}, []int{1})
+	if err != nil {
+		return nil, err
+	}
+	y := allocTensor(outs[0].DType, outs[0].Shape)
+	return y, kern.Forward(&RunContext{Workers: 1}, []*tensor.Tensor{x, c}, []*tensor.Tensor{y})
+}
+
+// TestWhereExpandGradients checks Where's gradients (to the branch each
+// element took, summed over broadcast axes) and Expand's (summed over the
+// expanded axes) against finite differences.
+func TestWhereExpandGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 31))
+	cond := bools([]int{3, 1}, 1, 0, 1)
+	gradCheckWith(t, gradCheckConfig{Node: newTestNode("Where", 3, 1), Opset: 16,
+		Inputs: []*tensor.Tensor{cond, randomTensor(rng, 3, 4), randomTensor(rng, 4)}, Wrt: []int{1, 2}})
+	gradCheckWith(t, gradCheckConfig{Node: newTestNode("Expand", 2, 1), Opset: 13,
+		Inputs: []*tensor.Tensor{randomTensor(rng, 3, 1), int64s(2, 3, 4)}, ConstInputs: []int{1}, Wrt: []int{0}})
+}
+
+func TestExpandBadShape(t *testing.T) {
+	rng := rand.New(rand.NewPCG(32, 32))
+	x := randomTensor(rng, 3, 2)
+	for _, c := range []struct {
+		shape *tensor.Tensor
+		want  string
+	}{
+		{int64s(4, 3), "broadcast"},
+		{int64s(-2, 3, 2), "negative"},
+	} {
+		if _, err := trySetupAndRun(t, "Expand", x, c.shape); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Expand to %v: error %v, want one containing %q", c.shape.I64, err, c.want)
+		}
+	}
+	k := &expandKernel{}
+	if _, err := k.Setup([]Value{{DType: tensor.Float32, Shape: []int{3, 2}, Present: true}, {DType: tensor.Int64, Shape: []int{2}, Present: true}}); err == nil || !strings.Contains(err.Error(), "constant") {
+		t.Errorf("Expand with a run-time shape: error %v, want one saying the shape must be constant", err)
+	}
+}
