@@ -10,7 +10,7 @@ import (
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
-// Add, Sub, Mul, Div, Pow (numpy broadcasting; before opset 7 the legacy
+// Add, Sub, Mul, Div, Pow, Mod (numpy broadcasting; before opset 7 the legacy
 // `broadcast`/`axis` attributes) and Sum (variadic broadcasting), in
 // float32 with gradients, and in float64 and the integer types forward
 // only. Integer results wrap to the element type, as numpy's do; integer
@@ -22,7 +22,7 @@ import (
 // error.
 
 func init() {
-	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv, opPow} {
+	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv, opPow, opMod} {
 		register(op.String(), func(n *graph.Node, opset int64) (Kernel, error) {
 			opset = opsetOrLatest(opset)
 			return newArith(n, opset, op)
@@ -39,13 +39,17 @@ const (
 	opMul
 	opDiv
 	opPow // floats only: a^b in float64, rounded
+	// Mod: integers take the divisor's sign (Python's %) unless fmod=1,
+	// which takes the dividend's (C's fmod); floats need fmod=1.
+	opMod
 )
 
-func (o arithOp) String() string { return [...]string{"Add", "Sub", "Mul", "Div", "Pow"}[o] }
+func (o arithOp) String() string { return [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Mod"}[o] }
 
 // arithKernel is a binary arithmetic op.
 type arithKernel struct {
-	op arithOp
+	op   arithOp
+	fmod bool // Mod's fmod attribute
 	// Legacy (opset < 7) broadcasting: B is broadcast to A only when
 	// broadcast=1, aligned at axis (default: trailing dimensions).
 	legacy    bool
@@ -58,7 +62,7 @@ type arithKernel struct {
 }
 
 func newArith(n *graph.Node, opset int64, op arithOp) (Kernel, error) {
-	k := &arithKernel{op: op}
+	k := &arithKernel{op: op, fmod: n.AttrInt("fmod", 0) == 1}
 	if opset < 7 {
 		k.legacy = true
 		k.broadcast = n.AttrInt("broadcast", 0) != 0
@@ -118,8 +122,12 @@ func (k *arithKernel) Setup(in []Value) ([]Output, error) {
 	if err := checkArithDType(in[0].DType); err != nil {
 		return nil, err
 	}
-	if k.op == opPow && in[0].DType != tensor.Float32 && in[0].DType != tensor.Float64 {
+	isFloat := in[0].DType == tensor.Float32 || in[0].DType == tensor.Float64
+	if k.op == opPow && !isFloat {
 		return nil, fmt.Errorf("Pow of %s: the engine raises float32 and float64 only", in[0].DType)
+	}
+	if k.op == opMod && isFloat && !k.fmod {
+		return nil, fmt.Errorf("Mod of %s needs fmod=1 (the ONNX rule for floats)", in[0].DType)
 	}
 	k.dtype = in[0].DType
 	a, b := in[0].Shape, in[1].Shape
@@ -162,7 +170,7 @@ func (k *arithKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	case k.dtype == tensor.Float64:
 		arithFloat(k.plan, k.op, out[0].F64, in[0].F64, in[1].F64)
 	default:
-		return arithInt(k.plan, k.op, k.dtype, out[0].I64, in[0].I64, in[1].I64)
+		return arithInt(k.plan, k.op, k.fmod, k.dtype, out[0].I64, in[0].I64, in[1].I64)
 	}
 	return nil
 }
@@ -190,6 +198,10 @@ func arithSame(op arithOp, z, a, b []float32) {
 	case opPow:
 		for i := range z {
 			z[i] = pow32(a[i], b[i])
+		}
+	case opMod:
+		for i := range z {
+			z[i] = float32(math.Mod(float64(a[i]), float64(b[i])))
 		}
 	}
 }
@@ -225,12 +237,16 @@ func arithFloat[T float32 | float64](p *bcastPlan, op arithOp, z, a, b []T) {
 			for i := range zz {
 				zz[i] = T(math.Pow(float64(a[ia+i*sa]), float64(b[ib+i*sb])))
 			}
+		case opMod:
+			for i := range zz {
+				zz[i] = T(math.Mod(float64(a[ia+i*sa]), float64(b[ib+i*sb])))
+			}
 		}
 	})
 }
 
 // arithInt computes z = a op b for integer types, wrapping to dt.
-func arithInt(p *bcastPlan, op arithOp, dt tensor.DType, z, a, b []int64) error {
+func arithInt(p *bcastPlan, op arithOp, fmod bool, dt tensor.DType, z, a, b []int64) error {
 	sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
 	var err error
 	p.rows(func(o int, offs []int) {
@@ -258,6 +274,19 @@ func arithInt(p *bcastPlan, op arithOp, dt tensor.DType, z, a, b []int64) error 
 					r = int64(uint64(x) / uint64(y))
 				} else {
 					r = x / y
+				}
+			case opMod:
+				if y == 0 {
+					err = errors.New("integer modulo by zero")
+					return
+				}
+				if dt == tensor.Uint64 {
+					r = int64(uint64(x) % uint64(y))
+					break
+				}
+				r = x % y
+				if !fmod && r != 0 && (r < 0) != (y < 0) {
+					r += y
 				}
 			}
 			zz[i] = dt.Wrap(r)
@@ -308,9 +337,9 @@ func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Ten
 		if gin[1] != nil {
 			addScaledBroadcast(p, 1, gin[1].F32, g, a, 0, 1)
 		}
-	case opDiv, opPow:
+	case opDiv, opPow, opMod:
 		// Div: dz/da = 1/b, dz/db = -a/b² = -z/b. Pow: dz/da = b·a^(b-1),
-		// dz/db = z·ln a.
+		// dz/db = z·ln a. Mod (fmod): dz/da = 1, dz/db = -trunc(a/b).
 		sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
 		var ga, gb []float32
 		if gin[0] != nil {
@@ -393,6 +422,8 @@ func arithGrads(op arithOp, g, a, b, z float32) (da, db float32) {
 		return g * b, g * a
 	case opDiv:
 		return g / b, -g * z / b
+	case opMod:
+		return g, -g * float32(math.Trunc(float64(a)/float64(b)))
 	case opPow:
 		da = float32(float64(g) * float64(b) * math.Pow(float64(a), float64(b)-1))
 		if z != 0 || g != 0 {

@@ -3,6 +3,8 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -16,6 +18,14 @@ func init() {
 	register("Equal", func(*graph.Node, int64) (Kernel, error) { return &equalKernel{}, nil })
 	register("Where", func(*graph.Node, int64) (Kernel, error) { return &whereKernel{}, nil })
 	register("Expand", func(*graph.Node, int64) (Kernel, error) { return &expandKernel{}, nil })
+	register("Not", func(*graph.Node, int64) (Kernel, error) { return &notKernel{}, nil })
+	register("Range", func(*graph.Node, int64) (Kernel, error) { return &rangeKernel{}, nil })
+	register("ScatterND", func(n *graph.Node, _ int64) (Kernel, error) {
+		if r := n.AttrString("reduction", "none"); r != "none" {
+			return nil, fmt.Errorf("reduction %q is not supported (only none)", r)
+		}
+		return &scatterNDKernel{}, nil
+	})
 }
 
 // equalKernel is Equal: a bool tensor, 1 where the operands are equal
@@ -198,6 +208,179 @@ func (k *expandKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 func (k *expandKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] != nil && gin[0] != nil && k.dtype == tensor.Float32 {
 		k.plan.reduceSumInto(0, gin[0].F32, gout[0].F32)
+	}
+	return nil
+}
+
+// notKernel is Not on a bool tensor.
+type notKernel struct{ NonDifferentiable }
+
+func (k *notKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 1 || !in[0].Present || in[0].DType != tensor.Bool {
+		return nil, errors.New("Not takes one bool input")
+	}
+	return []Output{{DType: tensor.Bool, Shape: in[0].Shape}}, nil
+}
+
+func (k *notKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	for i, v := range in[0].I64 {
+		out[0].I64[i] = 1 - min(v, 1)
+	}
+	return nil
+}
+
+// rangeKernel is Range with constant scalar inputs (the engine fixes
+// every shape when it compiles, and Range's length is its shape).
+type rangeKernel struct {
+	NonDifferentiable
+	dtype tensor.DType
+	vals  *tensor.Tensor
+}
+
+func (k *rangeKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 3 {
+		return nil, errors.New("Range takes 3 inputs (start, limit, delta)")
+	}
+	var v [3]float64
+	var iv [3]int64
+	for i, x := range in {
+		if !x.Present || x.Const == nil || tensor.Numel(x.Shape) != 1 || x.DType != in[0].DType {
+			return nil, errors.New("Range's start, limit and delta must be constant scalars of one type (the engine fixes every shape when it compiles)")
+		}
+		if err := checkDataDType(x.DType); err != nil {
+			return nil, err
+		}
+		v[i] = castGet(x.Const, 0)
+		if x.DType.IsInteger() {
+			iv[i] = x.Const.I64[0]
+		}
+	}
+	if v[2] == 0 {
+		return nil, errors.New("Range's delta is zero")
+	}
+	nf := max(0, math.Ceil((v[1]-v[0])/v[2]))
+	if math.IsNaN(nf) || nf > 1<<31 {
+		return nil, fmt.Errorf("Range from %v to %v by %v has too many elements", v[0], v[1], v[2])
+	}
+	n := int(nf)
+	k.dtype = in[0].DType
+	k.vals = allocTensor(k.dtype, []int{n})
+	for i := range n {
+		switch {
+		case k.dtype == tensor.Float32:
+			k.vals.F32[i] = float32(v[0] + float64(i)*v[2])
+		case k.dtype == tensor.Float64:
+			k.vals.F64[i] = v[0] + float64(i)*v[2]
+		default:
+			k.vals.I64[i] = k.dtype.Wrap(iv[0] + int64(i)*iv[2])
+		}
+	}
+	return []Output{{DType: k.dtype, Shape: []int{n}}}, nil
+}
+
+func (k *rangeKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	copyData(out[0], k.vals)
+	return nil
+}
+
+// scatterNDKernel is ScatterND without reduction: a copy of the data with
+// the slices the index tuples address replaced by the updates (a later
+// tuple wins where two address the same slice). Gradients: the data's is
+// dY where no update landed, each update's the dY slice it landed on.
+type scatterNDKernel struct {
+	dtype tensor.DType
+	// offs[j]: the data offset of update slice j; slice is its length.
+	offs  []int
+	slice int
+	// won[j]: update slice j is the last written to its place; hit[s]:
+	// some update lands on data slice s.
+	won, hit []bool
+}
+
+func (k *scatterNDKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 3 || !in[0].Present || !in[1].Present || !in[2].Present {
+		return nil, errors.New("ScatterND takes 3 inputs (data, indices, updates)")
+	}
+	data, idx, upd := in[0], in[1], in[2]
+	if err := checkDataDType(data.DType); err != nil {
+		return nil, err
+	}
+	if upd.DType != data.DType {
+		return nil, fmt.Errorf("updates are %s, data %s", upd.DType, data.DType)
+	}
+	if idx.Const == nil || !idx.DType.IsInteger() || len(idx.Shape) == 0 {
+		return nil, errors.New("ScatterND's indices must be a constant integer tensor of rank >= 1")
+	}
+	kd := idx.Shape[len(idx.Shape)-1]
+	if kd > len(data.Shape) {
+		return nil, fmt.Errorf("index tuples of %d address more axes than the data's %d", kd, len(data.Shape))
+	}
+	want := append(slices.Clone(idx.Shape[:len(idx.Shape)-1]), data.Shape[kd:]...)
+	if !slices.Equal(upd.Shape, want) {
+		return nil, fmt.Errorf("updates have shape %v, want %v", upd.Shape, want)
+	}
+	k.dtype, k.slice = data.DType, tensor.Numel(data.Shape[kd:])
+	nt := tensor.Numel(idx.Shape[:len(idx.Shape)-1])
+	k.offs, k.won = make([]int, nt), make([]bool, nt)
+	last := map[int]int{}
+	for j := range nt {
+		off := 0
+		for a := range kd {
+			v := int(idx.Const.I64[j*kd+a])
+			if v < 0 {
+				v += data.Shape[a]
+			}
+			if v < 0 || v >= data.Shape[a] {
+				return nil, fmt.Errorf("index %d is out of range for axis %d of size %d", idx.Const.I64[j*kd+a], a, data.Shape[a])
+			}
+			off = off*data.Shape[a] + v
+		}
+		k.offs[j] = off * k.slice
+		last[k.offs[j]] = j
+	}
+	k.hit = make([]bool, tensor.Numel(data.Shape[:kd]))
+	for off, j := range last {
+		k.won[j] = true
+		k.hit[off/max(1, k.slice)] = true
+	}
+	return []Output{{DType: k.dtype, Shape: data.Shape}}, nil
+}
+
+func (k *scatterNDKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	copyData(out[0], in[0])
+	for j, off := range k.offs {
+		switch k.dtype {
+		case tensor.Float32:
+			copy(out[0].F32[off:off+k.slice], in[2].F32[j*k.slice:])
+		case tensor.Float64:
+			copy(out[0].F64[off:off+k.slice], in[2].F64[j*k.slice:])
+		default:
+			copy(out[0].I64[off:off+k.slice], in[2].I64[j*k.slice:])
+		}
+	}
+	return nil
+}
+
+func (k *scatterNDKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil || k.dtype != tensor.Float32 {
+		return nil
+	}
+	g := gout[0].F32
+	if gin[2] != nil {
+		gu := gin[2].F32
+		for j, off := range k.offs {
+			if k.won[j] {
+				addInto(gu[j*k.slice:(j+1)*k.slice], g[off:off+k.slice])
+			}
+		}
+	}
+	if gin[0] != nil {
+		gd := gin[0].F32
+		for s, h := range k.hit {
+			if !h {
+				addInto(gd[s*k.slice:(s+1)*k.slice], g[s*k.slice:(s+1)*k.slice])
+			}
+		}
 	}
 	return nil
 }

@@ -104,3 +104,77 @@ func TestExpandBadShape(t *testing.T) {
 		t.Errorf("Expand with a run-time shape: error %v, want one saying the shape must be constant", err)
 	}
 }
+
+// TestModNotRangeScatterND runs the ops Swin's export uses for its window
+// masks on hand-worked cases.
+func TestModNotRangeScatterND(t *testing.T) {
+	// Mod: integers follow the divisor's sign unless fmod=1.
+	a, b := int64s(7, -7, 7, -7), int64s(3, 3, -3, -3)
+	for _, c := range []struct {
+		fmod int64
+		want []int64
+	}{{0, []int64{1, 2, -2, -1}}, {1, []int64{1, -1, 1, -1}}} {
+		out, err := runKernel(newTestNode("Mod", 2, 1, intAttr("fmod", c.fmod)), 13, a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(out[0].I64, c.want) {
+			t.Errorf("Mod fmod=%d = %v, want %v", c.fmod, out[0].I64, c.want)
+		}
+	}
+	fm, err := runKernel(newTestNode("Mod", 2, 1, intAttr("fmod", 1)), 13, tensor.FromFloat32([]float32{5.5, -5.5}, 2), tensor.FromFloat32([]float32{2}, 1))
+	if err != nil || !slices.Equal(fm[0].F32, []float32{1.5, -1.5}) {
+		t.Errorf("float Mod = %v (%v), want [1.5 -1.5]", fm, err)
+	}
+	if _, err := runKernel(newTestNode("Mod", 2, 1), 13, tensor.FromFloat32([]float32{1}, 1), tensor.FromFloat32([]float32{2}, 1)); err == nil || !strings.Contains(err.Error(), "fmod=1") {
+		t.Errorf("float Mod without fmod: %v, want an error asking for fmod=1", err)
+	}
+	not, err := runKernel(newTestNode("Not", 1, 1), 13, bools([]int{3}, 1, 0, 1))
+	if err != nil || !slices.Equal(not[0].I64, []int64{0, 1, 0}) {
+		t.Errorf("Not = %v (%v), want [0 1 0]", not, err)
+	}
+	rg, err := runKernel(newTestNode("Range", 3, 1), 13, int64s(10), int64s(1), int64s(-3))
+	if err != nil || !slices.Equal(rg[0].I64, []int64{10, 7, 4}) {
+		t.Errorf("Range(10, 1, -3) = %v (%v), want [10 7 4]", rg, err)
+	}
+	// ScatterND: rows 2 and 0 of a 3×2 tensor replaced; a repeated index
+	// keeps the later update.
+	data := tensor.FromFloat32([]float32{1, 2, 3, 4, 5, 6}, 3, 2)
+	idx := tensor.FromInt64([]int64{2, 0, 2}, 3, 1)
+	upd := tensor.FromFloat32([]float32{10, 20, 30, 40, 50, 60}, 3, 2)
+	kern, outs, err := trySetupKernel(newTestNode("ScatterND", 3, 1), 16, []*tensor.Tensor{data, idx, upd}, []int{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := allocTensor(outs[0].DType, outs[0].Shape)
+	if err := kern.Forward(&RunContext{Workers: 1}, []*tensor.Tensor{data, idx, upd}, []*tensor.Tensor{y}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(y.F32, []float32{30, 40, 3, 4, 50, 60}) {
+		t.Errorf("ScatterND = %v, want [30 40 3 4 50 60]", y.F32)
+	}
+}
+
+// TestScatterNDModGradients checks ScatterND's gradients (data where no
+// update landed, the winning updates) and float Mod's against finite
+// differences.
+func TestScatterNDModGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 33))
+	gradCheckWith(t, gradCheckConfig{Node: newTestNode("ScatterND", 3, 1), Opset: 16,
+		Inputs:      []*tensor.Tensor{randomTensor(rng, 4, 3), tensor.FromInt64([]int64{1, 3, 1}, 3, 1), randomTensor(rng, 3, 3)},
+		ConstInputs: []int{1}, Wrt: []int{0, 2}})
+	a, b := randomTensor(rng, 2, 5), randomTensor(rng, 5)
+	for i := range a.F32 {
+		a.F32[i] = 3*a.F32[i] + 0.05 // keep a/b away from integers (Mod's jumps)
+	}
+	for i := range b.F32 {
+		b.F32[i] = 0.7 + 0.1*b.F32[i]
+	}
+	for i, v := range a.F32 {
+		q := float64(v) / float64(b.F32[i%5])
+		if math.Abs(q-math.Round(q)) < 0.05 {
+			a.F32[i] += 0.1 * b.F32[i%5]
+		}
+	}
+	gradCheck(t, newTestNode("Mod", 2, 1, intAttr("fmod", 1)), 13, []*tensor.Tensor{a, b}, []int{0, 1}, 0)
+}

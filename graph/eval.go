@@ -37,6 +37,8 @@ func init() {
 		"ConstantOfShape": constantOfShapeEval,
 		"Range":           rangeEval,
 		"Equal":           equalEval,
+		"Mod":             modEval,
+		"Not":             notEval,
 		"Where":           whereEval,
 		"Neg":             unaryEval, "Sqrt": unaryEval, "Reciprocal": unaryEval,
 		"Relu": unaryEval, "Abs": unaryEval, "Floor": unaryEval, "Ceil": unaryEval,
@@ -630,6 +632,63 @@ func whereEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
 		default:
 			return nil, errNotEvaluable
 		}
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// modEval is Mod on known inputs: for integers the sign of the divisor
+// (Python's %) unless fmod=1, which takes the dividend's (C's fmod), the
+// only form floats allow.
+func modEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
+	if err := inputsOK(c); err != nil {
+		return nil, err
+	}
+	a, b := c.ins[0].val, c.ins[1].val
+	if a.DType != b.DType {
+		return nil, errNotEvaluable
+	}
+	fmod := c.n.AttrInt("fmod", 0) == 1
+	shape := outs[0].shape
+	ia, ib := broadcastIndex(shape, a.Shape), broadcastIndex(shape, b.Shape)
+	out, err := alloc(a.DType, shape)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out.Len() {
+		switch kindOf(a.DType) {
+		case kindF32:
+			out.F32[i] = float32(math.Mod(float64(a.F32[ia(i)]), float64(b.F32[ib(i)])))
+		case kindF64:
+			out.F64[i] = math.Mod(a.F64[ia(i)], b.F64[ib(i)])
+		case kindI64:
+			x, y := a.I64[ia(i)], b.I64[ib(i)]
+			if y == 0 {
+				return nil, c.errf("integer modulo by zero")
+			}
+			r := x % y
+			if !fmod && r != 0 && (r < 0) != (y < 0) {
+				r += y
+			}
+			out.I64[i] = r
+		default:
+			return nil, errNotEvaluable
+		}
+	}
+	return []*tensor.Tensor{out}, nil
+}
+
+// notEval is Not on a known bool tensor.
+func notEval(c *opCtx, outs []*value) ([]*tensor.Tensor, error) {
+	if err := inputsOK(c); err != nil {
+		return nil, err
+	}
+	x := c.ins[0].val
+	if x.DType != tensor.Bool {
+		return nil, errNotEvaluable
+	}
+	out := x.Clone()
+	for i, v := range x.I64 {
+		out.I64[i] = 1 - min(v, 1)
 	}
 	return []*tensor.Tensor{out}, nil
 }

@@ -445,6 +445,9 @@ func init() {
 		"LayerNormalization": layerNormShape,
 		"Equal":              equalShape,
 		"Where":              whereShape,
+		"Mod":                binaryShape,
+		"Not":                unary,
+		"ScatterND":          scatterNDShape,
 		"Gemm":               gemmShape,
 		"MatMul":             matMulShape,
 		"Concat":             concatShape,
@@ -559,6 +562,35 @@ func whereShape(c *opCtx) ([]*value, error) {
 		return nil, err
 	}
 	return []*value{{shape: s, dtype: c.ins[1].dtype}}, nil
+}
+
+// scatterNDShape: the data's shape; indices [..., k] with k at most the
+// data's rank and updates shaped indices[:-1] + data[k:].
+func scatterNDShape(c *opCtx) ([]*value, error) {
+	var v [3]*value
+	for i := range 3 {
+		x, err := c.need(i)
+		if err != nil {
+			return nil, err
+		}
+		v[i] = x
+	}
+	data, idx, upd := v[0], v[1], v[2]
+	if len(idx.shape) == 0 || !idx.dtype.IsInteger() {
+		return nil, c.errf("indices %q are %s%v, want an integer tensor of rank ≥ 1", c.n.Inputs[1], idx.dtype, idx.shape)
+	}
+	k := idx.shape[len(idx.shape)-1]
+	if k > len(data.shape) {
+		return nil, c.errf("indices %q address %d axes, the data has %d", c.n.Inputs[1], k, len(data.shape))
+	}
+	want := append(slices.Clone(idx.shape[:len(idx.shape)-1]), data.shape[k:]...)
+	if !slices.Equal(upd.shape, want) {
+		return nil, c.errf("updates %q have shape %v, want %v", c.n.Inputs[2], upd.shape, want)
+	}
+	if c.n.AttrString("reduction", "none") != "none" {
+		return nil, c.errf("reduction %q is not supported (only none)", c.n.AttrString("reduction", "none"))
+	}
+	return []*value{same(data)}, nil
 }
 
 func variadicShape(c *opCtx) ([]*value, error) {

@@ -163,6 +163,19 @@ func TestInferEqualWhereExpand(t *testing.T) {
 	if got := shapes["y"]; !slices.Equal(got, []int{2, 1, 3}) {
 		t.Errorf("Expand shape %v, want [2 1 3]", got)
 	}
+	// Mod folds (Swin computes its padding with it): Reshape to
+	// Mod([9, 15], [7, 4]) = [2, 3]; ScatterND keeps the data's shape.
+	m2 := mdl(13, []*ValueInfo{tvi("x", 2, 3)}, []*ValueInfo{tvi("y"), tvi("z")},
+		[]*Initializer{i64init("a", 9, 15), i64init("b", 7, 4), i64init("idx", 1, 0), f32init("u", []int{1}, func(int) float32 { return 1 })},
+		nd("md", "Mod", s("a", "b"), s("sh")),
+		nd("rs", "Reshape", s("x", "sh"), s("y")),
+		nd("sc", "ScatterND", s("x", "idx", "u"), s("z")))
+	m2.Graph.Initializers[2].Value.Shape = []int{1, 2}
+	if shapes, err := InferShapes(m2, nil); err != nil {
+		t.Errorf("Mod/ScatterND model: %v", err)
+	} else if !slices.Equal(shapes["y"], []int{2, 3}) || !slices.Equal(shapes["z"], []int{2, 3}) {
+		t.Errorf("shapes y %v z %v, want [2 3] both", shapes["y"], shapes["z"])
+	}
 	bad := mdl(13, []*ValueInfo{tvi("x", 2, 3)}, []*ValueInfo{tvi("y")}, []*Initializer{i64init("c", 1)},
 		nd("wh", "Where", s("c", "x", "x"), s("y")))
 	if _, err := InferShapes(bad, nil); err == nil || !strings.Contains(err.Error(), "want bool") {
