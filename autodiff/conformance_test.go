@@ -159,7 +159,7 @@ func TestTorchExports(t *testing.T) {
 // the outputs with respect to a few elements of every weight of the
 // exports against central finite differences of the whole program.
 func TestTorchExportGradients(t *testing.T) {
-	for _, name := range []string{"incep_op13_dyn", "mobile_op17_dyn"} {
+	for _, name := range []string{"incep_op13_dyn", "mobile_op17_dyn", "former_op13_dyn", "former_op17_dyn"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join("testdata", "torchexport", name)
 			m, err := onnxio.ReadFile(filepath.Join(dir, "model.onnx"))

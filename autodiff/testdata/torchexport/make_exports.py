@@ -3,7 +3,9 @@ exercise the shape plumbing real exports contain: GoogLeNet's
 transform_input (Gather, Unsqueeze, Mul, Add, Concat), view-flatten through
 Shape/Gather/Unsqueeze/Concat/Reshape, MobileNet-style ReLU6 and mean over
 H and W, reflect padding (built from Cast/ConstantOfShape/Slice chains),
-Split, Transpose and Softmax. Each folder has the ONNX backend-test layout.
+Split, Transpose and Softmax; a small ConvNeXt/ViT-style block (LayerNorm,
+erf GELU, class token, attention, ConvTranspose). Each folder has the ONNX
+backend-test layout.
 
 Run with Debian's python3-torch: /usr/bin/python3 make_exports.py
 """
@@ -46,7 +48,35 @@ class Mobile(nn.Module):
         y = torch.cat([b, a], 1).reshape(-1, 2, 4).transpose(1, 2).reshape(y.shape[0], -1)
         return torch.softmax(s.fc(y), -1), y.mean(1, keepdim=True) / 2 - y[:, :1]
 
-for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile(), (3, 3, 8, 8))]:
+class Former(nn.Module):
+    # ConvNeXt/ViT-style: patch embedding, LayerNorm (decomposed into
+    # ReduceMean/Sub/Pow/Sqrt/Div below opset 17, LayerNormalization at 17),
+    # erf GELU, a class token expanded to the batch (Shape/Equal/Where/
+    # Expand), one attention head, a ConvTranspose and a residual.
+    def __init__(s):
+        super().__init__()
+        s.embed = nn.Conv2d(3, 8, 2, stride=2)
+        s.up = nn.ConvTranspose2d(8, 8, 2, stride=2)
+        s.down = nn.Conv2d(8, 8, 2, stride=2)
+        s.tok = nn.Parameter(torch.randn(1, 1, 8))
+        s.ln1 = nn.LayerNorm(8); s.ln2 = nn.LayerNorm(8)
+        s.qkv = nn.Linear(8, 24); s.fc1 = nn.Linear(8, 16); s.fc2 = nn.Linear(16, 8)
+        s.head = nn.Linear(8, 5)
+    def forward(s, x):
+        y = s.embed(x)                                  # N, 8, 4, 4
+        y = y + s.down(F.gelu(s.up(y)))
+        t = y.flatten(2).transpose(1, 2)                # N, 16, 8
+        t = torch.cat([s.tok.expand(t.shape[0], -1, -1), t], 1)
+        q, k, v = s.qkv(s.ln1(t)).chunk(3, -1)
+        a = torch.softmax(q @ k.transpose(1, 2) / 8 ** 0.5, -1)
+        t = t + a @ v
+        t = t + s.fc2(F.gelu(s.fc1(s.ln2(t))))
+        return s.head(t[:, 0])
+
+for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile(), (3, 3, 8, 8)), ("former", None, (2, 3, 8, 8))]:
+    # Former is built after the others have drawn their inputs, so that
+    # adding it left their files as they were.
+    mod = mod or Former()
     mod.eval()
     for opset in (13, 17):
         for dyn in (True,):
