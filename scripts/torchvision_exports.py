@@ -4,7 +4,7 @@
 Usage:
     /usr/bin/python3 scripts/torchvision_exports.py OUTDIR [--subset] [--force]
         [--models resnet18,googlenet,mobilenet_v2] [--opsets 13,14,15,16,17]
-        [--sizes 32,224] [--extras] [--probes] [--check BIN [--table FILE]]
+        [--sizes 32,224] [--extras] [--more] [--probes] [--check BIN [--table FILE]]
 
 With --check BIN (a built csam-onnx, e.g. `go build -o /tmp/csam-onnx
 ./cmd/csam-onnx`), after exporting it runs `BIN check` on every selected
@@ -15,6 +15,9 @@ It exits 1 if any check fails.
 
 --extras adds 11 exports with other settings (no constant folding,
 initializers as inputs, GoogLeNet transform_input, off-matrix input sizes);
+--more adds 22 exports of eleven other torchvision classifiers (ShuffleNet-V2,
+SqueezeNet, EfficientNet-B0, MNASNet, RegNet, DenseNet-121, MobileNet-V3,
+ResNeXt-50, ConvNeXt-Tiny, ViT-B/16, Swin-T) at opsets 14 and 17.
 --probes writes OUTDIR/probes/, exports the Go engine is known not to run yet
 (see write_probes).
 
@@ -61,6 +64,13 @@ import torchvision
 from onnx import numpy_helper
 
 MODELS = ("resnet18", "googlenet", "mobilenet_v2")
+# --more: other torchvision classifiers, each exported once per opset of
+# MORE_OPSETS (BatchNorm folded, dynamic batch) at 64 px, or 224 px where
+# the architecture fixes its input size (patch and window transformers).
+MORE = ("shufflenet_v2_x0_5", "squeezenet1_1", "efficientnet_b0", "mnasnet0_5", "regnet_x_400mf",
+        "densenet121", "mobilenet_v3_small", "resnext50_32x4d", "convnext_tiny", "vit_b_16", "swin_t")
+MORE_OPSETS = (14, 17)
+MORE_FIXED_224 = ("vit_b_16", "swin_t")
 OPSETS = (13, 14, 15, 16, 17)
 BNS = ("bnfold", "bnkept")
 BATCHES = ("b2", "dyn")
@@ -75,21 +85,20 @@ LOGIT_STD = 5.0
 def build(name, transform_input=False):
     """Returns the torchvision model with random weights and randomised
     BatchNorm statistics, in eval mode."""
-    torch.manual_seed(SEED + MODELS.index(name))
-    if name == "resnet18":
-        m = torchvision.models.resnet18(weights=None)
-    elif name == "googlenet":
+    known = MODELS + MORE
+    if name not in known:
+        raise SystemExit(f"torchvision_exports: unknown model {name!r}; want one of {', '.join(known)}")
+    torch.manual_seed(SEED + known.index(name))
+    if name == "googlenet":
         m = torchvision.models.googlenet(
             weights=None, aux_logits=False, transform_input=transform_input, init_weights=True)
-    elif name == "mobilenet_v2":
-        m = torchvision.models.mobilenet_v2(weights=None)
     else:
-        raise SystemExit(f"torchvision_exports: unknown model {name!r}; want one of {', '.join(MODELS)}")
+        m = getattr(torchvision.models, name)(weights=None)
     # Fresh BatchNorm layers have mean 0, var 1, weight 1, bias 0 (ResNet
     # even zero-inits nothing here, but its BN is otherwise the identity up
     # to eps): folding them would test nothing. Give them statistics like a
     # trained network's, mild enough that activations stay O(1).
-    g = torch.Generator().manual_seed(SEED + 100 + MODELS.index(name))
+    g = torch.Generator().manual_seed(SEED + 100 + known.index(name))
     with torch.no_grad():
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
@@ -104,9 +113,16 @@ def build(name, transform_input=False):
     # absolute tolerance would accept almost whatever the engine computed.
     # Scale the final Linear so the logits have a standard deviation of
     # LOGIT_STD, as a trained classifier's do.
-    fc = m.fc if hasattr(m, "fc") else m.classifier[-1]
+    # The classifier: the last Linear (SqueezeNet's is a 1×1 Conv2d).
+    fc = [mod for mod in m.modules() if isinstance(mod, torch.nn.Linear)
+          or (name == "squeezenet1_1" and isinstance(mod, torch.nn.Conv2d))][-1]
     with torch.no_grad():
-        x = torch.randn(8, 3, 64, 64, generator=g)
+        if float(fc.weight.abs().max()) == 0:
+            # ViT zero-initialises its head: every logit would be the bias.
+            fc.weight.copy_(0.02 * torch.randn(fc.weight.shape, generator=g))
+            fc.bias.copy_(0.02 * torch.randn(fc.bias.shape, generator=g))
+        px = 224 if name in MORE_FIXED_224 else 64
+        x = torch.randn(8 if px == 64 else 2, 3, px, px, generator=g)
         s = LOGIT_STD / float(m(x).std())
         fc.weight.mul_(s)
         fc.bias.mul_(s)
@@ -161,7 +177,7 @@ def folder_name(model, opset, bn, batch, size, extra=""):
     return name + "_" + extra if extra else name
 
 
-def export_one(model_name, model, outdir, opset, bn, batch, size, force, extra=""):
+def export_one(model_name, model, outdir, opset, bn, batch, size, force, extra="", check_bn=True):
     d = os.path.join(outdir, folder_name(model_name, opset, bn, batch, size, extra))
     path = os.path.join(d, "model.onnx")
     data = os.path.join(d, "test_data_set_0")
@@ -201,7 +217,9 @@ def export_one(model_name, model, outdir, opset, bn, batch, size, force, extra="
     # Sanity: the export has the BatchNormalization nodes we asked for.
     ops = {n.op_type for n in onnx.load(path, load_external_data=False).graph.node}
     has_bn = "BatchNormalization" in ops
-    if has_bn != (bn == "bnkept"):
+    # (Not for --more: DenseNet's BatchNorms precede their convolutions
+    # and cannot be folded.)
+    if check_bn and has_bn != (bn == "bnkept"):
         raise SystemExit(f"torchvision_exports: {path}: BatchNormalization present={has_bn}, want {bn}")
     return d, time.monotonic() - t0, False
 
@@ -295,6 +313,8 @@ def main():
     ap.add_argument("--extras", action="store_true",
                     help="also write the %d exports with other settings (see EXTRAS; "
                     "--opsets and --sizes do not filter them)" % len(EXTRAS))
+    ap.add_argument("--more", action="store_true",
+                    help="also export and check the other torchvision classifiers of MORE (opsets 14 and 17)")
     ap.add_argument("--probes", action="store_true",
                     help="also write OUTDIR/probes/: exports the Go engine does not run yet")
     ap.add_argument("--force", action="store_true", help="re-export folders that already exist")
@@ -333,6 +353,15 @@ def main():
             done.append((d, name, opset, bn, batch, size))
             state = "exists" if skipped else f"{secs:.1f}s"
             print(f"{os.path.basename(d)}\t{state}", flush=True)
+    if a.more:
+        for name in MORE:
+            model = build(name)
+            size = 224 if name in MORE_FIXED_224 else 64
+            for opset in MORE_OPSETS:
+                d, secs, skipped = export_one(name, model, a.outdir, opset, "bnfold", "dyn", size, a.force, check_bn=False)
+                done.append((d, name, opset, "bnfold", "dyn", size))
+                state = "exists" if skipped else f"{secs:.1f}s"
+                print(f"{os.path.basename(d)}\t{state}", flush=True)
     if a.probes:
         write_probes(a.outdir, a.force)
     if a.extras:
