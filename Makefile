@@ -32,7 +32,7 @@ help:
 	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP) (JOBS=2: two shards side by side)"
 	@echo "make models       train (or resume) the reference models into out/models (MODELS=..., JOBS=2)"
 	@echo "make results      regenerate docs/RESULTS.md from docs/results/*.json"
-	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (needs python3-torch, python3-torchvision) and run check on each"
+	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (TV_FLAGS=\"--subset --more\": eleven more classifiers; needs python3-torch, python3-torchvision) and run check on each"
 
 setup:
 	@scripts/setup.sh
@@ -118,7 +118,8 @@ lint:
 
 # Exports the --subset of torchvision models (48, ~1.4 GB, into TV_DIR, not
 # the repository) and runs `check` on each; then run the Go tests on them
-# with CSAM_TORCHVISION_DIR=$(TV_DIR).
+# with CSAM_TORCHVISION_DIR=$(TV_DIR). TV_FLAGS="--subset --more" adds 22
+# exports of eleven other classifiers (ConvNeXt, ViT, Swin, ...; ~1.5 GB).
 TV_FLAGS ?= --subset
 check-torchvision: build
 	/usr/bin/python3 scripts/torchvision_exports.py $(TV_DIR) $(TV_FLAGS) --check $(BIN) --table $(TV_DIR)/check.tsv
