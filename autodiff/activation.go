@@ -29,6 +29,8 @@ const (
 	actNeg
 	actAbs
 	actReciprocal
+	actFloor // gradient 0 (a step function)
+	actCeil
 )
 
 func init() {
@@ -42,7 +44,7 @@ func init() {
 	register("HardSigmoid", simple(actHardSigmoid))
 	register("HardSwish", simple(actHardSwish))
 	for name, a := range map[string]activation{"Sqrt": actSqrt, "Erf": actErf, "Exp": actExp, "Log": actLog,
-		"Tanh": actTanh, "Neg": actNeg, "Abs": actAbs, "Reciprocal": actReciprocal} {
+		"Tanh": actTanh, "Neg": actNeg, "Abs": actAbs, "Reciprocal": actReciprocal, "Floor": actFloor, "Ceil": actCeil} {
 		register(name, simple(a))
 	}
 }
@@ -52,6 +54,7 @@ var unaryMath = map[activation]func(float64) float64{
 	actSqrt: math.Sqrt, actErf: math.Erf, actExp: math.Exp, actLog: math.Log, actTanh: math.Tanh,
 	actNeg: func(v float64) float64 { return -v }, actAbs: math.Abs,
 	actReciprocal: func(v float64) float64 { return 1 / v },
+	actFloor:      math.Floor, actCeil: math.Ceil,
 }
 
 // activationKernel runs one elementwise activation. NaN inputs give NaN
@@ -212,6 +215,8 @@ func unaryDeriv(a activation, x, y float64) float64 {
 		return x * 0 // 0, or NaN for a NaN input
 	case actReciprocal:
 		return -y * y
+	case actFloor, actCeil:
+		return x * 0 // 0, or NaN for a NaN or infinite input
 	}
 	return math.NaN()
 }

@@ -29,6 +29,9 @@ func init() {
 		})
 	}
 	register("Sum", func(n *graph.Node, opset int64) (Kernel, error) { return &sumKernel{}, nil })
+	register("Mean", func(n *graph.Node, opset int64) (Kernel, error) { return &sumKernel{op: "Mean"}, nil })
+	register("Max", func(n *graph.Node, opset int64) (Kernel, error) { return &sumKernel{op: "Max"}, nil })
+	register("Min", func(n *graph.Node, opset int64) (Kernel, error) { return &sumKernel{op: "Min"}, nil })
 }
 
 type arithOp int
@@ -457,16 +460,19 @@ func addScaledBroadcast(p *bcastPlan, k int, dst, g, other []float32, j int, sca
 	})
 }
 
-// sumKernel is Sum: the elementwise sum of any number of inputs, with
-// broadcasting.
+// sumKernel is Sum (op ""), Mean, Max and Min: the elementwise sum,
+// mean, maximum or minimum of any number of inputs, with broadcasting.
+// Max and Min pass each element's gradient to the first input that holds
+// the result (a NaN operand is the result, as in numpy's maximum).
 type sumKernel struct {
+	op    string
 	dtype tensor.DType
 	plan  *bcastPlan
 }
 
 func (k *sumKernel) Setup(in []Value) ([]Output, error) {
 	if len(in) == 0 {
-		return nil, errors.New("Sum needs at least one input")
+		return nil, errors.New("needs at least one input")
 	}
 	shapes := make([][]int, len(in))
 	for i, v := range in {
@@ -481,6 +487,9 @@ func (k *sumKernel) Setup(in []Value) ([]Output, error) {
 	if err := checkArithDType(in[0].DType); err != nil {
 		return nil, err
 	}
+	if k.op == "Mean" && in[0].DType != tensor.Float32 && in[0].DType != tensor.Float64 {
+		return nil, fmt.Errorf("Mean of %s: the engine averages float32 and float64 only", in[0].DType)
+	}
 	k.dtype = in[0].DType
 	out, err := broadcastShapes(shapes...)
 	if err != nil {
@@ -491,6 +500,32 @@ func (k *sumKernel) Setup(in []Value) ([]Output, error) {
 }
 
 func (k *sumKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	if k.op == "Max" || k.op == "Min" {
+		switch {
+		case k.dtype == tensor.Float32:
+			extremeRows(k.plan, k.op == "Max", out[0].F32, in, f32Of)
+		case k.dtype == tensor.Float64:
+			extremeRows(k.plan, k.op == "Max", out[0].F64, in, f64Of)
+		default:
+			extremeRows(k.plan, k.op == "Max", out[0].I64, in, i64Of)
+		}
+		return nil
+	}
+	defer func() {
+		if k.op != "Mean" {
+			return
+		}
+		n := float64(len(in))
+		if k.dtype == tensor.Float32 {
+			for i, v := range out[0].F32 {
+				out[0].F32[i] = float32(float64(v) / n)
+			}
+		} else {
+			for i, v := range out[0].F64 {
+				out[0].F64[i] = v / n
+			}
+		}
+	}()
 	switch {
 	case k.dtype == tensor.Float32:
 		sumRows(k.plan, out[0].F32, in, f32Of)
@@ -524,13 +559,60 @@ func sumRows[T float32 | float64 | int64](p *bcastPlan, z []T, in []*tensor.Tens
 	})
 }
 
+// extremeRows sets z to the elementwise maximum (max) or minimum of the
+// inputs; NaN operands win.
+func extremeRows[T float32 | float64 | int64](p *bcastPlan, max bool, z []T, in []*tensor.Tensor, data func(*tensor.Tensor) []T) {
+	n := p.inner
+	p.rows(func(o int, offs []int) {
+		zz := z[o : o+n]
+		for k, t := range in {
+			x, s, off := data(t), p.innerStride(k), offs[k]
+			for i := range zz {
+				v := x[off+i*s]
+				if k == 0 || zz[i] == zz[i] && (v != v || (max && v > zz[i]) || (!max && v < zz[i])) {
+					zz[i] = v
+				}
+			}
+		}
+	})
+}
+
 func (k *sumKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
 	if gout[0] == nil || k.dtype != tensor.Float32 {
 		return nil
 	}
-	for i, g := range gin {
-		if g != nil {
-			k.plan.reduceSumInto(i, g.F32, gout[0].F32)
+	g := gout[0].F32
+	if k.op == "Max" || k.op == "Min" {
+		// To the first input holding the result (NaN holds a NaN result).
+		z, n := out[0].F32, k.plan.inner
+		k.plan.rows(func(o int, offs []int) {
+			for i := range n {
+				r := z[o+i]
+				for j, t := range in {
+					v := t.F32[offs[j]+i*k.plan.innerStride(j)]
+					if v == r || (r != r && v != v) {
+						if gin[j] != nil {
+							gin[j].F32[offs[j]+i*k.plan.innerStride(j)] += g[o+i]
+						}
+						break
+					}
+				}
+			}
+		})
+		return nil
+	}
+	scale := float32(1)
+	if k.op == "Mean" {
+		scale = 1 / float32(len(in))
+	}
+	for i, gi := range gin {
+		if gi == nil {
+			continue
+		}
+		if scale == 1 {
+			k.plan.reduceSumInto(i, gi.F32, g)
+		} else {
+			addScaledBroadcast(k.plan, i, gi.F32, g, nil, 0, scale)
 		}
 	}
 	return nil

@@ -343,3 +343,55 @@ func BenchmarkAddResidual(b *testing.B) {
 		}
 	}
 }
+
+// TestMaxMinMean: the variadic elementwise ops under broadcasting, NaN
+// winning Max and Min, and their gradients (Max/Min: to the first input
+// holding the result; Mean: 1/n to each).
+func TestMaxMinMean(t *testing.T) {
+	a := tensor.FromFloat32([]float32{1, 5, -2, 7}, 2, 2)
+	b := tensor.FromFloat32([]float32{3, 0}, 2)
+	c := tensor.FromFloat32([]float32{2}, 1)
+	for op, want := range map[string][]float32{
+		"Max":  {3, 5, 3, 7},
+		"Min":  {1, 0, -2, 0},
+		"Mean": {2, 7.0 / 3, 1, 3},
+	} {
+		got, err := runKernel(newTestNode(op, 3, 1), 13, a, b, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cmp.Equal(got[0].F32, want) {
+			t.Errorf("%s = %v, want %v", op, got[0].F32, want)
+		}
+		rng := rand.New(rand.NewPCG(7, 7))
+		gradCheck(t, newTestNode(op, 3, 1), 13, []*tensor.Tensor{randomTensor(rng, 2, 3), randomTensor(rng, 3), randomTensor(rng, 2, 1)}, []int{0, 1, 2}, gradCheckTol)
+	}
+	nan := float32(math.NaN())
+	got, err := runKernel(newTestNode("Max", 2, 1), 13, tensor.FromFloat32([]float32{1, nan}, 2), tensor.FromFloat32([]float32{nan, 1}, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(float64(got[0].F32[0])) || !math.IsNaN(float64(got[0].F32[1])) {
+		t.Errorf("Max with NaN operands = %v, want [NaN NaN]", got[0].F32)
+	}
+	ints, err := runKernel(newTestNode("Min", 2, 1), 13, int64s(4, -9), int64s(2))
+	if err != nil || !slices.Equal(ints[0].I64, []int64{2, -9}) {
+		t.Errorf("Min on int64 = %v (%v), want [2 -9]", ints, err)
+	}
+}
+
+// TestFloorCeilSize: Floor and Ceil round (their gradient is 0); Size is
+// the element count.
+func TestFloorCeilSize(t *testing.T) {
+	x := tensor.FromFloat32([]float32{-1.5, -0.5, 0.5, 2}, 4)
+	for op, want := range map[string][]float32{"Floor": {-2, -1, 0, 2}, "Ceil": {-1, 0, 1, 2}} {
+		got, err := runKernel(newTestNode(op, 1, 1), 13, x)
+		if err != nil || !cmp.Equal(got[0].F32, want) {
+			t.Errorf("%s = %v (%v), want %v", op, got, err, want)
+		}
+	}
+	got, err := runKernel(newTestNode("Size", 1, 1), 13, tensor.New(2, 3, 4))
+	if err != nil || len(got[0].Shape) != 0 || got[0].I64[0] != 24 {
+		t.Errorf("Size = %v (%v), want scalar 24", got, err)
+	}
+}

@@ -8,27 +8,49 @@ import (
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
-// ReduceMean: the mean over axes (an attribute before opset 18, the
-// optional input 1 from 18), keeping the reduced axes as size 1 when
-// keepdims=1 (the default). No axes means every axis, unless
-// noop_with_empty_axes=1 (opset 18), which makes the op an identity.
+// ReduceMean, ReduceSum and ReduceMax: the mean, sum or maximum over axes
+// (an attribute before opset 18 — 13 for ReduceSum —, the optional input 1
+// from then on), keeping the reduced axes as size 1 when keepdims=1 (the
+// default). No axes means every axis, unless noop_with_empty_axes=1, which
+// makes the op an identity. ReduceMax's gradient goes to the first
+// maximal element of each reduced group; a NaN in a group is its maximum.
+
+type reduceMode int
+
+const (
+	reduceMean reduceMode = iota
+	reduceSum
+	reduceMax
+)
 
 func init() {
-	register("ReduceMean", func(n *graph.Node, opset int64) (Kernel, error) {
-		opset = opsetOrLatest(opset)
-		k := &reduceMeanKernel{keepDims: n.AttrInt("keepdims", 1) != 0}
-		if opset < 18 {
-			k.axes = n.AttrInts("axes", nil)
-		} else {
-			k.axesInput = true
-			k.noopEmpty = n.AttrInt("noop_with_empty_axes", 0) != 0
-		}
-		return k, nil
+	for name, c := range map[string]struct {
+		mode      reduceMode
+		inputFrom int64 // the opset from which axes are an input
+	}{"ReduceMean": {reduceMean, 18}, "ReduceSum": {reduceSum, 13}, "ReduceMax": {reduceMax, 18}} {
+		register(name, func(n *graph.Node, opset int64) (Kernel, error) {
+			opset = opsetOrLatest(opset)
+			k := &reduceMeanKernel{mode: c.mode, keepDims: n.AttrInt("keepdims", 1) != 0}
+			if opset < c.inputFrom {
+				k.axes = n.AttrInts("axes", nil)
+			} else {
+				k.axesInput = true
+				k.noopEmpty = n.AttrInt("noop_with_empty_axes", 0) != 0
+			}
+			return k, nil
+		})
+	}
+	register("GlobalMaxPool", func(*graph.Node, int64) (Kernel, error) {
+		return &reduceMeanKernel{mode: reduceMax, keepDims: true, spatial: true}, nil
 	})
 }
 
+// reduceMeanKernel runs ReduceMean, ReduceSum and ReduceMax (mode), and
+// GlobalMaxPool (ReduceMax over the spatial axes).
 type reduceMeanKernel struct {
+	mode      reduceMode
 	keepDims  bool
+	spatial   bool // reduce every axis after the first two (GlobalMaxPool)
 	axes      []int64
 	axesInput bool
 	noopEmpty bool
@@ -37,6 +59,7 @@ type reduceMeanKernel struct {
 	plan  *bcastPlan // over the input shape; "input" 0 is the kept output
 	count int        // elements averaged into each output
 	acc   []float64  // scratch, one per output element
+	arg   []int      // ReduceMax: the input offset of each output's maximum
 }
 
 func (k *reduceMeanKernel) Setup(in []Value) ([]Output, error) {
@@ -48,6 +71,14 @@ func (k *reduceMeanKernel) Setup(in []Value) ([]Output, error) {
 	}
 	x := in[0].Shape
 	axes := k.axes
+	if k.spatial {
+		if len(x) < 3 {
+			return nil, fmt.Errorf("X has shape %v, want [N, C, spatial...]", x)
+		}
+		for a := 2; a < len(x); a++ {
+			axes = append(axes, int64(a))
+		}
+	}
 	if k.axesInput && len(in) > 1 && in[1].Present {
 		var err error
 		if axes, err = constInts(in[1], "the axes input"); err != nil {
@@ -91,6 +122,12 @@ func (k *reduceMeanKernel) Setup(in []Value) ([]Output, error) {
 	}
 	k.plan = newBcastPlan(x, kept)
 	k.acc = make([]float64, tensor.Numel(kept))
+	if k.mode == reduceMax {
+		if k.count == 0 {
+			return nil, fmt.Errorf("ReduceMax over an empty axis of %v", x)
+		}
+		k.arg = make([]int, len(k.acc))
+	}
 	return []Output{{DType: tensor.Float32, Shape: out}}, nil
 }
 
@@ -100,6 +137,10 @@ func (k *reduceMeanKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) erro
 		return nil
 	}
 	x, acc, n, s := in[0].F32, k.acc, k.plan.inner, k.plan.innerStride(0)
+	if k.mode == reduceMax {
+		k.forwardMax(x, out[0].F32)
+		return nil
+	}
 	clear(acc)
 	k.plan.rows(func(o int, offs []int) {
 		a := offs[0]
@@ -115,11 +156,34 @@ func (k *reduceMeanKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) erro
 			acc[a+i] += float64(v)
 		}
 	})
+	if k.mode == reduceSum {
+		for i, v := range acc {
+			out[0].F32[i] = float32(v)
+		}
+		return nil
+	}
 	// An empty reduction (count 0) gives NaN, as 0/0 does in numpy.
 	for i, v := range acc {
 		out[0].F32[i] = float32(v / float64(k.count))
 	}
 	return nil
+}
+
+// forwardMax sets each output to the maximum of its group and records
+// where it is (the first one; a NaN wins and stays).
+func (k *reduceMeanKernel) forwardMax(x, y []float32) {
+	n, s := k.plan.inner, k.plan.innerStride(0)
+	seen := k.acc // 0: the output has no candidate yet
+	clear(seen)
+	k.plan.rows(func(o int, offs []int) {
+		for i, v := range x[o : o+n] {
+			a := offs[0] + i*s
+			m := y[a]
+			if seen[a] == 0 || (m == m && (v > m || v != v)) {
+				y[a], k.arg[a], seen[a] = v, o+i, 1
+			}
+		}
+	})
 }
 
 func (k *reduceMeanKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
@@ -131,7 +195,16 @@ func (k *reduceMeanKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.
 		addInto(gx, g)
 		return nil
 	}
-	inv := 1 / float32(k.count)
+	if k.mode == reduceMax {
+		for a, j := range k.arg {
+			gx[j] += g[a]
+		}
+		return nil
+	}
+	inv := float32(1)
+	if k.mode == reduceMean {
+		inv = 1 / float32(k.count)
+	}
 	n, s := k.plan.inner, k.plan.innerStride(0)
 	k.plan.rows(func(o int, offs []int) {
 		a := offs[0]

@@ -71,3 +71,50 @@ func TestReduceMeanAccuracy(t *testing.T) {
 		t.Errorf("ReduceMean of 2^20 values = %v, want %v (diff %g)", got[0].F32[0], want, d)
 	}
 }
+
+// TestReduceSumMaxGlobalMaxPool: values on iota data (x[i] = i) and
+// gradients against finite differences; ReduceSum takes its axes as an
+// input from opset 13, ReduceMax from 18; GlobalMaxPool keeps [N, C, 1, 1].
+func TestReduceSumMaxGlobalMaxPool(t *testing.T) {
+	x := opsIota(2, 3, 2)
+	tests := []struct {
+		name  string
+		node  *graph.Node
+		opset int64
+		axes  *tensor.Tensor
+		shape []int
+		want  []float32
+	}{
+		{"sum axis 1 attribute", newTestNode("ReduceSum", 1, 1, intsAttr("axes", 1)), 11, nil, []int{2, 1, 2}, []float32{6, 9, 24, 27}},
+		{"sum axes input, no keepdims", newTestNode("ReduceSum", 2, 1, intAttr("keepdims", 0)), 13, int64s(0, 2), []int{3}, []float32{14, 22, 30}},
+		{"max axis -1", newTestNode("ReduceMax", 1, 1, intsAttr("axes", -1)), 13, nil, []int{2, 3, 1}, []float32{1, 3, 5, 7, 9, 11}},
+		{"max all, axes input", newTestNode("ReduceMax", 2, 1), 18, int64s(), []int{1, 1, 1}, []float32{11}},
+		{"global max pool", newTestNode("GlobalMaxPool", 1, 1), 13, nil, []int{2, 3, 1}, []float32{1, 3, 5, 7, 9, 11}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := []*tensor.Tensor{x}
+			if tt.axes != nil {
+				in = append(in, tt.axes)
+			}
+			got, err := runKernel(tt.node, tt.opset, in...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cmp.Equal(got[0].Shape, tt.shape, cmpopts.EquateEmpty()) || !cmp.Equal(got[0].F32, tt.want) {
+				t.Errorf("%s = %v %v, want %v %v", tt.node.OpType, got[0].Shape, got[0].F32, tt.shape, tt.want)
+			}
+			in[0] = randomTensor(rand.New(rand.NewPCG(6, 6)), 2, 3, 2)
+			gradCheck(t, tt.node, tt.opset, in, []int{0}, gradCheckTol)
+		})
+	}
+	// A NaN is its group's maximum.
+	nan := float32(math.NaN())
+	got, err := runKernel(newTestNode("ReduceMax", 1, 1, intsAttr("axes", 1)), 13, tensor.FromFloat32([]float32{1, nan, 3, 4, 5, 6}, 2, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(float64(got[0].F32[0])) || got[0].F32[1] != 6 {
+		t.Errorf("ReduceMax with a NaN = %v, want [NaN 6]", got[0].F32)
+	}
+}

@@ -19,6 +19,7 @@ func init() {
 	register("Where", func(*graph.Node, int64) (Kernel, error) { return &whereKernel{}, nil })
 	register("Expand", func(*graph.Node, int64) (Kernel, error) { return &expandKernel{}, nil })
 	register("Not", func(*graph.Node, int64) (Kernel, error) { return &notKernel{}, nil })
+	register("Size", func(*graph.Node, int64) (Kernel, error) { return &sizeKernel{}, nil })
 	register("Range", func(*graph.Node, int64) (Kernel, error) { return &rangeKernel{}, nil })
 	register("ScatterND", func(n *graph.Node, _ int64) (Kernel, error) {
 		if r := n.AttrString("reduction", "none"); r != "none" {
@@ -382,5 +383,27 @@ func (k *scatterNDKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.T
 			}
 		}
 	}
+	return nil
+}
+
+// sizeKernel is Size: the element count of its input, as an int64 scalar.
+// It reads only the shape, which the engine fixes when it compiles.
+type sizeKernel struct {
+	NonDifferentiable
+	n int64
+}
+
+func (*sizeKernel) shapeOnly() {}
+
+func (k *sizeKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 1 || !in[0].Present {
+		return nil, errors.New("Size takes one input")
+	}
+	k.n = int64(tensor.Numel(in[0].Shape))
+	return []Output{{DType: tensor.Int64, Shape: []int{}}}, nil
+}
+
+func (k *sizeKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	out[0].I64[0] = k.n
 	return nil
 }
