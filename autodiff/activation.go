@@ -31,6 +31,16 @@ const (
 	actReciprocal
 	actFloor // gradient 0 (a step function)
 	actCeil
+	// Smooth activations with parameters (alpha, beta): Elu (alpha), Selu
+	// (alpha, gamma in beta), Celu (alpha), Gelu (beta 1: the tanh
+	// approximation), and Softplus, Softsign, Mish.
+	actElu
+	actSelu
+	actCelu
+	actGelu
+	actSoftplus
+	actSoftsign
+	actMish
 )
 
 func init() {
@@ -44,12 +54,60 @@ func init() {
 	register("HardSigmoid", simple(actHardSigmoid))
 	register("HardSwish", simple(actHardSwish))
 	for name, a := range map[string]activation{"Sqrt": actSqrt, "Erf": actErf, "Exp": actExp, "Log": actLog,
-		"Tanh": actTanh, "Neg": actNeg, "Abs": actAbs, "Reciprocal": actReciprocal, "Floor": actFloor, "Ceil": actCeil} {
+		"Tanh": actTanh, "Neg": actNeg, "Abs": actAbs, "Reciprocal": actReciprocal, "Floor": actFloor, "Ceil": actCeil,
+		"Elu": actElu, "Selu": actSelu, "Celu": actCelu, "Gelu": actGelu, "Softplus": actSoftplus,
+		"Softsign": actSoftsign, "Mish": actMish} {
 		register(name, simple(a))
 	}
 }
 
-// unaryMath is the float64 function of an elementwise math activation.
+// mathFunc is the float64 function of an elementwise math activation.
+func (k *activationKernel) mathFunc() func(float64) float64 {
+	alpha, beta := float64(k.alpha), float64(k.beta)
+	switch k.act {
+	case actElu:
+		return func(x float64) float64 {
+			if x > 0 {
+				return x
+			}
+			return alpha * math.Expm1(x)
+		}
+	case actSelu:
+		return func(x float64) float64 {
+			if x > 0 {
+				return beta * x
+			}
+			return beta * alpha * math.Expm1(x)
+		}
+	case actCelu:
+		return func(x float64) float64 { return max(0, x) + min(0, alpha*math.Expm1(x/alpha)) }
+	case actGelu:
+		if beta == 1 {
+			return func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(geluTanhArg(x))) }
+		}
+		return func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
+	case actSoftplus:
+		return softplus
+	case actSoftsign:
+		return func(x float64) float64 { return x / (1 + math.Abs(x)) }
+	case actMish:
+		return func(x float64) float64 { return x * math.Tanh(softplus(x)) }
+	}
+	return unaryMath[k.act]
+}
+
+// softplus is log(1 + e^x) without overflow.
+func softplus(x float64) float64 {
+	if x > 0 {
+		return x + math.Log1p(math.Exp(-x))
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// geluTanhArg is the argument of tanh in Gelu's tanh approximation.
+func geluTanhArg(x float64) float64 { return math.Sqrt(2/math.Pi) * (x + 0.044715*x*x*x) }
+
+// unaryMath is the float64 function of the parameterless math activations.
 var unaryMath = map[activation]func(float64) float64{
 	actSqrt: math.Sqrt, actErf: math.Erf, actExp: math.Exp, actLog: math.Log, actTanh: math.Tanh,
 	actNeg: func(v float64) float64 { return -v }, actAbs: math.Abs,
@@ -85,6 +143,21 @@ func newActivation(n *graph.Node, opset int64, a activation) (Kernel, error) {
 		k.alpha = n.AttrFloat("alpha", 0.01)
 	case actHardSigmoid:
 		k.alpha, k.beta = n.AttrFloat("alpha", 0.2), n.AttrFloat("beta", 0.5)
+	case actElu, actCelu:
+		k.alpha = n.AttrFloat("alpha", 1)
+		if a == actCelu && k.alpha == 0 {
+			return nil, errors.New("Celu's alpha must not be 0")
+		}
+	case actSelu:
+		k.alpha, k.beta = n.AttrFloat("alpha", 1.67326319217681884765625), n.AttrFloat("gamma", 1.05070102214813232421875)
+	case actGelu:
+		switch ap := n.AttrString("approximate", "none"); ap {
+		case "none":
+		case "tanh":
+			k.beta = 1
+		default:
+			return nil, fmt.Errorf("approximate %q is not one of none, tanh", ap)
+		}
 	case actClip:
 		k.lo, k.hi = float32(math.Inf(-1)), float32(math.Inf(1))
 		if opset < 11 {
@@ -179,7 +252,7 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 				ys[i] = v * clamp01(v/6+0.5)
 			}
 		default:
-			f := unaryMath[k.act]
+			f := k.mathFunc()
 			for i, v := range xs {
 				ys[i] = float32(f(float64(v)))
 			}
@@ -190,7 +263,46 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 
 // unaryDeriv is the derivative of an elementwise math activation at x,
 // where it gave y: Sqrt 1/(2y), Erf 2/√π·e^(-x²), Exp y, Log 1/x, Tanh
-// 1-y², Neg -1, Abs sign(x) (0 at 0, as PyTorch), Reciprocal -y².
+// 1-y², Neg -1, Abs sign(x) (0 at 0, as PyTorch), Reciprocal -y²; the
+// smooth activations' own (at x = 0 Elu, Selu and Celu take the left
+// piece, as PyTorch).
+func (k *activationKernel) unaryDeriv(x, y float64) float64 {
+	alpha, beta := float64(k.alpha), float64(k.beta)
+	switch a := k.act; a {
+	case actElu:
+		if x > 0 {
+			return 1
+		}
+		return alpha * math.Exp(x)
+	case actSelu:
+		if x > 0 {
+			return beta
+		}
+		return beta * alpha * math.Exp(x)
+	case actCelu:
+		if x > 0 {
+			return 1
+		}
+		return math.Exp(x / alpha)
+	case actGelu:
+		if beta == 1 {
+			t := math.Tanh(geluTanhArg(x))
+			return 0.5*(1+t) + 0.5*x*(1-t*t)*math.Sqrt(2/math.Pi)*(1+3*0.044715*x*x)
+		}
+		return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
+	case actSoftplus:
+		return 1 / (1 + math.Exp(-x))
+	case actSoftsign:
+		d := 1 + math.Abs(x)
+		return 1 / (d * d)
+	case actMish:
+		t := math.Tanh(softplus(x))
+		return t + x*(1-t*t)/(1+math.Exp(-x))
+	}
+	return unaryDeriv(k.act, x, y)
+}
+
+// unaryDeriv is the derivative of a parameterless math activation.
 func unaryDeriv(a activation, x, y float64) float64 {
 	switch a {
 	case actSqrt:
@@ -293,7 +405,7 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 			default:
 				ys := y[s:e]
 				for i, v := range xs {
-					ds[i] += float32(float64(gs[i]) * unaryDeriv(k.act, float64(v), float64(ys[i])))
+					ds[i] += float32(float64(gs[i]) * k.unaryDeriv(float64(v), float64(ys[i])))
 				}
 			}
 		})

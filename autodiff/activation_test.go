@@ -39,6 +39,18 @@ func TestActivationValues(t *testing.T) {
 		{"Neg", 13, nil, nil, func(x float64) float64 { return -x }},
 		{"Abs", 13, nil, nil, math.Abs},
 		{"Reciprocal", 13, nil, nil, func(x float64) float64 { return 1 / x }},
+		{"Elu", 6, []*graph.Attribute{floatAttr("alpha", 0.5)}, nil, func(x float64) float64 { return map[bool]float64{true: x, false: 0.5 * (math.Exp(x) - 1)}[x > 0] }},
+		{"Selu", 6, nil, nil, func(x float64) float64 {
+			return 1.05070102214813232421875 * map[bool]float64{true: x, false: 1.67326319217681884765625 * (math.Exp(x) - 1)}[x > 0]
+		}},
+		{"Celu", 12, []*graph.Attribute{floatAttr("alpha", 2)}, nil, func(x float64) float64 { return math.Max(0, x) + math.Min(0, 2*(math.Exp(x/2)-1)) }},
+		{"Gelu", 20, nil, nil, func(x float64) float64 { return x / 2 * (1 + math.Erf(x/math.Sqrt2)) }},
+		{"Gelu", 20, []*graph.Attribute{stringAttr("approximate", "tanh")}, nil, func(x float64) float64 {
+			return x / 2 * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+		}},
+		{"Softplus", 1, nil, nil, func(x float64) float64 { return math.Log(1 + math.Exp(x)) }},
+		{"Softsign", 1, nil, nil, func(x float64) float64 { return x / (1 + math.Abs(x)) }},
+		{"Mish", 18, nil, nil, func(x float64) float64 { return x * math.Tanh(math.Log(1+math.Exp(x))) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
@@ -104,6 +116,14 @@ func TestActivationGradients(t *testing.T) {
 		{"sqrt", "Sqrt", 13, nil, nil},
 		{"log", "Log", 13, nil, nil},
 		{"reciprocal", "Reciprocal", 13, nil, nil},
+		{"elu", "Elu", 6, []*graph.Attribute{floatAttr("alpha", 0.5)}, nil},
+		{"selu", "Selu", 6, nil, nil},
+		{"celu", "Celu", 12, []*graph.Attribute{floatAttr("alpha", 2)}, nil},
+		{"gelu", "Gelu", 20, nil, nil},
+		{"gelu-tanh", "Gelu", 20, []*graph.Attribute{stringAttr("approximate", "tanh")}, nil},
+		{"softplus", "Softplus", 1, nil, nil},
+		{"softsign", "Softsign", 1, nil, nil},
+		{"mish", "Mish", 18, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 // error.
 
 func init() {
-	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv, opPow, opMod} {
+	for _, op := range []arithOp{opAdd, opSub, opMul, opDiv, opPow, opMod, opPRelu} {
 		register(op.String(), func(n *graph.Node, opset int64) (Kernel, error) {
 			opset = opsetOrLatest(opset)
 			return newArith(n, opset, op)
@@ -45,9 +45,12 @@ const (
 	// Mod: integers take the divisor's sign (Python's %) unless fmod=1,
 	// which takes the dividend's (C's fmod); floats need fmod=1.
 	opMod
+	opPRelu // a > 0 ? a : b·a (b: the slope), floats only
 )
 
-func (o arithOp) String() string { return [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Mod"}[o] }
+func (o arithOp) String() string {
+	return [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Mod", "PRelu"}[o]
+}
 
 // arithKernel is a binary arithmetic op.
 type arithKernel struct {
@@ -129,6 +132,9 @@ func (k *arithKernel) Setup(in []Value) ([]Output, error) {
 	if k.op == opPow && !isFloat {
 		return nil, fmt.Errorf("Pow of %s: the engine raises float32 and float64 only", in[0].DType)
 	}
+	if k.op == opPRelu && !isFloat {
+		return nil, fmt.Errorf("PRelu of %s: float32 and float64 only", in[0].DType)
+	}
 	if k.op == opMod && isFloat && !k.fmod {
 		return nil, fmt.Errorf("Mod of %s needs fmod=1 (the ONNX rule for floats)", in[0].DType)
 	}
@@ -206,7 +212,19 @@ func arithSame(op arithOp, z, a, b []float32) {
 		for i := range z {
 			z[i] = float32(math.Mod(float64(a[i]), float64(b[i])))
 		}
+	case opPRelu:
+		for i := range z {
+			z[i] = prelu(a[i], b[i])
+		}
 	}
+}
+
+// prelu is x for x > 0 and slope·x otherwise (NaN stays NaN).
+func prelu[T float32 | float64](x, slope T) T {
+	if x > 0 {
+		return x
+	}
+	return slope * x
 }
 
 // pow32 is a^b computed in float64 and rounded (b = 2 gives a·a exactly
@@ -243,6 +261,10 @@ func arithFloat[T float32 | float64](p *bcastPlan, op arithOp, z, a, b []T) {
 		case opMod:
 			for i := range zz {
 				zz[i] = T(math.Mod(float64(a[ia+i*sa]), float64(b[ib+i*sb])))
+			}
+		case opPRelu:
+			for i := range zz {
+				zz[i] = prelu(a[ia+i*sa], b[ib+i*sb])
 			}
 		}
 	})
@@ -340,7 +362,7 @@ func (k *arithKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Ten
 		if gin[1] != nil {
 			addScaledBroadcast(p, 1, gin[1].F32, g, a, 0, 1)
 		}
-	case opDiv, opPow, opMod:
+	case opDiv, opPow, opMod, opPRelu:
 		// Div: dz/da = 1/b, dz/db = -a/b² = -z/b. Pow: dz/da = b·a^(b-1),
 		// dz/db = z·ln a. Mod (fmod): dz/da = 1, dz/db = -trunc(a/b).
 		sa, sb, n := p.innerStride(0), p.innerStride(1), p.inner
@@ -427,6 +449,11 @@ func arithGrads(op arithOp, g, a, b, z float32) (da, db float32) {
 		return g / b, -g * z / b
 	case opMod:
 		return g, -g * float32(math.Trunc(float64(a)/float64(b)))
+	case opPRelu:
+		if a > 0 {
+			return g, 0
+		}
+		return g * b, g * a
 	case opPow:
 		da = float32(float64(g) * float64(b) * math.Pow(float64(a), float64(b)-1))
 		if z != 0 || g != 0 {

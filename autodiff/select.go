@@ -15,7 +15,16 @@ import (
 // Where(Equal(shape, -1), 1, shape)) and for masks; Where passes gradients
 // to the branch it selected, Expand sums them over the broadcast axes.
 func init() {
-	register("Equal", func(*graph.Node, int64) (Kernel, error) { return &equalKernel{}, nil })
+	for _, op := range []string{"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor"} {
+		register(op, func(*graph.Node, int64) (Kernel, error) { return &equalKernel{op: op}, nil })
+	}
+	for _, op := range []string{"ArgMax", "ArgMin"} {
+		register(op, func(n *graph.Node, _ int64) (Kernel, error) {
+			return &argKernel{max: op == "ArgMax", axis: n.AttrInt("axis", 0), keepDims: n.AttrInt("keepdims", 1) != 0,
+				last: n.AttrInt("select_last_index", 0) != 0}, nil
+		})
+	}
+	register("Tile", func(*graph.Node, int64) (Kernel, error) { return &tileKernel{}, nil })
 	register("Where", func(*graph.Node, int64) (Kernel, error) { return &whereKernel{}, nil })
 	register("Expand", func(*graph.Node, int64) (Kernel, error) { return &expandKernel{}, nil })
 	register("Not", func(*graph.Node, int64) (Kernel, error) { return &notKernel{}, nil })
@@ -29,10 +38,12 @@ func init() {
 	})
 }
 
-// equalKernel is Equal: a bool tensor, 1 where the operands are equal
-// (float NaN equals nothing).
+// equalKernel is a comparison (Equal, Greater, Less, GreaterOrEqual,
+// LessOrEqual; a comparison with NaN is false) or a logical op on bools
+// (And, Or, Xor): a bool tensor.
 type equalKernel struct {
 	NonDifferentiable
+	op    string
 	dtype tensor.DType
 	plan  *bcastPlan
 }
@@ -47,12 +58,40 @@ func (k *equalKernel) Setup(in []Value) ([]Output, error) {
 	if err := checkDataDType(in[0].DType); err != nil {
 		return nil, err
 	}
+	logical := k.op == "And" || k.op == "Or" || k.op == "Xor"
+	if logical != (in[0].DType == tensor.Bool) && (logical || k.op != "Equal") {
+		if logical {
+			return nil, fmt.Errorf("%s takes bool inputs, not %s", k.op, in[0].DType)
+		}
+		return nil, fmt.Errorf("%s does not order bool inputs", k.op)
+	}
 	out, err := broadcastShapes(in[0].Shape, in[1].Shape)
 	if err != nil {
 		return nil, err
 	}
 	k.dtype, k.plan = in[0].DType, newBcastPlan(out, in[0].Shape, in[1].Shape)
 	return []Output{{DType: tensor.Bool, Shape: out}}, nil
+}
+
+// compare applies k.op to a pair of values (bools as 0/1).
+func compare[T float32 | float64 | int64](op string, x, y T) bool {
+	switch op {
+	case "Greater":
+		return x > y
+	case "Less":
+		return x < y
+	case "GreaterOrEqual":
+		return x >= y
+	case "LessOrEqual":
+		return x <= y
+	case "And":
+		return x != 0 && y != 0
+	case "Or":
+		return x != 0 || y != 0
+	case "Xor":
+		return (x != 0) != (y != 0)
+	}
+	return x == y
 }
 
 func (k *equalKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
@@ -64,11 +103,11 @@ func (k *equalKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 			var eq bool
 			switch k.dtype {
 			case tensor.Float32:
-				eq = a.F32[ia] == b.F32[ib]
+				eq = compare(k.op, a.F32[ia], b.F32[ib])
 			case tensor.Float64:
-				eq = a.F64[ia] == b.F64[ib]
+				eq = compare(k.op, a.F64[ia], b.F64[ib])
 			default:
-				eq = a.I64[ia] == b.I64[ib]
+				eq = compare(k.op, a.I64[ia], b.I64[ib])
 			}
 			z[o+i] = 0
 			if eq {
@@ -405,5 +444,133 @@ func (k *sizeKernel) Setup(in []Value) ([]Output, error) {
 
 func (k *sizeKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	out[0].I64[0] = k.n
+	return nil
+}
+
+// argKernel is ArgMax or ArgMin along axis: int64 indices of the first
+// extreme element (the last with select_last_index; a NaN is the extreme,
+// as in numpy).
+type argKernel struct {
+	NonDifferentiable
+	max, keepDims, last bool
+	axis                int64
+	outer, n, inner     int
+}
+
+func (k *argKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 1 || !in[0].Present {
+		return nil, errors.New("takes one input")
+	}
+	if err := checkDataDType(in[0].DType); err != nil {
+		return nil, err
+	}
+	x := in[0].Shape
+	ax, err := axisIndex(k.axis, len(x))
+	if err != nil {
+		return nil, err
+	}
+	k.outer, k.n, k.inner = tensor.Numel(x[:ax]), x[ax], tensor.Numel(x[ax+1:])
+	if k.n == 0 {
+		return nil, fmt.Errorf("axis %d of %v is empty", k.axis, x)
+	}
+	out := slices.Clone(x)
+	if k.keepDims {
+		out[ax] = 1
+	} else {
+		out = slices.Delete(out, ax, ax+1)
+	}
+	return []Output{{DType: tensor.Int64, Shape: out}}, nil
+}
+
+func (k *argKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	x, y := in[0], out[0].I64
+	for o := range k.outer {
+		for i := range k.inner {
+			best, bv := 0, castGet(x, o*k.n*k.inner+i)
+			for j := 1; j < k.n; j++ {
+				v := castGet(x, (o*k.n+j)*k.inner+i)
+				if bv != bv {
+					break // a NaN stays the extreme
+				}
+				better := v != v || (k.max && v > bv) || (!k.max && v < bv) || (k.last && v == bv)
+				if better {
+					best, bv = j, v
+				}
+			}
+			y[o*k.inner+i] = int64(best)
+		}
+	}
+	return nil
+}
+
+// tileKernel is Tile with constant repeats: the input repeated along each
+// axis; the gradient sums the copies.
+type tileKernel struct {
+	dtype tensor.DType
+	// src[i]: the input offset of output element i.
+	src []int
+}
+
+func (k *tileKernel) Setup(in []Value) ([]Output, error) {
+	if len(in) != 2 || !in[0].Present || !in[1].Present {
+		return nil, errors.New("Tile takes 2 inputs (input, repeats)")
+	}
+	if err := checkDataDType(in[0].DType); err != nil {
+		return nil, err
+	}
+	x := in[0].Shape
+	r := in[1].Const
+	if r == nil || !in[1].DType.IsInteger() || len(r.I64) != len(x) {
+		return nil, fmt.Errorf("repeats must be a constant integer tensor of %d values (the input's rank)", len(x))
+	}
+	out := make([]int, len(x))
+	for i, v := range r.I64 {
+		if v < 0 {
+			return nil, fmt.Errorf("repeats %v has a negative value", r.I64)
+		}
+		out[i] = x[i] * int(v)
+	}
+	k.dtype = in[0].DType
+	k.src = make([]int, tensor.Numel(out))
+	idx := make([]int, len(out))
+	for i := range k.src {
+		off := 0
+		for d := range out {
+			off = off*x[d] + idx[d]%x[d]
+		}
+		k.src[i] = off
+		for d := len(out) - 1; d >= 0; d-- {
+			if idx[d]++; idx[d] < out[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+	return []Output{{DType: k.dtype, Shape: out}}, nil
+}
+
+func (k *tileKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+	x, y := in[0], out[0]
+	for i, j := range k.src {
+		switch k.dtype {
+		case tensor.Float32:
+			y.F32[i] = x.F32[j]
+		case tensor.Float64:
+			y.F64[i] = x.F64[j]
+		default:
+			y.I64[i] = x.I64[j]
+		}
+	}
+	return nil
+}
+
+func (k *tileKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {
+	if gout[0] == nil || gin[0] == nil || k.dtype != tensor.Float32 {
+		return nil
+	}
+	g, gx := gout[0].F32, gin[0].F32
+	for i, j := range k.src {
+		gx[j] += g[i]
+	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
@@ -177,4 +178,55 @@ func TestScatterNDModGradients(t *testing.T) {
 		}
 	}
 	gradCheck(t, newTestNode("Mod", 2, 1, intAttr("fmod", 1)), 13, []*tensor.Tensor{a, b}, []int{0, 1}, 0)
+}
+
+// TestComparisonsArgTile: the comparison and logical ops (NaN compares
+// false), ArgMax/ArgMin (first extreme, last with select_last_index, NaN
+// the extreme), Tile's values and gradient, and PRelu's.
+func TestComparisonsArgTile(t *testing.T) {
+	nan := float32(math.NaN())
+	a, b := tensor.FromFloat32([]float32{1, 2, nan, 4}, 4), tensor.FromFloat32([]float32{2}, 1)
+	for op, want := range map[string][]int64{
+		"Greater": {0, 0, 0, 1}, "Less": {1, 0, 0, 0}, "GreaterOrEqual": {0, 1, 0, 1}, "LessOrEqual": {1, 1, 0, 0}, "Equal": {0, 1, 0, 0},
+	} {
+		got, err := runKernel(newTestNode(op, 2, 1), 16, a, b)
+		if err != nil || !slices.Equal(got[0].I64, want) {
+			t.Errorf("%s = %v (%v), want %v", op, got, err, want)
+		}
+	}
+	p, q := bools([]int{4}, 1, 1, 0, 0), bools([]int{4}, 1, 0, 1, 0)
+	for op, want := range map[string][]int64{"And": {1, 0, 0, 0}, "Or": {1, 1, 1, 0}, "Xor": {0, 1, 1, 0}} {
+		got, err := runKernel(newTestNode(op, 2, 1), 7, p, q)
+		if err != nil || !slices.Equal(got[0].I64, want) {
+			t.Errorf("%s = %v (%v), want %v", op, got, err, want)
+		}
+	}
+	if _, err := runKernel(newTestNode("And", 2, 1), 7, a, a); err == nil || !strings.Contains(err.Error(), "bool inputs") {
+		t.Errorf("And on floats: %v, want an error asking for bools", err)
+	}
+	x := tensor.FromFloat32([]float32{3, 1, 3, 0, 5, nan, 5, 2}, 2, 4)
+	for _, c := range []struct {
+		op    string
+		attrs []*graph.Attribute
+		shape []int
+		want  []int64
+	}{
+		{"ArgMax", []*graph.Attribute{intAttr("axis", 1)}, []int{2, 1}, []int64{0, 1}},
+		{"ArgMax", []*graph.Attribute{intAttr("axis", -1), intAttr("keepdims", 0), intAttr("select_last_index", 1)}, []int{2}, []int64{2, 1}},
+		{"ArgMin", []*graph.Attribute{intAttr("axis", 1), intAttr("keepdims", 0)}, []int{2}, []int64{3, 1}},
+		{"ArgMax", []*graph.Attribute{intAttr("axis", 0)}, []int{1, 4}, []int64{1, 1, 1, 1}},
+	} {
+		got, err := runKernel(newTestNode(c.op, 1, 1, c.attrs...), 13, x)
+		if err != nil || !slices.Equal(got[0].Shape, c.shape) || !slices.Equal(got[0].I64, c.want) {
+			t.Errorf("%s %v = %v (%v), want %v %v", c.op, c.attrs, got, err, c.shape, c.want)
+		}
+	}
+	tl, err := trySetupAndRun(t, "Tile", tensor.FromFloat32([]float32{1, 2, 3, 4}, 2, 2), int64s(2, 1))
+	if err != nil || !slices.Equal(tl.Shape, []int{4, 2}) || !slices.Equal(tl.F32, []float32{1, 2, 3, 4, 1, 2, 3, 4}) {
+		t.Errorf("Tile = %v (%v), want [4 2] [1 2 3 4 1 2 3 4]", tl, err)
+	}
+	rng := rand.New(rand.NewPCG(34, 34))
+	gradCheckWith(t, gradCheckConfig{Node: newTestNode("Tile", 2, 1), Opset: 13,
+		Inputs: []*tensor.Tensor{randomTensor(rng, 2, 3), int64s(2, 3)}, ConstInputs: []int{1}, Wrt: []int{0}})
+	gradCheck(t, newTestNode("PRelu", 2, 1), 16, []*tensor.Tensor{randomTensor(rng, 2, 3, 2, 2), randomTensor(rng, 3, 1, 1)}, []int{0, 1}, 0)
 }

@@ -431,6 +431,11 @@ func init() {
 		"HardSwish": unary, "Identity": unary, "Clip": unary, "Neg": unary, "LRN": unary,
 		"Sqrt": unary, "Reciprocal": unary, "Exp": unary, "Log": unary,
 		"Tanh": unary, "Abs": unary, "Erf": unary, "Floor": unary, "Ceil": unary,
+		"Elu": unary, "Selu": unary, "Celu": unary, "Gelu": unary, "Softplus": unary,
+		"Softsign": unary, "Mish": unary,
+		"ArgMax": argShape, "ArgMin": argShape, "Tile": tileShape,
+		"PRelu": binaryShape, "Greater": equalShape, "Less": equalShape, "GreaterOrEqual": equalShape,
+		"LessOrEqual": equalShape, "And": equalShape, "Or": equalShape, "Xor": equalShape,
 		"Softmax": softmaxShape, "LogSoftmax": softmaxShape,
 		"Add": binaryShape, "Sub": binaryShape, "Mul": binaryShape, "Div": binaryShape,
 		"Pow": binaryShape,
@@ -591,6 +596,48 @@ func scatterNDShape(c *opCtx) ([]*value, error) {
 		return nil, c.errf("reduction %q is not supported (only none)", c.n.AttrString("reduction", "none"))
 	}
 	return []*value{same(data)}, nil
+}
+
+// argShape: ArgMax/ArgMin's int64 indices, the axis kept as 1 or dropped.
+func argShape(c *opCtx) ([]*value, error) {
+	x, err := c.need(0)
+	if err != nil {
+		return nil, err
+	}
+	ax, err := normAxis(c, c.n.AttrInt("axis", 0), len(x.shape))
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(x.shape)
+	if c.n.AttrInt("keepdims", 1) != 0 {
+		out[ax] = 1
+	} else {
+		out = slices.Delete(out, ax, ax+1)
+	}
+	return []*value{{shape: out, dtype: tensor.Int64}}, nil
+}
+
+// tileShape: each axis times its constant repeat.
+func tileShape(c *opCtx) ([]*value, error) {
+	x, err := c.need(0)
+	if err != nil {
+		return nil, err
+	}
+	reps, present, err := c.ints(1, "repeats")
+	if err != nil {
+		return nil, err
+	}
+	if !present || len(reps) != len(x.shape) {
+		return nil, c.errf("repeats must be a constant of %d values (the input's rank)", len(x.shape))
+	}
+	out := make([]int, len(reps))
+	for i, r := range reps {
+		if r < 0 {
+			return nil, c.errf("repeats %v has a negative value", reps)
+		}
+		out[i] = x.shape[i] * int(r)
+	}
+	return []*value{{shape: out, dtype: x.dtype}}, nil
 }
 
 func variadicShape(c *opCtx) ([]*value, error) {
