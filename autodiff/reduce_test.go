@@ -12,23 +12,22 @@ import (
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
-func TestReduceMean(t *testing.T) {
+// reduceCase is one reduction: its node and opset, the axes input (nil:
+// none), and the expected shape and values on opsIota(2, 3, 2).
+type reduceCase struct {
+	name  string
+	node  *graph.Node
+	opset int64
+	axes  *tensor.Tensor
+	shape []int
+	want  []float32
+}
+
+// runReduceCases checks each case's values and its gradient against
+// finite differences (on random data from seed).
+func runReduceCases(t *testing.T, seed uint64, tests []reduceCase) {
+	t.Helper()
 	x := opsIota(2, 3, 2)
-	tests := []struct {
-		name  string
-		node  *graph.Node
-		opset int64
-		axes  *tensor.Tensor
-		shape []int
-		want  []float32
-	}{
-		{"all, keepdims", newTestNode("ReduceMean", 1, 1), 13, nil, []int{1, 1, 1}, []float32{5.5}},
-		{"axis 1 attribute", newTestNode("ReduceMean", 1, 1, intsAttr("axes", 1)), 13, nil, []int{2, 1, 2}, []float32{2, 3, 8, 9}},
-		{"axes -1,0 no keepdims", newTestNode("ReduceMean", 1, 1, intsAttr("axes", -1, 0), intAttr("keepdims", 0)), 13, nil, []int{3}, []float32{3.5, 5.5, 7.5}},
-		{"axes input", newTestNode("ReduceMean", 2, 1), 18, int64s(2), []int{2, 3, 1}, []float32{0.5, 2.5, 4.5, 6.5, 8.5, 10.5}},
-		{"empty axes reduce all", newTestNode("ReduceMean", 2, 1, intAttr("keepdims", 0)), 18, int64s(), []int{}, []float32{5.5}},
-		{"noop_with_empty_axes", newTestNode("ReduceMean", 1, 1, intAttr("noop_with_empty_axes", 1)), 18, nil, []int{2, 3, 2}, x.F32},
-	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := []*tensor.Tensor{x}
@@ -40,12 +39,23 @@ func TestReduceMean(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !cmp.Equal(got[0].Shape, tt.shape, cmpopts.EquateEmpty()) || !cmp.Equal(got[0].F32, tt.want) {
-				t.Errorf("ReduceMean = %v %v, want %v %v", got[0].Shape, got[0].F32, tt.shape, tt.want)
+				t.Errorf("%s = %v %v, want %v %v", tt.node.OpType, got[0].Shape, got[0].F32, tt.shape, tt.want)
 			}
-			in[0] = randomTensor(rand.New(rand.NewPCG(5, 5)), 2, 3, 2)
+			in[0] = randomTensor(rand.New(rand.NewPCG(seed, seed)), 2, 3, 2)
 			gradCheck(t, tt.node, tt.opset, in, []int{0}, gradCheckTol)
 		})
 	}
+}
+
+func TestReduceMean(t *testing.T) {
+	runReduceCases(t, 5, []reduceCase{
+		{"all, keepdims", newTestNode("ReduceMean", 1, 1), 13, nil, []int{1, 1, 1}, []float32{5.5}},
+		{"axis 1 attribute", newTestNode("ReduceMean", 1, 1, intsAttr("axes", 1)), 13, nil, []int{2, 1, 2}, []float32{2, 3, 8, 9}},
+		{"axes -1,0 no keepdims", newTestNode("ReduceMean", 1, 1, intsAttr("axes", -1, 0), intAttr("keepdims", 0)), 13, nil, []int{3}, []float32{3.5, 5.5, 7.5}},
+		{"axes input", newTestNode("ReduceMean", 2, 1), 18, int64s(2), []int{2, 3, 1}, []float32{0.5, 2.5, 4.5, 6.5, 8.5, 10.5}},
+		{"empty axes reduce all", newTestNode("ReduceMean", 2, 1, intAttr("keepdims", 0)), 18, int64s(), []int{}, []float32{5.5}},
+		{"noop_with_empty_axes", newTestNode("ReduceMean", 1, 1, intAttr("noop_with_empty_axes", 1)), 18, nil, []int{2, 3, 2}, opsIota(2, 3, 2).F32},
+	})
 }
 
 func TestReduceMeanAccuracy(t *testing.T) {
@@ -76,38 +86,13 @@ func TestReduceMeanAccuracy(t *testing.T) {
 // gradients against finite differences; ReduceSum takes its axes as an
 // input from opset 13, ReduceMax from 18; GlobalMaxPool keeps [N, C, 1, 1].
 func TestReduceSumMaxGlobalMaxPool(t *testing.T) {
-	x := opsIota(2, 3, 2)
-	tests := []struct {
-		name  string
-		node  *graph.Node
-		opset int64
-		axes  *tensor.Tensor
-		shape []int
-		want  []float32
-	}{
+	runReduceCases(t, 6, []reduceCase{
 		{"sum axis 1 attribute", newTestNode("ReduceSum", 1, 1, intsAttr("axes", 1)), 11, nil, []int{2, 1, 2}, []float32{6, 9, 24, 27}},
 		{"sum axes input, no keepdims", newTestNode("ReduceSum", 2, 1, intAttr("keepdims", 0)), 13, int64s(0, 2), []int{3}, []float32{14, 22, 30}},
 		{"max axis -1", newTestNode("ReduceMax", 1, 1, intsAttr("axes", -1)), 13, nil, []int{2, 3, 1}, []float32{1, 3, 5, 7, 9, 11}},
 		{"max all, axes input", newTestNode("ReduceMax", 2, 1), 18, int64s(), []int{1, 1, 1}, []float32{11}},
 		{"global max pool", newTestNode("GlobalMaxPool", 1, 1), 13, nil, []int{2, 3, 1}, []float32{1, 3, 5, 7, 9, 11}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := []*tensor.Tensor{x}
-			if tt.axes != nil {
-				in = append(in, tt.axes)
-			}
-			got, err := runKernel(tt.node, tt.opset, in...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !cmp.Equal(got[0].Shape, tt.shape, cmpopts.EquateEmpty()) || !cmp.Equal(got[0].F32, tt.want) {
-				t.Errorf("%s = %v %v, want %v %v", tt.node.OpType, got[0].Shape, got[0].F32, tt.shape, tt.want)
-			}
-			in[0] = randomTensor(rand.New(rand.NewPCG(6, 6)), 2, 3, 2)
-			gradCheck(t, tt.node, tt.opset, in, []int{0}, gradCheckTol)
-		})
-	}
+	})
 	// A NaN is its group's maximum.
 	nan := float32(math.NaN())
 	got, err := runKernel(newTestNode("ReduceMax", 1, 1, intsAttr("axes", 1)), 13, tensor.FromFloat32([]float32{1, nan, 3, 4, 5, 6}, 2, 3))

@@ -118,6 +118,19 @@ func (k *equalKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	return nil
 }
 
+// setElem sets element i of z to element j of x (one type: float32,
+// float64, or an integer type stored as int64).
+func setElem(z *tensor.Tensor, i int, x *tensor.Tensor, j int) {
+	switch z.DType {
+	case tensor.Float32:
+		z.F32[i] = x.F32[j]
+	case tensor.Float64:
+		z.F64[i] = x.F64[j]
+	default:
+		z.I64[i] = x.I64[j]
+	}
+}
+
 type whereKernel struct {
 	dtype tensor.DType
 	plan  *bcastPlan
@@ -153,14 +166,7 @@ func (k *whereKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 			if c[offs[0]+i*sc] != 0 {
 				src, j = x, offs[1]+i*sx
 			}
-			switch k.dtype {
-			case tensor.Float32:
-				z.F32[o+i] = src.F32[j]
-			case tensor.Float64:
-				z.F64[o+i] = src.F64[j]
-			default:
-				z.I64[o+i] = src.I64[j]
-			}
+			setElem(z, o+i, src, j)
 		}
 	})
 	return nil
@@ -231,15 +237,7 @@ func (k *expandKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
 	s, n := k.plan.innerStride(0), k.plan.inner
 	k.plan.rows(func(o int, offs []int) {
 		for i := range n {
-			j := offs[0] + i*s
-			switch k.dtype {
-			case tensor.Float32:
-				z.F32[o+i] = x.F32[j]
-			case tensor.Float64:
-				z.F64[o+i] = x.F64[j]
-			default:
-				z.I64[o+i] = x.I64[j]
-			}
+			setElem(z, o+i, x, offs[0]+i*s)
 		}
 	})
 	return nil
@@ -550,16 +548,8 @@ func (k *tileKernel) Setup(in []Value) ([]Output, error) {
 }
 
 func (k *tileKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
-	x, y := in[0], out[0]
 	for i, j := range k.src {
-		switch k.dtype {
-		case tensor.Float32:
-			y.F32[i] = x.F32[j]
-		case tensor.Float64:
-			y.F64[i] = x.F64[j]
-		default:
-			y.I64[i] = x.I64[j]
-		}
+		setElem(out[0], i, in[0], j)
 	}
 	return nil
 }

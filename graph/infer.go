@@ -525,24 +525,17 @@ func binaryShape(c *opCtx) ([]*value, error) {
 	return []*value{{shape: s, dtype: a.dtype}}, nil
 }
 
-// equalShape: the broadcast of both inputs, as bool.
+// equalShape: the broadcast of both inputs (of one type), as bool.
 func equalShape(c *opCtx) ([]*value, error) {
-	a, err := c.need(0)
+	out, err := binaryShape(c)
 	if err != nil {
 		return nil, err
 	}
-	b, err := c.need(1)
-	if err != nil {
-		return nil, err
-	}
-	if a.dtype != b.dtype {
+	if a, b := c.ins[0], c.ins[1]; a.dtype != b.dtype {
 		return nil, c.errf("input types differ: %s and %s", a.dtype, b.dtype)
 	}
-	s, err := broadcastShapes(c, a.shape, b.shape)
-	if err != nil {
-		return nil, err
-	}
-	return []*value{{shape: s, dtype: tensor.Bool}}, nil
+	out[0].dtype = tensor.Bool
+	return out, nil
 }
 
 // whereShape: the broadcast of the condition and both branches, of the
