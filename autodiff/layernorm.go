@@ -11,6 +11,9 @@ import (
 
 func init() {
 	register("LayerNormalization", newLayerNorm)
+	register("InstanceNormalization", func(n *graph.Node, _ int64) (Kernel, error) {
+		return &layerNormKernel{instance: true, eps: float64(n.AttrFloat("epsilon", 1e-5))}, nil
+	})
 }
 
 // layerNormKernel is LayerNormalization (opset 17): each row of X (the
@@ -19,7 +22,13 @@ func init() {
 // InvStdDev = 1/√(var + epsilon). The statistics are summed in float64
 // (stash_type 1 asks for at least float32). The optional outputs Mean and
 // InvStdDev hold the rows' statistics; gradients flow through Y only.
+//
+// With instance set it is InstanceNormalization: each (sample, channel)
+// plane is a row, and scale and B hold one value per channel (PyTorch
+// exports GroupNorm through it).
 type layerNormKernel struct {
+	instance    bool
+	channels    int // instance: C
 	axis        int64
 	eps         float64
 	rows, inner int
@@ -44,6 +53,23 @@ func (k *layerNormKernel) Setup(in []Value) ([]Output, error) {
 		if v.Present && v.DType != tensor.Float32 {
 			return nil, fmt.Errorf("input %d is %s; the engine runs LayerNormalization in float32 only", i, v.DType)
 		}
+	}
+	if k.instance {
+		if len(x.Shape) < 3 {
+			return nil, fmt.Errorf("X has shape %v, want [N, C, spatial...]", x.Shape)
+		}
+		if len(in) < 3 || !in[2].Present {
+			return nil, errors.New("InstanceNormalization needs inputs X, scale and B")
+		}
+		k.channels, k.rows, k.inner = x.Shape[1], x.Shape[0]*x.Shape[1], tensor.Numel(x.Shape[2:])
+		for i := 1; i <= 2; i++ {
+			if tensor.Numel(in[i].Shape) != k.channels {
+				return nil, fmt.Errorf("input %d has shape %v, want [%d] (one value per channel)", i, in[i].Shape, k.channels)
+			}
+		}
+		k.hasBias = true
+		k.mean, k.inv = make([]float32, k.rows), make([]float32, k.rows)
+		return []Output{{DType: tensor.Float32, Shape: append([]int(nil), x.Shape...)}}, nil
 	}
 	r := int64(len(x.Shape))
 	axis := k.axis
@@ -93,12 +119,13 @@ func (k *layerNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 			}
 			inv := 1 / math.Sqrt(ss/float64(k.inner)+k.eps)
 			k.mean[r], k.inv[r] = float32(mean), float32(inv)
+			sr, br := k.rowParams(r, scale, b)
 			for i, v := range xr {
 				t := float32((float64(v) - mean) * inv)
-				if b != nil {
-					yr[i] = t*scale[i] + b[i]
+				if br != nil {
+					yr[i] = t*sr[k.at(i)] + br[k.at(i)]
 				} else {
-					yr[i] = t * scale[i]
+					yr[i] = t * sr[k.at(i)]
 				}
 			}
 		}
@@ -109,6 +136,29 @@ func (k *layerNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 		}
 	}
 	return nil
+}
+
+// rowParams returns the scale and bias that row r reads, indexed by
+// k.at(i): the whole vectors (LayerNormalization), or row r's channel's
+// one value (InstanceNormalization).
+func (k *layerNormKernel) rowParams(r int, scale, b []float32) (sr, br []float32) {
+	if !k.instance {
+		return scale, b
+	}
+	c := r % k.channels
+	sr = scale[c : c+1]
+	if b != nil {
+		br = b[c : c+1]
+	}
+	return sr, br
+}
+
+// at is the index into rowParams' slices of element i of a row.
+func (k *layerNormKernel) at(i int) int {
+	if k.instance {
+		return 0
+	}
+	return i
 }
 
 func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
@@ -128,16 +178,17 @@ func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 			for r := lo; r < hi; r++ {
 				xr, gr, dr := x[r*k.inner:][:k.inner], dy[r*k.inner:][:k.inner], dx[r*k.inner:][:k.inner]
 				mean, inv := float64(k.mean[r]), float64(k.inv[r])
+				sr, _ := k.rowParams(r, scale, nil)
 				var sg, sgx float64
 				for i, v := range xr {
-					g := float64(gr[i]) * float64(scale[i])
+					g := float64(gr[i]) * float64(sr[k.at(i)])
 					sg += g
 					sgx += g * (float64(v) - mean) * inv
 				}
 				sg /= float64(k.inner)
 				sgx /= float64(k.inner)
 				for i, v := range xr {
-					g := float64(gr[i]) * float64(scale[i])
+					g := float64(gr[i]) * float64(sr[k.at(i)])
 					dr[i] += float32(inv * (g - sg - (float64(v)-mean)*inv*sgx))
 				}
 			}
@@ -152,6 +203,28 @@ func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 		db = gin[2].F32
 	}
 	if ds == nil && db == nil {
+		return nil
+	}
+	if k.instance {
+		// Per channel: its planes in sample order.
+		tensor.Parallel(ctx.Workers, k.channels, func(lo, hi int) {
+			for c := lo; c < hi; c++ {
+				var s1, s2 float64
+				for r := c; r < k.rows; r += k.channels {
+					mean, inv := float64(k.mean[r]), float64(k.inv[r])
+					for i, g := range dy[r*k.inner : (r+1)*k.inner] {
+						s1 += float64(g) * (float64(x[r*k.inner+i]) - mean) * inv
+						s2 += float64(g)
+					}
+				}
+				if ds != nil {
+					ds[c] += float32(s1)
+				}
+				if db != nil {
+					db[c] += float32(s2)
+				}
+			}
+		})
 		return nil
 	}
 	tensor.Parallel(ctx.Workers, k.inner, func(lo, hi int) {

@@ -96,3 +96,39 @@ func TestLayerNormalizationBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestInstanceNormalization compares InstanceNormalization with the
+// float64 definition (each sample's channel plane normalized, then that
+// channel's scale and bias) and checks its gradients.
+func TestInstanceNormalization(t *testing.T) {
+	rng := rand.New(rand.NewPCG(24, 24))
+	x, scale, b := randomTensor(rng, 2, 3, 4, 5), randomTensor(rng, 3), randomTensor(rng, 3)
+	node := newTestNode("InstanceNormalization", 3, 1, floatAttr("epsilon", 1e-3))
+	out, err := runKernel(node, 6, x, scale, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r := range 6 {
+		c := r % 3
+		xr := x.F32[r*20:][:20]
+		var s, ss float64
+		for _, v := range xr {
+			s += float64(v)
+		}
+		mean := s / 20
+		for _, v := range xr {
+			ss += (float64(v) - mean) * (float64(v) - mean)
+		}
+		inv := 1 / math.Sqrt(ss/20+1e-3)
+		for i, v := range xr {
+			want := (float64(v)-mean)*inv*float64(scale.F32[c]) + float64(b.F32[c])
+			if got := float64(out[0].F32[r*20+i]); math.Abs(got-want) > 1e-5 {
+				t.Fatalf("y[%d][%d] = %v, want %v", r, i, got, want)
+			}
+		}
+	}
+	gradCheck(t, node, 6, []*tensor.Tensor{x, scale, b}, []int{0, 1, 2}, 0)
+	if _, err := runKernel(node, 6, x, randomTensor(rng, 4), b); err == nil || !strings.Contains(err.Error(), "one value per channel") {
+		t.Errorf("scale of 4 values for 3 channels: %v, want an error", err)
+	}
+}

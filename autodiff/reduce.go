@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -21,13 +22,16 @@ const (
 	reduceMean reduceMode = iota
 	reduceSum
 	reduceMax
+	reduceL2        // √Σx²
+	reduceSumSquare // Σx²
 )
 
 func init() {
 	for name, c := range map[string]struct {
 		mode      reduceMode
 		inputFrom int64 // the opset from which axes are an input
-	}{"ReduceMean": {reduceMean, 18}, "ReduceSum": {reduceSum, 13}, "ReduceMax": {reduceMax, 18}} {
+	}{"ReduceMean": {reduceMean, 18}, "ReduceSum": {reduceSum, 13}, "ReduceMax": {reduceMax, 18},
+		"ReduceL2": {reduceL2, 18}, "ReduceSumSquare": {reduceSumSquare, 18}} {
 		register(name, func(n *graph.Node, opset int64) (Kernel, error) {
 			opset = opsetOrLatest(opset)
 			k := &reduceMeanKernel{mode: c.mode, keepDims: n.AttrInt("keepdims", 1) != 0}
@@ -142,8 +146,15 @@ func (k *reduceMeanKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) erro
 		return nil
 	}
 	clear(acc)
+	square := k.mode == reduceL2 || k.mode == reduceSumSquare
 	k.plan.rows(func(o int, offs []int) {
 		a := offs[0]
+		if square {
+			for i, v := range x[o : o+n] {
+				acc[a+i*s] += float64(v) * float64(v)
+			}
+			return
+		}
 		if s == 0 {
 			var sum float64
 			for _, v := range x[o : o+n] {
@@ -156,6 +167,18 @@ func (k *reduceMeanKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) erro
 			acc[a+i] += float64(v)
 		}
 	})
+	switch k.mode {
+	case reduceL2:
+		for i, v := range acc {
+			out[0].F32[i] = float32(math.Sqrt(v))
+		}
+		return nil
+	case reduceSumSquare:
+		for i, v := range acc {
+			out[0].F32[i] = float32(v)
+		}
+		return nil
+	}
 	if k.mode == reduceSum {
 		for i, v := range acc {
 			out[0].F32[i] = float32(v)
@@ -199,6 +222,25 @@ func (k *reduceMeanKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.
 		for a, j := range k.arg {
 			gx[j] += g[a]
 		}
+		return nil
+	}
+	if k.mode == reduceL2 || k.mode == reduceSumSquare {
+		// ∂√Σx²/∂x = x/y (0 where y = 0, as PyTorch's norm); ∂Σx²/∂x = 2x.
+		x, y := in[0].F32, out[0].F32
+		n, s := k.plan.inner, k.plan.innerStride(0)
+		k.plan.rows(func(o int, offs []int) {
+			for i := range n {
+				a := offs[0] + i*s
+				d := 2 * x[o+i]
+				if k.mode == reduceL2 {
+					if y[a] == 0 {
+						continue
+					}
+					d = x[o+i] / y[a]
+				}
+				gx[o+i] += g[a] * d
+			}
+		})
 		return nil
 	}
 	inv := float32(1)

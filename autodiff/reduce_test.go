@@ -92,6 +92,9 @@ func TestReduceSumMaxGlobalMaxPool(t *testing.T) {
 		{"max axis -1", newTestNode("ReduceMax", 1, 1, intsAttr("axes", -1)), 13, nil, []int{2, 3, 1}, []float32{1, 3, 5, 7, 9, 11}},
 		{"max all, axes input", newTestNode("ReduceMax", 2, 1), 18, int64s(), []int{1, 1, 1}, []float32{11}},
 		{"global max pool", newTestNode("GlobalMaxPool", 1, 1), 13, nil, []int{2, 3, 1}, []float32{1, 3, 5, 7, 9, 11}},
+		{"sum square axis 2", newTestNode("ReduceSumSquare", 1, 1, intsAttr("axes", 2)), 13, nil, []int{2, 3, 1}, []float32{1, 13, 41, 85, 145, 221}},
+		{"l2 axis 2 no keepdims", newTestNode("ReduceL2", 1, 1, intsAttr("axes", 2), intAttr("keepdims", 0)), 13, nil, []int{2, 3},
+			[]float32{1, float32(math.Sqrt(13)), float32(math.Sqrt(41)), float32(math.Sqrt(85)), float32(math.Sqrt(145)), float32(math.Sqrt(221))}},
 	})
 	// A NaN is its group's maximum.
 	nan := float32(math.NaN())

@@ -448,34 +448,55 @@ func init() {
 		"GlobalMaxPool":      globalPoolShape,
 		"BatchNormalization": batchNormShape,
 		"LayerNormalization": layerNormShape,
-		"Equal":              equalShape,
-		"Where":              whereShape,
-		"Mod":                binaryShape,
-		"Not":                unary,
-		"ScatterND":          scatterNDShape,
-		"Gemm":               gemmShape,
-		"MatMul":             matMulShape,
-		"Concat":             concatShape,
-		"Flatten":            flattenShape,
-		"Reshape":            reshapeShape,
-		"Transpose":          transposeShape,
-		"Dropout":            dropoutShape,
-		"Constant":           constantShape,
-		"Shape":              shapeShape,
-		"Size":               sizeShape,
-		"Gather":             gatherShape,
-		"Unsqueeze":          unsqueezeShape,
-		"Squeeze":            squeezeShape,
-		"Pad":                padShape,
-		"ReduceMean":         reduceShape,
-		"ReduceSum":          reduceShape,
-		"ReduceMax":          reduceShape,
-		"Split":              splitShape,
-		"Slice":              sliceShape,
-		"Cast":               castShape,
-		"ConstantOfShape":    constantOfShapeShape,
-		"Range":              rangeShape,
-		"Expand":             expandShape,
+		"InstanceNormalization": func(c *opCtx) ([]*value, error) {
+			x, err := c.need(0)
+			if err != nil {
+				return nil, err
+			}
+			if len(x.shape) < 3 {
+				return nil, c.errf("input %q has shape %v, want [N, C, spatial...]", c.n.Inputs[0], x.shape)
+			}
+			for i := 1; i <= 2; i++ {
+				p, err := c.need(i)
+				if err != nil {
+					return nil, err
+				}
+				if tensor.Numel(p.shape) != x.shape[1] {
+					return nil, c.errf("input %d (%q) has shape %v, want [%d]", i, c.n.Inputs[i], p.shape, x.shape[1])
+				}
+			}
+			return []*value{same(x)}, nil
+		},
+		"Equal":           equalShape,
+		"Where":           whereShape,
+		"Mod":             binaryShape,
+		"Not":             unary,
+		"ScatterND":       scatterNDShape,
+		"Gemm":            gemmShape,
+		"MatMul":          matMulShape,
+		"Concat":          concatShape,
+		"Flatten":         flattenShape,
+		"Reshape":         reshapeShape,
+		"Transpose":       transposeShape,
+		"Dropout":         dropoutShape,
+		"Constant":        constantShape,
+		"Shape":           shapeShape,
+		"Size":            sizeShape,
+		"Gather":          gatherShape,
+		"Unsqueeze":       unsqueezeShape,
+		"Squeeze":         squeezeShape,
+		"Pad":             padShape,
+		"ReduceMean":      reduceShape,
+		"ReduceSum":       reduceShape,
+		"ReduceMax":       reduceShape,
+		"ReduceL2":        reduceShape,
+		"ReduceSumSquare": reduceShape,
+		"Split":           splitShape,
+		"Slice":           sliceShape,
+		"Cast":            castShape,
+		"ConstantOfShape": constantOfShapeShape,
+		"Range":           rangeShape,
+		"Expand":          expandShape,
 	}
 }
 

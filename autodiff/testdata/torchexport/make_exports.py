@@ -4,8 +4,8 @@ transform_input (Gather, Unsqueeze, Mul, Add, Concat), view-flatten through
 Shape/Gather/Unsqueeze/Concat/Reshape, MobileNet-style ReLU6 and mean over
 H and W, reflect padding (built from Cast/ConstantOfShape/Slice chains),
 Split, Transpose and Softmax; a small ConvNeXt/ViT-style block (LayerNorm,
-erf GELU, class token, attention, ConvTranspose). Each folder has the ONNX
-backend-test layout.
+erf GELU, class token, attention, ConvTranspose); GroupNorm, InstanceNorm,
+F.normalize and amax. Each folder has the ONNX backend-test layout.
 
 Run with Debian's python3-torch: /usr/bin/python3 make_exports.py
 """
@@ -62,6 +62,12 @@ class Former(nn.Module):
         s.ln1 = nn.LayerNorm(8); s.ln2 = nn.LayerNorm(8)
         s.qkv = nn.Linear(8, 24); s.fc1 = nn.Linear(8, 16); s.fc2 = nn.Linear(16, 8)
         s.head = nn.Linear(8, 5)
+        # Distinct LayerNorm parameters: the exporter merges initializers
+        # with equal values, and the default ones and zeros would make ln1
+        # and ln2 share theirs.
+        with torch.no_grad():
+            for ln in (s.ln1, s.ln2):
+                ln.weight.uniform_(0.5, 1.5); ln.bias.uniform_(-0.5, 0.5)
     def forward(s, x):
         y = s.embed(x)                                  # N, 8, 4, 4
         y = y + s.down(F.gelu(s.up(y)))
@@ -73,10 +79,29 @@ class Former(nn.Module):
         t = t + s.fc2(F.gelu(s.fc1(s.ln2(t))))
         return s.head(t[:, 0])
 
-for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile(), (3, 3, 8, 8)), ("former", None, (2, 3, 8, 8))]:
-    # Former is built after the others have drawn their inputs, so that
-    # adding it left their files as they were.
-    mod = mod or Former()
+class Norms(nn.Module):
+    # GroupNorm (Reshape + InstanceNormalization), InstanceNorm2d,
+    # F.normalize (ReduceL2, Clip, Expand, Div) and amax (ReduceMax).
+    def __init__(s):
+        super().__init__()
+        s.c = nn.Conv2d(3, 8, 3, padding=1); s.gn = nn.GroupNorm(2, 8); s.inn = nn.InstanceNorm2d(8, affine=True)
+        s.fc = nn.Linear(8, 5)
+        with torch.no_grad():
+            for p in (s.gn.weight, s.inn.weight):
+                p.uniform_(0.5, 2)
+            for p in (s.gn.bias, s.inn.bias):
+                p.uniform_(-1, 1)
+    def forward(s, x):
+        y = F.relu(s.gn(s.c(x)))
+        y = s.inn(y) * y
+        y = F.normalize(y.mean((2, 3)), dim=1)
+        return s.fc(y) * 5 + torch.amax(y, 1, keepdim=True)
+
+for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile(), (3, 3, 8, 8)),
+                         ("former", None, (2, 3, 8, 8)), ("norms", None, (2, 3, 8, 8))]:
+    # Former and Norms are built after the others have drawn their inputs,
+    # so that adding them left the earlier files as they were.
+    mod = mod or {"former": Former, "norms": Norms}[name]()
     mod.eval()
     for opset in (13, 17):
         for dyn in (True,):
@@ -94,4 +119,18 @@ for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile
             for i, o in enumerate(outs):
                 open(d + f"/test_data_set_0/output_{i}.pb", "wb").write(numpy_helper.from_array(o.detach().numpy()).SerializeToString())
             m = onnx.load(d + "/model.onnx")
+            # PyTorch's gradient of loss = Σ_k w_k·out_k (w_j = ((7j) mod
+            # 11)/11 - 1/2 over each output) for every parameter the export
+            # keeps under its own name: grad_<name>.pb, which
+            # TestTorchExportGradients compares with the engine's.
+            mod.zero_grad()
+            loss = 0
+            for o in mod(x) if isinstance(mod(x), tuple) else (mod(x),):
+                w = torch.tensor([((j * 7) % 11) / 11 - 0.5 for j in range(o.numel())]).reshape(o.shape)
+                loss = loss + (o * w).sum()
+            loss.backward()
+            names = {i.name for i in m.graph.initializer}
+            for pn, p in mod.named_parameters():
+                if pn in names and p.grad is not None:
+                    open(d + f"/test_data_set_0/grad_{pn}.pb", "wb").write(numpy_helper.from_array(p.grad.numpy(), pn).SerializeToString())
             print(d, sorted(set(n.op_type for n in m.graph.node)))
