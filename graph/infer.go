@@ -433,7 +433,7 @@ func init() {
 		"Tanh": unary, "Abs": unary, "Erf": unary, "Floor": unary, "Ceil": unary,
 		"Elu": unary, "Selu": unary, "Celu": unary, "Gelu": unary, "Softplus": unary,
 		"Softsign": unary, "Mish": unary,
-		"ArgMax": argShape, "ArgMin": argShape, "Tile": tileShape,
+		"ArgMax": argShape, "ArgMin": argShape, "Tile": tileShape, "Resize": resizeShape, "Upsample": resizeShape,
 		"PRelu": binaryShape, "Greater": equalShape, "Less": equalShape, "GreaterOrEqual": equalShape,
 		"LessOrEqual": equalShape, "And": equalShape, "Or": equalShape, "Xor": equalShape,
 		"Softmax": softmaxShape, "LogSoftmax": softmaxShape,

@@ -5,7 +5,8 @@ Shape/Gather/Unsqueeze/Concat/Reshape, MobileNet-style ReLU6 and mean over
 H and W, reflect padding (built from Cast/ConstantOfShape/Slice chains),
 Split, Transpose and Softmax; a small ConvNeXt/ViT-style block (LayerNorm,
 erf GELU, class token, attention, ConvTranspose); GroupNorm, InstanceNorm,
-F.normalize and amax. Each folder has the ONNX backend-test layout.
+F.normalize and amax; bilinear and nearest F.interpolate. Each folder has
+the ONNX backend-test layout.
 
 Run with Debian's python3-torch: /usr/bin/python3 make_exports.py
 """
@@ -97,11 +98,23 @@ class Norms(nn.Module):
         y = F.normalize(y.mean((2, 3)), dim=1)
         return s.fc(y) * 5 + torch.amax(y, 1, keepdim=True)
 
+class Resize(nn.Module):
+    # F.interpolate: bilinear ×2 (half_pixel), bilinear to a size with
+    # align_corners, nearest to a size (Resize).
+    def __init__(s):
+        super().__init__()
+        s.c1 = nn.Conv2d(3, 4, 3, padding=1); s.c2 = nn.Conv2d(4, 4, 3, stride=2); s.fc = nn.Linear(4 * 5 * 6, 5)
+    def forward(s, x):
+        y = F.interpolate(s.c1(x), scale_factor=2, mode="bilinear", align_corners=False)
+        y = F.interpolate(F.gelu(s.c2(y)), size=(9, 7), mode="bilinear", align_corners=True)
+        y = F.interpolate(y, size=(5, 6), mode="nearest")
+        return s.fc(y.flatten(1))
+
 for name, mod, shape in [("incep", Inception(), (2, 3, 8, 8)), ("mobile", Mobile(), (3, 3, 8, 8)),
-                         ("former", None, (2, 3, 8, 8)), ("norms", None, (2, 3, 8, 8))]:
-    # Former and Norms are built after the others have drawn their inputs,
-    # so that adding them left the earlier files as they were.
-    mod = mod or {"former": Former, "norms": Norms}[name]()
+                         ("former", None, (2, 3, 8, 8)), ("norms", None, (2, 3, 8, 8)), ("resize", None, (2, 3, 8, 8))]:
+    # The later modules are built after the earlier ones have drawn their
+    # inputs, so that adding them left the earlier files as they were.
+    mod = mod or {"former": Former, "norms": Norms, "resize": Resize}[name]()
     mod.eval()
     for opset in (13, 17):
         for dyn in (True,):
