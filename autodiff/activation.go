@@ -31,6 +31,9 @@ const (
 	actReciprocal
 	actFloor // gradient 0 (a step function)
 	actCeil
+	actSign // gradient 0
+	actSin
+	actCos
 	// Smooth activations with parameters (alpha, beta): Elu (alpha), Selu
 	// (alpha, gamma in beta), Celu (alpha), Gelu (beta 1: the tanh
 	// approximation), and Softplus, Softsign, Mish.
@@ -55,6 +58,7 @@ func init() {
 	register("HardSwish", simple(actHardSwish))
 	for name, a := range map[string]activation{"Sqrt": actSqrt, "Erf": actErf, "Exp": actExp, "Log": actLog,
 		"Tanh": actTanh, "Neg": actNeg, "Abs": actAbs, "Reciprocal": actReciprocal, "Floor": actFloor, "Ceil": actCeil,
+		"Sign": actSign, "Sin": actSin, "Cos": actCos,
 		"Elu": actElu, "Selu": actSelu, "Celu": actCelu, "Gelu": actGelu, "Softplus": actSoftplus,
 		"Softsign": actSoftsign, "Mish": actMish} {
 		register(name, simple(a))
@@ -113,6 +117,16 @@ var unaryMath = map[activation]func(float64) float64{
 	actNeg: func(v float64) float64 { return -v }, actAbs: math.Abs,
 	actReciprocal: func(v float64) float64 { return 1 / v },
 	actFloor:      math.Floor, actCeil: math.Ceil,
+	actSin: math.Sin, actCos: math.Cos,
+	actSign: func(v float64) float64 {
+		switch {
+		case v > 0:
+			return 1
+		case v < 0:
+			return -1
+		}
+		return v // ±0, or NaN
+	},
 }
 
 // activationKernel runs one elementwise activation. NaN inputs give NaN
@@ -327,8 +341,12 @@ func unaryDeriv(a activation, x, y float64) float64 {
 		return x * 0 // 0, or NaN for a NaN input
 	case actReciprocal:
 		return -y * y
-	case actFloor, actCeil:
+	case actFloor, actCeil, actSign:
 		return x * 0 // 0, or NaN for a NaN or infinite input
+	case actSin:
+		return math.Cos(x)
+	case actCos:
+		return -math.Sin(x)
 	}
 	return math.NaN()
 }

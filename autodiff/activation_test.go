@@ -51,6 +51,9 @@ func TestActivationValues(t *testing.T) {
 		{"Softplus", 1, nil, nil, func(x float64) float64 { return math.Log(1 + math.Exp(x)) }},
 		{"Softsign", 1, nil, nil, func(x float64) float64 { return x / (1 + math.Abs(x)) }},
 		{"Mish", 18, nil, nil, func(x float64) float64 { return x * math.Tanh(math.Log(1+math.Exp(x))) }},
+		{"Sin", 7, nil, nil, math.Sin},
+		{"Cos", 7, nil, nil, math.Cos},
+		{"Sign", 13, nil, nil, func(x float64) float64 { return map[bool]float64{true: 1, false: -1}[x > 0] }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.op, func(t *testing.T) {
@@ -124,6 +127,9 @@ func TestActivationGradients(t *testing.T) {
 		{"softplus", "Softplus", 1, nil, nil},
 		{"softsign", "Softsign", 1, nil, nil},
 		{"mish", "Mish", 18, nil, nil},
+		{"sin", "Sin", 7, nil, nil},
+		{"cos", "Cos", 7, nil, nil},
+		{"sign", "Sign", 13, nil, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -432,7 +432,7 @@ func init() {
 		"Sqrt": unary, "Reciprocal": unary, "Exp": unary, "Log": unary,
 		"Tanh": unary, "Abs": unary, "Erf": unary, "Floor": unary, "Ceil": unary,
 		"Elu": unary, "Selu": unary, "Celu": unary, "Gelu": unary, "Softplus": unary,
-		"Softsign": unary, "Mish": unary,
+		"Softsign": unary, "Mish": unary, "Sign": unary, "Sin": unary, "Cos": unary,
 		"ArgMax": argShape, "ArgMin": argShape, "Tile": tileShape, "Resize": resizeShape, "Upsample": resizeShape,
 		"PRelu": binaryShape, "Greater": equalShape, "Less": equalShape, "GreaterOrEqual": equalShape,
 		"LessOrEqual": equalShape, "And": equalShape, "Or": equalShape, "Xor": equalShape,
