@@ -10,10 +10,14 @@ import (
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
-// Equal, Where and Expand, with numpy broadcasting. Exports use them for
-// shape arithmetic (ViT's class token is expanded to the batch through
-// Where(Equal(shape, -1), 1, shape)) and for masks; Where passes gradients
-// to the branch it selected, Expand sums them over the broadcast axes.
+// Selection, comparison and indexing ops: the comparisons and logical
+// ops, Where, Expand, Tile, ArgMax/ArgMin, Not, Size, Range and ScatterND,
+// with numpy broadcasting where the op has it. Exports use them for shape
+// arithmetic (ViT's class token is expanded to the batch through
+// Where(Equal(shape, -1), 1, shape); Swin builds its window masks with
+// Range, Mod and ScatterND) and for masks. Where passes gradients to the
+// branch it selected, Expand and Tile sum them over their copies,
+// ScatterND to the updates that landed and the data they did not cover.
 func init() {
 	for _, op := range []string{"Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor"} {
 		register(op, func(*graph.Node, int64) (Kernel, error) { return &equalKernel{op: op}, nil })
@@ -50,7 +54,7 @@ type equalKernel struct {
 
 func (k *equalKernel) Setup(in []Value) ([]Output, error) {
 	if len(in) != 2 || !in[0].Present || !in[1].Present {
-		return nil, errors.New("Equal takes 2 inputs")
+		return nil, fmt.Errorf("%s takes 2 inputs", k.op)
 	}
 	if in[0].DType != in[1].DType {
 		return nil, fmt.Errorf("input types differ: %s and %s", in[0].DType, in[1].DType)
