@@ -266,14 +266,16 @@ func TestCompileListsEveryUnsupportedOp(t *testing.T) {
 		[]*graph.Node{
 			opsNode("a", "Foo", []string{"x"}, []string{"y"}),
 			opsNode("b", "Relu6Fancy", []string{"y"}, []string{"z"}),
-			{Name: "c", OpType: "Add", Domain: "com.example", Inputs: []string{"z", "z"}, Outputs: []string{"w"}},
+			opsNode("b2", "Relu6Fancy", []string{"z"}, []string{"z2"}),
+			opsNode("b3", "Relu6Fancy", []string{"z2"}, []string{"z3"}),
+			{Name: "c", OpType: "Add", Domain: "com.example", Inputs: []string{"z3", "z3"}, Outputs: []string{"w"}},
 		}, "w")
 	_, err := Compile(m, [][]int{{2, 3}}, nil)
 	var ue *UnsupportedOpError
-	if !errors.As(err, &ue) || len(ue.Nodes) != 3 {
-		t.Fatalf("Compile: error %v, want an *UnsupportedOpError listing 3 nodes", err)
+	if !errors.As(err, &ue) || len(ue.Nodes) != 5 {
+		t.Fatalf("Compile: error %v, want an *UnsupportedOpError listing 5 nodes", err)
 	}
-	for _, want := range []string{`Foo (node "a")`, `Relu6Fancy (node "b")`, `com.example.Add (node "c")`} {
+	for _, want := range []string{`Foo (node "a")`, `Relu6Fancy (node "b" and 2 more)`, `com.example.Add (node "c")`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}

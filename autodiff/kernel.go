@@ -156,18 +156,34 @@ type UnsupportedOpError struct {
 	Nodes []*graph.Node
 }
 
+// Error names each unsupported op type once, in graph order, with its
+// first node and how many more use it (a Swin export has 54 Mod nodes:
+// naming the first ten nodes would hide the other ops).
 func (e *UnsupportedOpError) Error() string {
+	var order []string
+	first, count := map[string]string{}, map[string]int{}
+	for _, n := range e.Nodes {
+		op := n.OpType
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			op = n.Domain + "." + op
+		}
+		if count[op] == 0 {
+			order = append(order, op)
+			first[op] = n.Name
+		}
+		count[op]++
+	}
 	var parts []string
-	for i, n := range e.Nodes {
-		if i == 10 {
-			parts = append(parts, fmt.Sprintf("and %d more", len(e.Nodes)-10))
+	for i, op := range order {
+		if i == 20 {
+			parts = append(parts, fmt.Sprintf("and %d more op types", len(order)-20))
 			break
 		}
-		dom := ""
-		if n.Domain != "" && n.Domain != "ai.onnx" {
-			dom = n.Domain + "."
+		more := ""
+		if c := count[op]; c > 1 {
+			more = fmt.Sprintf(" and %d more", c-1)
 		}
-		parts = append(parts, fmt.Sprintf("%s%s (node %q)", dom, n.OpType, n.Name))
+		parts = append(parts, fmt.Sprintf("%s (node %q%s)", op, first[op], more))
 	}
 	return "autodiff: unsupported ops: " + strings.Join(parts, ", ") +
 		"; supported: " + strings.Join(SupportedOps(), ", ")
