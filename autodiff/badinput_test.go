@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -296,6 +297,24 @@ func TestAbsurdOutputSizesAreErrors(t *testing.T) {
 		_, _, err := trySetupKernel(tt.node, 18, tt.in, nil)
 		if err == nil || !strings.Contains(err.Error(), "absurd") {
 			t.Errorf("%s with %v: error %v, want an absurd-size error", tt.node.OpType, tt.in[len(tt.in)-1].I64, err)
+		}
+	}
+}
+
+// TestKernelsMatchShapeInference: every op the engine runs has a shape
+// rule in graph (inspect counts its MACs, the passes see its shapes) and
+// every op graph infers has a kernel, so a model inspect accepts is one
+// check and compress run.
+func TestKernelsMatchShapeInference(t *testing.T) {
+	kernels, rules := SupportedOps(), graph.InferableOps()
+	for _, op := range kernels {
+		if !slices.Contains(rules, op) {
+			t.Errorf("%s has a kernel but no shape rule in graph", op)
+		}
+	}
+	for _, op := range rules {
+		if !slices.Contains(kernels, op) {
+			t.Errorf("%s has a shape rule in graph but no kernel", op)
 		}
 	}
 }
