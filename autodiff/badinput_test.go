@@ -292,6 +292,13 @@ func TestAbsurdOutputSizesAreErrors(t *testing.T) {
 		{newTestNode("ConstantOfShape", 1, 1), []*tensor.Tensor{int64s(1 << 62)}},
 		{newTestNode("Pad", 2, 1), []*tensor.Tensor{tensor.New(2, 2), int64s(0, 0, 1<<40, 0)}},
 		{newTestNode("Pad", 2, 1), []*tensor.Tensor{tensor.New(2, 2), int64s(0, 1<<20, 1<<20, 0)}},
+		{newTestNode("Expand", 2, 1), []*tensor.Tensor{tensor.New(2, 1), int64s(1<<20, 2, 1<<20)}},
+		{newTestNode("Tile", 2, 1), []*tensor.Tensor{tensor.New(2, 2), int64s(1<<20, 1<<20)}},
+		{newTestNode("Tile", 2, 1), []*tensor.Tensor{tensor.New(2, 2), int64s(1<<62, 1)}},
+		{newTestNode("Resize", 4, 1), []*tensor.Tensor{tensor.New(1, 1, 2, 2), nil, nil, int64s(1, 1, 1<<20, 1<<20)}},
+		{newTestNode("Resize", 4, 1), []*tensor.Tensor{tensor.New(1, 1, 2, 2), nil, nil, int64s(1, 1, 1<<50, 1)}},
+		{newTestNode("ConvTranspose", 2, 1, intsAttr("output_shape", 1<<20, 1<<20), intsAttr("strides", 1<<19, 1<<19)),
+			[]*tensor.Tensor{tensor.New(1, 1, 3, 3), tensor.New(1, 1, 1, 1)}},
 	}
 	for _, tt := range tests {
 		_, _, err := trySetupKernel(tt.node, 18, tt.in, nil)

@@ -68,6 +68,9 @@ func (k *convTransposeKernel) Setup(in []Value) ([]Output, error) {
 		return nil, fmt.Errorf("B is %s %v, want float32 [%d]", in[2].DType, in[2].Shape, k.m)
 	}
 	yShape := append([]int{k.n, k.m}, out...)
+	if err := checkOutputSize(yShape); err != nil {
+		return nil, err
+	}
 	k.plane = tensor.Numel(out)
 	ints := func(v []int) []int64 {
 		r := make([]int64, len(v))

@@ -88,6 +88,9 @@ func (k *resizeKernel) Setup(in []Value) ([]Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOutputSize(out); err != nil {
+		return nil, err
+	}
 	k.planes = x[0] * x[1]
 	k.in, k.out = []int{1, x[2]}, []int{1, out[2]}
 	sc := []float64{1, scale[2]}

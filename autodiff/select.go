@@ -232,6 +232,9 @@ func (k *expandKernel) Setup(in []Value) ([]Output, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOutputSize(out); err != nil {
+		return nil, err
+	}
 	k.dtype, k.plan = in[0].DType, newBcastPlan(out, in[0].Shape)
 	return []Output{{DType: k.dtype, Shape: out}}, nil
 }
@@ -530,7 +533,13 @@ func (k *tileKernel) Setup(in []Value) ([]Output, error) {
 		if v < 0 {
 			return nil, fmt.Errorf("repeats %v has a negative value", r.I64)
 		}
+		if v > maxOutputElements {
+			return nil, fmt.Errorf("repeats %v hold an absurd value", r.I64)
+		}
 		out[i] = x[i] * int(v)
+	}
+	if err := checkOutputSize(out); err != nil {
+		return nil, err
 	}
 	k.dtype = in[0].DType
 	k.src = make([]int, tensor.Numel(out))

@@ -59,11 +59,17 @@ func ResizeShape(in []int, scales, sizes []float64) (out []int, scale []float64,
 	out, scale = make([]int, r), make([]float64, r)
 	for i, d := range in {
 		if sizes != nil {
+			if sizes[i] > 1<<40 {
+				return nil, nil, fmt.Errorf("sizes %v hold an absurd value", sizes)
+			}
 			out[i] = int(sizes[i])
 			scale[i] = float64(out[i]) / float64(max(d, 1))
 		} else {
 			if scales[i] <= 0 || math.IsNaN(scales[i]) || math.IsInf(scales[i], 0) {
 				return nil, nil, fmt.Errorf("scales %v must be positive", scales)
+			}
+			if float64(d)*scales[i] > 1<<40 {
+				return nil, nil, fmt.Errorf("scales %v hold an absurd value", scales)
 			}
 			out[i] = int(math.Floor(float64(d) * scales[i]))
 			scale[i] = scales[i]
