@@ -119,13 +119,13 @@ func (k *layerNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 			}
 			inv := 1 / math.Sqrt(ss/float64(k.inner)+k.eps)
 			k.mean[r], k.inv[r] = float32(mean), float32(inv)
-			sr, br := k.rowParams(r, scale, b)
+			sr, br, step := k.rowParams(r, scale, b)
 			for i, v := range xr {
 				t := float32((float64(v) - mean) * inv)
 				if br != nil {
-					yr[i] = t*sr[k.at(i)] + br[k.at(i)]
+					yr[i] = t*sr[i*step] + br[i*step]
 				} else {
-					yr[i] = t * sr[k.at(i)]
+					yr[i] = t * sr[i*step]
 				}
 			}
 		}
@@ -138,27 +138,20 @@ func (k *layerNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 	return nil
 }
 
-// rowParams returns the scale and bias that row r reads, indexed by
-// k.at(i): the whole vectors (LayerNormalization), or row r's channel's
-// one value (InstanceNormalization).
-func (k *layerNormKernel) rowParams(r int, scale, b []float32) (sr, br []float32) {
+// rowParams returns the scale and bias that row r reads and the step of
+// element i's index into them: the whole vectors with step 1
+// (LayerNormalization), or row r's channel's one value with step 0
+// (InstanceNormalization).
+func (k *layerNormKernel) rowParams(r int, scale, b []float32) (sr, br []float32, step int) {
 	if !k.instance {
-		return scale, b
+		return scale, b, 1
 	}
 	c := r % k.channels
 	sr = scale[c : c+1]
 	if b != nil {
 		br = b[c : c+1]
 	}
-	return sr, br
-}
-
-// at is the index into rowParams' slices of element i of a row.
-func (k *layerNormKernel) at(i int) int {
-	if k.instance {
-		return 0
-	}
-	return i
+	return sr, br, 0
 }
 
 func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
@@ -178,17 +171,17 @@ func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 			for r := lo; r < hi; r++ {
 				xr, gr, dr := x[r*k.inner:][:k.inner], dy[r*k.inner:][:k.inner], dx[r*k.inner:][:k.inner]
 				mean, inv := float64(k.mean[r]), float64(k.inv[r])
-				sr, _ := k.rowParams(r, scale, nil)
+				sr, _, step := k.rowParams(r, scale, nil)
 				var sg, sgx float64
 				for i, v := range xr {
-					g := float64(gr[i]) * float64(sr[k.at(i)])
+					g := float64(gr[i]) * float64(sr[i*step])
 					sg += g
 					sgx += g * (float64(v) - mean) * inv
 				}
 				sg /= float64(k.inner)
 				sgx /= float64(k.inner)
 				for i, v := range xr {
-					g := float64(gr[i]) * float64(sr[k.at(i)])
+					g := float64(gr[i]) * float64(sr[i*step])
 					dr[i] += float32(inv * (g - sg - (float64(v)-mean)*inv*sgx))
 				}
 			}
