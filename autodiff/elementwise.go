@@ -616,10 +616,10 @@ func (k *sumKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor)
 			for i := range n {
 				r := z[o+i]
 				for j, t := range in {
-					v := t.F32[offs[j]+i*k.plan.innerStride(j)]
-					if v == r || (r != r && v != v) {
+					at := offs[j] + i*k.plan.innerStride(j)
+					if v := t.F32[at]; v == r || (r != r && v != v) {
 						if gin[j] != nil {
-							gin[j].F32[offs[j]+i*k.plan.innerStride(j)] += g[o+i]
+							gin[j].F32[at] += g[o+i]
 						}
 						break
 					}
