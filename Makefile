@@ -16,7 +16,7 @@ DEMO_OUT     := out/demo
 # Where check-torchvision keeps its (large, generated) exports.
 TV_DIR       ?= $(or $(CSAM_ONNX_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/csam-onnx),$(HOME)/.cache/csam-onnx)/torchvision
 
-.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision models
+.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision models models-save
 
 help:
 	@echo "make demo         set up, build, and run the main job on the shipped model"
@@ -30,7 +30,8 @@ help:
 	@echo "make generate     regenerate the protobuf types (needs protobuf-compiler: installed by setup --generate) and the generated assembly"
 	@echo "make lint         gofmt and go vet"
 	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP) (JOBS=2: two shards side by side)"
-	@echo "make models       train (or resume) the reference models into out/models (MODELS=..., JOBS=2)"
+	@echo "make models       train (or resume) the reference models into out/models (MODELS=..., JOBS=2), from $(MODELS_STATE) on a fresh machine"
+	@echo "make models-save  copy the trainings' checkpoints and finished models from out/models into $(MODELS_STATE) (to commit)"
 	@echo "make results      regenerate docs/RESULTS.md from docs/results/*.json"
 	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (TV_FLAGS=\"--subset --more\": eleven more classifiers; needs python3-torch, python3-torchvision) and run check on each"
 
@@ -89,8 +90,14 @@ endif
 # some, JOBS=2 runs two side by side with one thread each. Hours per
 # CIFAR-10 model: rerun the same command to continue.
 MODELS ?=
+# MODELS_STATE: the trainings' state that outlives a machine (committed);
+# `make models` resumes from it, `make models-save` refreshes it.
+MODELS_STATE ?= models/training
 models: setup build
-	JOBS=$(JOBS) scripts/train_models.sh $(BIN) out/models $(MODELS)
+	JOBS=$(JOBS) STATE=$(MODELS_STATE) scripts/train_models.sh $(BIN) out/models $(MODELS)
+
+models-save:
+	scripts/train_models.sh save out/models $(MODELS_STATE)
 
 # Regenerate docs/RESULTS.md and its plots from docs/results/*.json alone.
 results: build

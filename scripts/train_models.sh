@@ -17,8 +17,46 @@
 # engine's results do not depend on the thread count). JOBS=1 (the
 # default) runs one queue with THREADS (default 0: one per core).
 # CIFAR=<dir> is the CIFAR-10 data (default ../shared/data/cifar10).
+#
+# STATE=<dir> is a folder that outlives the machine (the project commits
+# models/training/): before training, every file there that OUT lacks is
+# copied into OUT, so a fresh machine resumes where the last one stopped.
+#
+#   scripts/train_models.sh save OUT STATE
+#
+# fills it: OUT's checkpoints (NAME.onnx.ckpt), their epoch records,
+# the logs and the finished models (.onnx, .onnx.json, .onnx.curves.png)
+# are copied into STATE, and STATE's checkpoints of trainings OUT has
+# finished (NAME.onnx.json written) are removed. Interrupt the trainings first (SIGINT
+# saves a checkpoint) to save the latest step.
 set -eu
-[ $# -ge 2 ] || { echo "usage: $0 BIN OUT [MODEL...]" >&2; exit 2; }
+if [ "${1:-}" = save ]; then
+	[ $# -eq 3 ] || { echo "usage: $0 save OUT STATE" >&2; exit 2; }
+	OUT=$2 STATE=$3
+	[ -d "$OUT" ] || { echo "$0: $OUT is not a folder" >&2; exit 2; }
+	mkdir -p "$STATE"
+	# A checkpoint before its epoch records: records may then be one
+	# epoch ahead of the checkpoint (that epoch is trained and recorded
+	# again on resume, with the same figures), never behind.
+	for pat in '*.onnx.ckpt' '*.onnx.ckpt.epochs.jsonl' '*.log' '*.onnx' '*.onnx.json' '*.onnx.curves.png'; do
+		for f in "$OUT"/$pat; do
+			[ -f "$f" ] || continue
+			b=$(basename "$f")
+			cmp -s "$f" "$STATE/$b" && continue
+			cp "$f" "$STATE/.$b.tmp" && mv "$STATE/.$b.tmp" "$STATE/$b"
+			echo "saved $STATE/$b"
+		done
+	done
+	for f in "$STATE"/*.onnx.ckpt "$STATE"/*.onnx.ckpt.epochs.jsonl; do
+		[ -f "$f" ] || continue
+		b=$(basename "$f")
+		[ -f "$OUT/${b%%.onnx.ckpt*}.onnx.json" ] || continue
+		rm -f "$f"
+		echo "removed $STATE/$b (its training has finished)"
+	done
+	exit 0
+fi
+[ $# -ge 2 ] || { echo "usage: $0 BIN OUT [MODEL...] | $0 save OUT STATE" >&2; exit 2; }
 BIN=$1
 OUT=$2
 shift 2
@@ -33,6 +71,21 @@ for m in $MODELS; do
 	case " $ALL " in *" $m "*) ;; *) echo "$0: unknown model $m (one of: $ALL)" >&2; exit 2 ;; esac
 done
 mkdir -p "$OUT"
+
+# Files the state folder has and OUT lacks; not the checkpoint of a
+# training OUT has finished.
+if [ -n "${STATE:-}" ] && [ -d "$STATE" ]; then
+	for f in "$STATE"/*; do
+		[ -f "$f" ] || continue
+		b=$(basename "$f")
+		[ -e "$OUT/$b" ] && continue
+		case $b in *.onnx.ckpt | *.onnx.ckpt.epochs.jsonl)
+			[ -f "$OUT/${b%%.onnx.ckpt*}.onnx.json" ] && continue ;;
+		esac
+		cp "$f" "$OUT/.$b.tmp" && mv "$OUT/.$b.tmp" "$OUT/$b"
+		echo "restored $OUT/$b from $STATE"
+	done
+fi
 
 done_already() { [ -f "$OUT/$1.onnx" ] && [ -f "$OUT/$1.onnx.json" ]; }
 

@@ -20,7 +20,10 @@ import (
 // it does to $CSAM_FAKE_TRAIN; OUT.json holds a test accuracy below
 // issue 4's 90% for the first ResNet-18 w0.5 run and above every target
 // for the others. The MobileNet-V2 run at one thread waits for SIGINT
-// (the hand-over of a core) and exits 2 as train does.
+// (the hand-over of a core) and exits 2 as train does. With
+// CSAM_FAKE_STOP set, a run writes a checkpoint (OUT.ckpt) and an epoch
+// record and exits 2 at once; a run that finds a checkpoint logs what it
+// resumes, and a finished run removes the checkpoint, as train does.
 func TestMain(m *testing.M) {
 	if log := os.Getenv("CSAM_FAKE_TRAIN"); log != "" {
 		os.Exit(fakeTrain(log, os.Args[1:]))
@@ -39,8 +42,19 @@ func fakeTrain(log string, args []string) int {
 			fmt.Fprintf(f, "%s threads=%s %s\n", name, threads, fmt.Sprintf(format, a...))
 			f.Close()
 		}
+		fmt.Printf("%s: %s\n", name, fmt.Sprintf(format, a...)) // into the script's log of the model
 	}
 	say("start")
+	if b, err := os.ReadFile(out + ".ckpt"); err == nil {
+		say("resumes %s", b)
+	}
+	if os.Getenv("CSAM_FAKE_STOP") != "" {
+		// Interrupted after one epoch: a checkpoint and its epoch record.
+		os.WriteFile(out+".ckpt", []byte("step 391"), 0o644)
+		os.WriteFile(out+".ckpt.epochs.jsonl", []byte(`{"epoch":1}`+"\n"), 0o644)
+		say("interrupted")
+		return 2
+	}
 	wait := 0 * time.Second
 	switch {
 	case strings.Contains(name, "googlenet"):
@@ -65,6 +79,8 @@ func fakeTrain(log string, args []string) int {
 			return 1
 		}
 	}
+	os.Remove(out + ".ckpt")
+	os.Remove(out + ".ckpt.epochs.jsonl")
 	say("done")
 	return 0
 }
@@ -134,5 +150,100 @@ func TestTrainModelsHandsOverCores(t *testing.T) {
 		if !strings.Contains(stdout, m+": done, skipped") {
 			t.Errorf("second run does not skip %s:\n%s", m, stdout)
 		}
+	}
+}
+
+// TestTrainModelsStateOutlivesTheMachine: a training interrupted on one
+// machine is saved into the state folder (`train_models.sh save`), a
+// second machine (an empty OUT) resumes it from there, the save after it
+// finished drops the checkpoint and keeps the model, and a third machine
+// then finds the model finished. A save from an OUT that has not yet
+// restored anything leaves the state alone.
+func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log, state := filepath.Join(dir, "calls"), filepath.Join(dir, "state")
+	const name = "cifar10_googlenet_w0.25"
+	sh := func(wantOK bool, env []string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{"train_models.sh"}, args...)...)
+		cmd.Env = append(append(os.Environ(), "CSAM_FAKE_TRAIN="+log, "STATE="+state), env...)
+		b, err := cmd.CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("train_models.sh %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		return string(b)
+	}
+	calls := func() []string {
+		t.Helper()
+		b, _ := os.ReadFile(log)
+		os.Remove(log)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	files := func(d string) []string {
+		t.Helper()
+		es, _ := os.ReadDir(d)
+		var names []string
+		for _, e := range es {
+			if e.Type().IsRegular() {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+
+	out1 := filepath.Join(dir, "machine1")
+	sh(false, []string{"CSAM_FAKE_STOP=1"}, self, out1, name)
+	if got, want := calls(), []string{name + " threads=0 start", name + " threads=0 interrupted"}; !slices.Equal(got, want) {
+		t.Fatalf("machine 1: calls %q, want %q", got, want)
+	}
+	sh(true, nil, "save", out1, state)
+	saved := []string{name + ".log", name + ".onnx.ckpt", name + ".onnx.ckpt.epochs.jsonl"}
+	if got := files(state); !slices.Equal(got, saved) {
+		t.Fatalf("state after machine 1: %q, want %q", got, saved)
+	}
+
+	fresh := filepath.Join(dir, "fresh")
+	if err := os.Mkdir(fresh, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh(true, nil, "save", fresh, state)
+	if got := files(state); !slices.Equal(got, saved) {
+		t.Fatalf("a save from a fresh OUT changed the state: %q, want %q", got, saved)
+	}
+
+	out2 := filepath.Join(dir, "machine2")
+	stdout := sh(true, nil, self, out2, name)
+	if !strings.Contains(stdout, "restored "+filepath.Join(out2, name+".onnx.ckpt")) {
+		t.Errorf("machine 2 does not say it restored the checkpoint:\n%s", stdout)
+	}
+	if got, want := calls(), []string{name + " threads=0 start", name + " threads=0 resumes step 391", name + " threads=0 done"}; !slices.Equal(got, want) {
+		t.Fatalf("machine 2: calls %q, want %q", got, want)
+	}
+	stdout = sh(true, nil, "save", out2, state)
+	if !strings.Contains(stdout, "removed "+filepath.Join(state, name+".onnx.ckpt")) {
+		t.Errorf("the save after the training finished does not remove its checkpoint:\n%s", stdout)
+	}
+	if got, want := files(state), []string{name + ".log", name + ".onnx", name + ".onnx.json"}; !slices.Equal(got, want) {
+		t.Fatalf("state after machine 2: %q, want %q", got, want)
+	}
+	b, err := os.ReadFile(filepath.Join(state, name+".log"))
+	if err != nil || !strings.Contains(string(b), name+": interrupted\n"+name+": start\n") {
+		t.Errorf("the saved log is not the machines' log: %q, %v", b, err)
+	}
+
+	out3 := filepath.Join(dir, "machine3")
+	stdout = sh(true, nil, self, out3, name)
+	if !strings.Contains(stdout, name+": done, skipped") {
+		t.Errorf("machine 3 does not skip the finished model:\n%s", stdout)
+	}
+	if _, err := os.Stat(log); err == nil {
+		t.Errorf("machine 3 trained again: %q", calls())
 	}
 }
