@@ -21,7 +21,7 @@ func init() {
 // scaled and shifted elementwise: Y = (X - mean)·InvStdDev·Scale + B, with
 // InvStdDev = 1/√(var + epsilon). The statistics are summed in float64
 // (stash_type 1 asks for at least float32). The optional outputs Mean and
-// InvStdDev hold the rows' statistics; gradients flow through Y only.
+// InvStdDev hold the rows' statistics; gradients flow through all three.
 //
 // With instance set it is InstanceNormalization: each (sample, channel)
 // plane is a row, and scale and B hold one value per channel (PyTorch
@@ -155,37 +155,63 @@ func (k *layerNormKernel) rowParams(r int, scale, b []float32) (sr, br []float32
 }
 
 func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Tensor) error {
-	for i := 1; i < len(gout); i++ {
-		if gout[i] != nil {
-			return errors.New("gradients through LayerNormalization's Mean and InvStdDev outputs are not supported")
-		}
+	// dMean and dInvStdDev: the gradients reaching the optional outputs.
+	var dm, dv []float32
+	if len(gout) > 1 && gout[1] != nil {
+		dm = gout[1].F32
 	}
-	if gout[0] == nil {
+	if len(gout) > 2 && gout[2] != nil {
+		dv = gout[2].F32
+	}
+	if gout[0] == nil && dm == nil && dv == nil {
 		return nil
 	}
-	x, scale, dy := in[0].F32, in[1].F32, gout[0].F32
+	x, scale := in[0].F32, in[1].F32
+	var dy []float32
+	if gout[0] != nil {
+		dy = gout[0].F32
+	}
 	if gin[0] != nil {
-		// dX = inv·(g - mean(g) - x̂·mean(g·x̂)) with g = dY·Scale.
+		// dX = inv·(g - mean(g) - x̂·mean(g·x̂)) with g = dY·Scale, plus
+		// dMean/n and dInvStdDev·(-inv³·(x - mean)/n) (inv = (var+ε)^-½).
 		dx := gin[0].F32
+		n := float64(k.inner)
 		tensor.Parallel(ctx.Workers, k.rows, func(lo, hi int) {
 			for r := lo; r < hi; r++ {
-				xr, gr, dr := x[r*k.inner:][:k.inner], dy[r*k.inner:][:k.inner], dx[r*k.inner:][:k.inner]
+				xr, dr := x[r*k.inner:][:k.inner], dx[r*k.inner:][:k.inner]
 				mean, inv := float64(k.mean[r]), float64(k.inv[r])
+				var sg, sgx, cm, cv float64
+				var gr []float32
 				sr, _, step := k.rowParams(r, scale, nil)
-				var sg, sgx float64
-				for i, v := range xr {
-					g := float64(gr[i]) * float64(sr[i*step])
-					sg += g
-					sgx += g * (float64(v) - mean) * inv
+				if dy != nil {
+					gr = dy[r*k.inner:][:k.inner]
+					for i, v := range xr {
+						g := float64(gr[i]) * float64(sr[i*step])
+						sg += g
+						sgx += g * (float64(v) - mean) * inv
+					}
+					sg /= n
+					sgx /= n
 				}
-				sg /= float64(k.inner)
-				sgx /= float64(k.inner)
+				if dm != nil {
+					cm = float64(dm[r]) / n
+				}
+				if dv != nil {
+					cv = -float64(dv[r]) * inv * inv * inv / n
+				}
 				for i, v := range xr {
-					g := float64(gr[i]) * float64(sr[i*step])
-					dr[i] += float32(inv * (g - sg - (float64(v)-mean)*inv*sgx))
+					d := float64(v) - mean
+					var t float64
+					if gr != nil {
+						t = inv * (float64(gr[i])*float64(sr[i*step]) - sg - d*inv*sgx)
+					}
+					dr[i] += float32(t + cm + cv*d)
 				}
 			}
 		})
+	}
+	if dy == nil {
+		return nil
 	}
 	// dScale and dB: sums over the rows, in row order, per element.
 	var ds, db []float32

@@ -78,6 +78,18 @@ func TestLayerNormalizationGradients(t *testing.T) {
 	}
 }
 
+// TestLayerNormalizationStatisticsGradients checks dX when the loss also
+// reads the optional outputs Mean and InvStdDev, and when it reads only
+// them.
+func TestLayerNormalizationStatisticsGradients(t *testing.T) {
+	for _, outs := range [][]int{{0, 1, 2}, {1}, {2}, {1, 2}} {
+		rng := rand.New(rand.NewPCG(24, 24))
+		in := []*tensor.Tensor{randomTensor(rng, 3, 4, 5), randomTensor(rng, 20), randomTensor(rng, 20)}
+		gradCheckWith(t, gradCheckConfig{Node: newTestNode("LayerNormalization", 3, 3, intAttr("axis", 1)), Opset: 17,
+			Inputs: in, Wrt: []int{0, 1, 2}, Outputs: outs})
+	}
+}
+
 func TestLayerNormalizationBadInput(t *testing.T) {
 	rng := rand.New(rand.NewPCG(23, 23))
 	x := randomTensor(rng, 2, 3, 4)
