@@ -16,7 +16,7 @@ DEMO_OUT     := out/demo
 # Where check-torchvision keeps its (large, generated) exports.
 TV_DIR       ?= $(or $(CSAM_ONNX_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/csam-onnx),$(HOME)/.cache/csam-onnx)/torchvision
 
-.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision models models-save
+.PHONY: help setup build test demo bench bench-peers conformance fuzz generate lint clean experiments results check-torchvision models models-save models-status
 
 help:
 	@echo "make demo         set up, build, and run the main job on the shipped model"
@@ -31,6 +31,7 @@ help:
 	@echo "make lint         gofmt and go vet"
 	@echo "make experiments  run (or resume) the experiment grid EXP=$(EXP) (JOBS=2: two shards side by side)"
 	@echo "make models       train (or resume) the reference models into out/models (MODELS=..., JOBS=2), from $(MODELS_STATE) on a fresh machine"
+	@echo "make models-status  each training's test accuracy per epoch so far, and the finished models'"
 	@echo "make models-save  copy the trainings' checkpoints and finished models from out/models into $(MODELS_STATE) (to commit)"
 	@echo "make results      regenerate docs/RESULTS.md from docs/results/*.json"
 	@echo "make check-torchvision  export torchvision ResNet-18, GoogLeNet, MobileNet-V2 (TV_FLAGS=\"--subset --more\": eleven more classifiers; needs python3-torch, python3-torchvision) and run check on each"
@@ -98,6 +99,9 @@ models: setup build
 
 models-save:
 	scripts/train_models.sh save out/models $(MODELS_STATE)
+
+models-status:
+	@scripts/train_models.sh status out/models
 
 # Regenerate docs/RESULTS.md and its plots from docs/results/*.json alone.
 results: build

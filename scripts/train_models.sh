@@ -56,7 +56,33 @@ if [ "${1:-}" = save ]; then
 	done
 	exit 0
 fi
-[ $# -ge 2 ] || { echo "usage: $0 BIN OUT [MODEL...] | $0 save OUT STATE" >&2; exit 2; }
+# scripts/train_models.sh status OUT: each training's test accuracy after
+# every epoch so far (– where an epoch was not evaluated), and each
+# finished model's accuracy in onnxruntime.
+if [ "${1:-}" = status ]; then
+	[ $# -eq 2 ] || { echo "usage: $0 status OUT" >&2; exit 2; }
+	for f in "$2"/*.onnx.ckpt.epochs.jsonl; do
+		[ -f "$f" ] || continue
+		b=$(basename "$f" .onnx.ckpt.epochs.jsonl)
+		[ -f "$2/$b.onnx.json" ] && continue
+		awk -v name="$b" '
+			match($0, /"epoch":[0-9]+/) { e = substr($0, RSTART + 8, RLENGTH - 8) + 0 }
+			match($0, /"test_accuracy":-?[0-9.eE+-]+/) { acc[e] = substr($0, RSTART + 16, RLENGTH - 16) + 0 }
+			e > last { last = e }
+			END {
+				printf "%s: %d epochs, test accuracy (%%):", name, last
+				for (i = 1; i <= last; i++) printf " %s", (i in acc && acc[i] >= 0) ? sprintf("%.1f", 100 * acc[i]) : "-"
+				print ""
+			}' "$f"
+	done
+	for f in "$2"/*.onnx.json; do
+		[ -f "$f" ] || continue
+		acc=$(sed -n 's/.*"test_accuracy_onnxruntime": *\([0-9.eE+-]*\).*/\1/p' "$f")
+		[ -n "$acc" ] && awk -v n="$(basename "$f" .onnx.json)" -v a="$acc" 'BEGIN { printf "%s: done, test accuracy %.2f%% in onnxruntime\n", n, 100 * a }'
+	done
+	exit 0
+fi
+[ $# -ge 2 ] || { echo "usage: $0 BIN OUT [MODEL...] | $0 save OUT STATE | $0 status OUT" >&2; exit 2; }
 BIN=$1
 OUT=$2
 shift 2

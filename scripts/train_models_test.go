@@ -51,7 +51,8 @@ func fakeTrain(log string, args []string) int {
 	if os.Getenv("CSAM_FAKE_STOP") != "" {
 		// Interrupted after one epoch: a checkpoint and its epoch record.
 		os.WriteFile(out+".ckpt", []byte("step 391"), 0o644)
-		os.WriteFile(out+".ckpt.epochs.jsonl", []byte(`{"epoch":1}`+"\n"), 0o644)
+		os.WriteFile(out+".ckpt.epochs.jsonl", []byte(`{"epoch":1,"test_accuracy":0.5}`+"\n"+`{"epoch":2,"test_accuracy":-1}`+"\n"+
+			`{"epoch":2,"test_accuracy":0.625}`+"\n"+`{"epoch":3,"test_accuracy":-1}`+"\n"), 0o644)
 		say("interrupted")
 		return 2
 	}
@@ -158,7 +159,8 @@ func TestTrainModelsHandsOverCores(t *testing.T) {
 // second machine (an empty OUT) resumes it from there, the save after it
 // finished drops the checkpoint and keeps the model, and a third machine
 // then finds the model finished. A save from an OUT that has not yet
-// restored anything leaves the state alone.
+// restored anything leaves the state alone. `status` reports the epochs
+// so far (the last record of each) and then the finished accuracy.
 func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
@@ -203,6 +205,9 @@ func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
 	if got, want := calls(), []string{name + " threads=0 start", name + " threads=0 interrupted"}; !slices.Equal(got, want) {
 		t.Fatalf("machine 1: calls %q, want %q", got, want)
 	}
+	if got, want := sh(true, nil, "status", out1), name+": 3 epochs, test accuracy (%): 50.0 62.5 -\n"; got != want {
+		t.Errorf("status on machine 1: %q, want %q", got, want)
+	}
 	sh(true, nil, "save", out1, state)
 	saved := []string{name + ".log", name + ".onnx.ckpt", name + ".onnx.ckpt.epochs.jsonl"}
 	if got := files(state); !slices.Equal(got, saved) {
@@ -236,6 +241,10 @@ func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(state, name+".log"))
 	if err != nil || !strings.Contains(string(b), name+": interrupted\n"+name+": start\n") {
 		t.Errorf("the saved log is not the machines' log: %q, %v", b, err)
+	}
+
+	if got, want := sh(true, nil, "status", out2), name+": done, test accuracy 88.12% in onnxruntime\n"; got != want {
+		t.Errorf("status on machine 2: %q, want %q", got, want)
 	}
 
 	out3 := filepath.Join(dir, "machine3")
