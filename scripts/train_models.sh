@@ -188,7 +188,7 @@ one() {
 	fmnist_resnet8) fmnist ;;
 	cifar10_resnet18_w0.25) cifar "$1" resnet18 0.25 40 0 ;; # the small one: no target
 	cifar10_resnet18_w0.5) cifar "$1" resnet18 0.5 30 0.90 ;;
-	cifar10_mobilenetv2_w0.5) cifar "$1" mobilenetv2 0.5 50 0.87 ;;
+	cifar10_mobilenetv2_w0.5) cifar "$1" mobilenetv2 0.5 40 0.87 ;;
 	cifar10_googlenet_w0.25) cifar "$1" googlenet 0.25 40 0.87 ;;
 	esac
 }
