@@ -105,8 +105,11 @@ if [ -n "${STATE:-}" ] && [ -d "$STATE" ]; then
 		[ -f "$f" ] || continue
 		b=$(basename "$f")
 		[ -e "$OUT/$b" ] && continue
-		case $b in *.onnx.ckpt | *.onnx.ckpt.epochs.jsonl)
+		case $b in
+		*.onnx.ckpt | *.onnx.ckpt.epochs.jsonl)
 			[ -f "$OUT/${b%%.onnx.ckpt*}.onnx.json" ] && continue ;;
+		*.log | *.onnx | *.onnx.json | *.onnx.curves.png) ;;
+		*) continue ;; # not a file save writes (a README, say)
 		esac
 		cp "$f" "$OUT/.$b.tmp" && mv "$OUT/.$b.tmp" "$OUT/$b"
 		echo "restored $OUT/$b from $STATE"

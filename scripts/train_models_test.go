@@ -223,6 +223,11 @@ func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
 		t.Fatalf("a save from a fresh OUT changed the state: %q, want %q", got, saved)
 	}
 
+	if err := os.WriteFile(filepath.Join(state, "README.md"), []byte("what this folder is\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved = append([]string{"README.md"}, saved...)
+
 	out2 := filepath.Join(dir, "machine2")
 	stdout := sh(true, nil, self, out2, name)
 	if !strings.Contains(stdout, "restored "+filepath.Join(out2, name+".onnx.ckpt")) {
@@ -235,7 +240,7 @@ func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
 	if !strings.Contains(stdout, "removed "+filepath.Join(state, name+".onnx.ckpt")) {
 		t.Errorf("the save after the training finished does not remove its checkpoint:\n%s", stdout)
 	}
-	if got, want := files(state), []string{name + ".log", name + ".onnx", name + ".onnx.json"}; !slices.Equal(got, want) {
+	if got, want := files(state), []string{"README.md", name + ".log", name + ".onnx", name + ".onnx.json"}; !slices.Equal(got, want) {
 		t.Fatalf("state after machine 2: %q, want %q", got, want)
 	}
 	b, err := os.ReadFile(filepath.Join(state, name+".log"))
@@ -243,6 +248,9 @@ func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
 		t.Errorf("the saved log is not the machines' log: %q, %v", b, err)
 	}
 
+	if _, err := os.Stat(filepath.Join(out2, "README.md")); err == nil {
+		t.Errorf("the state folder's README was copied into OUT")
+	}
 	if got, want := sh(true, nil, "status", out2), name+": done, test accuracy 88.12% in onnxruntime\n"; got != want {
 		t.Errorf("status on machine 2: %q, want %q", got, want)
 	}
