@@ -489,8 +489,9 @@ func addScaledBroadcast(p *bcastPlan, k int, dst, g, other []float32, j int, sca
 
 // sumKernel is Sum (op ""), Mean, Max and Min: the elementwise sum,
 // mean, maximum or minimum of any number of inputs, with broadcasting.
-// Max and Min pass each element's gradient to the first input that holds
-// the result (a NaN operand is the result, as in numpy's maximum).
+// Max and Min share each element's gradient evenly among the inputs that
+// hold the result, as PyTorch does (a NaN operand is the result, as in
+// numpy's maximum, and takes the whole gradient).
 type sumKernel struct {
 	op    string
 	dtype tensor.DType
@@ -610,18 +611,38 @@ func (k *sumKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor)
 	}
 	g := gout[0].F32
 	if k.op == "Max" || k.op == "Min" {
-		// To the first input holding the result (NaN holds a NaN result).
+		// Shared evenly by the inputs holding the result, as PyTorch's
+		// maximum and minimum do (half each for a tie of two); a NaN
+		// result's gradient goes to the first NaN operand.
 		z, n := out[0].F32, k.plan.inner
 		k.plan.rows(func(o int, offs []int) {
 			for i := range n {
-				r := z[o+i]
+				r, gv := z[o+i], g[o+i]
+				if r != r {
+					for j, t := range in {
+						at := offs[j] + i*k.plan.innerStride(j)
+						if v := t.F32[at]; v != v {
+							if gin[j] != nil {
+								gin[j].F32[at] += gv
+							}
+							break
+						}
+					}
+					continue
+				}
+				holders := 0
+				for j, t := range in {
+					if t.F32[offs[j]+i*k.plan.innerStride(j)] == r {
+						holders++
+					}
+				}
+				if holders > 1 {
+					gv /= float32(holders)
+				}
 				for j, t := range in {
 					at := offs[j] + i*k.plan.innerStride(j)
-					if v := t.F32[at]; v == r || (r != r && v != v) {
-						if gin[j] != nil {
-							gin[j].F32[at] += g[o+i]
-						}
-						break
+					if t.F32[at] == r && gin[j] != nil {
+						gin[j].F32[at] += gv
 					}
 				}
 			}

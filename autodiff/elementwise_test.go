@@ -345,7 +345,7 @@ func BenchmarkAddResidual(b *testing.B) {
 }
 
 // TestMaxMinMean: the variadic elementwise ops under broadcasting, NaN
-// winning Max and Min, and their gradients (Max/Min: to the first input
+// winning Max and Min, and their gradients (Max/Min: shared by the inputs
 // holding the result; Mean: 1/n to each).
 func TestMaxMinMean(t *testing.T) {
 	a := tensor.FromFloat32([]float32{1, 5, -2, 7}, 2, 2)

@@ -13,8 +13,10 @@ import (
 // (an attribute before opset 18 — 13 for ReduceSum —, the optional input 1
 // from then on), keeping the reduced axes as size 1 when keepdims=1 (the
 // default). No axes means every axis, unless noop_with_empty_axes=1, which
-// makes the op an identity. ReduceMax's gradient goes to the first
-// maximal element of each reduced group; a NaN in a group is its maximum.
+// makes the op an identity. ReduceMax's gradient is shared evenly by the
+// maximal elements of each reduced group (PyTorch's amax); a NaN in a
+// group is its maximum and takes the gradient. GlobalMaxPool's goes to
+// the first maximum.
 
 type reduceMode int
 
@@ -218,9 +220,39 @@ func (k *reduceMeanKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.
 		addInto(gx, g)
 		return nil
 	}
-	if k.mode == reduceMax {
+	if k.mode == reduceMax && k.spatial {
+		// GlobalMaxPool: to the first maximum, as MaxPool (and PyTorch's
+		// adaptive max pooling) do.
 		for a, j := range k.arg {
 			gx[j] += g[a]
+		}
+		return nil
+	}
+	if k.mode == reduceMax {
+		// ReduceMax (torch.amax's export): shared evenly by the tied
+		// maxima, as PyTorch's amax does; a NaN maximum's to its first NaN.
+		x, y := in[0].F32, out[0].F32
+		ties := k.acc
+		clear(ties)
+		n, s := k.plan.inner, k.plan.innerStride(0)
+		k.plan.rows(func(o int, offs []int) {
+			for i, v := range x[o : o+n] {
+				if a := offs[0] + i*s; v == y[a] {
+					ties[a]++
+				}
+			}
+		})
+		k.plan.rows(func(o int, offs []int) {
+			for i, v := range x[o : o+n] {
+				if a := offs[0] + i*s; v == y[a] {
+					gx[o+i] += g[a] / float32(ties[a])
+				}
+			}
+		})
+		for a, j := range k.arg {
+			if y[a] != y[a] {
+				gx[j] += g[a]
+			}
 		}
 		return nil
 	}

@@ -106,3 +106,75 @@ func TestReduceSumMaxGlobalMaxPool(t *testing.T) {
 		t.Errorf("ReduceMax with a NaN = %v, want [NaN 6]", got[0].F32)
 	}
 }
+
+// backwardOnes runs node forward on inputs and backward with a gradient
+// of ones on output 0, returning each input's gradient.
+func backwardOnes(t *testing.T, node *graph.Node, opset int64, inputs ...*tensor.Tensor) [][]float32 {
+	t.Helper()
+	k, outs := setupKernel(t, node, opset, inputs, nil)
+	outT := make([]*tensor.Tensor, len(outs))
+	for i, o := range outs {
+		outT[i] = allocTensor(o.DType, o.Shape)
+	}
+	ctx := &RunContext{Workers: 1}
+	if err := k.Forward(ctx, inputs, outT); err != nil {
+		t.Fatal(err)
+	}
+	g := allocTensor(tensor.Float32, outs[0].Shape)
+	for i := range g.F32 {
+		g.F32[i] = 1
+	}
+	gin := make([]*tensor.Tensor, len(inputs))
+	for i, in := range inputs {
+		if in.DType == tensor.Float32 {
+			gin[i] = allocTensor(tensor.Float32, in.Shape)
+		}
+	}
+	if err := k.Backward(ctx, inputs, outT, []*tensor.Tensor{g}, gin); err != nil {
+		t.Fatal(err)
+	}
+	got := make([][]float32, len(gin))
+	for i, gi := range gin {
+		if gi != nil {
+			got[i] = gi.F32
+		}
+	}
+	return got
+}
+
+// TestExtremeTiesShareGradient: Max, Min (with broadcasting) and
+// ReduceMax share a tied extreme's gradient evenly, as PyTorch's
+// maximum, minimum and amax do; a NaN result's gradient goes to the first
+// NaN; GlobalMaxPool gives it to the first maximum.
+func TestExtremeTiesShareGradient(t *testing.T) {
+	nan := float32(math.NaN())
+	f := func(v ...float32) *tensor.Tensor { return tensor.FromFloat32(v, len(v)) }
+	third := float32(1) / 3
+	for _, c := range []struct {
+		name string
+		node *graph.Node
+		in   []*tensor.Tensor
+		want [][]float32
+	}{
+		{"Max of two", newTestNode("Max", 2, 1), []*tensor.Tensor{f(1, 2, 3), f(1, 5, 3)},
+			[][]float32{{0.5, 0, 0.5}, {0.5, 1, 0.5}}},
+		{"Max of three, broadcast", newTestNode("Max", 3, 1), []*tensor.Tensor{f(2, 2), f(2), f(2, 1)},
+			[][]float32{{third, 0.5}, {third + 0.5}, {third, 0}}},
+		{"Min of two", newTestNode("Min", 2, 1), []*tensor.Tensor{f(4, -1), f(4, 0)},
+			[][]float32{{0.5, 1}, {0.5, 0}}},
+		{"Max with NaN", newTestNode("Max", 2, 1), []*tensor.Tensor{f(nan, 1), f(nan, 1)},
+			[][]float32{{1, 0.5}, {0, 0.5}}},
+		{"ReduceMax", newTestNode("ReduceMax", 1, 1, intsAttr("axes", 1)),
+			[]*tensor.Tensor{tensor.FromFloat32([]float32{1, 3, 3, 2, nan, nan, 7, 7, 7}, 3, 3)},
+			[][]float32{{0, 0.5, 0.5, 0, 1, 0, third, third, third}}},
+		{"GlobalMaxPool", newTestNode("GlobalMaxPool", 1, 1), []*tensor.Tensor{tensor.FromFloat32([]float32{5, 5, 1, 5}, 1, 1, 2, 2)},
+			[][]float32{{1, 0, 0, 0}}},
+	} {
+		got := backwardOnes(t, c.node, 13, c.in...)
+		for i, w := range c.want {
+			if !cmp.Equal(got[i], w, cmpopts.EquateApprox(0, 1e-7)) {
+				t.Errorf("%s: gradient of input %d = %v, want %v", c.name, i, got[i], w)
+			}
+		}
+	}
+}
