@@ -86,13 +86,10 @@ func fakeTrain(log string, args []string) int {
 	return 0
 }
 
-// TestTrainModelsHandsOverCores runs `JOBS=2 train_models.sh` on three
-// models: the lanes take them one at a time, and when one lane finds no
-// model left, the training still running (MobileNet-V2) is interrupted
-// and resumed with two threads. ResNet-18, below its 90% target, is
-// continued into a second run (--init, 10 epochs). A second run skips
-// every finished model.
-func TestTrainModelsHandsOverCores(t *testing.T) {
+// fakeSetup skips the test without sh; it returns the test binary (the
+// fake csam-onnx) and a temporary folder.
+func fakeSetup(t *testing.T) (self, dir string) {
+	t.Helper()
 	if _, err := exec.LookPath("sh"); err != nil {
 		t.Skip("no sh")
 	}
@@ -100,7 +97,17 @@ func TestTrainModelsHandsOverCores(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	return self, t.TempDir()
+}
+
+// TestTrainModelsHandsOverCores runs `JOBS=2 train_models.sh` on three
+// models: the lanes take them one at a time, and when one lane finds no
+// model left, the training still running (MobileNet-V2) is interrupted
+// and resumed with two threads. ResNet-18, below its 90% target, is
+// continued into a second run (--init, 10 epochs). A second run skips
+// every finished model.
+func TestTrainModelsHandsOverCores(t *testing.T) {
+	self, dir := fakeSetup(t)
 	log, out := filepath.Join(dir, "calls"), filepath.Join(dir, "out")
 	models := []string{"cifar10_resnet18_w0.5", "cifar10_googlenet_w0.25", "cifar10_mobilenetv2_w0.5"}
 	run := func() string {
@@ -162,14 +169,7 @@ func TestTrainModelsHandsOverCores(t *testing.T) {
 // restored anything leaves the state alone. `status` reports the epochs
 // so far (the last record of each) and then the finished accuracy.
 func TestTrainModelsStateOutlivesTheMachine(t *testing.T) {
-	if _, err := exec.LookPath("sh"); err != nil {
-		t.Skip("no sh")
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	self, dir := fakeSetup(t)
 	log, state := filepath.Join(dir, "calls"), filepath.Join(dir, "state")
 	const name = "cifar10_googlenet_w0.25"
 	sh := func(wantOK bool, env []string, args ...string) string {
