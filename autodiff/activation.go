@@ -254,9 +254,9 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 		case actClip:
 			tensor.Clip(xs, lo, hi, ys)
 		case actSigmoid:
-			for i, v := range xs {
-				ys[i] = sigmoid32(v)
-			}
+			tensor.Sigmoid(xs, ys)
+		case actExp:
+			tensor.Exp(xs, ys)
 		case actHardSigmoid:
 			for i, v := range xs {
 				ys[i] = clamp01(k.alpha*v + k.beta)
@@ -349,14 +349,6 @@ func unaryDeriv(a activation, x, y float64) float64 {
 		return -math.Sin(x)
 	}
 	return math.NaN()
-}
-
-func sigmoid32(v float32) float32 {
-	if v >= 0 {
-		return float32(1 / (1 + math.Exp(-float64(v))))
-	}
-	e := math.Exp(float64(v))
-	return float32(e / (1 + e))
 }
 
 // clamp01 clamps v to [0, 1]; NaN stays NaN.

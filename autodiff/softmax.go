@@ -68,9 +68,44 @@ func (k *softmaxKernel) Setup(in []Value) ([]Output, error) {
 	return []Output{{DType: tensor.Float32, Shape: x}}, nil
 }
 
-func (k *softmaxKernel) Forward(_ *RunContext, in, out []*tensor.Tensor) error {
+func (k *softmaxKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error {
 	x, y := in[0].F32, out[0].F32
 	n, inner := k.n, k.inner
+	if inner == 1 {
+		// Contiguous rows (the last axis, as attention and classifier
+		// heads use it): x − max into y, then e^· in place with the float32
+		// kernel, summed in float64. Rows run on the workers; each row's
+		// arithmetic is the same for any worker count.
+		tensor.Parallel(ctx.Workers, k.outer, func(lo, hi int) {
+			for o := lo; o < hi; o++ {
+				xr, yr := x[o*n:(o+1)*n], y[o*n:(o+1)*n]
+				m := float32(math.Inf(-1))
+				for _, v := range xr {
+					m = max(m, v)
+				}
+				for i, v := range xr {
+					yr[i] = v - m
+				}
+				tensor.Exp(yr, yr)
+				var sum float64
+				for _, e := range yr {
+					sum += float64(e)
+				}
+				if k.log {
+					ls := float32(math.Log(sum))
+					for i, v := range xr {
+						yr[i] = v - m - ls
+					}
+					continue
+				}
+				inv := 1 / sum
+				for i, e := range yr {
+					yr[i] = float32(float64(e) * inv)
+				}
+			}
+		})
+		return nil
+	}
 	for o := range k.outer {
 		for j := range inner {
 			base := o*n*inner + j

@@ -83,3 +83,25 @@ func TestSoftmax(t *testing.T) {
 }
 
 func opsPtr[T any](v T) *T { return &v }
+
+// TestSoftmaxWorkersSameBits: Softmax and LogSoftmax over contiguous rows
+// run the rows on the workers; 1 and 3 workers give the same bits.
+func TestSoftmaxWorkersSameBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	x := randomTensor(rng, 7, 5, 37)
+	for _, op := range []string{"Softmax", "LogSoftmax"} {
+		kern, outs := setupKernel(t, newTestNode(op, 1, 1), 13, []*tensor.Tensor{x}, nil)
+		var ys [2]*tensor.Tensor
+		for i, w := range []int{1, 3} {
+			ys[i] = tensor.New(outs[0].Shape...)
+			if err := kern.Forward(&RunContext{Workers: w}, []*tensor.Tensor{x}, []*tensor.Tensor{ys[i]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range ys[0].F32 {
+			if math.Float32bits(ys[0].F32[i]) != math.Float32bits(ys[1].F32[i]) {
+				t.Fatalf("%s: y[%d] = %v with 1 worker, %v with 3", op, i, ys[0].F32[i], ys[1].F32[i])
+			}
+		}
+	}
+}

@@ -185,3 +185,11 @@ func maxH3s2(rows, nb int, src *float32, hv *float32, hi *int32) {
 func maxV3(oh, nb, s, h, w int, hv *float32, hi *int32, dst *float32, am *int32) {
 	panic("tensor: no assembly pooling kernels in this build")
 }
+
+func expRow(n int, x, y *float32) {
+	panic("tensor: no assembly kernels in this build")
+}
+
+func sigmoidRow(n int, x, y *float32) {
+	panic("tensor: no assembly kernels in this build")
+}

@@ -2,6 +2,8 @@
 
 package tensor
 
+import "math"
+
 //go:noescape
 func sumBlock(n int, x *float32) float32
 
@@ -88,3 +90,25 @@ func affine2ReluXSetPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32)
 
 //go:noescape
 func affine2ReluXAddPlanes(np, n int, gv, x, a, b, p, q, r, s, d *float32)
+
+//go:noescape
+func expRow(n int, x, y *float32)
+
+//go:noescape
+func sigmoidRow(n int, x, y *float32)
+
+// expConsts holds the rows expRow and sigmoidRow read, each value eight
+// times (the order of EXP_ROWS in tensor/internal/asmgen/vec.py), and
+// expClamp the bounds they clamp x to.
+var (
+	expConsts = func() (t [12][8]float32) {
+		for i, v := range []float32{expLog2e, expC1, expC2, expP0, expP1, expP2, expP3, expP4, expP5, 1,
+			math.Float32frombits(127), math.Float32frombits(1 << 31)} {
+			for j := range t[i] {
+				t[i][j] = v
+			}
+		}
+		return t
+	}()
+	expClamp = [2]float32{expHi, expLo}
+)
