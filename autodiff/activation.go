@@ -100,6 +100,35 @@ func (k *activationKernel) mathFunc() func(float64) float64 {
 	return unaryMath[k.act]
 }
 
+// gelu sets ys = Gelu(xs): 0.5·x·(1 + erf(x/√2)), or with beta 1 (the
+// tanh approximation) 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), with
+// the float32 Erf and Tanh kernels. Below x = -2, where 1 + erf (or 1 +
+// tanh) cancels and the kernels' ulp of 1 would become a large relative
+// error, the float64 formula recomputes the value.
+func (k *activationKernel) gelu(xs, ys []float32) {
+	approx := k.beta == 1
+	for i, v := range xs {
+		if approx {
+			ys[i] = float32(geluTanhArg(float64(v)))
+		} else {
+			ys[i] = v * (1 / math.Sqrt2)
+		}
+	}
+	if approx {
+		tensor.Tanh(ys, ys)
+	} else {
+		tensor.Erf(ys, ys)
+	}
+	f := k.mathFunc()
+	for i, v := range xs {
+		if v < -2 {
+			ys[i] = float32(f(float64(v)))
+		} else {
+			ys[i] = 0.5 * v * (1 + ys[i])
+		}
+	}
+}
+
 // softplus is log(1 + e^x) without overflow.
 func softplus(x float64) float64 {
 	if x > 0 {
@@ -257,6 +286,12 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 			tensor.Sigmoid(xs, ys)
 		case actExp:
 			tensor.Exp(xs, ys)
+		case actTanh:
+			tensor.Tanh(xs, ys)
+		case actErf:
+			tensor.Erf(xs, ys)
+		case actGelu:
+			k.gelu(xs, ys)
 		case actHardSigmoid:
 			for i, v := range xs {
 				ys[i] = clamp01(k.alpha*v + k.beta)

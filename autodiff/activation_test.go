@@ -247,7 +247,7 @@ func TestActivationGradientAtKinks(t *testing.T) {
 func BenchmarkActivationOps(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	x := randomTensor(rng, 32, 96, 16, 16)
-	for _, op := range []string{"Relu", "Sigmoid", "Exp", "Softmax", "Tanh", "Erf", "HardSwish"} {
+	for _, op := range []string{"Relu", "Sigmoid", "Exp", "Softmax", "Tanh", "Erf", "Gelu", "HardSwish"} {
 		b.Run(op, func(b *testing.B) {
 			k, outs, err := trySetupKernel(newTestNode(op, 1, 1), 17, []*tensor.Tensor{x}, nil)
 			if err != nil {
@@ -262,5 +262,40 @@ func BenchmarkActivationOps(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(x.Len()), "ns/elem")
 		})
+	}
+}
+
+// TestGeluMatchesFloat64: Gelu (erf and tanh forms) through the float32
+// Erf and Tanh kernels over [-8, 8], within 2e-6 relative of the float64
+// formula (below -2 the kernel recomputes in float64, where 1 + erf
+// cancels).
+func TestGeluMatchesFloat64(t *testing.T) {
+	var xs []float32
+	for v := -8.0; v <= 8; v += 0.00037 {
+		xs = append(xs, float32(v))
+	}
+	x := tensor.FromFloat32(xs, len(xs))
+	for _, c := range []struct {
+		attrs []*graph.Attribute
+		f     func(float64) float64
+	}{
+		{nil, func(x float64) float64 { return x / 2 * (1 + math.Erf(x/math.Sqrt2)) }},
+		{[]*graph.Attribute{stringAttr("approximate", "tanh")}, func(x float64) float64 {
+			return x / 2 * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+		}},
+	} {
+		out, err := runKernel(newTestNode("Gelu", 1, 1, c.attrs...), 20, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := 0
+		for i, v := range xs {
+			want := c.f(float64(v))
+			if d := math.Abs(float64(out[0].F32[i]) - want); d > 2e-6*math.Abs(want)+1e-30 {
+				if bad++; bad <= 3 {
+					t.Errorf("Gelu%v(%v) = %v, want %v (relative %.2g)", c.attrs, v, out[0].F32[i], want, d/math.Abs(want))
+				}
+			}
+		}
 	}
 }

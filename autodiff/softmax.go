@@ -73,37 +73,14 @@ func (k *softmaxKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error
 	n, inner := k.n, k.inner
 	if inner == 1 {
 		// Contiguous rows (the last axis, as attention and classifier
-		// heads use it): x − max into y, then e^· in place with the float32
-		// kernel, summed in float64. Rows run on the workers; each row's
-		// arithmetic is the same for any worker count.
-		tensor.Parallel(ctx.Workers, k.outer, func(lo, hi int) {
-			for o := lo; o < hi; o++ {
-				xr, yr := x[o*n:(o+1)*n], y[o*n:(o+1)*n]
-				m := float32(math.Inf(-1))
-				for _, v := range xr {
-					m = max(m, v)
-				}
-				for i, v := range xr {
-					yr[i] = v - m
-				}
-				tensor.Exp(yr, yr)
-				var sum float64
-				for _, e := range yr {
-					sum += float64(e)
-				}
-				if k.log {
-					ls := float32(math.Log(sum))
-					for i, v := range xr {
-						yr[i] = v - m - ls
-					}
-					continue
-				}
-				inv := 1 / sum
-				for i, e := range yr {
-					yr[i] = float32(float64(e) * inv)
-				}
-			}
-		})
+		// heads use it), on the workers; each row's arithmetic is the same
+		// for any worker count. One worker calls the rows directly (no
+		// closure to allocate).
+		if ctx.Workers <= 1 || k.outer < 2 {
+			k.rows(x, y, 0, k.outer)
+		} else {
+			tensor.Parallel(ctx.Workers, k.outer, func(lo, hi int) { k.rows(x, y, lo, hi) })
+		}
 		return nil
 	}
 	for o := range k.outer {
@@ -135,6 +112,39 @@ func (k *softmaxKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error
 		}
 	}
 	return nil
+}
+
+// rows runs Softmax (or LogSoftmax) over the contiguous rows [lo, hi) of
+// length k.n: x − max into y, then e^· in place with the float32 kernel,
+// summed in float64.
+func (k *softmaxKernel) rows(x, y []float32, lo, hi int) {
+	n := k.n
+	for o := lo; o < hi; o++ {
+		xr, yr := x[o*n:(o+1)*n], y[o*n:(o+1)*n]
+		m := float32(math.Inf(-1))
+		for _, v := range xr {
+			m = max(m, v)
+		}
+		for i, v := range xr {
+			yr[i] = v - m
+		}
+		tensor.Exp(yr, yr)
+		var sum float64
+		for _, e := range yr {
+			sum += float64(e)
+		}
+		if k.log {
+			ls := float32(math.Log(sum))
+			for i, v := range xr {
+				yr[i] = v - m - ls
+			}
+			continue
+		}
+		inv := 1 / sum
+		for i, e := range yr {
+			yr[i] = float32(float64(e) * inv)
+		}
+	}
 }
 
 func (k *softmaxKernel) Backward(_ *RunContext, in, out, gout, gin []*tensor.Tensor) error {

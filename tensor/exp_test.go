@@ -35,8 +35,9 @@ func expInputs() []float32 {
 		math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 0.34657359, -0.34657359}
 	rng := rand.New(rand.NewPCG(3, 3))
 	for range 20000 {
-		x = append(x, float32(rng.Float64()*220-110), float32(rng.NormFloat64()))
+		x = append(x, float32(rng.Float64()*220-110), float32(rng.NormFloat64()), float32(rng.Float64()*12-6))
 	}
+	x = append(x, 0.625, -0.625, 0.62500006, 1, 0.99999994, 1.0000001, 4, -4, 3.9999998, 4.0000005, 9, 44, 45)
 	return x
 }
 
@@ -69,30 +70,35 @@ func sigmoid64(x float64) float64 {
 	return e / (1 + e)
 }
 
-// TestExpMatchesFloat64: Exp and Sigmoid within 2 ulp of the exact value
+// TestExpMatchesFloat64: Exp, Sigmoid and Tanh within 2 ulp of the exact
+// value, Erf within 3
 // (subnormal results within two subnormal steps), +Inf, 0 and NaN where
 // they belong, in the AVX2 kernel (where the CPU has it) and the Go loop,
 // at every length the kernels split differently (two vectors, one, a
 // masked tail); nothing past len(x) is written.
 func TestExpMatchesFloat64(t *testing.T) {
 	x := expInputs()
+	goLoop := func(f func(x, y []float32)) func(x, y []float32) {
+		return func(x, y []float32) { f(x, y[:len(x)]) }
+	}
 	for _, fn := range []struct {
 		name string
 		run  func(x, y []float32)
 		f    func(float64) float64
-	}{{"Exp", Exp, math.Exp}, {"Sigmoid", Sigmoid, sigmoid64},
-		{"expGo", func(x, y []float32) { expGo(x, y[:len(x)]) }, math.Exp},
-		{"sigmoidGo", func(x, y []float32) { sigmoidGo(x, y[:len(x)]) }, sigmoid64}} {
+		ulps int64
+	}{{"Exp", Exp, math.Exp, 2}, {"Sigmoid", Sigmoid, sigmoid64, 2}, {"Tanh", Tanh, math.Tanh, 2}, {"Erf", Erf, math.Erf, 3},
+		{"expGo", goLoop(expGo), math.Exp, 2}, {"sigmoidGo", goLoop(sigmoidGo), sigmoid64, 2},
+		{"tanhGo", goLoop(tanhGo), math.Tanh, 2}, {"erfGo", goLoop(erfGo), math.Erf, 3}} {
 		y := make([]float32, len(x))
 		fn.run(x, y)
-		checkUnary(t, fn.name, x, y, fn.f, 2)
+		checkUnary(t, fn.name, x, y, fn.f, fn.ulps)
 		for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 23, 24, 31} {
 			y := make([]float32, n+3)
 			for i := range y {
 				y[i] = 42
 			}
 			fn.run(x[:n], y)
-			checkUnary(t, fn.name, x[:n], y[:n], fn.f, 2)
+			checkUnary(t, fn.name, x[:n], y[:n], fn.f, fn.ulps)
 			if y[n] != 42 || y[n+2] != 42 {
 				t.Errorf("%s on %d floats wrote past them: %v", fn.name, n, y[n:])
 			}

@@ -97,18 +97,33 @@ func expRow(n int, x, y *float32)
 //go:noescape
 func sigmoidRow(n int, x, y *float32)
 
-// expConsts holds the rows expRow and sigmoidRow read, each value eight
-// times (the order of EXP_ROWS in tensor/internal/asmgen/vec.py), and
-// expClamp the bounds they clamp x to.
+//go:noescape
+func tanhRow(n int, x, y *float32)
+
+//go:noescape
+func erfRow(n int, x, y *float32)
+
+// expConsts holds the rows expRow, sigmoidRow, tanhRow and erfRow read,
+// each value eight times, in the order of EXP_ROWS in
+// tensor/internal/asmgen/vec.py; expClamp the bounds exp clamps x to,
+// then erf's 1 and 4.
 var (
-	expConsts = func() (t [12][8]float32) {
-		for i, v := range []float32{expLog2e, expC1, expC2, expP0, expP1, expP2, expP3, expP4, expP5, 1,
-			math.Float32frombits(127), math.Float32frombits(1 << 31)} {
+	expConsts = func() (t [39][8]float32) {
+		rows := []float32{expLog2e, expC1, expC2, expP0, expP1, expP2, expP3, expP4, expP5, 1,
+			math.Float32frombits(127), math.Float32frombits(1 << 31), math.Float32frombits(1<<31 - 1), 2, tanhSmall}
+		rows = append(rows, tanhP[:]...)
+		rows = append(rows, erfS[:]...)
+		rows = append(rows, erfL[:]...)
+		rows = append(rows, erfK1, erfK2)
+		if len(rows) != len(t) {
+			panic("tensor: expConsts rows do not match the kernels'")
+		}
+		for i, v := range rows {
 			for j := range t[i] {
 				t[i][j] = v
 			}
 		}
 		return t
 	}()
-	expClamp = [2]float32{expHi, expLo}
+	expClamp = [4]float32{expHi, expLo, 1, erfOne}
 )

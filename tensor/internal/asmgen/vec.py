@@ -425,7 +425,8 @@ a2xp(True)
 # clamped to [−104, 89] with x as the second operand of VMAXPS/VMINPS, so
 # a NaN comes through. Constants are 8-float rows of expConsts
 # (asm_amd64.go, see expConstRows); Y13 and Y14 hold the clamp bounds.
-EXP_ROWS = ["log2e", "c1", "c2", "p0", "p1", "p2", "p3", "p4", "p5", "one", "bias", "sign"]
+EXP_ROWS = (["log2e", "c1", "c2", "p0", "p1", "p2", "p3", "p4", "p5", "one", "bias", "sign", "abs", "two", "c0625"] +
+            [f"t{i}" for i in range(5)] + [f"s{i}" for i in range(7)] + [f"l{i}" for i in range(10)] + ["k1", "k2"])
 
 
 def ec(name):
@@ -481,6 +482,57 @@ def sigmoid_tail():
 
 kernel("sigmoidRow", "func sigmoidRow(n int, x, y *float32): y[i] = 1/(1+exp(-x[i])) in float32", "$0-24",
        EXP_SETUP, ["SI", "DI"], sigmoid_body, sigmoid_tail, [])
+
+
+# tanhRow (Cephes tanhf): a = |x|; above 0.625, 1 − 2/(e^(2a) + 1);
+# below, a + a·s·P(s) with s = x²; the sign of x put back. Both pieces
+# are computed and blended; the two vectors of an iteration reuse the
+# same registers (Y0–Y5), so this kernel runs them one after the other.
+def tanh_of(x):
+    # Y5 = tanh(Y{x}); clobbers Y1–Y4.
+    L = [f"VANDPS {ec('abs')}, Y{x}, Y1", "VADDPS Y1, Y1, Y2"] + exp_of(2, 3, 4, 5)
+    L += [f"VADDPS {ec('one')}, Y4, Y5", f"VMOVUPS {ec('two')}, Y3", "VDIVPS Y5, Y3, Y3",
+          f"VMOVUPS {ec('one')}, Y5", "VSUBPS Y3, Y5, Y5",
+          f"VMULPS Y{x}, Y{x}, Y4", f"VMOVUPS {ec('t0')}, Y2"]
+    L += [f"VFMADD213PS {ec(f't{i}')}, Y4, Y2" for i in range(1, 5)]
+    L += ["VMULPS Y4, Y2, Y2", "VFMADD213PS Y1, Y1, Y2",
+          f"VCMPPS $0x1e, {ec('c0625')}, Y1, Y3", "VBLENDVPS Y3, Y5, Y2, Y5",
+          f"VANDPS {ec('sign')}, Y{x}, Y3", "VORPS Y3, Y5, Y5"]
+    return L
+
+
+kernel("tanhRow", "func tanhRow(n int, x, y *float32): y[i] = tanh(x[i]) in float32", "$0-24",
+       EXP_SETUP, ["SI", "DI"],
+       lambda off, par: [f"VMOVUPS {off}(SI), Y0"] + tanh_of(0) + [f"VMOVUPS Y5, {off}(DI)"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y0"] + tanh_of(0) + ["VMASKMOVPS Y5, Y15, (DI)"],
+       [])
+
+
+# erfRow: a = |x|; below 1, a·S(a²) (degree 6); from 1 on, 1 − e^(−a²)·L(u)
+# with a clamped to [1, 4] (erf is 1 in float32 past 4) and L a degree-9
+# polynomial in u = (1/a − 0.625)/0.375; the pieces blended by a < 1 and
+# the sign of x put back. Coefficients fitted to erf in float64 on
+# Chebyshev nodes (erf's docs in exp.go). Y10 = 1, Y11 = 4.
+def erf_of(x):
+    # Y8 = erf(Y{x}); clobbers Y1–Y7.
+    L = [f"VANDPS {ec('abs')}, Y{x}, Y1", "VMULPS Y1, Y1, Y3", f"VMOVUPS {ec('s0')}, Y2"]
+    L += [f"VFMADD213PS {ec(f's{i}')}, Y3, Y2" for i in range(1, 7)]
+    L += ["VMULPS Y1, Y2, Y2",
+          "VMINPS Y1, Y11, Y3", "VMAXPS Y3, Y10, Y3", "VDIVPS Y3, Y10, Y4",
+          f"VMULPS {ec('k1')}, Y4, Y4", f"VSUBPS {ec('k2')}, Y4, Y4", f"VMOVUPS {ec('l0')}, Y5"]
+    L += [f"VFMADD213PS {ec(f'l{i}')}, Y4, Y5" for i in range(1, 10)]
+    L += ["VMULPS Y3, Y3, Y3", f"VXORPS {ec('sign')}, Y3, Y3"] + exp_of(3, 6, 7, 8)
+    L += ["VMULPS Y5, Y7, Y7", "VMOVAPS Y10, Y8", "VSUBPS Y7, Y8, Y8",
+          "VCMPPS $0x11, Y10, Y1, Y6", "VBLENDVPS Y6, Y2, Y8, Y8",
+          f"VANDPS {ec('sign')}, Y{x}, Y6", "VORPS Y6, Y8, Y8"]
+    return L
+
+
+kernel("erfRow", "func erfRow(n int, x, y *float32): y[i] = erf(x[i]) in float32", "$0-24",
+       EXP_SETUP + ["VBROADCASTSS ·expClamp+8(SB), Y10", "VBROADCASTSS ·expClamp+12(SB), Y11"], ["SI", "DI"],
+       lambda off, par: [f"VMOVUPS {off}(SI), Y0"] + erf_of(0) + [f"VMOVUPS Y8, {off}(DI)"],
+       lambda: ["VMASKMOVPS (SI), Y15, Y0"] + erf_of(0) + ["VMASKMOVPS Y8, Y15, (DI)"],
+       [])
 
 
 hdr = """//go:build !purego
