@@ -129,6 +129,64 @@ func (k *activationKernel) gelu(xs, ys []float32) {
 	}
 }
 
+// erfGeluGrad adds g·f'(x) to d for Erf (2/√π·e^(-x²)) and Gelu (Φ(x) +
+// x·φ(x), or the tanh form's derivative) with the float32 Exp, Erf and
+// Tanh kernels, 256 floats at a time in stack buffers; Gelu below x = -2
+// takes the float64 formula, as its forward pass does.
+func (k *activationKernel) erfGeluGrad(xs, gs, ds []float32) {
+	const (
+		twoOverSqrtPi    = 2 / 1.7724538509055160273
+		invSqrt2Pi       = 0.39894228040143267794
+		sqrtTwoOverPi    = 0.79788456080286535588
+		geluCubic        = 0.044715
+		invSqrt2         = 1 / math.Sqrt2
+		geluFloat64Below = -2
+	)
+	var a, b [256]float32
+	for len(xs) > 0 {
+		n := min(len(xs), len(a))
+		x, g, d, ab, bb := xs[:n], gs[:n], ds[:n], a[:n], b[:n]
+		switch {
+		case k.act == actErf:
+			for i, v := range x {
+				ab[i] = -(v * v)
+			}
+			tensor.Exp(ab, ab)
+			for i := range x {
+				d[i] += g[i] * twoOverSqrtPi * ab[i]
+			}
+		case k.beta == 1: // Gelu, tanh form
+			for i, v := range x {
+				ab[i] = sqrtTwoOverPi * (v + geluCubic*v*v*v)
+			}
+			tensor.Tanh(ab, ab)
+			for i, v := range x {
+				if v < geluFloat64Below {
+					d[i] += float32(float64(g[i]) * k.unaryDeriv(float64(v), 0))
+					continue
+				}
+				t := ab[i]
+				d[i] += g[i] * (0.5*(1+t) + 0.5*v*(1-t*t)*sqrtTwoOverPi*(1+3*geluCubic*v*v))
+			}
+		default: // Gelu, erf form
+			for i, v := range x {
+				ab[i] = v * invSqrt2
+				bb[i] = -0.5 * (v * v)
+			}
+			tensor.Erf(ab, ab)
+			tensor.Exp(bb, bb)
+			for i, v := range x {
+				if v < geluFloat64Below {
+					d[i] += float32(float64(g[i]) * k.unaryDeriv(float64(v), 0))
+					continue
+				}
+				d[i] += g[i] * (0.5*(1+ab[i]) + v*bb[i]*invSqrt2Pi)
+			}
+		}
+		xs, gs, ds = xs[n:], gs[n:], ds[n:]
+	}
+}
+
 // softplus is log(1 + e^x) without overflow.
 func softplus(x float64) float64 {
 	if x > 0 {
@@ -447,6 +505,8 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 						ds[i] += gs[i] * (v/3 + 0.5)
 					}
 				}
+			case actErf, actGelu:
+				k.erfGeluGrad(xs, gs, ds)
 			default:
 				ys := y[s:e]
 				for i, v := range xs {
