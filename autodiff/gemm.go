@@ -281,7 +281,8 @@ func (k *matMulKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) error 
 // in one call, 65.1 with blocks of 128 rows, 68.5 with 256, 57.0 with 64
 // (and `go test ./autodiff -run '^$' -bench MatMulRowBlocks` 0.88× for
 // 128 beside the training queue). 128 lets a batch-1 ViT (197 tokens) use
-// two workers; with two or more the blocks run side by side.
+// two workers; with two or more the blocks run side by side. The weight
+// gradient of a folded MatMul splits B's rows (K) the same way.
 const matMulRowBlock = 128
 
 // matMulRowBlocks calls fn for each block of matMulRowBlock rows of n,
@@ -320,7 +321,12 @@ func (k *matMulKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor.Te
 	if gin[1] != nil {
 		db := gin[1].F32
 		if k.fold {
-			tensor.Sgemm(true, false, k.k, k.n, nb*k.m, 1, a, k.k, dy, k.n, 1, db, k.n)
+			// dB's rows (B's K rows) in the same fixed blocks, each the
+			// sum over all batch·M rows of A: every row's sum is one
+			// call's, whatever the worker count.
+			matMulRowBlocks(ctx.Workers, k.k, func(lo, hi int) {
+				tensor.Sgemm(true, false, hi-lo, k.n, nb*k.m, 1, a[lo:], k.k, dy, k.n, 1, db[lo*k.n:], k.n)
+			})
 		} else {
 			one := func(t int) {
 				tensor.Sgemm(true, false, k.k, k.n, k.m, 1, a[k.aOff[t]:], k.k, dy[t*k.m*k.n:], k.n, 1, db[k.bOff[t]:], k.n)

@@ -191,3 +191,21 @@ func BenchmarkMatMulRowBlocks(b *testing.B) {
 	}
 	alternateSteps(b, "blocks", blocks, "onecall", one)
 }
+
+// BenchmarkMatMulWeightGrad times the weight gradient of a folded MatMul
+// (a ViT-B/16 MLP layer, [394 768] × [768 3072], batch 2: dB = Aᵀ·dY) in
+// one call on one worker and in row blocks of matMulRowBlock on two
+// workers, alternated.
+func BenchmarkMatMulWeightGrad(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m, k, n := 2*197, 768, 3072
+	x, dy := randomTensor(rng, m, k), randomTensor(rng, m, n)
+	db := make([]float32, k*n)
+	one := func() { tensor.Sgemm(true, false, k, n, m, 1, x.F32, k, dy.F32, n, 0, db, n) }
+	blocks := func() {
+		matMulRowBlocks(2, k, func(lo, hi int) {
+			tensor.Sgemm(true, false, hi-lo, n, m, 1, x.F32[lo:], k, dy.F32, n, 0, db[lo*n:], n)
+		})
+	}
+	alternateSteps(b, "blocks2", blocks, "onecall1", one)
+}
