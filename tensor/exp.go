@@ -36,17 +36,7 @@ const (
 
 // Exp sets y[i] = e^x[i] in float32: +Inf past ≈ 88.72, subnormals below
 // ≈ -87.34, 0 below ≈ -103.97, NaN for NaN. y is at least as long as x.
-func Exp(x, y []float32) {
-	if len(x) == 0 {
-		return
-	}
-	y = y[:len(x)]
-	if directAsm {
-		expRow(len(x), &x[0], &y[0])
-		return
-	}
-	expGo(x, y)
-}
+func Exp(x, y []float32) { unary(x, y, expRow, expGo) }
 
 func expGo(x, y []float32) {
 	for i, v := range x {
@@ -57,17 +47,7 @@ func expGo(x, y []float32) {
 // Sigmoid sets y[i] = 1/(1+e^-x[i]) in float32, from e = e^-|x| (1/(1+e)
 // for x >= 0, e/(1+e) below), so that neither side overflows. y is at
 // least as long as x.
-func Sigmoid(x, y []float32) {
-	if len(x) == 0 {
-		return
-	}
-	y = y[:len(x)]
-	if directAsm {
-		sigmoidRow(len(x), &x[0], &y[0])
-		return
-	}
-	sigmoidGo(x, y)
-}
+func Sigmoid(x, y []float32) { unary(x, y, sigmoidRow, sigmoidGo) }
 
 func sigmoidGo(x, y []float32) {
 	for i, v := range x {
@@ -79,6 +59,20 @@ func sigmoidGo(x, y []float32) {
 		}
 		y[i] = s
 	}
+}
+
+// unary runs one of this file's functions over x into y: the kernel row
+// where the CPU has it, else the Go loop.
+func unary(x, y []float32, row func(n int, x, y *float32), loop func(x, y []float32)) {
+	if len(x) == 0 {
+		return
+	}
+	y = y[:len(x)]
+	if directAsm {
+		row(len(x), &x[0], &y[0])
+		return
+	}
+	loop(x, y)
 }
 
 // exp32 is one element of Exp in Go, the kernel's steps in order.
@@ -103,17 +97,7 @@ func pow2(k int32) float32 { return math.Float32frombits(uint32(k+127) << 23) }
 // Tanh is Cephes' tanhf: a = |x|; above 0.625, 1 − 2/(e^(2a) + 1); up to
 // it, a + a·s·P(s) with s = x² (P of degree 4, tanhP); the sign of x put
 // back. Within 2 ulp of the exact value. y is at least as long as x.
-func Tanh(x, y []float32) {
-	if len(x) == 0 {
-		return
-	}
-	y = y[:len(x)]
-	if directAsm {
-		tanhRow(len(x), &x[0], &y[0])
-		return
-	}
-	tanhGo(x, y)
-}
+func Tanh(x, y []float32) { unary(x, y, tanhRow, tanhGo) }
 
 const tanhSmall = 0.625
 
@@ -143,17 +127,7 @@ func tanhGo(x, y []float32) {
 // over t in [0, 1] and to erfc(1/y)·e^(1/y²) over y in [0.25, 1]
 // (relative errors 1.4e-9 and 3.1e-8). Within 3 ulp of the exact value
 // (TestExpMatchesFloat64). y is at least as long as x.
-func Erf(x, y []float32) {
-	if len(x) == 0 {
-		return
-	}
-	y = y[:len(x)]
-	if directAsm {
-		erfRow(len(x), &x[0], &y[0])
-		return
-	}
-	erfGo(x, y)
-}
+func Erf(x, y []float32) { unary(x, y, erfRow, erfGo) }
 
 const (
 	erfOne = 4 // erf is 1 in float32 from here on
