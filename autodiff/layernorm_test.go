@@ -76,6 +76,11 @@ func TestLayerNormalizationGradients(t *testing.T) {
 		gradCheckWith(t, gradCheckConfig{Node: newTestNode("LayerNormalization", 3, 1, intAttr("axis", axis)), Opset: 17,
 			Inputs: in, Wrt: []int{0, 1, 2}, Outputs: []int{0}})
 	}
+	// Rows longer than the 1024-float runs the sums go through.
+	rng := rand.New(rand.NewPCG(22, 23))
+	in := []*tensor.Tensor{randomTensor(rng, 2, 1100), randomTensor(rng, 1100), randomTensor(rng, 1100)}
+	gradCheckWith(t, gradCheckConfig{Node: newTestNode("LayerNormalization", 3, 1), Opset: 17,
+		Inputs: in, Wrt: []int{0, 1, 2}, Outputs: []int{0}})
 }
 
 // TestLayerNormalizationStatisticsGradients checks dX when the loss also
@@ -142,5 +147,139 @@ func TestInstanceNormalization(t *testing.T) {
 	gradCheck(t, node, 6, []*tensor.Tensor{x, scale, b}, []int{0, 1, 2}, 0)
 	if _, err := runKernel(node, 6, x, randomTensor(rng, 4), b); err == nil || !strings.Contains(err.Error(), "one value per channel") {
 		t.Errorf("scale of 4 values for 3 channels: %v, want an error", err)
+	}
+}
+
+// BenchmarkLayerNorm times LayerNormalization over the last axis (ViT's
+// 768-float token rows, ConvNeXt's 192-channel pixels) and
+// InstanceNormalization (32×32 planes), forward and backward (dX, dScale
+// and dB), on one worker, in ns per element of X.
+func BenchmarkLayerNorm(b *testing.B) {
+	rng := rand.New(rand.NewPCG(25, 25))
+	for _, c := range []struct {
+		name  string
+		op    string
+		shape []int
+		param int
+	}{
+		{"vit_768", "LayerNormalization", []int{16, 197, 768}, 768},
+		{"convnext_192", "LayerNormalization", []int{32, 28, 28, 192}, 192},
+		{"instance_32x32", "InstanceNormalization", []int{32, 64, 32, 32}, 64},
+	} {
+		x, scale, bias := randomTensor(rng, c.shape...), randomTensor(rng, c.param), randomTensor(rng, c.param)
+		in := []*tensor.Tensor{x, scale, bias}
+		k, outs, err := trySetupKernel(newTestNode(c.op, 3, 1, intAttr("axis", -1)), 17, in, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := []*tensor.Tensor{tensor.New(outs[0].Shape...)}
+		gout := []*tensor.Tensor{randomTensor(rng, c.shape...)}
+		gin := []*tensor.Tensor{tensor.New(c.shape...), tensor.New(c.param), tensor.New(c.param)}
+		ctx := &RunContext{Workers: 1}
+		perElem := func(b *testing.B) {
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(x.Len()), "ns/elem")
+		}
+		b.Run(c.name+"/forward", func(b *testing.B) {
+			for b.Loop() {
+				if err := k.Forward(ctx, in, out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perElem(b)
+		})
+		b.Run(c.name+"/backward", func(b *testing.B) {
+			if err := k.Forward(ctx, in, out); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if err := k.Backward(ctx, in, out, gout, gin); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perElem(b)
+		})
+	}
+}
+
+// TestLayerNormalizationOffsetRows: rows far from zero (offset 20, spread
+// 0.05, where a float32 E[x²] - E[x]² or a rounded mean loses digits)
+// normalize to within 1e-6 of float64, for LayerNormalization over rows
+// longer than the 1024-float runs and for InstanceNormalization.
+func TestLayerNormalizationOffsetRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(27, 27))
+	for _, op := range []string{"LayerNormalization", "InstanceNormalization"} {
+		x := tensor.New(2, 3, 1500)
+		for i := range x.F32 {
+			x.F32[i] = float32(20 + 0.05*rng.NormFloat64())
+		}
+		np := 1500
+		if op == "InstanceNormalization" {
+			np = 3
+		}
+		scale, b := tensor.New(np), tensor.New(np)
+		for i := range scale.F32 {
+			scale.F32[i] = 1
+		}
+		out, err := runKernel(newTestNode(op, 3, 1, intAttr("axis", -1), floatAttr("epsilon", 0)), 17, x, scale, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := 0.0
+		for r := range 6 {
+			xr := x.F32[r*1500:][:1500]
+			var s, ss float64
+			for _, v := range xr {
+				s += float64(v)
+			}
+			mean := s / 1500
+			for _, v := range xr {
+				ss += (float64(v) - mean) * (float64(v) - mean)
+			}
+			inv := 1 / math.Sqrt(ss/1500)
+			for i, v := range xr {
+				worst = max(worst, math.Abs(float64(out[0].F32[r*1500+i])-(float64(v)-mean)*inv))
+			}
+		}
+		if worst > 1e-6 {
+			t.Errorf("%s: worst abs diff from float64 %.3g, want ≤ 1e-6", op, worst)
+		}
+		t.Logf("%s: worst abs diff from float64 %.3g", op, worst)
+	}
+}
+
+// TestLayerNormalizationWorkersSameBits: forward and backward (dX,
+// dScale, dB) give the same bits on 1 and 3 workers, for
+// LayerNormalization and InstanceNormalization.
+func TestLayerNormalizationWorkersSameBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(28, 28))
+	for _, c := range []struct {
+		op    string
+		shape []int
+		param int
+	}{{"LayerNormalization", []int{5, 7, 1100}, 1100}, {"InstanceNormalization", []int{3, 5, 9, 9}, 5}} {
+		x, scale, b := randomTensor(rng, c.shape...), randomTensor(rng, c.param), randomTensor(rng, c.param)
+		dy := randomTensor(rng, c.shape...)
+		in := []*tensor.Tensor{x, scale, b}
+		kern, outs := setupKernel(t, newTestNode(c.op, 3, 1), 17, in, nil)
+		var res [2][]*tensor.Tensor
+		for i, w := range []int{1, 3} {
+			ctx := &RunContext{Workers: w}
+			y := tensor.New(outs[0].Shape...)
+			gin := []*tensor.Tensor{tensor.New(c.shape...), tensor.New(c.param), tensor.New(c.param)}
+			if err := kern.Forward(ctx, in, []*tensor.Tensor{y}); err != nil {
+				t.Fatal(err)
+			}
+			if err := kern.Backward(ctx, in, []*tensor.Tensor{y}, []*tensor.Tensor{dy}, gin); err != nil {
+				t.Fatal(err)
+			}
+			res[i] = append([]*tensor.Tensor{y}, gin...)
+		}
+		for j, name := range []string{"Y", "dX", "dScale", "dB"} {
+			for i, v := range res[0][j].F32 {
+				if w := res[1][j].F32[i]; math.Float32bits(v) != math.Float32bits(w) {
+					t.Fatalf("%s: %s[%d] = %v with 1 worker, %v with 3", c.op, name, i, v, w)
+				}
+			}
+		}
 	}
 }
