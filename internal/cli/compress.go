@@ -97,6 +97,9 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 			if opts.Output == "" {
 				return FlagErrorf("compress: -o/--output is required")
 			}
+			if err := notInput("compress", "-o", opts.Output, "input model", opts.Model); err != nil {
+				return err
+			}
 			switch opts.Granularity {
 			case "weight", "channel":
 				l.Granularity = opts.Granularity

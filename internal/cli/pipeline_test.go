@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -174,5 +175,45 @@ func TestCompressRecipe(t *testing.T) {
 	_, _, err, code := execute(t, "compress", "m.onnx", "--data", "fashion-mnist", "--config", recipe, "-o", "o.onnx")
 	if err == nil || code != 2 || !strings.Contains(err.Error(), "frobnicate") {
 		t.Errorf("unknown recipe key: (%v, exit %d), want a usage error naming the key", err, code)
+	}
+}
+
+// TestOutputIsNotInput: compress -o and train -o naming the model they
+// read (as given, through "./" and through a symlink) are usage errors that
+// leave the file as it was; a new file next to it is accepted.
+func TestOutputIsNotInput(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m.onnx")
+	src, err := os.ReadFile(filepath.Join(modelsDir(), "small_cnn_32_op14_evalbn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(m, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.onnx")
+	if err := os.Symlink(m, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	for _, out := range []string{m, "./m.onnx", link} {
+		for _, args := range [][]string{
+			{"compress", m, "--data", "fashion-mnist", "-o", out},
+			{"train", "--init", "m.onnx", "--data", "fashion-mnist", "--epochs", "1", "-o", out},
+		} {
+			_, _, err, code := execute(t, args...)
+			if err == nil || code != 2 || !strings.Contains(err.Error(), "would replace it") {
+				t.Errorf("csam-onnx %s = (%v, exit %d), want a usage error saying the model would be replaced", strings.Join(args, " "), err, code)
+			}
+		}
+	}
+	if b, err := os.ReadFile(m); err != nil || !bytes.Equal(b, src) {
+		t.Fatalf("the input model changed (err %v)", err)
+	}
+	// Another file passes this check: the command then fails later, on
+	// the data (a 3-channel model, 1-channel images).
+	_, _, err, code := execute(t, "compress", m, "--data", "fashion-mnist", "--ort-lib", testenv.ORTLibrary(t), "-o", "new.onnx")
+	if err == nil || !strings.Contains(err.Error(), "does not fit") {
+		t.Errorf("compress -o new.onnx = (%v, exit %d), want the data's error (does not fit)", err, code)
 	}
 }

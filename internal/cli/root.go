@@ -186,6 +186,20 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
+// notInput refuses an output path that names the input file (the same
+// file, whatever the spelling): writing there would replace the model the
+// command reads, and with it the only copy a user may have.
+func notInput(cmd, outFlag, out, inWhat, in string) error {
+	fo, err := os.Stat(out)
+	if err != nil {
+		return nil
+	}
+	if fi, err := os.Stat(in); err == nil && os.SameFile(fi, fo) {
+		return FlagErrorf("%s: %s %s is the %s; the written model would replace it: give another output file", cmd, outFlag, out, inWhat)
+	}
+	return nil
+}
+
 // OneLine renders err as a single line: the lines of a joined error are
 // separated by "; ".
 func OneLine(err error) string {

@@ -90,6 +90,11 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 			if opts.Output == "" {
 				return FlagErrorf("train: -o/--output is required")
 			}
+			if opts.Init != "" {
+				if err := notInput("train", "-o", opts.Output, "--init model", opts.Init); err != nil {
+					return err
+				}
+			}
 			if opts.Epochs < 1 || opts.Batch < 1 {
 				return FlagErrorf("train: --epochs and --batch must be at least 1")
 			}
