@@ -248,6 +248,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 			return fmt.Errorf("%s: %w", opts.Model, err)
 		}
 	}
+	if err := writableDir("-o", opts.Output, filepath.Dir(opts.Output)); err != nil {
+		return err
+	}
 	paramsBefore := csam.CountParams(m)
 	train, test, err := loadSplits(ctx, opts.Data, true)
 	if err != nil {

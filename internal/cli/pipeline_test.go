@@ -217,3 +217,27 @@ func TestOutputIsNotInput(t *testing.T) {
 		t.Errorf("compress -o new.onnx = (%v, exit %d), want the data's error (does not fit)", err, code)
 	}
 }
+
+// TestOutputFolderUnwritable: an output path whose folder cannot be made
+// (here: under a regular file) fails compress, train and verify before
+// they measure or train anything, naming the flag and the path.
+func TestOutputFolderUnwritable(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(modelsDir(), "small_cnn_32_op14_evalbn.onnx")
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lib := testenv.ORTLibrary(t)
+	bad := filepath.Join(file, "sub", "out.onnx")
+	for _, args := range [][]string{
+		{"compress", m, "--data", "fashion-mnist", "--ort-lib", lib, "-o", bad},
+		{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--epochs", "1", "--ort-lib", lib, "-o", bad},
+		{"verify", m, "--data", "fashion-mnist", "--ort-lib", lib, "-o", filepath.Join(file, "report")},
+	} {
+		_, _, err, code := execute(t, args...)
+		if err == nil || code != 1 || !strings.Contains(err.Error(), "-o "+filepath.Join(file)) || !strings.Contains(err.Error(), "cannot create the folder") {
+			t.Errorf("csam-onnx %s = (%v, exit %d), want exit 1 naming -o and its path", strings.Join(args, " "), err, code)
+		}
+	}
+}

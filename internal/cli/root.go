@@ -200,6 +200,22 @@ func notInput(cmd, outFlag, out, inWhat, in string) error {
 	return nil
 }
 
+// writableDir creates dir if needed and checks that a file can be
+// created in it, before a command spends its time on results it would
+// then fail to write. flag and path name what the user gave.
+func writableDir(flag, path, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%s %s: cannot create the folder: %w; give a path in a folder you can write to", flag, path, err)
+	}
+	f, err := os.CreateTemp(dir, ".csam-onnx-write-test-*")
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot write in %s: %w; give a path in a folder you can write to", flag, path, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 // OneLine renders err as a single line: the lines of a joined error are
 // separated by "; ".
 func OneLine(err error) string {

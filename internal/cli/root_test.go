@@ -97,6 +97,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"check", "a.onnx", "--atol", "NaN"}, "--atol NaN"},
 		{[]string{"check", "a.onnx", "--batch", "x"}, `invalid argument "x"`},
 		{[]string{"--threads", "-2", "inspect", "a.onnx"}, "--threads -2"},
+		{[]string{"train", "--arch", "resnet99", "--data", "fashion-mnist", "-o", "t.onnx"}, `--arch "resnet99": want one of resnet18`},
+		{[]string{"train", "--arch", "resnet8", "--width", "0", "--data", "fashion-mnist", "-o", "t.onnx"}, "--width 0"},
+		{[]string{"train", "--arch", "resnet8", "--init", "m.onnx", "--data", "fashion-mnist", "-o", "t.onnx"}, "exactly one of --arch"},
+		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--epochs", "0", "-o", "t.onnx"}, "--epochs and --batch"},
+		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--lr", "-1", "-o", "t.onnx"}, "--lr -1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,12 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 			opts.Args = os.Args
 			if (opts.Arch == "") == (opts.Init == "") {
 				return FlagErrorf("train: give exactly one of --arch (a new model) or --init (an ONNX model to continue)")
+			}
+			if opts.Arch != "" && !slices.Contains(models.Archs(), opts.Arch) {
+				return FlagErrorf("train: --arch %q: want one of %s", opts.Arch, strings.Join(models.Archs(), ", "))
+			}
+			if !(opts.Width > 0) {
+				return FlagErrorf("train: --width %v must be positive", opts.Width)
 			}
 			if opts.Data == "" {
 				return FlagErrorf("train: --data is required (e.g. fashion-mnist, cifar10:DIR, flowers102:TARBALL)")
@@ -217,10 +224,11 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if ckpt == "" {
 		ckpt = opts.Output + ".ckpt"
 	}
-	for _, p := range []string{opts.Output, ckpt} {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
+	if err := writableDir("-o", opts.Output, filepath.Dir(opts.Output)); err != nil {
+		return err
+	}
+	if err := writableDir("--checkpoint", ckpt, filepath.Dir(ckpt)); err != nil {
+		return err
 	}
 	rep := &TrainReport{Tool: "csam-onnx " + Version, Command: strings.Join(opts.Args, " "), Arch: opts.Arch, Width: opts.Width,
 		Data: opts.Data, Seed: opts.Global.Seed}

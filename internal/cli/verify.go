@@ -255,6 +255,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 			return err
 		}
 	}
+	if err := writableDir("-o", o.Output, o.Output); err != nil {
+		return err
+	}
 	test, err := dataset.Load(ctx, o.Data, "test")
 	if err != nil {
 		return fmt.Errorf("--data %s: %w", o.Data, err)
