@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -23,6 +24,14 @@ type Options struct {
 	// absorbs the Relu after it (fuseRelu). The results are the same; this
 	// is for comparisons and for reading the fused values.
 	NoFuse bool
+	// Logits makes output 0 the scores before a final Softmax: when the
+	// first graph output is a Softmax over the class axis (axis 1 of
+	// [N, C] or [N, C, 1, ...]) that nothing else reads, the program
+	// leaves it out and its input is output 0. Cross-entropy on
+	// probabilities would treat them as logits (a classifier exported
+	// with its Softmax would then barely train); argmax is the same
+	// either way. The model is not changed.
+	Logits bool
 }
 
 // slot is one value of the program: its buffer, its gradient and how it is
@@ -76,6 +85,8 @@ type Program struct {
 	// which the caller fills). The others are cleared by their first
 	// writer's step (step.clearGrads).
 	zeroGrads [][]float32
+	// logits is the slot Options.Logits made output 0 (-1: none).
+	logits int
 }
 
 // pcgRNG adapts math/rand/v2 to RNG.
@@ -119,6 +130,7 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	p := &Program{
 		g:      g,
 		byName: map[string]int{},
+		logits: -1,
 		ctx: RunContext{
 			Workers: workers,
 			RNG:     pcgRNG{rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))},
@@ -268,6 +280,9 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 		p.steps = append(p.steps, st)
 	}
 
+	if opts.Logits && len(g.Outputs) > 0 {
+		p.dropFinalSoftmax(g.Outputs[0].Name, opset)
+	}
 	if !opts.NoFuse {
 		p.fuseRelu()
 	}
@@ -280,10 +295,13 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	}
 	p.ctx.Scratch = make([]float32, ws)
 
-	for _, vi := range g.Outputs {
+	for i, vi := range g.Outputs {
 		idx, ok := p.byName[vi.Name]
 		if !ok {
 			return nil, fmt.Errorf("autodiff: graph output %q is produced by no node", vi.Name)
+		}
+		if i == 0 && p.logits >= 0 {
+			idx = p.logits
 		}
 		p.outputs = append(p.outputs, idx)
 	}
@@ -337,6 +355,44 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	return p, nil
 }
 
+// dropFinalSoftmax removes the step computing the graph output out when
+// it is a Softmax over the class axis that no other step reads, and
+// records its input as the logits (Options.Logits).
+func (p *Program) dropFinalSoftmax(out string, opset int64) {
+	idx, ok := p.byName[out]
+	if !ok {
+		return
+	}
+	for si, st := range p.steps {
+		if len(st.out) != 1 || st.out[0] != idx {
+			continue
+		}
+		if st.node.OpType != "Softmax" || len(st.in) != 1 || st.in[0] < 0 {
+			return
+		}
+		shape := p.slots[idx].val.Shape
+		def := int64(1) // before opset 13: the axis from which a 2-D view is taken
+		if opset >= 13 {
+			def = -1
+		}
+		axis := st.node.AttrInt("axis", def)
+		if axis < 0 {
+			axis += int64(len(shape))
+		}
+		if len(shape) < 2 || axis != 1 || tensor.Numel(shape[2:]) != 1 {
+			return
+		}
+		for _, other := range p.steps {
+			if slices.Contains(other.in, idx) {
+				return
+			}
+		}
+		p.logits = st.in[0]
+		p.steps = slices.Delete(p.steps, si, si+1)
+		return
+	}
+}
+
 // fuseRelu folds each Relu whose input is the first output of a
 // BatchNormalization or a Conv, read by that Relu alone and not a graph
 // output, into the producing step, which then writes the Relu's output
@@ -358,6 +414,9 @@ func (p *Program) fuseRelu() {
 	graphOut := map[string]bool{}
 	for _, vi := range p.g.Outputs {
 		graphOut[vi.Name] = true
+	}
+	if p.logits >= 0 {
+		graphOut[p.slots[p.logits].name] = true
 	}
 	drop := map[int]bool{}
 	for _, st := range p.steps {

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/csam-onnx/csam-onnx/graph"
@@ -103,5 +104,48 @@ func TestSoftmaxWorkersSameBits(t *testing.T) {
 				t.Fatalf("%s: y[%d] = %v with 1 worker, %v with 3", op, i, ys[0].F32[i], ys[1].F32[i])
 			}
 		}
+	}
+}
+
+// TestLogitsOption: with Options.Logits a final Softmax over the classes
+// is left out and output 0 is its input; a Softmax over another axis, one
+// that another node reads, or Logits unset keep the probabilities.
+func TestLogitsOption(t *testing.T) {
+	x := []float32{1, 2, 3, 4, -1, 0, 1, 5}
+	sm := func(in, out string, attrs ...*graph.Attribute) *graph.Node {
+		return opsNode(out, "Softmax", []string{in}, []string{out}, attrs...)
+	}
+	for _, c := range []struct {
+		name   string
+		shape  []int64
+		nodes  []*graph.Node
+		outs   []string
+		logits bool
+		want   bool // output 0 is x itself
+	}{
+		{"class softmax", []int64{2, 4}, []*graph.Node{sm("x", "y")}, []string{"y"}, true, true},
+		{"axis 1 of [N C 1]", []int64{2, 4, 1}, []*graph.Node{sm("x", "y", intAttr("axis", 1))}, []string{"y"}, true, true},
+		{"Logits unset", []int64{2, 4}, []*graph.Node{sm("x", "y")}, []string{"y"}, false, false},
+		{"last axis of [N C 2]", []int64{2, 2, 2}, []*graph.Node{sm("x", "y")}, []string{"y"}, true, false},
+		{"read by another node", []int64{2, 4}, []*graph.Node{sm("x", "y"), opsNode("id", "Identity", []string{"y"}, []string{"z"})}, []string{"y", "z"}, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := opsModel(map[string][]int64{"x": c.shape}, []string{"x"}, nil, c.nodes, c.outs...)
+			shape := make([]int, len(c.shape))
+			for i, d := range c.shape {
+				shape[i] = int(d)
+			}
+			p, err := Compile(m, [][]int{shape}, &Options{Logits: c.logits})
+			if err != nil {
+				t.Fatal(err)
+			}
+			copy(p.Input(0).F32, x)
+			if err := p.Forward(); err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Equal(p.Output(0).F32, x); got != c.want {
+				t.Errorf("output 0 = %v, is the input: %v, want %v", p.Output(0).F32, got, c.want)
+			}
+		})
 	}
 }

@@ -431,7 +431,7 @@ func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer
 		if err != nil {
 			return err
 		}
-		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: slices.Concat(names, weights), Workers: cfg.Workers, Seed: cfg.Seed})
+		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: slices.Concat(names, weights), Workers: cfg.Workers, Seed: cfg.Seed, Logits: true})
 		if err != nil {
 			return err
 		}

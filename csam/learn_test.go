@@ -235,3 +235,39 @@ func TestPerturbedLossIsEpochMean(t *testing.T) {
 		t.Errorf("epoch flips %v, want the sum %v", e.Extra["flips_kept_to_pruned"], flips)
 	}
 }
+
+// TestFinalSoftmaxLearnsOnLogits: C-SAM on a model whose output is a
+// Softmax over the classes (a classifier exported with its probabilities)
+// learns the same mask and weights, bit for bit, as on the model without
+// it, for weight and channel granularity; the Softmax stays in the model.
+func TestFinalSoftmaxLearnsOnLogits(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+	base := toyModel(t)
+	pretrain(t, base, src)
+	for _, gran := range []string{"weight", "channel"} {
+		t.Run(gran, func(t *testing.T) {
+			cfg := quick("csam", 0.5)
+			cfg.Granularity = gran
+			plain := base.Clone()
+			if _, err := csam.Learn(context.Background(), plain, src, cfg, csam.Hooks{}); err != nil {
+				t.Fatal(err)
+			}
+			probs := base.Clone()
+			g := probs.Graph
+			g.Nodes = append(g.Nodes, &graph.Node{Name: "probs", OpType: "Softmax", Inputs: []string{g.Outputs[0].Name}, Outputs: []string{"probs"}})
+			g.Outputs[0] = &graph.ValueInfo{Name: "probs", Type: g.Outputs[0].Type}
+			if _, err := csam.Learn(context.Background(), probs, src, cfg, csam.Hooks{}); err != nil {
+				t.Fatal(err)
+			}
+			if last := probs.Graph.Nodes[len(probs.Graph.Nodes)-1]; last.OpType != "Softmax" {
+				t.Fatalf("the model's last node is %s, want its Softmax kept", last.OpType)
+			}
+			for _, in := range plain.Graph.Initializers {
+				other := probs.Graph.Initializer(in.Name)
+				if other == nil || !slices.Equal(in.Value.F32, other.Value.F32) {
+					t.Fatalf("%s differs from the model without the Softmax", in.Name)
+				}
+			}
+		})
+	}
+}

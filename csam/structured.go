@@ -414,7 +414,7 @@ func searchChannels(ctx context.Context, m *graph.Model, groups []*channelGroup,
 		if err != nil {
 			return err
 		}
-		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: names, Workers: cfg.Workers, Seed: cfg.Seed})
+		s.prog, err = autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: names, Workers: cfg.Workers, Seed: cfg.Seed, Logits: true})
 		if err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@ func Evaluate(ctx context.Context, m *graph.Model, src Source, batch, workers in
 	if err != nil {
 		return Evaluation{}, err
 	}
-	prog, err := autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: []string{}, Workers: workers})
+	prog, err := autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: []string{}, Workers: workers, Logits: true})
 	if err != nil {
 		return Evaluation{}, err
 	}
@@ -50,7 +50,7 @@ func Evaluate(ctx context.Context, m *graph.Model, src Source, batch, workers in
 			return ev, err
 		}
 		out := prog.Output(0)
-		classes := out.Shape[len(out.Shape)-1]
+		classes := len(out.F32) / out.Shape[0] // [N, C] or [N, C, 1, ...]
 		for i := 0; i < n; i++ {
 			row := out.F32[i*classes : (i+1)*classes]
 			lossSum += crossEntropyRow(row, b.Labels[i])

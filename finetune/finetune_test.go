@@ -295,3 +295,49 @@ func TestOnResumeAtEpochBoundary(t *testing.T) {
 		})
 	}
 }
+
+// withSoftmax appends a Softmax over the classes to m's output, as a
+// classifier exported with its probabilities is.
+func withSoftmax(m *graph.Model, opset int64, attrs ...*graph.Attribute) *graph.Model {
+	g := m.Graph
+	out := g.Outputs[0]
+	g.Nodes = append(g.Nodes, &graph.Node{Name: "probs", OpType: "Softmax", Inputs: []string{out.Name}, Outputs: []string{"probs"}, Attrs: attrs})
+	g.Outputs[0] = &graph.ValueInfo{Name: "probs", Type: out.Type}
+	m.OpsetImports = []graph.OpsetImport{{Version: opset}}
+	return m
+}
+
+// TestFinalSoftmaxTrainsOnLogits: a model whose output is a Softmax (at
+// opset 17, and at opset 11 with its axis-1 default) trains to the same
+// weights, bit for bit, as the model without it, and evaluates to the same
+// loss and accuracy: the loss is taken on the scores before the Softmax.
+func TestFinalSoftmaxTrainsOnLogits(t *testing.T) {
+	src := &toySource{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+	run := func(m *graph.Model) (map[string][]float32, finetune.Evaluation) {
+		tr := newTrainer(t, m, 2*src.Steps)
+		if err := finetune.Loop(context.Background(), finetune.LoopConfig{Phase: "train", Epochs: 2}, src, tr, tr.Step, finetune.Hooks{}); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := finetune.Evaluate(context.Background(), m, &toySource{Batch: 8, Steps: 4, Size: 8, Seed: 99}, 8, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return weights(m), ev
+	}
+	want, wantEv := run(toyModel(t))
+	for _, m := range []*graph.Model{
+		withSoftmax(toyModel(t), 17),
+		withSoftmax(toyModel(t), 11),
+		withSoftmax(toyModel(t), 17, &graph.Attribute{Name: "axis", Type: graph.AttrInt, I: 1}),
+	} {
+		got, ev := run(m)
+		for name, w := range want {
+			if !slices.Equal(w, got[name]) {
+				t.Fatalf("opset %d: %s differs from the model without the Softmax", m.Opset(), name)
+			}
+		}
+		if ev != wantEv {
+			t.Errorf("opset %d: evaluation %+v, without the Softmax %+v", m.Opset(), ev, wantEv)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func NewTrainer(m *graph.Model, cfg TrainConfig) (*Trainer, error) {
 		return nil, err
 	}
 	names := TrainableParams(m.Graph)
-	prog, err := autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: names, Workers: cfg.Workers, Seed: cfg.Seed})
+	prog, err := autodiff.Compile(m, [][]int{shape}, &autodiff.Options{Params: names, Workers: cfg.Workers, Seed: cfg.Seed, Logits: true})
 	if err != nil {
 		return nil, err
 	}
