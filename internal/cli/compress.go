@@ -235,6 +235,16 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	// Train at any batch size, even when the file fixes one (static
 	// PyTorch exports); the declared batch is put back before writing.
 	restoreBatch := freeBatch(m)
+	// A model exported with dynamic image sizes is compiled for the
+	// data's: the data is read first, and the sizes go back before writing.
+	var train, test *dataset.Dataset
+	restoreDims := func() {}
+	if symbolicImageDims(m) {
+		if train, test, err = loadSplits(ctx, opts.Data, true); err != nil {
+			return err
+		}
+		restoreDims = fixImageDims(m, train)
+	}
 	shape, err := finetune.InputShape(m, l.Batch)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Model, err)
@@ -252,9 +262,10 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	paramsBefore := csam.CountParams(m)
-	train, test, err := loadSplits(ctx, opts.Data, true)
-	if err != nil {
-		return err
+	if train == nil {
+		if train, test, err = loadSplits(ctx, opts.Data, true); err != nil {
+			return err
+		}
 	}
 	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
 		return fmt.Errorf("--data %s does not fit %s: %w", opts.Data, opts.Model, err)
@@ -325,6 +336,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	}
 	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
 	restoreBatch()
+	restoreDims()
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)
 	}
@@ -342,6 +354,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return fmt.Errorf("compress: reading back %s: %w", opts.Output, err)
 	}
 	freeBatch(written)
+	fixImageDims(written, test)
 	goEval, err := finetune.Evaluate(ctx, written, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
 	if err != nil {
 		return err
@@ -435,6 +448,38 @@ func freeBatch(m *graph.Model) (restore func()) {
 		return func() { vi.Type.Shape[0] = old }
 	}
 	return func() {}
+}
+
+// symbolicImageDims reports whether the first input is [N, C, H, W] with
+// C, H or W symbolic (an export with dynamic image sizes).
+func symbolicImageDims(m *graph.Model) bool {
+	ins := graphInputs(m.Graph)
+	if len(ins) == 0 || ins[0].Type == nil || !ins[0].Type.HasShape || len(ins[0].Type.Shape) != 4 {
+		return false
+	}
+	for _, d := range ins[0].Type.Shape[1:] {
+		if !d.HasValue || d.Value <= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fixImageDims sets the symbolic C, H and W of the first input to the
+// data's image shape, so that the engine can compile the model for it;
+// restore puts the symbolic dimensions back before the model is written.
+func fixImageDims(m *graph.Model, d *dataset.Dataset) (restore func()) {
+	if !symbolicImageDims(m) {
+		return func() {}
+	}
+	sh := graphInputs(m.Graph)[0].Type.Shape
+	old := slices.Clone(sh)
+	for i, v := range []int{d.C, d.H, d.W} {
+		if !sh[i+1].HasValue || sh[i+1].Value <= 0 {
+			sh[i+1] = graph.Dim{Value: int64(v), HasValue: true}
+		}
+	}
+	return func() { copy(sh[1:], old[1:]) }
 }
 
 // compressParityATol bounds the logit difference between the Go engine and

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -290,4 +291,40 @@ func TestTrainSIGKILLResume(t *testing.T) {
 		c, err := finetune.ReadCheckpoint(out + ".ckpt")
 		return err == nil && c.Epoch == 1 && c.Step > 0
 	})
+}
+
+// TestDynamicImageSizeAndFixedBatch: a model exported with a fixed batch
+// of 1 and symbolic height and width (dynamic_axes on H and W) compresses
+// and continues training at the data's image size and batch 32, and the
+// written files declare the input as the original did.
+func TestDynamicImageSizeAndFixedBatch(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.25, InputSize: 28, InChannels: 1, Classes: 10, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []graph.Dim{{Value: 1, HasValue: true}, {Value: 1, HasValue: true}, {Param: "h", HasParam: true}, {Param: "w", HasParam: true}}
+	m.Graph.Inputs[0].Type.Shape = slices.Clone(want)
+	in := filepath.Join(dir, "dyn.onnx")
+	if err := onnxio.WriteFile(in, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		append([]string{"compress", in, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c.onnx")}, quickCompress...),
+		{"train", "--init", in, "--data", "fashion-mnist", "--epochs", "1", "--batch", "32", "--train-subset", "256", "-o", filepath.Join(dir, "t.onnx")},
+	} {
+		_, stderr, err, _ := execute(t, args...)
+		if err != nil {
+			t.Fatalf("csam-onnx %s: %v\n%s", args[0], err, stderr)
+		}
+		out, err := onnxio.ReadFile(args[slices.Index(args, "-o")+1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := out.Graph.Inputs[0].Type.Shape
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s wrote the input as %v, the model declared %v", args[0], got, want)
+		}
+	}
 }

@@ -192,6 +192,10 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 			return err
 		}
 	}
+	// Train at any batch size and at the data's image size even when the
+	// file fixes one or leaves the other symbolic; both go back before
+	// writing.
+	restoreBatch, restoreDims := freeBatch(m), fixImageDims(m, train)
 	shape, err := finetune.InputShape(m, opts.Batch)
 	if err != nil {
 		return err
@@ -296,6 +300,8 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		"csam.tool_version": Version, "csam.command": rep.Command, "csam.seed": fmt.Sprint(opts.Global.Seed),
 		"csam.data": opts.Data, "csam.epochs": fmt.Sprint(opts.Epochs),
 	})
+	restoreBatch()
+	restoreDims()
 	if err := onnxio.WriteFile(opts.Output, m); err != nil {
 		return err
 	}
