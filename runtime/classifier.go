@@ -125,7 +125,8 @@ func sampleRNG(seed, stream uint64, index int) *rand.Rand {
 }
 
 // classifier runs a Session as an image classifier: one float32 input
-// [N, sample...] and a float32 first output [N, K] of logits.
+// [N, sample...] and a float32 first output [N, K] (or [N, K, 1, ...]) of
+// logits.
 type classifier struct {
 	s        *Session
 	sample   []int // per-image shape
@@ -161,13 +162,28 @@ func newClassifier(s *Session, sample []int) (*classifier, error) {
 	if out.Kind != "tensor" || out.DType != tensor.Float32 {
 		return nil, fmt.Errorf("runtime: %s: output %s: a classifier gives float32 logits [N, classes]", s.name, out)
 	}
-	if len(out.Shape) > 0 && len(out.Shape) != 2 {
-		return nil, fmt.Errorf("runtime: %s: output %s: a classifier gives logits [N, classes], this has rank %d", s.name, out, len(out.Shape))
+	if len(out.Shape) > 0 && !classShape(out.Shape) {
+		return nil, fmt.Errorf("runtime: %s: output %s: a classifier gives logits [N, classes] (or [N, classes, 1, ...]), this has shape %v", s.name, out, out.Shape)
 	}
-	if len(out.Shape) == 2 && out.Shape[1] > 0 {
+	if len(out.Shape) >= 2 && out.Shape[1] > 0 {
 		c.classes = int(out.Shape[1])
 	}
 	return c, nil
+}
+
+// classShape reports whether a declared output shape can be [N, K] or
+// [N, K, 1, ...] (the scores of a convolutional head that is not
+// flattened, as Caffe2's SqueezeNet gives them); -1 is any size.
+func classShape(shape []int64) bool {
+	if len(shape) < 2 {
+		return false
+	}
+	for _, d := range shape[2:] {
+		if d != 1 && d >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // logits runs n images held contiguously in x (n·per values) and returns
@@ -206,7 +222,7 @@ func (c *classifier) logits(ctx context.Context, x []float32, n, batch int) ([]f
 			return nil, err
 		}
 		y := res[0]
-		if len(y.Shape) != 2 || y.Shape[0] != in.Shape[0] || (c.classes > 0 && y.Shape[1] != c.classes) || y.Shape[1] < 1 {
+		if len(y.Shape) < 2 || tensor.Numel(y.Shape[2:]) != 1 || y.Shape[0] != in.Shape[0] || (c.classes > 0 && y.Shape[1] != c.classes) || y.Shape[1] < 1 {
 			return nil, fmt.Errorf("runtime: %s: output %q has shape %v for a batch of %d; a classifier gives logits [N, classes]", c.s.name, c.s.outputs[0].Name, y.Shape, in.Shape[0])
 		}
 		if c.classes == 0 {

@@ -328,3 +328,49 @@ func TestDynamicImageSizeAndFixedBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestProbabilitiesOfUnflattenedHead: the shipped Fashion-MNIST model
+// with its output turned into a Softmax over [N, 10, 1, 1] (an unflattened convolutional head, as in
+// Caffe2's SqueezeNet, exported with its probabilities) compresses: it is
+// trained on the scores before the Softmax, onnxruntime reads its
+// [N, 10, 1, 1] output as 10 classes, the Go engine agrees with it, and
+// the written file keeps the Softmax and the output shape.
+func TestProbabilitiesOfUnflattenedHead(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m, err := onnxio.ReadFile(filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph
+	logits := g.Outputs[0].Name
+	g.Initializers = append(g.Initializers, &graph.Initializer{Name: "head_shape", Value: tensor.FromInt64([]int64{-1, 10, 1, 1}, 4)})
+	g.Nodes = append(g.Nodes,
+		&graph.Node{Name: "unflatten", OpType: "Reshape", Inputs: []string{logits, "head_shape"}, Outputs: []string{"scores4d"}},
+		&graph.Node{Name: "probs", OpType: "Softmax", Inputs: []string{"scores4d"}, Outputs: []string{"probs"},
+			Attrs: []*graph.Attribute{{Name: "axis", Type: graph.AttrInt, I: 1}}})
+	g.Outputs[0] = &graph.ValueInfo{Name: "probs", Type: &graph.Type{IsTensor: true, Elem: tensor.Float32, HasShape: true,
+		Shape: []graph.Dim{{Param: "N", HasParam: true}, {Value: 10, HasValue: true}, {Value: 1, HasValue: true}, {Value: 1, HasValue: true}}}}
+	in := filepath.Join(dir, "probs.onnx")
+	if err := onnxio.WriteFile(in, m); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "c.onnx")
+	_, stderr, err, _ := execute(t, append([]string{"compress", in, "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)...)
+	if err != nil {
+		t.Fatalf("compress: %v\n%s", err, stderr)
+	}
+	var rep CompressReport
+	readJSONFile(t, out+".json", &rep)
+	t.Logf("check %+v", rep.Check)
+	if rep.Check.AccuracyORT != rep.Check.AccuracyGo || rep.Check.TestImages != 100 || rep.Check.AccuracyORT < 0.8 {
+		t.Errorf("check %+v: want the same accuracy in onnxruntime and the Go engine on 100 images, at least 80%%", rep.Check)
+	}
+	w, err := onnxio.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := w.Graph.Nodes[len(w.Graph.Nodes)-1]; last.OpType != "Softmax" || fmt.Sprint(w.Graph.Outputs[0].Type.Shape) != "[N 10 1 1]" {
+		t.Errorf("written model ends in %s with output %v, want the Softmax and [N 10 1 1]", last.OpType, w.Graph.Outputs[0].Type.Shape)
+	}
+}

@@ -401,6 +401,10 @@ func outputClasses(m *graph.Model) int {
 	if len(sh) == 0 || !sh[len(sh)-1].HasValue {
 		return 0
 	}
+	// [N, K, 1, ...]: the scores of an unflattened convolutional head.
+	if len(sh) > 2 && sh[1].HasValue && slices.IndexFunc(sh[2:], func(d graph.Dim) bool { return !d.HasValue || d.Value != 1 }) < 0 {
+		return int(sh[1].Value)
+	}
 	return int(sh[len(sh)-1].Value)
 }
 
