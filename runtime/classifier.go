@@ -129,10 +129,11 @@ func sampleRNG(seed, stream uint64, index int) *rand.Rand {
 // logits.
 type classifier struct {
 	s        *Session
-	sample   []int // per-image shape
-	per      int   // values per image
-	maxBatch int   // the model's fixed batch size, or 0 when it is free
-	classes  int   // K, or 0 until known
+	sample   []int     // per-image shape
+	per      int       // values per image
+	maxBatch int       // the model's fixed batch size, or 0 when it is free
+	classes  int       // K, or 0 until known
+	normBuf  []float32 // the normalized batch (Session.norm)
 }
 
 // newClassifier checks that s can classify images of the given per-image
@@ -146,6 +147,14 @@ func newClassifier(s *Session, sample []int) (*classifier, error) {
 		return nil, fmt.Errorf("runtime: %s: input %s: a classifier takes a float32 image tensor", s.name, in)
 	}
 	c := &classifier{s: s, sample: slices.Clone(sample), per: tensor.Numel(sample)}
+	if s.norm != nil {
+		if len(sample) == 0 {
+			return nil, fmt.Errorf("runtime: %s: input normalization needs images [C, ...]", s.name)
+		}
+		if err := s.norm.Validate(sample[0]); err != nil {
+			return nil, fmt.Errorf("runtime: %s: %w", s.name, err)
+		}
+	}
 	if len(in.Shape) > 0 {
 		fits := len(in.Shape) == len(sample)+1
 		for i := 0; fits && i < len(sample); i++ {
@@ -216,6 +225,14 @@ func (c *classifier) logits(ctx context.Context, x []float32, n, batch int) ([]f
 			in = tensor.FromFloat32(pad, append([]int{c.maxBatch}, c.sample...)...)
 		} else {
 			in = tensor.FromFloat32(x[lo*c.per:hi*c.per], append([]int{hi - lo}, c.sample...)...)
+		}
+		if nm := c.s.norm; nm != nil {
+			if cap(c.normBuf) < len(in.F32) {
+				c.normBuf = make([]float32, len(in.F32))
+			}
+			buf := c.normBuf[:len(in.F32)]
+			nm.Apply(buf, in.F32, c.per/c.sample[0])
+			in = tensor.FromFloat32(buf, in.Shape...)
 		}
 		res, err := c.s.Run([]*tensor.Tensor{in})
 		if err != nil {

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -30,6 +31,50 @@ type SessionOptions struct {
 	// Name is used in errors about a model opened with OpenBytes (for
 	// example the file it came from); empty means "in-memory model".
 	Name string
+	// Normalize, when set, is the input normalization the model expects
+	// outside it: the classifier evaluations (Accuracy, the corruption
+	// sweep, CC-Cert, smoothing) keep working on [0, 1] pixels and map
+	// each batch through it just before running the model. Run itself
+	// passes its inputs unchanged.
+	Normalize *Normalization
+}
+
+// Normalization is a per-channel map of [0, 1] pixels to the values a
+// model was trained on: (x - Mean[c]) / Std[c] (torchvision's Normalize).
+type Normalization struct {
+	Mean, Std []float32
+}
+
+// Validate checks that Mean and Std have one value per channel and that
+// every Std is positive and finite.
+func (n *Normalization) Validate(channels int) error {
+	if len(n.Mean) != len(n.Std) {
+		return fmt.Errorf("input normalization: %d means and %d standard deviations; give one of each per channel", len(n.Mean), len(n.Std))
+	}
+	if channels > 0 && len(n.Mean) != channels {
+		return fmt.Errorf("input normalization: %d values per statistic, the images have %d channel(s)", len(n.Mean), channels)
+	}
+	for i, v := range n.Std {
+		if !(v > 0) || math.IsInf(float64(v), 0) || math.IsNaN(float64(n.Mean[i])) || math.IsInf(float64(n.Mean[i]), 0) {
+			return fmt.Errorf("input normalization: channel %d has mean %v and std %v; want a finite mean and a positive, finite std", i, n.Mean[i], v)
+		}
+	}
+	return nil
+}
+
+// Apply maps x (images [C, ...] one after another, n values per channel
+// plane) into dst.
+func (n *Normalization) Apply(dst, x []float32, plane int) {
+	c := len(n.Mean)
+	for i := 0; i < len(x); i += c * plane {
+		for ch := range c {
+			m, inv := n.Mean[ch], 1/n.Std[ch]
+			src, d := x[i+ch*plane:i+(ch+1)*plane], dst[i+ch*plane:i+(ch+1)*plane]
+			for j, v := range src {
+				d[j] = (v - m) * inv
+			}
+		}
+	}
 }
 
 // IOInfo describes one input or output of a model as onnxruntime sees it.
@@ -63,6 +108,7 @@ type Session struct {
 	sess    *ort.DynamicAdvancedSession
 	inputs  []IOInfo
 	outputs []IOInfo
+	norm    *Normalization // SessionOptions.Normalize
 }
 
 // Open creates a session for the model file at path (external data is
@@ -125,7 +171,7 @@ func open(name, path string, data []byte, opts *SessionOptions) (s *Session, err
 	if err != nil {
 		return nil, ortError("load model", name, err)
 	}
-	s = &Session{name: name, inputs: convertInfo(ins), outputs: convertInfo(outs)}
+	s = &Session{name: name, inputs: convertInfo(ins), outputs: convertInfo(outs), norm: o.Normalize}
 	inNames := make([]string, len(ins))
 	for i, in := range ins {
 		inNames[i] = in.Name

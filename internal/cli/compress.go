@@ -48,6 +48,7 @@ type CompressOptions struct {
 
 	Learn csam.Config
 	Args  []string
+	Norm  inputNormFlags
 }
 
 // NewCmdCompress returns the compress command.
@@ -100,6 +101,9 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 			if err := notInput("compress", "-o", opts.Output, "input model", opts.Model); err != nil {
 				return err
 			}
+			if err := opts.Norm.check("compress"); err != nil {
+				return err
+			}
 			switch opts.Granularity {
 			case "weight", "channel":
 				l.Granularity = opts.Granularity
@@ -128,6 +132,7 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Data, "data", "", "data set spec (train split for learning, test split for the check)")
 	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
+	opts.Norm.register(f)
 	f.StringVar(&opts.Config, "config", "", "YAML recipe holding any of these flags")
 	f.StringVar(&l.Method, "method", l.Method, "pruning method: "+strings.Join(csam.Methods(), ", "))
 	f.Float64Var(&l.Sparsity, "sparsity", l.Sparsity, "fraction of prunable weights to remove, in (0,1)")
@@ -232,6 +237,16 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	l := opts.Learn
+	norm, err := opts.Norm.resolve(m, opts.Model)
+	if err != nil {
+		return err
+	}
+	// The model's own input normalization goes in front of it while the
+	// engine runs it, and out before it is written.
+	unwrapNorm, err := wrapInputNorm(m, norm)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Model, err)
+	}
 	// Train at any batch size, even when the file fixes one (static
 	// PyTorch exports); the declared batch is put back before writing.
 	restoreBatch := freeBatch(m)
@@ -337,6 +352,8 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
 	restoreBatch()
 	restoreDims()
+	unwrapNorm()
+	csam.SetMetadata(m, normMetadata(norm))
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)
 	}
@@ -355,11 +372,16 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	}
 	freeBatch(written)
 	fixImageDims(written, test)
+	unwrapWritten, err := wrapInputNorm(written, norm)
+	if err != nil {
+		return err
+	}
 	goEval, err := finetune.Evaluate(ctx, written, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
 	if err != nil {
 		return err
 	}
-	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads)
+	unwrapWritten() // the parity check gives both runtimes the same raw input
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm)
 	if err != nil {
 		return err
 	}

@@ -374,3 +374,85 @@ func TestProbabilitiesOfUnflattenedHead(t *testing.T) {
 		t.Errorf("written model ends in %s with output %v, want the Softmax and [N 10 1 1]", last.OpType, w.Graph.Outputs[0].Type.Shape)
 	}
 }
+
+// TestInputNormalizationOutsideTheModel: the shipped Fashion-MNIST model
+// with its first two nodes (Sub mean, Div std) taken out expects
+// normalized images, as most PyTorch exports do. compress with
+// --input-mean/--input-std keeps its accuracy, writes a file with the
+// same input and no added nodes, and records the normalization; verify
+// finds it there and measures the same clean accuracy on the same images.
+func TestInputNormalizationOutsideTheModel(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m, err := onnxio.ReadFile(filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Graph
+	sub, div := g.Nodes[0], g.Nodes[1]
+	if sub.OpType != "Sub" || div.OpType != "Div" || sub.Inputs[0] != g.Inputs[0].Name || div.Inputs[0] != sub.Outputs[0] {
+		t.Fatalf("the shipped model starts with %s, %s; want its normalization Sub, Div", sub.OpType, div.OpType)
+	}
+	mean, std := g.Initializer(sub.Inputs[1]).Value.F32, g.Initializer(div.Inputs[1]).Value.F32
+	g.Inputs[0].Name = div.Outputs[0] // the normalized image is the input now
+	g.Nodes = g.Nodes[2:]
+	in := filepath.Join(dir, "outside.onnx")
+	if err := onnxio.WriteFile(in, m); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--input-mean", fmt.Sprint(mean[0]), "--input-std", fmt.Sprint(std[0])}
+	out := filepath.Join(dir, "c.onnx")
+	args := append([]string{"compress", in, "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)
+	if _, stderr, err, _ := execute(t, append(args, flags...)...); err != nil {
+		t.Fatalf("compress: %v\n%s", err, stderr)
+	}
+	var rep CompressReport
+	readJSONFile(t, out+".json", &rep)
+	t.Logf("check %+v", rep.Check)
+	if rep.Check.AccuracyORT != rep.Check.AccuracyGo || rep.Check.AccuracyORT < 0.8 {
+		t.Errorf("check %+v: want the same accuracy in onnxruntime and the Go engine, at least 80%%", rep.Check)
+	}
+	w, err := onnxio.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Graph.Inputs[0].Name != g.Inputs[0].Name || len(w.Graph.Nodes) != len(g.Nodes) {
+		t.Errorf("written model: input %q and %d nodes, the model read has %q and %d", w.Graph.Inputs[0].Name, len(w.Graph.Nodes), g.Inputs[0].Name, len(g.Nodes))
+	}
+	meta := map[string]string{}
+	for _, p := range w.Metadata {
+		meta[p.Key] = p.Value
+	}
+	if meta["csam.input_mean"] != fmt.Sprint(mean[0]) || meta["csam.input_std"] != fmt.Sprint(std[0]) {
+		t.Errorf("metadata records mean %q std %q, want %v %v", meta["csam.input_mean"], meta["csam.input_std"], mean[0], std[0])
+	}
+	rdir := filepath.Join(dir, "report")
+	if _, stderr, err, _ := execute(t, "verify", out, "--data", "fashion-mnist", "--subset", "100", "--corruptions", "none",
+		"--certify", "none", "--latency=false", "-o", rdir); err != nil {
+		t.Fatalf("verify: %v\n%s", err, stderr)
+	}
+	var raw struct {
+		Model struct {
+			Clean struct{ Correct, N int }
+		}
+	}
+	readJSONFile(t, filepath.Join(rdir, "raw.json"), &raw)
+	if got := float64(raw.Model.Clean.Correct) / float64(raw.Model.Clean.N); got != rep.Check.AccuracyORT {
+		t.Errorf("verify measured %v (%+v), compress %v on the same 100 images", got, raw.Model.Clean, rep.Check.AccuracyORT)
+	}
+	if _, _, err, _ := execute(t, append(args[:len(args):len(args)], "--input-mean", "0.5")...); err == nil || !strings.Contains(err.Error(), "together") {
+		t.Errorf("--input-mean alone: %v, want a usage error asking for both", err)
+	}
+	// train --init continues the model with the same normalization.
+	tout := filepath.Join(dir, "t.onnx")
+	_, stderr, err, _ := execute(t, append([]string{"train", "--init", in, "--data", "fashion-mnist", "--epochs", "1", "--batch", "32",
+		"--train-subset", "256", "--lr", "0.001", "--warmup", "0", "-o", tout}, flags...)...)
+	if err != nil {
+		t.Fatalf("train --init: %v\n%s", err, stderr)
+	}
+	var trep TrainReport
+	readJSONFile(t, tout+".json", &trep)
+	if trep.ORTAccuracy < 0.85 || trep.ORTAccuracy != trep.TestGo.Accuracy {
+		t.Errorf("train --init: %.4f in onnxruntime, %.4f in the Go engine; want equal and at least 85%%", trep.ORTAccuracy, trep.TestGo.Accuracy)
+	}
+}

@@ -57,6 +57,7 @@ type TrainOptions struct {
 
 	// Args is the command line, recorded in the model.
 	Args []string
+	Norm inputNormFlags
 }
 
 // NewCmdTrain returns the train command.
@@ -102,6 +103,12 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 					return err
 				}
 			}
+			if err := opts.Norm.check("train"); err != nil {
+				return err
+			}
+			if opts.Arch != "" && len(opts.Norm.Mean) > 0 {
+				return FlagErrorf("train: --input-mean/--input-std apply to --init models; a model built with --arch normalizes its input inside")
+			}
 			if opts.Epochs < 1 || opts.Batch < 1 {
 				return FlagErrorf("train: --epochs and --batch must be at least 1")
 			}
@@ -121,6 +128,7 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 	f.StringVar(&opts.Init, "init", "", "ONNX model to continue training instead of --arch")
 	f.StringVar(&opts.Data, "data", "", "data set spec: fashion-mnist, mnist, cifar10:DIR, flowers102:TARBALL[@SIZE], folder:DIR")
 	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
+	opts.Norm.register(f)
 	f.IntVar(&opts.Epochs, "epochs", 10, "training epochs")
 	f.IntVar(&opts.Batch, "batch", 128, "batch size")
 	f.Float64Var(&opts.LR, "lr", 0.1, "peak learning rate")
@@ -173,9 +181,17 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		train = train.Stratified(opts.TrainSubset, newPCG(opts.Global.Seed))
 	}
 	var m *graph.Model
+	var norm *runtime.Normalization
+	unwrapNorm := func() {}
 	if opts.Init != "" {
 		if m, err = loadModel(opts.Init); err != nil {
 			return err
+		}
+		if norm, err = opts.Norm.resolve(m, opts.Init); err != nil {
+			return err
+		}
+		if unwrapNorm, err = wrapInputNorm(m, norm); err != nil {
+			return fmt.Errorf("%s: %w", opts.Init, err)
 		}
 	} else {
 		size := opts.InputSize
@@ -302,10 +318,12 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	})
 	restoreBatch()
 	restoreDims()
+	unwrapNorm()
+	csam.SetMetadata(m, normMetadata(norm))
 	if err := onnxio.WriteFile(opts.Output, m); err != nil {
 		return err
 	}
-	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads)
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm)
 	if err != nil {
 		return err
 	}

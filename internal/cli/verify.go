@@ -51,6 +51,7 @@ type VerifyOptions struct {
 	corruptions []string
 	severities  []int
 	shard       [2]int
+	Norm        inputNormFlags
 }
 
 // NewCmdVerify returns the verify command.
@@ -110,6 +111,7 @@ the images and writes raw results that 'csam-onnx merge' combines.`,
 	f.StringVar(&opts.Shard, "shard", "", "i/N: measure only slice i (0-based) of N")
 	f.BoolVar(&opts.Latency, "latency", true, "measure latency at batch 1 and 64")
 	f.IntVar(&opts.Batch, "batch", 100, "images per onnxruntime run")
+	opts.Norm.register(f)
 	return cmd
 }
 
@@ -119,6 +121,9 @@ func (o *VerifyOptions) parse() error {
 	}
 	if o.Output == "" {
 		return FlagErrorf("verify: -o/--output (the report folder) is required")
+	}
+	if err := o.Norm.check("verify"); err != nil {
+		return err
 	}
 	switch o.Corruptions {
 	case "all":
@@ -324,11 +329,22 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 // sets: random draws are seeded per image index, so a sharded run gives
 // exactly the numbers of an unsharded one.
 func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert *dataset.Dataset, testOffset, certOffset int) (*ModelRaw, error) {
-	facts, err := modelFacts(path)
+	facts, m, err := modelFacts(path)
 	if err != nil {
 		return nil, err
 	}
-	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: o.Global.Threads})
+	norm, err := o.Norm.resolve(m, path)
+	if err != nil {
+		return nil, err
+	}
+	// The report says which normalization the figures were measured with.
+	for k, v := range normMetadata(norm) {
+		if facts.Metadata == nil {
+			facts.Metadata = map[string]string{}
+		}
+		facts.Metadata[k] = v
+	}
+	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: o.Global.Threads, Normalize: norm})
 	if err != nil {
 		return nil, err
 	}
@@ -431,22 +447,22 @@ func sessInputShape(s *runtime.Session) []int {
 
 // modelFacts reads what a report says about a file: hashes, sizes,
 // parameter counts and per-layer sparsity of Conv/Gemm/MatMul weights.
-func modelFacts(path string) (report.Model, error) {
+func modelFacts(path string) (report.Model, *graph.Model, error) {
 	f := report.Model{Path: path}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return f, err
+		return f, nil, err
 	}
 	sum := sha256.Sum256(b)
 	f.SHA256 = hex.EncodeToString(sum[:])
 	size, err := runtime.ModelSize(path)
 	if err != nil {
-		return f, err
+		return f, nil, err
 	}
 	f.Bytes, f.GzipBytes = size.Bytes, size.Gzip
 	m, err := loadModel(path)
 	if err != nil {
-		return f, err
+		return f, nil, err
 	}
 	var prunable, zeros int64
 	for _, l := range prunableWeights(m.Graph) {
@@ -483,7 +499,7 @@ func modelFacts(path string) (report.Model, error) {
 			f.Metadata[kv.Key] = kv.Value
 		}
 	}
-	return f, nil
+	return f, m, nil
 }
 
 func allInitializers(g *graph.Graph) []*graph.Initializer {
