@@ -134,6 +134,20 @@ type classifier struct {
 	maxBatch int       // the model's fixed batch size, or 0 when it is free
 	classes  int       // K, or 0 until known
 	normBuf  []float32 // the normalized batch (Session.norm)
+	nhwcBuf  []float32 // the batch as [N, H, W, C] (Session.nhwc)
+}
+
+// toChannelsLast writes images [C, plane] one after another in x as
+// [plane, C] into dst.
+func toChannelsLast(dst, x []float32, c, plane int) {
+	for i := 0; i < len(x); i += c * plane {
+		img, d := x[i:i+c*plane], dst[i:i+c*plane]
+		for ch := range c {
+			for p, v := range img[ch*plane : (ch+1)*plane] {
+				d[p*c+ch] = v
+			}
+		}
+	}
 }
 
 // newClassifier checks that s can classify images of the given per-image
@@ -147,6 +161,14 @@ func newClassifier(s *Session, sample []int) (*classifier, error) {
 		return nil, fmt.Errorf("runtime: %s: input %s: a classifier takes a float32 image tensor", s.name, in)
 	}
 	c := &classifier{s: s, sample: slices.Clone(sample), per: tensor.Numel(sample)}
+	// model is the image shape the model takes: sample, or [H, W, C].
+	model := c.sample
+	if s.nhwc {
+		if len(sample) != 3 {
+			return nil, fmt.Errorf("runtime: %s: a channels-last model needs images [C, H, W], the data has %v", s.name, sample)
+		}
+		model = []int{sample[1], sample[2], sample[0]}
+	}
 	if s.norm != nil {
 		if len(sample) == 0 {
 			return nil, fmt.Errorf("runtime: %s: input normalization needs images [C, ...]", s.name)
@@ -156,12 +178,12 @@ func newClassifier(s *Session, sample []int) (*classifier, error) {
 		}
 	}
 	if len(in.Shape) > 0 {
-		fits := len(in.Shape) == len(sample)+1
-		for i := 0; fits && i < len(sample); i++ {
-			fits = in.Shape[i+1] < 0 || in.Shape[i+1] == int64(sample[i])
+		fits := len(in.Shape) == len(model)+1
+		for i := 0; fits && i < len(model); i++ {
+			fits = in.Shape[i+1] < 0 || in.Shape[i+1] == int64(model[i])
 		}
 		if !fits {
-			return nil, fmt.Errorf("runtime: %s: input %q takes %v (-1 = any), but the data has images of shape %v; use data of the size the model was trained on", s.name, in.Name, in.Shape, sample)
+			return nil, fmt.Errorf("runtime: %s: input %q takes %v (-1 = any), but the data has images of shape %v (the model's layout: %v); use data of the size the model was trained on", s.name, in.Name, in.Shape, sample, model)
 		}
 		if in.Shape[0] > 0 {
 			c.maxBatch = int(in.Shape[0])
@@ -233,6 +255,15 @@ func (c *classifier) logits(ctx context.Context, x []float32, n, batch int) ([]f
 			buf := c.normBuf[:len(in.F32)]
 			nm.Apply(buf, in.F32, c.per/c.sample[0])
 			in = tensor.FromFloat32(buf, in.Shape...)
+		}
+		if c.s.nhwc {
+			if cap(c.nhwcBuf) < len(in.F32) {
+				c.nhwcBuf = make([]float32, len(in.F32))
+			}
+			buf := c.nhwcBuf[:len(in.F32)]
+			ch, h, w := c.sample[0], c.sample[1], c.sample[2]
+			toChannelsLast(buf, in.F32, ch, h*w)
+			in = tensor.FromFloat32(buf, in.Shape[0], h, w, ch)
 		}
 		res, err := c.s.Run([]*tensor.Tensor{in})
 		if err != nil {

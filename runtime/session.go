@@ -37,6 +37,11 @@ type SessionOptions struct {
 	// each batch through it just before running the model. Run itself
 	// passes its inputs unchanged.
 	Normalize *Normalization
+	// ChannelsLast says the model takes images [N, H, W, C] (Keras and
+	// tf2onnx exports): the classifier evaluations keep images as
+	// [C, H, W] and transpose each batch (after Normalize) just before
+	// running the model.
+	ChannelsLast bool
 }
 
 // Normalization is a per-channel map of [0, 1] pixels to the values a
@@ -109,6 +114,7 @@ type Session struct {
 	inputs  []IOInfo
 	outputs []IOInfo
 	norm    *Normalization // SessionOptions.Normalize
+	nhwc    bool           // SessionOptions.ChannelsLast
 }
 
 // Open creates a session for the model file at path (external data is
@@ -171,7 +177,7 @@ func open(name, path string, data []byte, opts *SessionOptions) (s *Session, err
 	if err != nil {
 		return nil, ortError("load model", name, err)
 	}
-	s = &Session{name: name, inputs: convertInfo(ins), outputs: convertInfo(outs), norm: o.Normalize}
+	s = &Session{name: name, inputs: convertInfo(ins), outputs: convertInfo(outs), norm: o.Normalize, nhwc: o.ChannelsLast}
 	inNames := make([]string, len(ins))
 	for i, in := range ins {
 		inNames[i] = in.Name

@@ -241,9 +241,11 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if err != nil {
 		return err
 	}
-	// The model's own input normalization goes in front of it while the
-	// engine runs it, and out before it is written.
-	unwrapNorm, err := wrapInputNorm(m, norm)
+	nhwc := opts.Norm.channelsLast(m)
+	// The model's own input normalization (and a channels-last layout)
+	// goes in front of it while the engine runs it, and out before it is
+	// written.
+	unwrapNorm, err := wrapInput(m, norm, nhwc)
 	if err != nil {
 		return fmt.Errorf("%s: %w", opts.Model, err)
 	}
@@ -353,7 +355,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	restoreBatch()
 	restoreDims()
 	unwrapNorm()
-	csam.SetMetadata(m, normMetadata(norm))
+	csam.SetMetadata(m, inputMetadata(norm, nhwc))
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)
 	}
@@ -370,18 +372,23 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if err != nil {
 		return fmt.Errorf("compress: reading back %s: %w", opts.Output, err)
 	}
-	freeBatch(written)
-	fixImageDims(written, test)
-	unwrapWritten, err := wrapInputNorm(written, norm)
+	unwrapWritten, err := wrapInput(written, norm, nhwc)
 	if err != nil {
 		return err
 	}
+	freeBatch(written)
+	fixImageDims(written, test)
 	goEval, err := finetune.Evaluate(ctx, written, &finetune.DatasetSource{Data: test, Batch: 256}, 256, opts.Global.Threads)
 	if err != nil {
 		return err
 	}
-	unwrapWritten() // the parity check gives both runtimes the same raw input
-	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm)
+	// The parity check gives both runtimes the same raw input.
+	unwrapWritten()
+	freeBatch(written)
+	if !nhwc {
+		fixImageDims(written, test)
+	}
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm, nhwc)
 	if err != nil {
 		return err
 	}

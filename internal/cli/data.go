@@ -76,11 +76,11 @@ func channelStats(d *dataset.Dataset) (mean, std []float32) {
 
 // ortAccuracy opens the written model file in onnxruntime and measures its
 // clean accuracy on d. The caller closes the session.
-func ortAccuracy(ctx context.Context, lib, path string, d *dataset.Dataset, threads int, norm *runtime.Normalization) (*runtime.Session, runtime.Eval, error) {
+func ortAccuracy(ctx context.Context, lib, path string, d *dataset.Dataset, threads int, norm *runtime.Normalization, nhwc bool) (*runtime.Session, runtime.Eval, error) {
 	if err := runtime.Init(lib); err != nil {
 		return nil, runtime.Eval{}, err
 	}
-	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: threads, Normalize: norm})
+	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: threads, Normalize: norm, ChannelsLast: nhwc})
 	if err != nil {
 		return nil, runtime.Eval{}, err
 	}

@@ -22,23 +22,47 @@ import (
 // runtime.SessionOptions.Normalize. The written file takes the same input
 // as the file read, and records the normalization in its metadata_props
 // (metaInputMean, metaInputStd), where verify finds it.
+//
+// A channels-last model ([N, H, W, C], Keras and tf2onnx exports) is run
+// the same way: a Transpose in front of the graph for the Go engine,
+// runtime.SessionOptions.ChannelsLast for onnxruntime, and
+// csam.input_layout = nhwc in the written file.
 const (
-	metaInputMean = "csam.input_mean"
-	metaInputStd  = "csam.input_std"
+	metaInputMean   = "csam.input_mean"
+	metaInputStd    = "csam.input_std"
+	metaInputLayout = "csam.input_layout"
 )
 
-// inputNormFlags are --input-mean and --input-std.
+// inputNormFlags are --input-mean, --input-std and --input-layout.
 type inputNormFlags struct {
 	Mean, Std []float32
+	Layout    string
 }
 
 func (f *inputNormFlags) register(fs *pflag.FlagSet) {
 	fs.Float32SliceVar(&f.Mean, "input-mean", nil, "per-channel mean the model's input is normalized with outside the model, e.g. 0.485,0.456,0.406 (default: the model's csam.input_mean metadata, else none)")
 	fs.Float32SliceVar(&f.Std, "input-std", nil, "per-channel standard deviation of that normalization, e.g. 0.229,0.224,0.225")
+	fs.StringVar(&f.Layout, "input-layout", "", "the model's image layout: nchw or nhwc (channels last, Keras/tf2onnx) (default: the model's csam.input_layout metadata, else nchw)")
+}
+
+// channelsLast resolves the layout: the flag, else m's metadata.
+func (f *inputNormFlags) channelsLast(m *graph.Model) bool {
+	if f.Layout != "" {
+		return f.Layout == "nhwc"
+	}
+	for _, p := range m.Metadata {
+		if p.Key == metaInputLayout {
+			return p.Value == "nhwc"
+		}
+	}
+	return false
 }
 
 // check validates the flags alone (both or neither, positive std).
 func (f *inputNormFlags) check(cmd string) error {
+	if f.Layout != "" && f.Layout != "nchw" && f.Layout != "nhwc" {
+		return FlagErrorf("%s: --input-layout %q: want nchw or nhwc", cmd, f.Layout)
+	}
 	if len(f.Mean) == 0 && len(f.Std) == 0 {
 		return nil
 	}
@@ -94,6 +118,19 @@ func modelNorm(m *graph.Model, path string) (*runtime.Normalization, error) {
 	return n, nil
 }
 
+// inputMetadata is the metadata that records n (nil: none) and a
+// channels-last layout.
+func inputMetadata(n *runtime.Normalization, nhwc bool) map[string]string {
+	kv := normMetadata(n)
+	if nhwc {
+		if kv == nil {
+			kv = map[string]string{}
+		}
+		kv[metaInputLayout] = "nhwc"
+	}
+	return kv
+}
+
 // normMetadata is the metadata that records n (nil: none).
 func normMetadata(n *runtime.Normalization) map[string]string {
 	if n == nil {
@@ -109,24 +146,41 @@ func normMetadata(n *runtime.Normalization) map[string]string {
 	return map[string]string{metaInputMean: join(n.Mean), metaInputStd: join(n.Std)}
 }
 
-// wrapInputNorm puts (x - mean) / std in front of m's graph, so that the
-// Go engine runs m on [0, 1] pixels; unwrap takes the two nodes and their
-// constants out again (call it before writing m). A nil n does nothing.
-func wrapInputNorm(m *graph.Model, n *runtime.Normalization) (unwrap func(), err error) {
-	if n == nil {
-		return func() {}, nil
-	}
+// wrapInput puts (x - mean) / std (n, when not nil) and, for a
+// channels-last model, a Transpose to [N, H, W, C] in front of m's graph,
+// so that the Go engine runs m on [0, 1] pixels [N, C, H, W]; unwrap takes
+// the nodes and their constants out again and gives the input back its
+// name and shape (call it before writing m). A model whose input looks
+// channels-last while nhwc is false is refused with a hint.
+func wrapInput(m *graph.Model, n *runtime.Normalization, nhwc bool) (unwrap func(), err error) {
 	g := m.Graph
 	ins := graphInputs(g)
 	if len(ins) == 0 {
-		return nil, fmt.Errorf("the model has no input to normalize")
+		return nil, fmt.Errorf("the model has no input")
 	}
 	vi := ins[0]
-	if vi.Type == nil || !vi.Type.HasShape || len(vi.Type.Shape) != 4 {
-		return nil, fmt.Errorf("input %q: input normalization needs images [N, C, H, W]", vi.Name)
+	var shape []graph.Dim
+	if vi.Type != nil && vi.Type.HasShape {
+		shape = vi.Type.Shape
 	}
-	if d := vi.Type.Shape[1]; d.HasValue && d.Value != int64(len(n.Mean)) {
-		return nil, fmt.Errorf("input %q has %d channels, --input-mean/--input-std give %d", vi.Name, d.Value, len(n.Mean))
+	if !nhwc && len(shape) == 4 && shape[3].HasValue && shape[3].Value <= 4 && shape[1].HasValue && shape[1].Value > 4 {
+		return nil, fmt.Errorf("input %q is %v: images with the channels last; pass --input-layout nhwc", vi.Name, shape)
+	}
+	if n == nil && !nhwc {
+		return func() {}, nil
+	}
+	if len(shape) != 4 {
+		return nil, fmt.Errorf("input %q: --input-mean/--input-std and --input-layout need images [N, C, H, W] or [N, H, W, C]", vi.Name)
+	}
+	// pixels: the NCHW shape the engine is fed.
+	pixels := slices.Clone(shape)
+	if nhwc {
+		pixels = []graph.Dim{shape[0], shape[3], shape[1], shape[2]}
+	}
+	if n != nil {
+		if d := pixels[1]; d.HasValue && d.Value != int64(len(n.Mean)) {
+			return nil, fmt.Errorf("input %q has %d channels, --input-mean/--input-std give %d", vi.Name, d.Value, len(n.Mean))
+		}
 	}
 	used := map[string]bool{}
 	for _, nd := range g.Nodes {
@@ -148,25 +202,41 @@ func wrapInputNorm(m *graph.Model, n *runtime.Normalization) (unwrap func(), err
 		used[name] = true
 		return name
 	}
-	orig := vi.Name
-	pixels, centered := fresh("csam_pixels"), fresh("csam_pixels_centered")
-	meanT := tensor.FromFloat32(slices.Clone(n.Mean), 1, len(n.Mean), 1, 1)
-	stdT := tensor.FromFloat32(slices.Clone(n.Std), 1, len(n.Std), 1, 1)
-	inits := []*graph.Initializer{{Name: fresh("csam_input_mean"), Value: meanT}, {Name: fresh("csam_input_std"), Value: stdT}}
+	orig, origType := vi.Name, vi.Type
+	var nodes []*graph.Node
+	var inits []*graph.Initializer
 	var attrs []*graph.Attribute
 	if m.Opset() < 7 {
 		attrs = []*graph.Attribute{{Name: "broadcast", Type: graph.AttrInt, I: 1}}
 	}
-	nodes := []*graph.Node{
-		{Name: fresh("csam_input_sub"), OpType: "Sub", Inputs: []string{pixels, inits[0].Name}, Outputs: []string{centered}, Attrs: attrs},
-		{Name: fresh("csam_input_div"), OpType: "Div", Inputs: []string{centered, inits[1].Name}, Outputs: []string{orig}, Attrs: attrs},
+	cur := fresh("csam_pixels")
+	vi.Name = cur
+	vi.Type = &graph.Type{IsTensor: true, Elem: origType.Elem, HasShape: true, Shape: pixels}
+	// step adds a node reading cur; the last one writes the original input.
+	step := func(op string, last bool, extra []string, at []*graph.Attribute) {
+		out := orig
+		if !last {
+			out = fresh("csam_pixels_" + strings.ToLower(op))
+		}
+		nodes = append(nodes, &graph.Node{Name: fresh("csam_input_" + strings.ToLower(op)), OpType: op, Inputs: append([]string{cur}, extra...), Outputs: []string{out}, Attrs: at})
+		cur = out
 	}
-	vi.Name = pixels
+	if n != nil {
+		inits = []*graph.Initializer{
+			{Name: fresh("csam_input_mean"), Value: tensor.FromFloat32(slices.Clone(n.Mean), 1, len(n.Mean), 1, 1)},
+			{Name: fresh("csam_input_std"), Value: tensor.FromFloat32(slices.Clone(n.Std), 1, len(n.Std), 1, 1)},
+		}
+		step("Sub", false, []string{inits[0].Name}, attrs)
+		step("Div", !nhwc, []string{inits[1].Name}, attrs)
+	}
+	if nhwc {
+		step("Transpose", true, nil, []*graph.Attribute{{Name: "perm", Type: graph.AttrInts, Ints: []int64{0, 2, 3, 1}}})
+	}
 	g.Nodes = slices.Concat(nodes, g.Nodes)
 	g.Initializers = append(g.Initializers, inits...)
 	return func() {
-		vi.Name = orig
-		g.Nodes = slices.DeleteFunc(g.Nodes, func(nd *graph.Node) bool { return nd == nodes[0] || nd == nodes[1] })
-		g.Initializers = slices.DeleteFunc(g.Initializers, func(in *graph.Initializer) bool { return in == inits[0] || in == inits[1] })
+		vi.Name, vi.Type = orig, origType
+		g.Nodes = slices.DeleteFunc(g.Nodes, func(nd *graph.Node) bool { return slices.Contains(nodes, nd) })
+		g.Initializers = slices.DeleteFunc(g.Initializers, func(in *graph.Initializer) bool { return slices.Contains(inits, in) })
 	}, nil
 }

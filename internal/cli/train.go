@@ -106,8 +106,8 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 			if err := opts.Norm.check("train"); err != nil {
 				return err
 			}
-			if opts.Arch != "" && len(opts.Norm.Mean) > 0 {
-				return FlagErrorf("train: --input-mean/--input-std apply to --init models; a model built with --arch normalizes its input inside")
+			if opts.Arch != "" && (len(opts.Norm.Mean) > 0 || opts.Norm.Layout != "") {
+				return FlagErrorf("train: --input-mean/--input-std/--input-layout apply to --init models; a model built with --arch takes [0, 1] pixels [N, C, H, W] and normalizes them inside")
 			}
 			if opts.Epochs < 1 || opts.Batch < 1 {
 				return FlagErrorf("train: --epochs and --batch must be at least 1")
@@ -182,6 +182,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	}
 	var m *graph.Model
 	var norm *runtime.Normalization
+	var nhwc bool
 	unwrapNorm := func() {}
 	if opts.Init != "" {
 		if m, err = loadModel(opts.Init); err != nil {
@@ -190,7 +191,8 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 		if norm, err = opts.Norm.resolve(m, opts.Init); err != nil {
 			return err
 		}
-		if unwrapNorm, err = wrapInputNorm(m, norm); err != nil {
+		nhwc = opts.Norm.channelsLast(m)
+		if unwrapNorm, err = wrapInput(m, norm, nhwc); err != nil {
 			return fmt.Errorf("%s: %w", opts.Init, err)
 		}
 	} else {
@@ -319,11 +321,11 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	restoreBatch()
 	restoreDims()
 	unwrapNorm()
-	csam.SetMetadata(m, normMetadata(norm))
+	csam.SetMetadata(m, inputMetadata(norm, nhwc))
 	if err := onnxio.WriteFile(opts.Output, m); err != nil {
 		return err
 	}
-	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm)
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm, nhwc)
 	if err != nil {
 		return err
 	}

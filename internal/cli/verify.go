@@ -338,19 +338,24 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert
 		return nil, err
 	}
 	// The report says which normalization the figures were measured with.
-	for k, v := range normMetadata(norm) {
+	for k, v := range inputMetadata(norm, o.Norm.channelsLast(m)) {
 		if facts.Metadata == nil {
 			facts.Metadata = map[string]string{}
 		}
 		facts.Metadata[k] = v
 	}
-	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: o.Global.Threads, Normalize: norm})
+	nhwc := o.Norm.channelsLast(m)
+	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: o.Global.Threads, Normalize: norm, ChannelsLast: nhwc})
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
 	r := &ModelRaw{}
-	if err := test.Fits(sessInputShape(sess), 0); err != nil {
+	shape := sessInputShape(sess)
+	if nhwc && len(shape) == 3 {
+		shape = []int{shape[2], shape[0], shape[1]}
+	}
+	if err := test.Fits(shape, 0); err != nil {
 		return nil, fmt.Errorf("--data %s does not fit %s: %w", o.Data, path, err)
 	}
 	if o.Latency && o.shard[0] == 0 {
