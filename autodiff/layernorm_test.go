@@ -35,15 +35,7 @@ func TestLayerNormalizationValues(t *testing.T) {
 		rows := 60 / inner
 		for r := range rows {
 			xr := x.F32[r*inner:][:inner]
-			var s, ss float64
-			for _, v := range xr {
-				s += float64(v)
-			}
-			mean := s / float64(inner)
-			for _, v := range xr {
-				ss += (float64(v) - mean) * (float64(v) - mean)
-			}
-			inv := 1 / math.Sqrt(ss/float64(inner)+1e-3)
+			mean, inv := rowStats64(xr, 1e-3)
 			if math.Abs(float64(out[1].F32[r])-mean) > 1e-6 || math.Abs(float64(out[2].F32[r])-inv) > 1e-5*inv {
 				t.Errorf("axis %d row %d: mean %v inv %v, want %v %v", c.axis, r, out[1].F32[r], out[2].F32[r], mean, inv)
 			}
@@ -128,15 +120,7 @@ func TestInstanceNormalization(t *testing.T) {
 	for r := range 6 {
 		c := r % 3
 		xr := x.F32[r*20:][:20]
-		var s, ss float64
-		for _, v := range xr {
-			s += float64(v)
-		}
-		mean := s / 20
-		for _, v := range xr {
-			ss += (float64(v) - mean) * (float64(v) - mean)
-		}
-		inv := 1 / math.Sqrt(ss/20+1e-3)
+		mean, inv := rowStats64(xr, 1e-3)
 		for i, v := range xr {
 			want := (float64(v)-mean)*inv*float64(scale.F32[c]) + float64(b.F32[c])
 			if got := float64(out[0].F32[r*20+i]); math.Abs(got-want) > 1e-5 {
@@ -227,15 +211,7 @@ func TestLayerNormalizationOffsetRows(t *testing.T) {
 		worst := 0.0
 		for r := range 6 {
 			xr := x.F32[r*1500:][:1500]
-			var s, ss float64
-			for _, v := range xr {
-				s += float64(v)
-			}
-			mean := s / 1500
-			for _, v := range xr {
-				ss += (float64(v) - mean) * (float64(v) - mean)
-			}
-			inv := 1 / math.Sqrt(ss/1500)
+			mean, inv := rowStats64(xr, 0)
 			for i, v := range xr {
 				worst = max(worst, math.Abs(float64(out[0].F32[r*1500+i])-(float64(v)-mean)*inv))
 			}
@@ -282,4 +258,17 @@ func TestLayerNormalizationWorkersSameBits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rowStats64 is the mean of xr and 1/√(var + eps), in float64.
+func rowStats64(xr []float32, eps float64) (mean, inv float64) {
+	var s, ss float64
+	for _, v := range xr {
+		s += float64(v)
+	}
+	mean = s / float64(len(xr))
+	for _, v := range xr {
+		ss += (float64(v) - mean) * (float64(v) - mean)
+	}
+	return mean, 1 / math.Sqrt(ss/float64(len(xr))+eps)
 }
