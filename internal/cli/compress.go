@@ -236,6 +236,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if err != nil {
 		return err
 	}
+	paramsBefore := csam.CountParams(m)
 	l := opts.Learn
 	norm, err := opts.Norm.resolve(m, opts.Model)
 	if err != nil {
@@ -278,7 +279,6 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 	if err := writableDir("-o", opts.Output, filepath.Dir(opts.Output)); err != nil {
 		return err
 	}
-	paramsBefore := csam.CountParams(m)
 	if train == nil {
 		if train, test, err = loadSplits(ctx, opts.Data, true); err != nil {
 			return err
@@ -342,6 +342,11 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	rep.Result = res
+	// The model as the file declared it, without the input wrapper, for
+	// the annotations, the parameter counts and the file.
+	restoreBatch()
+	restoreDims()
+	unwrapNorm()
 	prov := csam.Provenance{ToolVersion: Version, Data: opts.Data, Command: rep.Command}
 	if l.Granularity == "channel" {
 		err = csam.AnnotateChannels(m, res, l, prov, paramsBefore)
@@ -352,9 +357,6 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
-	restoreBatch()
-	restoreDims()
-	unwrapNorm()
 	csam.SetMetadata(m, inputMetadata(norm, nhwc))
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)

@@ -388,6 +388,9 @@ func TestInputNormalizationOutsideTheModel(t *testing.T) {
 	out := filepath.Join(dir, "c.onnx")
 	args := append([]string{"compress", in, "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)
 	rep, w, meta := compressChecked(t, out, 0.8, append(args, flags...)...)
+	if want := csam.CountParams(m); rep.ParamsBefore != want || rep.ParamsAfter != want {
+		t.Errorf("report counts %d parameters before and %d after, the file has %d (weight pruning keeps them)", rep.ParamsBefore, rep.ParamsAfter, want)
+	}
 	if w.Graph.Inputs[0].Name != g.Inputs[0].Name || len(w.Graph.Nodes) != len(g.Nodes) {
 		t.Errorf("written model: input %q and %d nodes, the model read has %q and %d", w.Graph.Inputs[0].Name, len(w.Graph.Nodes), g.Inputs[0].Name, len(g.Nodes))
 	}
