@@ -241,7 +241,11 @@ func (k *layerNormKernel) Backward(ctx *RunContext, in, out, gout, gin []*tensor
 				gr := dy[off:][:k.inner]
 				for i := 0; i < k.inner; i += bnBlock {
 					e := min(i+bnBlock, k.inner)
-					gs := scaled(buf[:e-i], gr[i:e], scale[i:e])
+					gs := buf[:e-i]
+					if k.inner > bnBlock {
+						// A row in one run left g·Scale in buf from the sums.
+						scaled(gs, gr[i:e], scale[i:e])
+					}
 					tensor.Affine2(gs, xr[i:e], inv, float32(q), float32(c), mean, dr[i:e], true)
 				}
 			}

@@ -337,14 +337,14 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert
 	if err != nil {
 		return nil, err
 	}
+	nhwc := o.Norm.channelsLast(m)
 	// The report says which normalization the figures were measured with.
-	for k, v := range inputMetadata(norm, o.Norm.channelsLast(m)) {
+	for k, v := range inputMetadata(norm, nhwc) {
 		if facts.Metadata == nil {
 			facts.Metadata = map[string]string{}
 		}
 		facts.Metadata[k] = v
 	}
-	nhwc := o.Norm.channelsLast(m)
 	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: o.Global.Threads, Normalize: norm, ChannelsLast: nhwc})
 	if err != nil {
 		return nil, err
