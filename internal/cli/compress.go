@@ -357,7 +357,12 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 		return err
 	}
 	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
-	csam.SetMetadata(m, inputMetadata(norm, nhwc))
+	meta := inputMetadata(norm, nhwc)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[metaSource] = fileSHA256(opts.Model)
+	csam.SetMetadata(m, meta)
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)
 	}

@@ -398,6 +398,25 @@ func TestInputNormalizationOutsideTheModel(t *testing.T) {
 		t.Errorf("metadata records mean %q std %q, want %v %v", meta["csam.input_mean"], meta["csam.input_std"], mean[0], std[0])
 	}
 	verifyCleanAgrees(t, out, "fashion-mnist", dir, rep.Check.AccuracyORT)
+	if meta["csam.source_sha256"] != fileSHA256(in) {
+		t.Errorf("metadata csam.source_sha256 = %q, want the input's SHA-256 %s", meta["csam.source_sha256"], fileSHA256(in))
+	}
+	// The dense file as --baseline records no normalization (it came in
+	// by flags): measured with the pruned model's, as the file it was
+	// compressed from (16% when fed [0, 1] pixels).
+	if _, base, stderr := verifyClean(t, out, in, "fashion-mnist", dir); base < 0.85 || strings.Contains(stderr, "warning") {
+		t.Errorf("verify --baseline <the dense file>: baseline %.2f, stderr %q; want at least 85%% and no warning", base, stderr)
+	}
+	// Another file without the metadata is measured as it records, and
+	// verify warns, naming the flags.
+	other := filepath.Join(dir, "other.onnx")
+	m.Metadata = append(m.Metadata, graph.StringPair{Key: "note", Value: "a different file"})
+	if err := onnxio.WriteFile(other, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, base, stderr := verifyClean(t, out, other, "fashion-mnist", dir); base > 0.5 || !strings.Contains(stderr, "warning") || !strings.Contains(stderr, "--input-mean") {
+		t.Errorf("verify --baseline <another file>: baseline %.2f, stderr %q; want it measured without normalization (below 50%%) and a warning naming --input-mean", base, stderr)
+	}
 	if _, _, err, _ := execute(t, append(args[:len(args):len(args)], "--input-mean", "0.5")...); err == nil || !strings.Contains(err.Error(), "together") {
 		t.Errorf("--input-mean alone: %v, want a usage error asking for both", err)
 	}
@@ -485,20 +504,39 @@ func compressChecked(t *testing.T, out string, min float64, args ...string) (Com
 // images, no flags: what the file records applies) and requires want.
 func verifyCleanAgrees(t *testing.T, model, data, dir string, want float64) {
 	t.Helper()
+	if got, _, _ := verifyClean(t, model, "", data, dir); got != want {
+		t.Errorf("verify measured %v, compress %v on the same 100 images", got, want)
+	}
+}
+
+// verifyClean runs verify on model (and baseline when not "") for the
+// clean accuracy on 100 test images, with no other flags, and returns
+// both accuracies and verify's stderr.
+func verifyClean(t *testing.T, model, baseline, data, dir string) (acc, baseAcc float64, stderr string) {
+	t.Helper()
 	rdir := filepath.Join(dir, "report")
-	if _, stderr, err, _ := execute(t, "verify", model, "--data", data, "--subset", "100", "--corruptions", "none",
-		"--certify", "none", "--latency=false", "-o", rdir); err != nil {
+	args := []string{"verify", model, "--data", data, "--subset", "100", "--corruptions", "none",
+		"--certify", "none", "--latency=false", "-o", rdir}
+	if baseline != "" {
+		args = append(args, "--baseline", baseline)
+	}
+	_, stderr, err, _ := execute(t, args...)
+	if err != nil {
 		t.Fatalf("verify: %v\n%s", err, stderr)
 	}
+	type clean struct {
+		Clean struct{ Correct, N int }
+	}
 	var raw struct {
-		Model struct {
-			Clean struct{ Correct, N int }
-		}
+		Model    clean
+		Baseline *clean
 	}
 	readJSONFile(t, filepath.Join(rdir, "raw.json"), &raw)
-	if got := float64(raw.Model.Clean.Correct) / float64(raw.Model.Clean.N); got != want {
-		t.Errorf("verify measured %v (%+v), compress %v on the same 100 images", got, raw.Model.Clean, want)
+	acc = float64(raw.Model.Clean.Correct) / float64(raw.Model.Clean.N)
+	if raw.Baseline != nil {
+		baseAcc = float64(raw.Baseline.Clean.Correct) / float64(raw.Baseline.Clean.N)
 	}
+	return acc, baseAcc, stderr
 }
 
 // shippedModel reads a model of models/.

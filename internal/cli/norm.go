@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,10 @@ const (
 	metaInputMean   = "csam.input_mean"
 	metaInputStd    = "csam.input_std"
 	metaInputLayout = "csam.input_layout"
+	// metaSource is the SHA-256 of the file compress read: verify
+	// measures a --baseline that is this file with the model's input
+	// conventions when the baseline records none itself.
+	metaSource = "csam.source_sha256"
 )
 
 // inputNormFlags are --input-mean, --input-std and --input-layout.
@@ -74,6 +79,68 @@ func (f *inputNormFlags) check(cmd string) error {
 		return FlagErrorf("%s: --input-mean/--input-std: %v", cmd, err)
 	}
 	return nil
+}
+
+// inputConv is how a model's input is fed: the normalization applied
+// outside the model (nil: none) and whether it takes channels-last images.
+type inputConv struct {
+	norm *runtime.Normalization
+	nhwc bool
+}
+
+// conv resolves m's input conventions: the flags, else m's metadata.
+func (f *inputNormFlags) conv(m *graph.Model, path string) (inputConv, error) {
+	n, err := f.resolve(m, path)
+	return inputConv{norm: n, nhwc: f.channelsLast(m)}, err
+}
+
+// baselineConv resolves the input conventions of a --baseline b measured
+// beside model m (conventions mc). The flags apply to both. A baseline
+// that records no normalization (or layout) while the model does is
+// usually the dense export the model was compressed from, whose
+// normalization was given to compress by flags: when m records b's
+// SHA-256 as its source, b is measured with m's conventions (note says
+// so); otherwise warn says that b is measured on plain [0, 1] pixels.
+func (f *inputNormFlags) baselineConv(b *graph.Model, bpath string, bsum string, m *graph.Model, mpath string, mc inputConv) (c inputConv, note, warn string, err error) {
+	if c, err = f.conv(b, bpath); err != nil {
+		return c, "", "", err
+	}
+	var lacks []string
+	if len(f.Mean) == 0 && c.norm == nil && mc.norm != nil {
+		lacks = append(lacks, "input normalization")
+	}
+	if f.Layout == "" && !c.nhwc && mc.nhwc {
+		lacks = append(lacks, "channels-last layout")
+	}
+	if len(lacks) == 0 {
+		return c, "", "", nil
+	}
+	what := strings.Join(lacks, " and ")
+	if metaValue(m, metaSource) == bsum {
+		if len(f.Mean) == 0 && c.norm == nil {
+			c.norm = mc.norm
+		}
+		if f.Layout == "" {
+			c.nhwc = c.nhwc || mc.nhwc
+		}
+		return c, fmt.Sprintf("verify: --baseline %s is the file %s was compressed from and records no %s: measured with %s's", bpath, mpath, what, mpath), "", nil
+	}
+	return c, "", fmt.Sprintf("verify: warning: %s records its %s (metadata %s), --baseline %s records none and is measured without; if it takes the same input, give --input-mean/--input-std/--input-layout", mpath, what, strings.Join(inputMetaKeys(mc), ", "), bpath), nil
+}
+
+// inputMetaKeys lists the metadata keys that record c.
+func inputMetaKeys(c inputConv) []string {
+	return slices.Sorted(maps.Keys(inputMetadata(c.norm, c.nhwc)))
+}
+
+// metaValue is the value of m's metadata key k, or "".
+func metaValue(m *graph.Model, k string) string {
+	for _, p := range m.Metadata {
+		if p.Key == k {
+			return p.Value
+		}
+	}
+	return ""
 }
 
 // resolve returns the normalization the flags give, else the one m

@@ -247,17 +247,31 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 	if err := runtime.Init(lib); err != nil {
 		return err
 	}
-	if _, err := loadModel(o.Model); err != nil {
+	mm, err := loadModel(o.Model)
+	if err != nil {
 		return err
 	}
+	mconv, err := o.Norm.conv(mm, o.Model)
+	if err != nil {
+		return err
+	}
+	var bconv inputConv
 	if o.Baseline != "" {
-		if _, err := loadModel(o.Baseline); err != nil {
+		bm, err := loadModel(o.Baseline)
+		if err != nil {
 			return err
 		}
-	}
-	if o.Baseline != "" {
 		if err := sameTask(o.Model, o.Baseline); err != nil {
 			return err
+		}
+		var note, warn string
+		bconv, note, warn, err = o.Norm.baselineConv(bm, o.Baseline, fileSHA256(o.Baseline), mm, o.Model, mconv)
+		if err != nil {
+			return err
+		}
+		progressf(o.IO, o.Global, "%s", note)
+		if warn != "" {
+			fmt.Fprintln(o.IO.ErrOut, warn)
 		}
 	}
 	if err := writableDir("-o", o.Output, o.Output); err != nil {
@@ -293,17 +307,17 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 			raw.Excluded = append(raw.Excluded, n)
 		}
 	}
-	measure := func(path string) (*ModelRaw, error) {
+	measure := func(path string, c inputConv) (*ModelRaw, error) {
 		progressf(o.IO, o.Global, "verify: measuring %s", path)
-		return measureModel(ctx, o, path, test, cert, lo, clo)
+		return measureModel(ctx, o, path, c, test, cert, lo, clo)
 	}
-	m, err := measure(o.Model)
+	m, err := measure(o.Model, mconv)
 	if err != nil {
 		return err
 	}
 	raw.Model = *m
 	if o.Baseline != "" {
-		if raw.Baseline, err = measure(o.Baseline); err != nil {
+		if raw.Baseline, err = measure(o.Baseline, bconv); err != nil {
 			return err
 		}
 	}
@@ -328,16 +342,12 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 // indices of the shard's first image in the whole test and certification
 // sets: random draws are seeded per image index, so a sharded run gives
 // exactly the numbers of an unsharded one.
-func measureModel(ctx context.Context, o *VerifyOptions, path string, test, cert *dataset.Dataset, testOffset, certOffset int) (*ModelRaw, error) {
-	facts, m, err := modelFacts(path)
+func measureModel(ctx context.Context, o *VerifyOptions, path string, c inputConv, test, cert *dataset.Dataset, testOffset, certOffset int) (*ModelRaw, error) {
+	facts, _, err := modelFacts(path)
 	if err != nil {
 		return nil, err
 	}
-	norm, err := o.Norm.resolve(m, path)
-	if err != nil {
-		return nil, err
-	}
-	nhwc := o.Norm.channelsLast(m)
+	norm, nhwc := c.norm, c.nhwc
 	// The report says which normalization the figures were measured with.
 	for k, v := range inputMetadata(norm, nhwc) {
 		if facts.Metadata == nil {
