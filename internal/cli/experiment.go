@@ -122,12 +122,21 @@ type DataEntry struct {
 // from the configuration file's folder, so a configuration in
 // experiments/ names models/x.onnx as ../models/x.onnx wherever the
 // command runs.
+//
+// Input gives the given files' input conventions when they are not inside
+// the model (input-mean, input-std, input-layout, as the verbs' flags):
+// compress, verify and the smoothing pass of this arch's cells from given
+// files get them, so the dense cell is measured as the pruned ones.
 type ArchEntry struct {
 	Name   string            `yaml:"name"`
 	Train  map[string]any    `yaml:"train"`
 	Model  string            `yaml:"model"`
 	Models map[string]string `yaml:"models"`
+	Input  map[string]any    `yaml:"input"`
 }
+
+// inputKeys are the keys of an arch entry's input.
+var inputKeys = []string{"input-mean", "input-std", "input-layout"}
 
 // pretrained returns the pretrained file the arch entry gives for data
 // set d, as written in the configuration ("" when it trains one).
@@ -160,6 +169,13 @@ per data, architecture and seed), compresses it with the cell's method (not
 for the dense cell), verifies the written file in onnxruntime (with the
 dense model as --baseline unless the YAML says baseline: false), and writes
 one result file RESULTS_DIR/<cell>.json.
+
+An arch entry trains its dense model (train: {arch: resnet8, epochs: 15,
+...}) or starts from a given file (model: x.onnx, or models: {DATA: x.onnx}
+per data set); a given file normalized outside the model takes
+input: {input-mean: [0.485, 0.456, 0.406], input-std: [0.229, 0.224, 0.225]}
+(and input-layout: nhwc for channels-last), which every step of its cells
+gets. Flag values in the YAML may be lists: corruptions: [fog, contrast].
 
 Cells whose result file exists are skipped; an interrupted cell resumes
 (train and compress from their checkpoints in the work folder, verify
@@ -285,6 +301,14 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 				bad("arch %q: model %s does not exist (relative paths are taken from the configuration's folder %s)", a.Name, c.resolve(m), c.dir)
 			}
 		}
+		for _, k := range slices.Sorted(maps.Keys(a.Input)) {
+			if !slices.Contains(inputKeys, k) {
+				bad("arch %q: input.%s: want %s", a.Name, k, strings.Join(inputKeys, ", "))
+			}
+		}
+		if len(a.Input) > 0 && a.Model == "" && len(a.Models) == 0 {
+			bad("arch %q: input applies to given files (model or models); a model the experiment trains has its normalization inside", a.Name)
+		}
 		for _, d := range slices.Sorted(maps.Keys(a.Models)) {
 			if !dataNames[d] {
 				bad("arch %q: models.%s names no data set of this configuration", a.Name, d)
@@ -345,6 +369,22 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 	for sec, m := range map[string]map[string]any{"verify": c.Verify, "smoothing": c.Smoothing} {
 		for _, k := range present(m, verifySetFlags) {
 			bad("%s.%s is set by the experiment; remove it", sec, k)
+		}
+	}
+	// Input conventions belong to a model file: one place, the arch entry.
+	for sec, m := range map[string]map[string]any{"budget": c.Budget, "verify": c.Verify, "smoothing": c.Smoothing} {
+		for _, k := range present(m, inputKeys) {
+			bad("%s.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", sec, k, k)
+		}
+	}
+	for _, d := range c.Data {
+		for _, k := range present(d.Budget, inputKeys) {
+			bad("data %q: budget.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", d.Name, k, k)
+		}
+	}
+	for _, m := range c.Methods {
+		for _, k := range present(m.Flags, inputKeys) {
+			bad("method %q: flags.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", m.Name, k, k)
 		}
 	}
 	if _, ok := c.Smoothing["certify"]; ok {
@@ -429,14 +469,25 @@ func flagArgs(m map[string]any) []string {
 	slices.Sort(keys)
 	out := make([]string, 0, len(keys))
 	for _, k := range keys {
-		v := m[k]
-		s := fmt.Sprint(v)
-		if f, ok := v.(float64); ok {
-			s = fmtFloat(f)
-		}
-		out = append(out, "--"+k+"="+s)
+		out = append(out, "--"+k+"="+flagValue(m[k]))
 	}
 	return out
+}
+
+// flagValue renders a YAML value as a flag value: a list as its elements
+// separated by commas (corruptions: [fog, contrast], input-mean: [0.5]).
+func flagValue(v any) string {
+	switch v := v.(type) {
+	case float64:
+		return fmtFloat(v)
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = flagValue(e)
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v)
 }
 
 // merge returns the union of maps, later ones winning.
@@ -460,7 +511,9 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 				denseDir := filepath.Join(workDir, d.Name, a.Name, fmt.Sprintf("seed%d", seed))
 				train := append([]string{"--data=" + d.Spec}, flagArgs(merge(a.Train, d.Train))...)
 				given := a.pretrained(d.Name)
+				var input []string // the given file's input conventions
 				if given != "" {
+					input = flagArgs(a.Input)
 					// No training: the settings name the file as written
 					// and its contents, so a changed file is a changed
 					// cell wherever the checkout lies.
@@ -478,11 +531,11 @@ func plan(c *ExperimentConfig, workDir string) []*expCell {
 						cell.cellDir = filepath.Join(denseDir, "s"+fmtFloat(sp), m.Name)
 						base := cell.baseMethod()
 						comp := merge(c.Budget, d.Budget, m.Flags)
-						cell.settings["compress"] = append([]string{"--data=" + d.Spec, "--method=" + base, "--sparsity=" + fmtFloat(sp)}, flagArgs(comp)...)
+						cell.settings["compress"] = slices.Concat([]string{"--data=" + d.Spec, "--method=" + base, "--sparsity=" + fmtFloat(sp)}, flagArgs(comp), input)
 					}
-					cell.settings["verify"] = append([]string{"--data=" + d.Spec}, flagArgs(c.Verify)...)
+					cell.settings["verify"] = slices.Concat([]string{"--data=" + d.Spec}, flagArgs(c.Verify), input)
 					if c.Smoothing != nil {
-						cell.settings["smoothing"] = append([]string{"--data=" + d.Spec, "--certify=smoothing", "--corruptions=none", "--latency=false"}, flagArgs(c.Smoothing)...)
+						cell.settings["smoothing"] = slices.Concat([]string{"--data=" + d.Spec, "--certify=smoothing", "--corruptions=none", "--latency=false"}, flagArgs(c.Smoothing), input)
 					}
 					h := sha256.New()
 					for _, step := range []string{"train", "compress", "verify", "smoothing"} {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -403,6 +404,11 @@ methods: [{name: dense}, {name: csam}]
 		{"missing relative model", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "models: {fmnist: m/x.onnx}", 1), "m/x.onnx does not exist (relative paths are taken from the configuration's folder"},
 		{"model and models", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, models: {fmnist: x.onnx}", 1), "model and models exclude each other"},
 		{"models for unknown data", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "models: {cifar: x.onnx}, train: {arch: resnet8}", 1), "models.cifar names no data set"},
+		{"input on a trained arch", strings.Replace(base, "epochs: 1}", "epochs: 1}, input: {input-mean: [0.5], input-std: [0.2]}", 1), "input applies to given files"},
+		{"unknown input key", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, input: {mean: [0.5]}", 1), "input.mean: want input-mean"},
+		{"input in verify", base + "verify: {input-mean: [0.5]}\n", "verify.input-mean: give the input conventions of a given model in its arch entry"},
+		{"input in method flags", strings.Replace(base, "{name: csam}", "{name: csam, flags: {input-layout: nhwc}}", 1), "method \"csam\": flags.input-layout"},
+		{"bad input value", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, input: {input-mean: [0.5], input-std: [0]}", 1), "input-std"},
 		{"models without train", strings.Replace(strings.Replace(base, "data: [{name: fmnist, spec: fashion-mnist}]", "data: [{name: fmnist, spec: fashion-mnist}, {name: mnist, spec: mnist}]", 1), "train: {arch: resnet8, epochs: 1}", "models: {fmnist: x.onnx}", 1), "data mnist has no file in models"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -417,6 +423,70 @@ methods: [{name: dense}, {name: csam}]
 				t.Errorf("got (%v, exit %d), want a usage error mentioning %q", err, ExitCode(err), c.want)
 			}
 		})
+	}
+}
+
+// TestExperimentInputConventions: an arch entry's input reaches compress,
+// verify and the smoothing pass of every cell from its given file, dense
+// and pruned alike; YAML lists become comma-separated flag values.
+func TestExperimentInputConventions(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "export.onnx")
+	os.WriteFile(model, nil, 0o644) // only its name and hash are planned
+	cfgPath := filepath.Join(dir, "x.yaml")
+	os.WriteFile(cfgPath, []byte(`
+data: [{name: c10, spec: cifar10:/nonexistent}]
+archs:
+  - {name: export, model: export.onnx, input: {input-mean: [0.4914, 0.4822, 0.4465], input-std: [0.247, 0.2435, 0.2616], input-layout: nhwc}}
+  - {name: r8, train: {arch: resnet8, epochs: 1}}
+sparsities: [0.5]
+seeds: [1]
+methods: [{name: dense}, {name: magnitude}]
+verify: {corruptions: [gaussian_noise, contrast], severities: [1, 5]}
+smoothing: {cert-subset: 2}
+`), 0o644)
+	cfg, err := LoadExperiment(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := &IOStreams{Out: io.Discard, ErrOut: io.Discard}
+	wantMean, wantStd := []float32{0.4914, 0.4822, 0.4465}, []float32{0.247, 0.2435, 0.2616}
+	cells := plan(cfg, filepath.Join(dir, "work"))
+	if len(cells) != 4 {
+		t.Fatalf("%d cells, want 4", len(cells))
+	}
+	for _, c := range cells {
+		a := c.args(cfg)
+		given := c.arch.Name == "export"
+		check := func(step string, n inputNormFlags) {
+			t.Helper()
+			if given && (!slices.Equal(n.Mean, wantMean) || !slices.Equal(n.Std, wantStd) || n.Layout != "nhwc") {
+				t.Errorf("%s %s: input %+v, want mean %v std %v layout nhwc", c.id, step, n, wantMean, wantStd)
+			}
+			if !given && (n.Mean != nil || n.Std != nil || n.Layout != "") {
+				t.Errorf("%s %s: input %+v, want none (a trained model)", c.id, step, n)
+			}
+		}
+		v, err := parseVerb(NewCmdVerify, quiet, &GlobalOptions{}, a.verify)
+		if err != nil {
+			t.Fatalf("%s verify %q: %v", c.id, a.verify, err)
+		}
+		check("verify", v.Norm)
+		if !slices.Equal(v.corruptions, []string{"gaussian_noise", "contrast"}) || !slices.Equal(v.severities, []int{1, 5}) {
+			t.Errorf("%s verify: corruptions %v severities %v, want the YAML lists", c.id, v.corruptions, v.severities)
+		}
+		sm, err := parseVerb(NewCmdVerify, quiet, &GlobalOptions{}, a.smoothing)
+		if err != nil {
+			t.Fatalf("%s smoothing %q: %v", c.id, a.smoothing, err)
+		}
+		check("smoothing", sm.Norm)
+		if a.compress != nil {
+			co, err := parseVerb(NewCmdCompress, quiet, &GlobalOptions{}, a.compress)
+			if err != nil {
+				t.Fatalf("%s compress %q: %v", c.id, a.compress, err)
+			}
+			check("compress", co.Norm)
+		}
 	}
 }
 
