@@ -371,20 +371,9 @@ func TestProbabilitiesOfUnflattenedHead(t *testing.T) {
 func TestInputNormalizationOutsideTheModel(t *testing.T) {
 	fashionMNIST(t)
 	dir := t.TempDir()
-	m := shippedModel(t, "fmnist_resnet8.onnx")
+	in, m, mean, std := normalizedOutside(t, dir)
 	g := m.Graph
-	sub, div := g.Nodes[0], g.Nodes[1]
-	if sub.OpType != "Sub" || div.OpType != "Div" || sub.Inputs[0] != g.Inputs[0].Name || div.Inputs[0] != sub.Outputs[0] {
-		t.Fatalf("the shipped model starts with %s, %s; want its normalization Sub, Div", sub.OpType, div.OpType)
-	}
-	mean, std := g.Initializer(sub.Inputs[1]).Value.F32, g.Initializer(div.Inputs[1]).Value.F32
-	g.Inputs[0].Name = div.Outputs[0] // the normalized image is the input now
-	g.Nodes = g.Nodes[2:]
-	in := filepath.Join(dir, "outside.onnx")
-	if err := onnxio.WriteFile(in, m); err != nil {
-		t.Fatal(err)
-	}
-	flags := []string{"--input-mean", fmt.Sprint(mean[0]), "--input-std", fmt.Sprint(std[0])}
+	flags := []string{"--input-mean", fmt.Sprint(mean), "--input-std", fmt.Sprint(std)}
 	out := filepath.Join(dir, "c.onnx")
 	args := append([]string{"compress", in, "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)
 	rep, w, meta := compressChecked(t, out, 0.8, append(args, flags...)...)
@@ -394,8 +383,8 @@ func TestInputNormalizationOutsideTheModel(t *testing.T) {
 	if w.Graph.Inputs[0].Name != g.Inputs[0].Name || len(w.Graph.Nodes) != len(g.Nodes) {
 		t.Errorf("written model: input %q and %d nodes, the model read has %q and %d", w.Graph.Inputs[0].Name, len(w.Graph.Nodes), g.Inputs[0].Name, len(g.Nodes))
 	}
-	if meta["csam.input_mean"] != fmt.Sprint(mean[0]) || meta["csam.input_std"] != fmt.Sprint(std[0]) {
-		t.Errorf("metadata records mean %q std %q, want %v %v", meta["csam.input_mean"], meta["csam.input_std"], mean[0], std[0])
+	if meta["csam.input_mean"] != fmt.Sprint(mean) || meta["csam.input_std"] != fmt.Sprint(std) {
+		t.Errorf("metadata records mean %q std %q, want %v %v", meta["csam.input_mean"], meta["csam.input_std"], mean, std)
 	}
 	verifyCleanAgrees(t, out, "fashion-mnist", dir, rep.Check.AccuracyORT)
 	if meta["csam.source_sha256"] != fileSHA256(in) {
@@ -432,6 +421,53 @@ func TestInputNormalizationOutsideTheModel(t *testing.T) {
 	if trep.ORTAccuracy < 0.85 || trep.ORTAccuracy != trep.TestGo.Accuracy {
 		t.Errorf("train --init: %.4f in onnxruntime, %.4f in the Go engine; want equal and at least 85%%", trep.ORTAccuracy, trep.TestGo.Accuracy)
 	}
+}
+
+// normalizedOutside writes the shipped Fashion-MNIST model with its
+// normalization (Sub, Div) taken out, as a PyTorch export trained with
+// Normalize in the data pipeline looks, and returns the file, the model
+// and the mean and std taken out.
+func normalizedOutside(t *testing.T, dir string) (path string, m *graph.Model, mean, std float32) {
+	t.Helper()
+	m = shippedModel(t, "fmnist_resnet8.onnx")
+	g := m.Graph
+	sub, div := g.Nodes[0], g.Nodes[1]
+	if sub.OpType != "Sub" || div.OpType != "Div" || sub.Inputs[0] != g.Inputs[0].Name || div.Inputs[0] != sub.Outputs[0] {
+		t.Fatalf("the shipped model starts with %s, %s; want its normalization Sub, Div", sub.OpType, div.OpType)
+	}
+	mean, std = g.Initializer(sub.Inputs[1]).Value.F32[0], g.Initializer(div.Inputs[1]).Value.F32[0]
+	g.Inputs[0].Name = div.Outputs[0] // the normalized image is the input now
+	g.Nodes = g.Nodes[2:]
+	path = filepath.Join(dir, "outside.onnx")
+	if err := onnxio.WriteFile(path, m); err != nil {
+		t.Fatal(err)
+	}
+	return path, m, mean, std
+}
+
+// TestCompressChannelsNormalizedOutside: --granularity channel through the
+// command line, on a model normalized outside: the written file is
+// smaller, takes the same input, records the granularity and the
+// normalization, and onnxruntime, the Go engine and verify agree.
+func TestCompressChannelsNormalizedOutside(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	in, m, mean, std := normalizedOutside(t, dir)
+	out := filepath.Join(dir, "ch.onnx")
+	rep, w, meta := compressChecked(t, out, 0.6, append([]string{"compress", in, "--data", "fashion-mnist", "--sparsity", "0.3",
+		"--granularity", "channel", "-o", out, "--input-mean", fmt.Sprint(mean), "--input-std", fmt.Sprint(std)}, quickCompress...)...)
+	before, after := csam.CountParams(m), csam.CountParams(w)
+	if rep.ParamsBefore != before || rep.ParamsAfter != after || after >= before*9/10 {
+		t.Errorf("report: %d parameters before, %d after; the files have %d and %d; want them equal and at least 10%% fewer after", rep.ParamsBefore, rep.ParamsAfter, before, after)
+	}
+	if w.Graph.Inputs[0].Name != m.Graph.Inputs[0].Name || w.Graph.Nodes[0].OpType != m.Graph.Nodes[0].OpType || len(w.Graph.Nodes) != len(m.Graph.Nodes) {
+		t.Errorf("written model: input %q, first node %s, %d nodes; the model read has %q, %s, %d",
+			w.Graph.Inputs[0].Name, w.Graph.Nodes[0].OpType, len(w.Graph.Nodes), m.Graph.Inputs[0].Name, m.Graph.Nodes[0].OpType, len(m.Graph.Nodes))
+	}
+	if meta["csam.granularity"] != "channel" || meta["csam.input_mean"] != fmt.Sprint(mean) || meta["csam.source_sha256"] != fileSHA256(in) {
+		t.Errorf("metadata %v: want csam.granularity channel, csam.input_mean %v and csam.source_sha256 of the input", meta, mean)
+	}
+	verifyCleanAgrees(t, out, "fashion-mnist", dir, rep.Check.AccuracyORT)
 }
 
 // TestChannelsLastNormalizedInput: the shipped CIFAR-10 ResNet-18 w0.25
