@@ -80,8 +80,10 @@ is then checked in onnxruntime: parity with the Go engine on test images and
 clean test accuracy, reported in OUT.json.
 
 Every flag can also come from a YAML recipe (--config), keyed by flag name;
-flags on the command line win. Checkpoints go to --checkpoint-dir (default
-OUT.ckpt/) and --resume continues an interrupted run.`,
+flags on the command line win. The output (-o, default MODEL.csam.onnx beside
+MODEL.onnx) comes with its report OUT.json; checkpoints go to
+--checkpoint-dir (default OUT.ckpt/) and --resume continues an interrupted
+run.`,
 		Example: "  csam-onnx compress models/fmnist_resnet8.onnx --data fashion-mnist --sparsity 0.9 -o out/fmnist.csam.onnx",
 		Args:    exactArgs(1, "one model file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,7 +98,7 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 				return FlagErrorf("compress: --data is required (e.g. fashion-mnist, cifar10:DIR)")
 			}
 			if opts.Output == "" {
-				return FlagErrorf("compress: -o/--output is required")
+				opts.Output = besideModel(opts.Model, ".csam.onnx")
 			}
 			if err := notInput("compress", "-o", opts.Output, "input model", opts.Model); err != nil {
 				return err
@@ -131,7 +133,7 @@ OUT.ckpt/) and --resume continues an interrupted run.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Data, "data", "", "data set spec (train split for learning, test split for the check)")
-	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
+	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file (default: the model's path with .csam.onnx for .onnx)")
 	opts.Norm.register(f)
 	f.StringVar(&opts.Config, "config", "", "YAML recipe holding any of these flags")
 	f.StringVar(&l.Method, "method", l.Method, "pruning method: "+strings.Join(csam.Methods(), ", "))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 
@@ -198,6 +199,15 @@ func notInput(cmd, outFlag, out, inWhat, in string) error {
 		return FlagErrorf("%s: %s %s is the %s; the written model would replace it: give another output file", cmd, outFlag, out, inWhat)
 	}
 	return nil
+}
+
+// besideModel is the default output of a command reading model: its path
+// with suffix in place of a final .onnx (m.onnx → m.csam.onnx).
+func besideModel(model, suffix string) string {
+	if ext := filepath.Ext(model); strings.EqualFold(ext, ".onnx") {
+		model = strings.TrimSuffix(model, ext)
+	}
+	return model + suffix
 }
 
 // writableDir creates dir if needed and checks that a file can be

@@ -93,7 +93,7 @@ the images and writes raw results that 'csam-onnx merge' combines.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Data, "data", "", "data set spec; its test split is used")
-	f.StringVarP(&opts.Output, "output", "o", "", "report folder")
+	f.StringVarP(&opts.Output, "output", "o", "", "report folder (default: the model's path with .report for .onnx)")
 	f.StringVar(&opts.Baseline, "baseline", "", "a second model measured side by side (e.g. the dense one)")
 	f.StringVar(&opts.Corruptions, "corruptions", "all", "all (the 15 benchmark corruptions), none, or a comma-separated list")
 	f.StringVar(&opts.Severities, "severities", "1-5", "severities: a range 1-5 or a list 1,3,5")
@@ -120,7 +120,7 @@ func (o *VerifyOptions) parse() error {
 		return FlagErrorf("verify: --data is required")
 	}
 	if o.Output == "" {
-		return FlagErrorf("verify: -o/--output (the report folder) is required")
+		o.Output = besideModel(o.Model, ".report")
 	}
 	if err := o.Norm.check("verify"); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,6 @@ func TestVerifyBadInput(t *testing.T) {
 		{"bad severities", []string{"verify", model, "--data", data, "--severities", "0-7", "-o", dir}, "--severities"},
 		{"bad certificate", []string{"verify", model, "--data", data, "--certify", "ibp", "-o", dir}, "--certify"},
 		{"data does not fit", []string{"verify", model, "--data", "fashion-mnist", "--subset", "10", "--corruptions", "none", "--certify", "none", "-o", dir}, "does not fit"},
-		{"no output", []string{"verify", model, "--data", data}, "--output"},
 		{"baseline of another task", []string{"verify", model, "--data", data, "--baseline", otherTask(t, dir), "-o", dir}, "--baseline"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,6 +134,30 @@ func TestVerifyBadInput(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "report.json")); err == nil {
 		t.Error("a refused verify wrote a report")
+	}
+}
+
+// TestDefaultOutputsBesideModel: without -o, compress writes MODEL.csam.onnx
+// and verify its report into MODEL.report/, beside the model read.
+func TestDefaultOutputsBesideModel(t *testing.T) {
+	quiet := &IOStreams{Out: io.Discard, ErrOut: io.Discard}
+	for _, c := range []struct{ model, compress, verify string }{
+		{"dir/m.onnx", "dir/m.csam.onnx", "dir/m.report"},
+		{"m.ONNX", "m.csam.onnx", "m.report"},
+		{"out/m.csam.onnx", "out/m.csam.csam.onnx", "out/m.csam.report"},
+		{"model", "model.csam.onnx", "model.report"},
+	} {
+		co, err := parseVerb(NewCmdCompress, quiet, &GlobalOptions{}, []string{c.model, "--data", "fashion-mnist"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := parseVerb(NewCmdVerify, quiet, &GlobalOptions{}, []string{c.model, "--data", "fashion-mnist"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if co.Output != c.compress || v.Output != c.verify {
+			t.Errorf("%s: compress writes %s, verify into %s; want %s and %s", c.model, co.Output, v.Output, c.compress, c.verify)
+		}
 	}
 }
 
