@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/internal/testenv"
+	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
 // TestBadInput runs inspect and check on every bad file onnxio commits
@@ -85,6 +89,60 @@ func TestBadInput(t *testing.T) {
 	for _, f := range files {
 		if !covered[filepath.Base(f)] {
 			t.Errorf("%s is not covered by TestBadInput: add it to the table", filepath.Base(f))
+		}
+	}
+}
+
+// TestTwoInputModelRefused: a classifier with a second input (here a
+// temperature dividing the scores) is refused by compress, train --init
+// and verify (as model or baseline) with one line naming the file, the
+// inputs and what to do, and nothing is written.
+func TestTwoInputModelRefused(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m := shippedModel(t, "fmnist_resnet8.onnx")
+	g := m.Graph
+	out := g.Outputs[0].Name
+	for _, n := range g.Nodes {
+		for i, o := range n.Outputs {
+			if o == out {
+				n.Outputs[i] = out + "_raw"
+			}
+		}
+	}
+	g.Nodes = append(g.Nodes, &graph.Node{Name: "temperature_div", OpType: "Div", Inputs: []string{out + "_raw", "temperature"}, Outputs: []string{out}})
+	g.Inputs = append(g.Inputs, &graph.ValueInfo{Name: "temperature", Type: &graph.Type{IsTensor: true, Elem: tensor.Float32, HasShape: true, Shape: []graph.Dim{{Value: 1, HasValue: true}}}})
+	two := filepath.Join(dir, "two.onnx")
+	if err := onnxio.WriteFile(two, m); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"compress", []string{"compress", two, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "x.onnx")}, two},
+		{"train --init", []string{"train", "--init", two, "--data", "fashion-mnist", "--epochs", "1", "-o", filepath.Join(dir, "t", "x.onnx")}, two},
+		{"verify", []string{"verify", two, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v")}, two},
+		{"verify --baseline", []string{"verify", shipped, "--data", "fashion-mnist", "--baseline", two, "-o", filepath.Join(dir, "b")}, "--baseline " + two},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err, code := execute(t, c.args...)
+			if err == nil || code != 1 {
+				t.Fatalf("got (%v, exit %d), want exit 1", err, code)
+			}
+			msg := OneLine(err)
+			for _, w := range []string{c.want, `2 inputs ("input", "temperature")`, "export the model with the other inputs fixed"} {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not contain %q", msg, w)
+				}
+			}
+		})
+	}
+	for _, sub := range []string{"c", "t"} {
+		if _, err := os.Stat(filepath.Join(dir, sub)); err == nil {
+			t.Errorf("a refused run created %s", filepath.Join(dir, sub))
 		}
 	}
 }

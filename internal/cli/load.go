@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/onnxio"
@@ -58,4 +60,21 @@ func graphInputs(g *graph.Graph) []*graph.ValueInfo {
 		}
 	}
 	return out
+}
+
+// oneInput refuses a model that does not take exactly one input (the
+// images): the data sets feed one tensor.
+func oneInput(g *graph.Graph) error {
+	ins := graphInputs(g)
+	if len(ins) == 1 {
+		return nil
+	}
+	if len(ins) == 0 {
+		return fmt.Errorf("the model has no input; csam-onnx takes image classifiers whose one input is the images")
+	}
+	names := make([]string, len(ins))
+	for i, vi := range ins {
+		names[i] = strconv.Quote(vi.Name)
+	}
+	return fmt.Errorf("the model has %d inputs (%s); csam-onnx takes image classifiers whose one input is the images: export the model with the other inputs fixed (as constants or initializers)", len(ins), strings.Join(names, ", "))
 }

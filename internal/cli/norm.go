@@ -221,11 +221,10 @@ func normMetadata(n *runtime.Normalization) map[string]string {
 // channels-last while nhwc is false is refused with a hint.
 func wrapInput(m *graph.Model, n *runtime.Normalization, nhwc bool) (unwrap func(), err error) {
 	g := m.Graph
-	ins := graphInputs(g)
-	if len(ins) == 0 {
-		return nil, fmt.Errorf("the model has no input")
+	if err := oneInput(g); err != nil {
+		return nil, err
 	}
-	vi := ins[0]
+	vi := graphInputs(g)[0]
 	var shape []graph.Dim
 	if vi.Type != nil && vi.Type.HasShape {
 		shape = vi.Type.Shape

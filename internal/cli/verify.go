@@ -251,6 +251,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 	if err != nil {
 		return err
 	}
+	if err := oneInput(mm.Graph); err != nil {
+		return fmt.Errorf("%s: %w", o.Model, err)
+	}
 	mconv, err := o.Norm.conv(mm, o.Model)
 	if err != nil {
 		return err
@@ -260,6 +263,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 		bm, err := loadModel(o.Baseline)
 		if err != nil {
 			return err
+		}
+		if err := oneInput(bm.Graph); err != nil {
+			return fmt.Errorf("--baseline %s: %w", o.Baseline, err)
 		}
 		if err := sameTask(o.Model, o.Baseline); err != nil {
 			return err
