@@ -311,12 +311,7 @@ func (k *layerNormKernel) paramGrads(ctx *RunContext, x, dy, ds, db []float32) e
 		clear(s2)
 		for r := range k.rows {
 			off := r * k.inner
-			mean, inv := float64(k.mean[r]), float64(k.inv[r])
-			xr, gr := x[off+lo:off+hi], dy[off+lo:off+hi]
-			for i, g := range gr {
-				s1[i] += float64(g) * (float64(xr[i]) - mean) * inv
-				s2[i] += float64(g)
-			}
+			tensor.NormParamSums(dy[off+lo:off+hi], x[off+lo:off+hi], float64(k.mean[r]), float64(k.inv[r]), s1, s2)
 		}
 		if ds != nil {
 			for i, v := range s1 {

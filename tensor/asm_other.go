@@ -32,6 +32,10 @@ func gradSumsBlock(n int, gv, x *float32, mean float32) (sg, sgx float32) {
 	panic("tensor: no assembly kernels in this build")
 }
 
+func normParamRow(n int, x, gv *float32, mean, inv float64, s1, s2 *float64) {
+	panic("tensor: no assembly kernels in this build")
+}
+
 func affineRow(n int, x *float32, a, b float32, y *float32) {
 	panic("tensor: no assembly kernels in this build")
 }

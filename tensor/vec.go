@@ -120,6 +120,24 @@ func Affine2(g, x []float32, p, q, r, s float32, d []float32, add bool) {
 	}
 }
 
+// NormParamSums adds float64(g[i])·(float64(x[i]) − mean)·inv to s1[i] and
+// float64(g[i]) to s2[i] for every i < len(g): one row's share of a
+// normalization's scale and bias gradients, summed in float64. The vector
+// kernel computes in this order too: the same bits either way.
+func NormParamSums(g, x []float32, mean, inv float64, s1, s2 []float64) {
+	n := len(g)
+	x, s1, s2 = x[:n], s1[:n], s2[:n]
+	i := 0
+	if directAsm && n >= 4 {
+		i = n &^ 3
+		normParamRow(i, &x[0], &g[0], mean, inv, &s1[0], &s2[0])
+	}
+	for ; i < n; i++ {
+		s1[i] += float64(g[i]) * (float64(x[i]) - mean) * inv
+		s2[i] += float64(g[i])
+	}
+}
+
 // Clip sets y = min(max(x, lo), hi) elementwise with Go's min and max
 // semantics: a NaN in x comes through, and max(-0, +0) is +0. y is at
 // least as long as x. Relu is Clip(x, 0, +Inf, y).

@@ -53,6 +53,9 @@ func affine2ReluAdd(n int, gv, z, x *float32, p, q, r, s float32, d *float32)
 func gatherRow(n int, idx *int32, src *float32, dst *float32)
 
 //go:noescape
+func normParamRow(n int, x, gv *float32, mean, inv float64, s1, s2 *float64)
+
+//go:noescape
 func sumPlanes(np, n int, x *float32, out *float64)
 
 //go:noescape

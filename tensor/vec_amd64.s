@@ -2913,3 +2913,34 @@ erfRowtail:
 erfRowfin:
 	VZEROUPPER
 	RET
+
+// func normParamRow(n int, x, gv *float32, mean, inv float64, s1, s2 *float64)
+TEXT ·normParamRow(SB), NOSPLIT, $0-56
+	MOVQ n+0(FP), CX
+	MOVQ x+8(FP), SI
+	MOVQ gv+16(FP), DI
+	VBROADCASTSD mean+24(FP), Y8
+	VBROADCASTSD inv+32(FP), Y9
+	MOVQ s1+40(FP), R8
+	MOVQ s2+48(FP), R9
+	SHRQ $2, CX
+	JZ normParamRowdone
+normParamRowloop:
+	VCVTPS2PD (SI), Y0
+	VCVTPS2PD (DI), Y1
+	VSUBPD Y8, Y0, Y0
+	VMULPD Y0, Y1, Y0
+	VMULPD Y9, Y0, Y0
+	VADDPD (R8), Y0, Y0
+	VMOVUPD Y0, (R8)
+	VADDPD (R9), Y1, Y1
+	VMOVUPD Y1, (R9)
+	ADDQ $16, SI
+	ADDQ $16, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ normParamRowloop
+normParamRowdone:
+	VZEROUPPER
+	RET

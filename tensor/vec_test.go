@@ -186,3 +186,34 @@ func TestReluFusedKernelsMatchUnfused(t *testing.T) {
 		}
 	}
 }
+
+// TestNormParamSumsBitForBit: the vector kernel gives the bits of the Go
+// loop it replaces for every length (whole vectors and the scalar rest),
+// on rows far from zero too, and adds into what s1 and s2 hold.
+func TestNormParamSumsBitForBit(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 13, 64, 767, 768, 1027} {
+		g, x := make([]float32, n), make([]float32, n)
+		for i := range n {
+			g[i] = float32(r.NormFloat64())
+			x[i] = 20 + 0.05*float32(r.NormFloat64())
+		}
+		mean, inv := 20.0013, 1/0.0497
+		s1, s2 := make([]float64, n), make([]float64, n)
+		w1, w2 := make([]float64, n), make([]float64, n)
+		for i := range n {
+			s1[i], s2[i] = r.NormFloat64(), r.NormFloat64()
+			w1[i], w2[i] = s1[i], s2[i]
+		}
+		NormParamSums(g, x, mean, inv, s1, s2)
+		for i := range n {
+			w1[i] += float64(g[i]) * (float64(x[i]) - mean) * inv
+			w2[i] += float64(g[i])
+		}
+		for i := range n {
+			if math.Float64bits(s1[i]) != math.Float64bits(w1[i]) || math.Float64bits(s2[i]) != math.Float64bits(w2[i]) {
+				t.Fatalf("n=%d, element %d: (%v, %v), the Go loop gives (%v, %v)", n, i, s1[i], s2[i], w1[i], w2[i])
+			}
+		}
+	}
+}
