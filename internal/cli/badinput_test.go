@@ -146,3 +146,39 @@ func TestTwoInputModelRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedRunLeavesNoFolders: compress, train --init and verify create
+// their output folders before the work (to fail early when they cannot);
+// a run refused after that (here: images that do not fit the model)
+// removes the folders it made, and leaves folders that existed.
+func TestFailedRunLeavesNoFolders(t *testing.T) {
+	fashionMNIST(t)
+	testenv.ORTLibrary(t)
+	dir := t.TempDir()
+	cifar := filepath.Join(testenv.RepoRoot(), "models", "cifar10_resnet18_w0.25.onnx")
+	for _, c := range []struct {
+		name string
+		args []string
+	}{
+		{"compress", []string{"compress", cifar, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "deeper", "x.onnx")}},
+		{"train --init", []string{"train", "--init", cifar, "--data", "fashion-mnist", "--epochs", "1", "-o", filepath.Join(dir, "t", "x.onnx"), "--checkpoint", filepath.Join(dir, "k", "x.ckpt")}},
+		{"verify", []string{"verify", cifar, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v", "report")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err, _ := execute(t, c.args...)
+			if err == nil || !strings.Contains(err.Error(), "does not fit") {
+				t.Fatalf("got %v, want an error saying the data does not fit", err)
+			}
+		})
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("a refused run left %s behind", filepath.Join(dir, e.Name()))
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("the folder that existed is gone: %v", err)
+	}
+}

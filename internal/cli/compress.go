@@ -228,7 +228,7 @@ type CompressCheck struct {
 	MaxAbsLogitDiff float64 `json:"max_abs_logit_diff"`
 }
 
-func compressRun(ctx context.Context, opts *CompressOptions) error {
+func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	start := time.Now()
 	ortLib, err := runtime.FindLibrary(opts.Global.ORTLib)
 	if err != nil {
@@ -278,9 +278,15 @@ func compressRun(ctx context.Context, opts *CompressOptions) error {
 			return fmt.Errorf("%s: %w", opts.Model, err)
 		}
 	}
-	if err := writableDir("-o", opts.Output, filepath.Dir(opts.Output)); err != nil {
+	undo, err := writableDir("-o", opts.Output, filepath.Dir(opts.Output))
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	if train == nil {
 		if train, test, err = loadSplits(ctx, opts.Data, true); err != nil {
 			return err

@@ -212,18 +212,39 @@ func besideModel(model, suffix string) string {
 
 // writableDir creates dir if needed and checks that a file can be
 // created in it, before a command spends its time on results it would
-// then fail to write. flag and path name what the user gave.
-func writableDir(flag, path, dir string) error {
+// then fail to write. flag and path name what the user gave. undo removes
+// the folders it created that are still empty: a command that fails
+// leaves no empty folders behind (a folder holding checkpoints stays).
+func writableDir(flag, path, dir string) (undo func(), err error) {
+	var made []string // deepest first
+	for d := filepath.Clean(dir); ; {
+		if _, err := os.Lstat(d); err == nil {
+			break
+		}
+		made = append(made, d)
+		p := filepath.Dir(d)
+		if p == d {
+			break
+		}
+		d = p
+	}
+	undo = func() {
+		for _, d := range made {
+			os.Remove(d) // fails, as it should, when d holds anything
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("%s %s: cannot create the folder: %w; give a path in a folder you can write to", flag, path, err)
+		undo()
+		return func() {}, fmt.Errorf("%s %s: cannot create the folder: %w; give a path in a folder you can write to", flag, path, err)
 	}
 	f, err := os.CreateTemp(dir, ".csam-onnx-write-test-*")
 	if err != nil {
-		return fmt.Errorf("%s %s: cannot write in %s: %w; give a path in a folder you can write to", flag, path, dir, err)
+		undo()
+		return func() {}, fmt.Errorf("%s %s: cannot write in %s: %w; give a path in a folder you can write to", flag, path, dir, err)
 	}
 	f.Close()
 	os.Remove(f.Name())
-	return nil
+	return undo, nil
 }
 
 // OneLine renders err as a single line: the lines of a joined error are

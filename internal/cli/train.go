@@ -167,7 +167,7 @@ type TrainReport struct {
 	ORTVersion  string              `json:"onnxruntime_version"`
 }
 
-func trainRun(ctx context.Context, opts *TrainOptions) error {
+func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	start := time.Now()
 	ortLib, err := runtime.FindLibrary(opts.Global.ORTLib)
 	if err != nil {
@@ -246,12 +246,21 @@ func trainRun(ctx context.Context, opts *TrainOptions) error {
 	if ckpt == "" {
 		ckpt = opts.Output + ".ckpt"
 	}
-	if err := writableDir("-o", opts.Output, filepath.Dir(opts.Output)); err != nil {
+	undoOut, err := writableDir("-o", opts.Output, filepath.Dir(opts.Output))
+	if err != nil {
 		return err
 	}
-	if err := writableDir("--checkpoint", ckpt, filepath.Dir(ckpt)); err != nil {
+	undoCkpt, err := writableDir("--checkpoint", ckpt, filepath.Dir(ckpt))
+	if err != nil {
+		undoOut()
 		return err
 	}
+	defer func() {
+		if err != nil {
+			undoCkpt()
+			undoOut()
+		}
+	}()
 	rep := &TrainReport{Tool: "csam-onnx " + Version, Command: strings.Join(opts.Args, " "), Arch: opts.Arch, Width: opts.Width,
 		Data: opts.Data, Seed: opts.Global.Seed}
 	prog := newProgress(opts.IO, opts.Global, "train", opts.Epochs*steps)

@@ -239,7 +239,7 @@ type ModelRaw struct {
 
 const rawSchema = "csam-onnx/verify-raw/v1"
 
-func verifyRun(ctx context.Context, o *VerifyOptions) error {
+func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 	lib, err := runtime.FindLibrary(o.Global.ORTLib)
 	if err != nil {
 		return err
@@ -280,9 +280,15 @@ func verifyRun(ctx context.Context, o *VerifyOptions) error {
 			fmt.Fprintln(o.IO.ErrOut, warn)
 		}
 	}
-	if err := writableDir("-o", o.Output, o.Output); err != nil {
+	undo, err := writableDir("-o", o.Output, o.Output)
+	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	test, err := dataset.Load(ctx, o.Data, "test")
 	if err != nil {
 		return fmt.Errorf("--data %s: %w", o.Data, err)
