@@ -55,12 +55,7 @@ func (f *inputNormFlags) channelsLast(m *graph.Model) bool {
 	if f.Layout != "" {
 		return f.Layout == "nhwc"
 	}
-	for _, p := range m.Metadata {
-		if p.Key == metaInputLayout {
-			return p.Value == "nhwc"
-		}
-	}
-	return false
+	return metaValue(m, metaInputLayout) == "nhwc"
 }
 
 // check validates the flags alone (both or neither, positive std).
@@ -154,15 +149,7 @@ func (f *inputNormFlags) resolve(m *graph.Model, path string) (*runtime.Normaliz
 
 // modelNorm reads the normalization m records in its metadata, or nil.
 func modelNorm(m *graph.Model, path string) (*runtime.Normalization, error) {
-	var mean, std string
-	for _, p := range m.Metadata {
-		switch p.Key {
-		case metaInputMean:
-			mean = p.Value
-		case metaInputStd:
-			std = p.Value
-		}
-	}
+	mean, std := metaValue(m, metaInputMean), metaValue(m, metaInputStd)
 	if mean == "" && std == "" {
 		return nil, nil
 	}

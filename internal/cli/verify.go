@@ -275,7 +275,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 		if err != nil {
 			return err
 		}
-		progressf(o.IO, o.Global, "%s", note)
+		if note != "" {
+			progressf(o.IO, o.Global, "%s", note)
+		}
 		if warn != "" {
 			fmt.Fprintln(o.IO.ErrOut, warn)
 		}
