@@ -241,6 +241,9 @@ func (k *batchNormKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) err
 			return
 		}
 		mom := float64(k.momentum)
+		if n := ctx.StatsAverage; n > 0 {
+			mom = float64(n-1) / float64(n)
+		}
 		for c := c0; c < c1; c++ {
 			m, vc := mean[c-c0], v[c-c0]
 			newMean := float32(mom*float64(rmean[c]) + (1-mom)*m)

@@ -69,6 +69,12 @@ type RunContext struct {
 	// batch statistics). C-SAM's second pass of a step sets it so that the
 	// statistics move once per step.
 	FreezeRunningStats bool
+	// StatsAverage, when k > 0, makes training-mode BatchNormalization
+	// update its running statistics as the plain mean of the batches seen
+	// so far, this one being the k-th (running = ((k-1)·running + batch)/k),
+	// instead of the exponential average with the node's momentum: the
+	// running statistics re-estimated over k batches (finetune.RecalibrateBN).
+	StatsAverage int
 	// Scratch is workspace shared by all kernels of a program, which run
 	// one at a time: at least as long as the largest Workspace any of them
 	// asked for. Its contents are unspecified on entry to Forward and

@@ -516,6 +516,11 @@ func (p *Program) SetTraining(on bool) { p.ctx.Training = on }
 // RunContext.FreezeRunningStats.
 func (p *Program) SetFreezeRunningStats(on bool) { p.ctx.FreezeRunningStats = on }
 
+// SetRunningStatsAverage sets RunContext.StatsAverage: k > 0 makes the
+// next training-mode Forward the k-th batch of a plain average of batch
+// statistics; 0 returns to the nodes' momentum.
+func (p *Program) SetRunningStatsAverage(k int) { p.ctx.StatsAverage = k }
+
 // Workers is the number of goroutines kernels may use.
 func (p *Program) Workers() int { return p.ctx.Workers }
 

@@ -76,6 +76,12 @@ type Config struct {
 	Seed    uint64
 	Workers int
 
+	// RecalibrateBN > 0 re-estimates the BatchNormalization running
+	// statistics of the final model as the average over that many training
+	// batches (finetune.RecalibrateBN) after fine-tuning: a short
+	// fine-tune leaves them close to the dense model's.
+	RecalibrateBN int
+
 	// CheckpointDir holds one checkpoint per phase; Resume continues from
 	// them.
 	CheckpointDir   string
@@ -134,6 +140,9 @@ func (c *Config) Validate() error {
 	if c.JointWeights && c.Method != "csam" {
 		bad("--joint-weights (training the weights during the mask search) is a C-SAM option; --method %q has no such search", c.Method)
 	}
+	if c.RecalibrateBN < 0 {
+		bad("--recalibrate-bn %d: batches must be ≥ 0", c.RecalibrateBN)
+	}
 	if c.SearchEpochs < 0 {
 		bad("--search-epochs %d: epochs must be ≥ 0", c.SearchEpochs)
 	}
@@ -177,6 +186,9 @@ type Result struct {
 	Layers   []LayerResult         `json:"layers"`
 	Epochs   []finetune.EpochStats `json:"epochs"`
 	Phases   []string              `json:"phases"`
+	// RecalibratedBatches is the number of training batches the running
+	// statistics were re-estimated over at the end (Config.RecalibrateBN).
+	RecalibratedBatches int `json:"recalibrated_batches,omitempty"`
 }
 
 // Learn prunes m in place to cfg.Sparsity with cfg.Method, training on
@@ -300,7 +312,21 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 		res.Layers = append(res.Layers, LayerResult{Weight: l.Weight, Node: l.Node, Params: len(l.W), Kept: k, Sparsity: 1 - float64(k)/float64(len(l.W))})
 	}
 	res.Sparsity = 1 - float64(kept)/float64(total)
-	return res, nil
+	return res, recalibrate(ctx, m, src, cfg, res)
+}
+
+// recalibrate re-estimates m's running statistics when cfg asks for it
+// and records how many batches it averaged.
+func recalibrate(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config, res *Result) error {
+	if cfg.RecalibrateBN == 0 {
+		return nil
+	}
+	n, err := finetune.RecalibrateBN(ctx, m, src, cfg.Batch, cfg.RecalibrateBN, cfg.Workers)
+	if err != nil {
+		return fmt.Errorf("csam: recalibrating BatchNormalization: %w", err)
+	}
+	res.RecalibratedBatches = n
+	return nil
 }
 
 // newRun starts a Result for cfg and returns it with the hooks to pass to

@@ -223,7 +223,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 	if err := graph.RemoveChannels(m, keep); err != nil {
 		return nil, fmt.Errorf("csam: removing pruned channels: %w", err)
 	}
-	return res, nil
+	return res, recalibrate(ctx, m, src, cfg, res)
 }
 
 // channelPercentileInit sets each group's soft mask to

@@ -153,6 +153,7 @@ run.`,
 	f.BoolVar(&l.JointWeights, "joint-weights", false, "C-SAM: also train the weights during the mask search (SGD at --finetune-lr with the gradient at the perturbed mask)")
 	f.Float64Var(&l.SearchLR, "search-lr", l.SearchLR, "mask-search learning rate")
 	f.IntVar(&l.FinetuneEpochs, "finetune-epochs", l.FinetuneEpochs, "fine-tuning epochs (mask frozen)")
+	f.IntVar(&l.RecalibrateBN, "recalibrate-bn", 0, "after fine-tuning, re-estimate the BatchNormalization running statistics as the average over N training batches (0: off; helps most after a short fine-tune)")
 	f.Float64Var(&l.FinetuneLR, "finetune-lr", l.FinetuneLR, "fine-tuning learning rate")
 	f.Float64Var(&l.WeightDecay, "weight-decay", l.WeightDecay, "fine-tuning weight decay")
 	f.Float64Var(&l.SAMRho, "sam-rho", l.SAMRho, "SAM radius of the sam-prune and prune-sam baselines")
