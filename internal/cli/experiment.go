@@ -372,19 +372,20 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 		}
 	}
 	// Input conventions belong to a model file: one place, the arch entry.
-	for sec, m := range map[string]map[string]any{"budget": c.Budget, "verify": c.Verify, "smoothing": c.Smoothing} {
-		for _, k := range present(m, inputKeys) {
-			bad("%s.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", sec, k, k)
-		}
+	type section struct {
+		where string
+		flags map[string]any
 	}
+	sections := []section{{"budget", c.Budget}, {"verify", c.Verify}, {"smoothing", c.Smoothing}}
 	for _, d := range c.Data {
-		for _, k := range present(d.Budget, inputKeys) {
-			bad("data %q: budget.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", d.Name, k, k)
-		}
+		sections = append(sections, section{fmt.Sprintf("data %q: budget", d.Name), d.Budget})
 	}
 	for _, m := range c.Methods {
-		for _, k := range present(m.Flags, inputKeys) {
-			bad("method %q: flags.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", m.Name, k, k)
+		sections = append(sections, section{fmt.Sprintf("method %q: flags", m.Name), m.Flags})
+	}
+	for _, sec := range sections {
+		for _, k := range present(sec.flags, inputKeys) {
+			bad("%s.%s: give the input conventions of a given model in its arch entry (input: {%s: ...})", sec.where, k, k)
 		}
 	}
 	if _, ok := c.Smoothing["certify"]; ok {
