@@ -259,8 +259,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 		return err
 	}
 	var bconv inputConv
+	var bm *graph.Model
 	if o.Baseline != "" {
-		bm, err := loadModel(o.Baseline)
+		bm, err = loadModel(o.Baseline)
 		if err != nil {
 			return err
 		}
@@ -321,17 +322,17 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 			raw.Excluded = append(raw.Excluded, n)
 		}
 	}
-	measure := func(path string, c inputConv) (*ModelRaw, error) {
+	measure := func(path string, m *graph.Model, c inputConv) (*ModelRaw, error) {
 		progressf(o.IO, o.Global, "verify: measuring %s", path)
-		return measureModel(ctx, o, path, c, test, cert, lo, clo)
+		return measureModel(ctx, o, path, m, c, test, cert, lo, clo)
 	}
-	m, err := measure(o.Model, mconv)
+	m, err := measure(o.Model, mm, mconv)
 	if err != nil {
 		return err
 	}
 	raw.Model = *m
 	if o.Baseline != "" {
-		if raw.Baseline, err = measure(o.Baseline, bconv); err != nil {
+		if raw.Baseline, err = measure(o.Baseline, bm, bconv); err != nil {
 			return err
 		}
 	}
@@ -356,8 +357,8 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 // indices of the shard's first image in the whole test and certification
 // sets: random draws are seeded per image index, so a sharded run gives
 // exactly the numbers of an unsharded one.
-func measureModel(ctx context.Context, o *VerifyOptions, path string, c inputConv, test, cert *dataset.Dataset, testOffset, certOffset int) (*ModelRaw, error) {
-	facts, _, err := modelFacts(path)
+func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.Model, c inputConv, test, cert *dataset.Dataset, testOffset, certOffset int) (*ModelRaw, error) {
+	facts, err := modelFacts(path, m)
 	if err != nil {
 		return nil, err
 	}
@@ -476,23 +477,19 @@ func sessInputShape(s *runtime.Session) []int {
 
 // modelFacts reads what a report says about a file: hashes, sizes,
 // parameter counts and per-layer sparsity of Conv/Gemm/MatMul weights.
-func modelFacts(path string) (report.Model, *graph.Model, error) {
+func modelFacts(path string, m *graph.Model) (report.Model, error) {
 	f := report.Model{Path: path}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return f, nil, err
+		return f, err
 	}
 	sum := sha256.Sum256(b)
 	f.SHA256 = hex.EncodeToString(sum[:])
 	size, err := runtime.ModelSize(path)
 	if err != nil {
-		return f, nil, err
+		return f, err
 	}
 	f.Bytes, f.GzipBytes = size.Bytes, size.Gzip
-	m, err := loadModel(path)
-	if err != nil {
-		return f, nil, err
-	}
 	var prunable, zeros int64
 	for _, l := range prunableWeights(m.Graph) {
 		in := m.Graph.Initializer(l)
@@ -528,7 +525,7 @@ func modelFacts(path string) (report.Model, *graph.Model, error) {
 			f.Metadata[kv.Key] = kv.Value
 		}
 	}
-	return f, m, nil
+	return f, nil
 }
 
 func allInitializers(g *graph.Graph) []*graph.Initializer {
