@@ -186,6 +186,9 @@ type Result struct {
 	Layers   []LayerResult         `json:"layers"`
 	Epochs   []finetune.EpochStats `json:"epochs"`
 	Phases   []string              `json:"phases"`
+	// FinetuneSteps is the number of steps of the final fine-tuning phase
+	// (mask fixed).
+	FinetuneSteps int `json:"finetune_steps"`
 	// RecalibratedBatches is the number of training batches the running
 	// statistics were re-estimated over at the end (Config.RecalibrateBN).
 	RecalibratedBatches int `json:"recalibrated_batches,omitempty"`
@@ -288,6 +291,7 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	for _, l := range layers {
 		masks[l.Weight] = l.Mask
 	}
+	res.FinetuneSteps = ftEpochs * src.StepsPerEpoch()
 	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, gradual, fh); err != nil {
 		return nil, err
 	}

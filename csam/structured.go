@@ -200,6 +200,7 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 
 	// Fine-tune with the pruned channels frozen at zero.
 	masks := zeroPrunedChannels(m.Graph, groups)
+	res.FinetuneSteps = ftEpochs * src.StepsPerEpoch()
 	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, nil, fh); err != nil {
 		return nil, err
 	}
