@@ -18,7 +18,7 @@ import (
 // them. Batches not of the full size are skipped. It returns the number of
 // batches averaged (0 when m has no BatchNormalization).
 func RecalibrateBN(ctx context.Context, m *graph.Model, src Source, batch, batches, workers int) (int, error) {
-	if batches <= 0 || !hasOp(m.Graph, "BatchNormalization") {
+	if batches <= 0 || !m.Graph.HasOp("BatchNormalization") {
 		return 0, nil
 	}
 	shape, err := InputShape(m, batch)
@@ -56,14 +56,4 @@ func RecalibrateBN(ctx context.Context, m *graph.Model, src Source, batch, batch
 		}
 	}
 	return k, nil
-}
-
-// hasOp reports whether g has a node of the op type.
-func hasOp(g *graph.Graph, op string) bool {
-	for _, n := range g.Nodes {
-		if n.OpType == op {
-			return true
-		}
-	}
-	return false
 }

@@ -42,6 +42,16 @@ func (g *Graph) IsGraphOutput(name string) bool {
 	return false
 }
 
+// HasOp reports whether a node of g (not of its subgraphs) has the op type.
+func (g *Graph) HasOp(op string) bool {
+	for _, n := range g.Nodes {
+		if n.OpType == op {
+			return true
+		}
+	}
+	return false
+}
+
 // IsGraphInput reports whether name is one of g's inputs.
 func (g *Graph) IsGraphInput(name string) bool {
 	for _, o := range g.Inputs {

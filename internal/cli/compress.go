@@ -431,7 +431,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	if diff > compressParityATol {
 		return &CheckFailedError{Model: opts.Output, ATol: compressParityATol, Failed: []OutputDiff{{Name: "logits", Problem: fmt.Sprintf("max abs difference %.3g on test images", diff)}}}
 	}
-	if steps := res.FinetuneSteps; l.RecalibrateBN == 0 && steps < shortFinetune && hasBatchNorm(m.Graph) {
+	if steps := res.FinetuneSteps; l.RecalibrateBN == 0 && steps < shortFinetune && m.Graph.HasOp("BatchNormalization") {
 		fmt.Fprintf(opts.IO.ErrOut, "compress: note: the fine-tune ran %d steps, too few for the BatchNormalization running statistics to follow the pruned weights; --recalibrate-bn %d re-estimates them (docs/compress.md)\n", steps, shortFinetune)
 	}
 	return nil
@@ -442,11 +442,6 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 // average with momentum 0.9 a step (docs/compress.md: stale after 8
 // steps, caught up after 78).
 const shortFinetune = 50
-
-// hasBatchNorm reports whether g has a BatchNormalization node.
-func hasBatchNorm(g *graph.Graph) bool {
-	return slices.ContainsFunc(g.Nodes, func(n *graph.Node) bool { return n.OpType == "BatchNormalization" })
-}
 
 func shapeWithBatch(shape []int, b int) []int {
 	s := append([]int(nil), shape...)
