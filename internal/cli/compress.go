@@ -367,9 +367,6 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
 	meta := inputMetadata(norm, nhwc)
-	if meta == nil {
-		meta = map[string]string{}
-	}
 	meta[metaSource] = fileSHA256(opts.Model)
 	csam.SetMetadata(m, meta)
 	if opts.SparseFormat == "coo" {

@@ -173,31 +173,23 @@ func modelNorm(m *graph.Model, path string) (*runtime.Normalization, error) {
 }
 
 // inputMetadata is the metadata that records n (nil: none) and a
-// channels-last layout.
+// channels-last layout; empty, not nil, when there is neither.
 func inputMetadata(n *runtime.Normalization, nhwc bool) map[string]string {
-	kv := normMetadata(n)
-	if nhwc {
-		if kv == nil {
-			kv = map[string]string{}
+	kv := map[string]string{}
+	if n != nil {
+		join := func(v []float32) string {
+			s := make([]string, len(v))
+			for i, x := range v {
+				s[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
+			}
+			return strings.Join(s, ",")
 		}
+		kv[metaInputMean], kv[metaInputStd] = join(n.Mean), join(n.Std)
+	}
+	if nhwc {
 		kv[metaInputLayout] = "nhwc"
 	}
 	return kv
-}
-
-// normMetadata is the metadata that records n (nil: none).
-func normMetadata(n *runtime.Normalization) map[string]string {
-	if n == nil {
-		return nil
-	}
-	join := func(v []float32) string {
-		s := make([]string, len(v))
-		for i, x := range v {
-			s[i] = strconv.FormatFloat(float64(x), 'g', -1, 32)
-		}
-		return strings.Join(s, ",")
-	}
-	return map[string]string{metaInputMean: join(n.Mean), metaInputStd: join(n.Std)}
 }
 
 // wrapInput puts (x - mean) / std (n, when not nil) and, for a

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -364,12 +365,7 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.M
 	}
 	norm, nhwc := c.norm, c.nhwc
 	// The report says which normalization the figures were measured with.
-	for k, v := range inputMetadata(norm, nhwc) {
-		if facts.Metadata == nil {
-			facts.Metadata = map[string]string{}
-		}
-		facts.Metadata[k] = v
-	}
+	maps.Copy(facts.Metadata, inputMetadata(norm, nhwc)) // modelFacts made the map
 	sess, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: o.Global.Threads, Normalize: norm, ChannelsLast: nhwc})
 	if err != nil {
 		return nil, err
