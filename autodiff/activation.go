@@ -20,7 +20,8 @@ const (
 	actHardSigmoid
 	actHardSwish
 	// Elementwise math (ConvNeXt's and ViT's decomposed LayerNorm and GELU):
-	// computed in float64 and rounded.
+	// computed in float64 and rounded, except Erf, Exp and Tanh (the float32
+	// kernels of package tensor).
 	actSqrt
 	actErf
 	actExp
@@ -36,7 +37,9 @@ const (
 	actCos
 	// Smooth activations with parameters (alpha, beta): Elu (alpha), Selu
 	// (alpha, gamma in beta), Celu (alpha), Gelu (beta 1: the tanh
-	// approximation), and Softplus, Softsign, Mish.
+	// approximation), and Softplus, Softsign, Mish; computed in float32
+	// (gelu, smooth.go), with float64 formulas (mathFunc, unaryDeriv) as
+	// the references the tests hold them to.
 	actElu
 	actSelu
 	actCelu
@@ -65,37 +68,14 @@ func init() {
 	}
 }
 
-// mathFunc is the float64 function of an elementwise math activation.
+// mathFunc is the float64 function of an elementwise math activation
+// (Gelu's is the reference its float32 form falls back to below x = -2).
 func (k *activationKernel) mathFunc() func(float64) float64 {
-	alpha, beta := float64(k.alpha), float64(k.beta)
-	switch k.act {
-	case actElu:
-		return func(x float64) float64 {
-			if x > 0 {
-				return x
-			}
-			return alpha * math.Expm1(x)
-		}
-	case actSelu:
-		return func(x float64) float64 {
-			if x > 0 {
-				return beta * x
-			}
-			return beta * alpha * math.Expm1(x)
-		}
-	case actCelu:
-		return func(x float64) float64 { return max(0, x) + min(0, alpha*math.Expm1(x/alpha)) }
-	case actGelu:
-		if beta == 1 {
+	if k.act == actGelu {
+		if k.beta == 1 {
 			return func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(geluTanhArg(x))) }
 		}
 		return func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }
-	case actSoftplus:
-		return softplus
-	case actSoftsign:
-		return func(x float64) float64 { return x / (1 + math.Abs(x)) }
-	case actMish:
-		return func(x float64) float64 { return x * math.Tanh(softplus(x)) }
 	}
 	return unaryMath[k.act]
 }
@@ -185,14 +165,6 @@ func (k *activationKernel) erfGeluGrad(xs, gs, ds []float32) {
 		}
 		xs, gs, ds = xs[n:], gs[n:], ds[n:]
 	}
-}
-
-// softplus is log(1 + e^x) without overflow.
-func softplus(x float64) float64 {
-	if x > 0 {
-		return x + math.Log1p(math.Exp(-x))
-	}
-	return math.Log1p(math.Exp(x))
 }
 
 // geluTanhArg is the argument of tanh in Gelu's tanh approximation.
@@ -350,6 +322,8 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 			tensor.Erf(xs, ys)
 		case actGelu:
 			k.gelu(xs, ys)
+		case actElu, actSelu, actCelu, actSoftplus, actSoftsign, actMish:
+			k.smoothForward(xs, ys)
 		case actHardSigmoid:
 			for i, v := range xs {
 				ys[i] = clamp01(k.alpha*v + k.beta)
@@ -370,41 +344,15 @@ func (k *activationKernel) Forward(ctx *RunContext, in, out []*tensor.Tensor) er
 
 // unaryDeriv is the derivative of an elementwise math activation at x,
 // where it gave y: Sqrt 1/(2y), Erf 2/√π·e^(-x²), Exp y, Log 1/x, Tanh
-// 1-y², Neg -1, Abs sign(x) (0 at 0, as PyTorch), Reciprocal -y²; the
-// smooth activations' own (at x = 0 Elu, Selu and Celu take the left
-// piece, as PyTorch).
+// 1-y², Neg -1, Abs sign(x) (0 at 0, as PyTorch), Reciprocal -y²; Gelu's
+// in float64.
 func (k *activationKernel) unaryDeriv(x, y float64) float64 {
-	alpha, beta := float64(k.alpha), float64(k.beta)
-	switch a := k.act; a {
-	case actElu:
-		if x > 0 {
-			return 1
-		}
-		return alpha * math.Exp(x)
-	case actSelu:
-		if x > 0 {
-			return beta
-		}
-		return beta * alpha * math.Exp(x)
-	case actCelu:
-		if x > 0 {
-			return 1
-		}
-		return math.Exp(x / alpha)
-	case actGelu:
-		if beta == 1 {
+	if k.act == actGelu {
+		if k.beta == 1 {
 			t := math.Tanh(geluTanhArg(x))
 			return 0.5*(1+t) + 0.5*x*(1-t*t)*math.Sqrt(2/math.Pi)*(1+3*0.044715*x*x)
 		}
 		return 0.5*(1+math.Erf(x/math.Sqrt2)) + x*math.Exp(-x*x/2)/math.Sqrt(2*math.Pi)
-	case actSoftplus:
-		return 1 / (1 + math.Exp(-x))
-	case actSoftsign:
-		d := 1 + math.Abs(x)
-		return 1 / (d * d)
-	case actMish:
-		t := math.Tanh(softplus(x))
-		return t + x*(1-t*t)/(1+math.Exp(-x))
 	}
 	return unaryDeriv(k.act, x, y)
 }
@@ -507,6 +455,13 @@ func (k *activationKernel) Backward(ctx *RunContext, in, out, gout, gin []*tenso
 				}
 			case actErf, actGelu:
 				k.erfGeluGrad(xs, gs, ds)
+			case actElu, actSelu, actCelu, actSoftplus, actSoftsign, actMish:
+				k.smoothBackward(xs, gs, ds)
+			case actTanh:
+				ys := y[s:e]
+				for i, v := range ys {
+					ds[i] += gs[i] * (1 - v*v)
+				}
 			default:
 				ys := y[s:e]
 				for i, v := range xs {

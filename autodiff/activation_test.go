@@ -247,7 +247,7 @@ func TestActivationGradientAtKinks(t *testing.T) {
 func BenchmarkActivationOps(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	x := randomTensor(rng, 32, 96, 16, 16)
-	for _, op := range []string{"Relu", "Sigmoid", "Exp", "Softmax", "Tanh", "Erf", "Gelu", "HardSwish"} {
+	for _, op := range []string{"Relu", "Sigmoid", "Exp", "Softmax", "Tanh", "Erf", "Gelu", "HardSwish", "HardSigmoid", "LeakyRelu", "Elu", "Softplus", "Softsign", "Mish"} {
 		b.Run(op, func(b *testing.B) {
 			k, outs, err := trySetupKernel(newTestNode(op, 1, 1), 17, []*tensor.Tensor{x}, nil)
 			if err != nil {
@@ -335,7 +335,7 @@ func TestErfGeluGradMatchesFloat64(t *testing.T) {
 func BenchmarkActivationBackward(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	x := randomTensor(rng, 32, 96, 16, 16)
-	for _, op := range []string{"Sigmoid", "Tanh", "Erf", "Gelu"} {
+	for _, op := range []string{"Relu", "Sigmoid", "Tanh", "Erf", "Gelu", "HardSwish", "HardSigmoid", "LeakyRelu", "Elu", "Softplus", "Softsign", "Mish"} {
 		b.Run(op, func(b *testing.B) {
 			k, outs, err := trySetupKernel(newTestNode(op, 1, 1), 20, []*tensor.Tensor{x}, nil)
 			if err != nil {

@@ -75,9 +75,8 @@ sparse_initializer with --sparse-format coo where smaller). With
 group of channels tied by residual Adds, depthwise convs and Concats keeps
 ceil((1-S)*C) of its C channels; methods csam, magnitude, sam-prune,
 prune-sam) and removed physically, so the written model is a smaller dense
-model. The written file
-is then checked in onnxruntime: parity with the Go engine on test images and
-clean test accuracy, reported in OUT.json.
+model. The written file is then checked in onnxruntime: parity with the Go
+engine on test images and clean test accuracy, reported in OUT.json.
 
 Every flag can also come from a YAML recipe (--config), keyed by flag name;
 flags on the command line win. The output (-o, default MODEL.csam.onnx beside
