@@ -483,3 +483,24 @@ func TestParse(t *testing.T) {
 		t.Errorf(`Load(fashion-mnist, "val") = %v, want the allowed splits`, err)
 	}
 }
+
+// TestClassNote: a note only when the model has more outputs than the
+// data has classes, naming both counts, the first and last class with
+// their outputs and the outputs never used.
+func TestClassNote(t *testing.T) {
+	d := &Dataset{Name: "x", Classes: []string{"cat", "dog", "fox"}}
+	for _, n := range []int{0, 2, 3} {
+		if note := d.ClassNote(n); note != "" {
+			t.Errorf("ClassNote(%d) = %q, want none", n, note)
+		}
+	}
+	note := d.ClassNote(1000)
+	for _, w := range []string{"3 classes and the model 1000 outputs", `"cat" is output 0, … "fox" output 2`, "outputs 3–999 are never the answer"} {
+		if !strings.Contains(note, w) {
+			t.Errorf("ClassNote(1000) = %q, want it to contain %q", note, w)
+		}
+	}
+	if note := (&Dataset{Classes: []string{"one"}}).ClassNote(2); !strings.Contains(note, `1 class and the model 2 outputs`) || !strings.Contains(note, `"one" is output 0), and output 1 is never`) {
+		t.Errorf("one class: %q", note)
+	}
+}

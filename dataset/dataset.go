@@ -160,6 +160,35 @@ func (d *Dataset) Fits(shape []int, numClasses int) error {
 	return nil
 }
 
+// ClassNote is a note for a model with more outputs than d has classes
+// (an ImageNet model given a 10-class data set, say): label l is scored as
+// the model's output l, which is right only when the model was trained on
+// these classes in this order. Empty when the counts match or numClasses
+// is unknown (0); more classes than outputs is an error of Fits.
+func (d *Dataset) ClassNote(numClasses int) string {
+	k := len(d.Classes)
+	if numClasses <= 0 || k == 0 || k >= numClasses {
+		return ""
+	}
+	first := fmt.Sprintf("%q", d.Classes[0])
+	if k > 1 {
+		first += fmt.Sprintf(" is output 0, … %q output %d", d.Classes[k-1], k-1)
+	} else {
+		first += " is output 0"
+	}
+	unused := fmt.Sprintf("outputs %d–%d are", k, numClasses-1)
+	if k == numClasses-1 {
+		unused = fmt.Sprintf("output %d is", k)
+	}
+	classes := "classes"
+	if k == 1 {
+		classes = "class"
+	}
+	return fmt.Sprintf("the data has %d %s and the model %d outputs: each label is scored as the output of the same index (%s), and %s never the answer; "+
+		"this is right only if the model was trained on these classes in this order (a model trained on other classes needs a new classifier head first)",
+		k, classes, numClasses, first, unused)
+}
+
 // SameClasses checks that other (say, the test split) uses the same classes
 // in the same order as d (the training split), naming the first difference.
 func (d *Dataset) SameClasses(other *Dataset) error {

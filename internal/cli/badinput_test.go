@@ -8,6 +8,7 @@ import (
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/internal/testenv"
+	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/onnxio"
 	"github.com/csam-onnx/csam-onnx/tensor"
 )
@@ -180,5 +181,55 @@ func TestFailedRunLeavesNoFolders(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		t.Errorf("the folder that existed is gone: %v", err)
+	}
+}
+
+// TestMoreOutputsThanClasses: a model with 12 outputs given Fashion-MNIST
+// (10 classes) runs, and compress, train --init and verify each say that
+// label i is scored as output i and that outputs 10–11 are never the
+// answer (the case of an ImageNet model given a small data set); the
+// shipped 10-output model gets no such note.
+func TestMoreOutputsThanClasses(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m, err := models.Build(models.Config{Arch: "resnet8", Width: 0.25, InputSize: 28, InChannels: 1, Classes: 12, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wide := filepath.Join(dir, "twelve.onnx")
+	if err := onnxio.WriteFile(wide, m); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	verifyArgs := func(model, out string) []string {
+		return []string{"verify", model, "--data", "fashion-mnist", "--subset", "50", "--corruptions", "none", "--certify", "none", "--latency=false", "-o", filepath.Join(dir, out)}
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		note bool
+	}{
+		{"compress", append([]string{"compress", wide, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c.onnx")}, quickCompress...), true},
+		{"train --init", []string{"train", "--init", wide, "--data", "fashion-mnist", "--epochs", "1", "--batch", "32", "--train-subset", "64", "--eval-epochs=false", "-o", filepath.Join(dir, "t.onnx")}, true},
+		{"verify", verifyArgs(wide, "v"), true},
+		{"verify, ten outputs", verifyArgs(shipped, "s"), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, err, _ := execute(t, c.args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stderr)
+			}
+			want := "the data has 10 classes and the model 12 outputs"
+			if got := strings.Contains(stderr, want); got != c.note {
+				t.Fatalf("stderr contains %q: %v, want %v:\n%s", want, got, c.note, stderr)
+			}
+			if c.note {
+				for _, w := range []string{`"T-shirt/top" is output 0`, `"Ankle boot" output 9`, "outputs 10–11 are never the answer", "a new classifier head"} {
+					if !strings.Contains(stderr, w) {
+						t.Errorf("stderr does not contain %q:\n%s", w, stderr)
+					}
+				}
+			}
+		})
 	}
 }

@@ -295,6 +295,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
 		return fmt.Errorf("--data %s does not fit %s: %w", opts.Data, opts.Model, err)
 	}
+	if note := train.ClassNote(outputClasses(m)); note != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "compress: note: --data %s: %s\n", opts.Data, note)
+	}
 	if opts.TrainSubset > 0 && opts.TrainSubset < train.Len() {
 		train = train.Stratified(opts.TrainSubset, newPCG(opts.Global.Seed))
 	}

@@ -221,6 +221,9 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
 		return fmt.Errorf("--data %s does not fit the model: %w", opts.Data, err)
 	}
+	if note := train.ClassNote(outputClasses(m)); note != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "train: note: --data %s: %s\n", opts.Data, note)
+	}
 	pad := opts.CropPad
 	if pad < 0 {
 		pad = 2

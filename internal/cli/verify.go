@@ -379,6 +379,9 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.M
 	if err := test.Fits(shape, 0); err != nil {
 		return nil, fmt.Errorf("--data %s does not fit %s: %w", o.Data, path, err)
 	}
+	if note := test.ClassNote(outputClasses(m)); note != "" {
+		fmt.Fprintf(o.IO.ErrOut, "verify: note: %s, --data %s: %s\n", path, o.Data, note)
+	}
 	if o.Latency && o.shard[0] == 0 {
 		facts.LatencyMs = map[string]float64{}
 		batches := []int{1, 64}
