@@ -36,6 +36,11 @@ type CCCertOptions struct {
 	// Progress, when not nil, is called after each certified sample with
 	// the number of samples done so far (for a progress bar).
 	Progress func(done int)
+	// Probabilities says that the classifier's outputs are probabilities
+	// already (its graph ends in a Softmax): p is the output as it is.
+	// Otherwise p = softmax(output), which would squash probabilities
+	// towards uniform and shrink both the gap d and every Z.
+	Probabilities bool
 }
 
 func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
@@ -55,6 +60,7 @@ func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
 		}
 		r.Seed = o.Seed
 		r.Progress = o.Progress
+		r.Probabilities = o.Probabilities
 		r.Temperatures = slices.Clone(o.Temperatures)
 		r.Epsilons = slices.Clone(o.Epsilons)
 	}
@@ -105,15 +111,18 @@ func (s CCSample) CertifiedAt(eps float64) bool { return s.Correct && s.Bound < 
 
 // CCCertResult is CC-Cert over a data set.
 type CCCertResult struct {
-	Seed         uint64     `json:"seed"`
-	N            int        `json:"n"`
-	K            int        `json:"k"`
-	Delta        float64    `json:"delta"`
-	Temperatures int        `json:"temperatures"` // grid size
-	TMin         float64    `json:"t_min"`
-	TMax         float64    `json:"t_max"`
-	Epsilons     []float64  `json:"epsilons"`
-	Samples      []CCSample `json:"samples"`
+	Seed         uint64    `json:"seed"`
+	N            int       `json:"n"`
+	K            int       `json:"k"`
+	Delta        float64   `json:"delta"`
+	Temperatures int       `json:"temperatures"` // grid size
+	TMin         float64   `json:"t_min"`
+	TMax         float64   `json:"t_max"`
+	Epsilons     []float64 `json:"epsilons"`
+	// Probabilities: the outputs were taken as probabilities
+	// (CCCertOptions.Probabilities).
+	Probabilities bool       `json:"probabilities,omitempty"`
+	Samples       []CCSample `json:"samples"`
 }
 
 // Clean is the clean accuracy of the certified samples.
@@ -139,7 +148,8 @@ func (r *CCCertResult) CertifiedAt(eps float64) Eval {
 }
 
 // CertifyCC runs CC-Cert (Pautov et al., AAAI 2022; CSAM-SPEC.md §4.1) on
-// every image of data with the classifier s: p⁰ = softmax(s(x)),
+// every image of data with the classifier s: p⁰ = softmax(s(x)) (s(x)
+// itself with opts.Probabilities),
 // d = (p₁ − p₂)/2, then k·n transformed copies x_T = transform(x) (clipped to
 // [0, 1]) give Z_i = ‖p⁰ − p(x_T)‖_∞ and the bound CCCertBound. Transformed
 // images run through onnxruntime opts.Batch at a time. Each sample's
@@ -157,7 +167,7 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 	res := &CCCertResult{
 		Seed: o.Seed, N: o.N, K: o.K, Delta: o.Delta, Temperatures: len(o.Temperatures),
 		TMin: slices.Min(o.Temperatures), TMax: slices.Max(o.Temperatures),
-		Epsilons: o.Epsilons,
+		Epsilons: o.Epsilons, Probabilities: o.Probabilities,
 	}
 	var c *classifier
 	var xt []float32 // transformed images of one chunk
@@ -190,7 +200,7 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 		for i, label := range b.Labels {
 			x := b.Images.F32[i*c.per : (i+1)*c.per]
 			lg := clean[i*K : (i+1)*K]
-			softmax(p0, lg)
+			o.probs(p0, lg)
 			smp := CCSample{Index: b.sampleIndex(i, len(res.Samples)), Label: label, Pred: argmax(lg)}
 			rng := sampleRNG(o.Seed, streamCCCert, smp.Index)
 			smp.Correct = smp.Pred == label
@@ -208,7 +218,7 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 					return nil, err
 				}
 				for j := 0; j < hi-lo; j++ {
-					softmax(p, out[j*K:(j+1)*K])
+					o.probs(p, out[j*K:(j+1)*K])
 					z[lo+j] = linfDist(p0, p)
 					smp.MaxZ = math.Max(smp.MaxZ, z[lo+j])
 				}
@@ -221,6 +231,18 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 		}
 	}
 	return res, nil
+}
+
+// probs writes the class probabilities of one output row into dst:
+// softmax(row), or the row itself with Probabilities.
+func (o *CCCertOptions) probs(dst []float64, row []float32) {
+	if !o.Probabilities {
+		softmax(dst, row)
+		return
+	}
+	for i, v := range row {
+		dst[i] = float64(v)
+	}
 }
 
 // halfGap is (p₁ − p₂)/2 for the two largest probabilities (0 with one

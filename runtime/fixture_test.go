@@ -2,11 +2,13 @@ package runtime_test
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/internal/testenv"
 	"github.com/csam-onnx/csam-onnx/onnxio"
 	"github.com/csam-onnx/csam-onnx/runtime"
@@ -125,4 +127,67 @@ func TestCertifyCCDeterministic(t *testing.T) {
 		t.Errorf("no sample has a margin d > 1e-3: %+v", id.Samples)
 	}
 	t.Logf("identity transform: %+v", id.Samples)
+}
+
+// TestCertifyCCProbabilities: a model exported with its Softmax gives
+// CC-Cert the same gaps, distances and bounds as the same model without
+// it when its outputs are taken as probabilities; taken as scores (a
+// second softmax over probabilities), the gap shrinks.
+func TestCertifyCCProbabilities(t *testing.T) {
+	logits, stored, _ := fixture(t, "small_cnn_32_op14_dynbatch")
+	m, err := onnxio.ReadFile(filepath.Join(testenv.SharedDir(t, "fixtures", "torch-1.13", "small_cnn_32_op14_dynbatch"), "model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := m.Graph.Outputs[0].Name
+	for _, n := range m.Graph.Nodes {
+		for i, o := range n.Outputs {
+			if o == out {
+				n.Outputs[i] = out + "_scores"
+			}
+		}
+	}
+	m.Graph.Nodes = append(m.Graph.Nodes, &graph.Node{Name: "probs", OpType: "Softmax", Inputs: []string{out + "_scores"}, Outputs: []string{out},
+		Attrs: []*graph.Attribute{{Name: "axis", Type: graph.AttrInt, I: 1}}})
+	path := filepath.Join(t.TempDir(), "softmax.onnx")
+	if err := onnxio.WriteFile(path, m); err != nil {
+		t.Fatal(err)
+	}
+	probs, err := runtime.Open(path, &runtime.SessionOptions{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probs.Close()
+	in := stored.Clone()
+	for i, v := range in.F32 {
+		in.F32[i] = min(max(0.5+0.25*v, 0), 1)
+	}
+	labels := make([]int, in.Shape[0])
+	noise := func(rng *rand.Rand, x, dst []float32) {
+		for i, v := range x {
+			dst[i] = v + float32(0.3*rng.NormFloat64())
+		}
+	}
+	run := func(s *runtime.Session, asProbs bool) *runtime.CCCertResult {
+		res, err := runtime.CertifyCC(context.Background(), s, runtime.SliceBatches(in, labels, 2), noise,
+			&runtime.CCCertOptions{N: 20, K: 3, Batch: 16, Seed: 3, Probabilities: asProbs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	want, got, squashed := run(logits, false), run(probs, true), run(probs, false)
+	if !got.Probabilities || want.Probabilities {
+		t.Errorf("results record probabilities %v (softmax model) and %v (scores), want true and false", got.Probabilities, want.Probabilities)
+	}
+	for i, w := range want.Samples {
+		g, sq := got.Samples[i], squashed.Samples[i]
+		if g.Pred != w.Pred || math.Abs(g.D-w.D) > 1e-6 || math.Abs(g.MaxZ-w.MaxZ) > 1e-5 || math.Abs(g.Bound-w.Bound) > 1e-4 {
+			t.Errorf("sample %d: as probabilities %+v, from the scores %+v: want the same prediction, d, max Z and bound", i, g, w)
+		}
+		if !(sq.D < w.D/2) {
+			t.Errorf("sample %d: softmax of probabilities gives d = %v, the scores' d = %v: want it squashed below half", i, sq.D, w.D)
+		}
+		t.Logf("sample %d: d %.4f (probabilities %.4f, squashed %.4f), max Z %.4f / %.4f / %.4f", i, w.D, g.D, sq.D, w.MaxZ, g.MaxZ, sq.MaxZ)
+	}
 }

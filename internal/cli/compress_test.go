@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -359,6 +360,33 @@ func TestProbabilitiesOfUnflattenedHead(t *testing.T) {
 	}
 	if last := w.Graph.Nodes[len(w.Graph.Nodes)-1]; last.OpType != "Softmax" || fmt.Sprint(w.Graph.Outputs[0].Type.Shape) != "[N 10 1 1]" {
 		t.Errorf("written model ends in %s with output %v, want the Softmax and [N 10 1 1]", last.OpType, w.Graph.Outputs[0].Type.Shape)
+	}
+	// verify's CC-Cert takes the probabilities as they are: the model
+	// with its Softmax certifies with the gaps and bounds of the shipped
+	// model without it (a softmax over probabilities would shrink them).
+	rdir := filepath.Join(dir, "v")
+	_, stderr, err, _ := execute(t, "verify", in, "--baseline", filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"),
+		"--data", "fashion-mnist", "--subset", "20", "--cert-subset", "4", "--cc-n", "20", "--cc-k", "2", "--corruptions", "none",
+		"--certify", "cc-cert", "--latency=false", "-o", rdir)
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, stderr)
+	}
+	type cc struct {
+		CC *runtime.CCCertResult `json:"cc_cert"`
+	}
+	var raw struct{ Model, Baseline cc }
+	readJSONFile(t, filepath.Join(rdir, "raw.json"), &raw)
+	if raw.Model.CC == nil || raw.Baseline.CC == nil || len(raw.Model.CC.Samples) != 4 || len(raw.Baseline.CC.Samples) != 4 {
+		t.Fatalf("raw.json holds CC-Cert results %+v and %+v, want 4 samples each", raw.Model.CC, raw.Baseline.CC)
+	}
+	if !raw.Model.CC.Probabilities || raw.Baseline.CC.Probabilities {
+		t.Errorf("CC-Cert took the outputs as probabilities: %v (Softmax model), %v (shipped model); want true, false", raw.Model.CC.Probabilities, raw.Baseline.CC.Probabilities)
+	}
+	for i, b := range raw.Baseline.CC.Samples {
+		m := raw.Model.CC.Samples[i]
+		if m.Pred != b.Pred || math.Abs(m.D-b.D) > 1e-5 || math.Abs(m.Bound-b.Bound) > 1e-3 {
+			t.Errorf("sample %d: with the Softmax %+v, without %+v: want the same prediction, gap and bound", i, m, b)
+		}
 	}
 }
 

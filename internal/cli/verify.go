@@ -426,7 +426,7 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.M
 		}
 		r.CCTransform = tr.String()
 		r.CC, err = runtime.CertifyCC(ctx, sess, runtime.OffsetBatches(ortBatches(ctx, cert, o.Batch), certOffset), fn,
-			&runtime.CCCertOptions{N: o.CCN, K: o.CCK, Delta: o.CCDelta, Seed: o.Global.Seed})
+			&runtime.CCCertOptions{N: o.CCN, K: o.CCK, Delta: o.CCDelta, Seed: o.Global.Seed, Probabilities: outputIsSoftmax(m)})
 		if err != nil {
 			return nil, err
 		}
@@ -439,6 +439,36 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.M
 		}
 	}
 	return r, nil
+}
+
+// outputIsSoftmax reports whether the model's first output is a Softmax's
+// (probabilities, not scores), looking back through ops that only
+// reshape (a Softmax over [N, K, 1, 1] flattened afterwards, say).
+func outputIsSoftmax(m *graph.Model) bool {
+	if len(m.Graph.Outputs) == 0 {
+		return false
+	}
+	producer := map[string]*graph.Node{}
+	for _, n := range m.Graph.Nodes {
+		for _, o := range n.Outputs {
+			producer[o] = n
+		}
+	}
+	v := m.Graph.Outputs[0].Name
+	for range len(m.Graph.Nodes) {
+		n := producer[v]
+		switch {
+		case n == nil:
+			return false
+		case n.OpType == "Softmax":
+			return true
+		case slices.Contains([]string{"Identity", "Flatten", "Reshape", "Squeeze"}, n.OpType) && len(n.Inputs) > 0:
+			v = n.Inputs[0]
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // sameTask refuses a baseline that is not a classifier of the same images
