@@ -135,6 +135,21 @@ type classifier struct {
 	classes  int       // K, or 0 until known
 	normBuf  []float32 // the normalized batch (Session.norm)
 	nhwcBuf  []float32 // the batch as [N, H, W, C] (Session.nhwc)
+	bytes    bool      // the model takes uint8 images: pixels as round(255·x)
+	byteBuf  []int64   // the batch as bytes (bytes)
+}
+
+// PixelBytes writes round(255·x), clamped to [0, 255], for each pixel x of
+// the [0, 1] range into dst: what a model with a uint8 input is given
+// (the camera's bytes). Values outside [0, 1] (randomized smoothing's
+// noise) are clamped; NaN gives 0.
+func PixelBytes(dst []int64, x []float32) {
+	for i, v := range x {
+		dst[i] = int64(min(max(v*255+0.5, 0), 255)) // truncates toward zero: rounds half up
+		if v != v {
+			dst[i] = 0
+		}
+	}
 }
 
 // toChannelsLast writes images [C, plane] one after another in x as
@@ -157,10 +172,13 @@ func newClassifier(s *Session, sample []int) (*classifier, error) {
 		return nil, fmt.Errorf("runtime: %s: a classifier takes one image input, the model has %d inputs (%s)", s.name, len(s.inputs), infoNames(s.inputs))
 	}
 	in := s.inputs[0]
-	if in.Kind != "tensor" || in.DType != tensor.Float32 {
-		return nil, fmt.Errorf("runtime: %s: input %s: a classifier takes a float32 image tensor", s.name, in)
+	if in.Kind != "tensor" || (in.DType != tensor.Float32 && in.DType != tensor.Uint8) {
+		return nil, fmt.Errorf("runtime: %s: input %s: a classifier takes a float32 image tensor (or uint8 bytes 0–255)", s.name, in)
 	}
-	c := &classifier{s: s, sample: slices.Clone(sample), per: tensor.Numel(sample)}
+	c := &classifier{s: s, sample: slices.Clone(sample), per: tensor.Numel(sample), bytes: in.DType == tensor.Uint8}
+	if c.bytes && s.norm != nil {
+		return nil, fmt.Errorf("runtime: %s: input %s takes bytes 0–255; an input normalization outside the model does not apply to it", s.name, in)
+	}
 	// model is the image shape the model takes: sample, or [H, W, C].
 	model := c.sample
 	if s.nhwc {
@@ -265,6 +283,14 @@ func (c *classifier) logits(ctx context.Context, x []float32, n, batch int) ([]f
 			toChannelsLast(buf, in.F32, ch, h*w)
 			in = tensor.FromFloat32(buf, in.Shape[0], h, w, ch)
 		}
+		if c.bytes {
+			if cap(c.byteBuf) < len(in.F32) {
+				c.byteBuf = make([]int64, len(in.F32))
+			}
+			buf := c.byteBuf[:len(in.F32)]
+			PixelBytes(buf, in.F32)
+			in = &tensor.Tensor{DType: tensor.Uint8, Shape: in.Shape, I64: buf}
+		}
 		res, err := c.s.Run([]*tensor.Tensor{in})
 		if err != nil {
 			return nil, err
@@ -296,7 +322,7 @@ func (c *classifier) checkLabels(labels []int, first int) error {
 // dimension of its first output [N, K]. When the file leaves it symbolic,
 // the model is run once on a zero image to find it.
 func (s *Session) Classes() (int, error) {
-	if len(s.inputs) != 1 || s.inputs[0].DType != tensor.Float32 || len(s.inputs[0].Shape) < 2 {
+	if len(s.inputs) != 1 || (s.inputs[0].DType != tensor.Float32 && s.inputs[0].DType != tensor.Uint8) || len(s.inputs[0].Shape) < 2 {
 		return 0, fmt.Errorf("runtime: %s: not an image classifier: inputs %s", s.name, infoNames(s.inputs))
 	}
 	out := s.outputs[0]

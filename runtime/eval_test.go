@@ -269,3 +269,26 @@ func TestMeasureArtifact(t *testing.T) {
 		t.Errorf("MeasureArtifact(fixed batch 2) latency = %+v, want one entry at batch 2", a.Latency)
 	}
 }
+
+// TestPixelBytes: every byte p survives p/255 → PixelBytes; halves round
+// up; values outside [0, 1] clamp; NaN gives 0.
+func TestPixelBytes(t *testing.T) {
+	x := make([]float32, 256)
+	for p := range x {
+		x[p] = float32(p) / 255
+	}
+	got := make([]int64, 256)
+	runtime.PixelBytes(got, x)
+	for p, v := range got {
+		if v != int64(p) {
+			t.Errorf("byte %d came back as %d", p, v)
+		}
+	}
+	edge := []float32{0.5, 0.5 / 255, 0.49 / 255, -0.3, 1.7, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	want := []int64{128, 1, 0, 0, 255, 0, 255, 0}
+	out := make([]int64, len(edge))
+	runtime.PixelBytes(out, edge)
+	if !slices.Equal(out, want) {
+		t.Errorf("PixelBytes(%v) = %v, want %v", edge, out, want)
+	}
+}

@@ -247,8 +247,8 @@ func checkInputs(m *graph.Model, opts *CheckOptions) ([]*tensor.Tensor, error) {
 		if vi.Type == nil || !vi.Type.IsTensor || !vi.Type.HasShape {
 			return nil, fmt.Errorf("check: %s: input %q declares no shape; give its values with --input FILE.pb", opts.Model, vi.Name)
 		}
-		if vi.Type.Elem != tensor.Float32 {
-			return nil, fmt.Errorf("check: %s: input %q is %s; random inputs are float32 only, give its values with --input FILE.pb", opts.Model, vi.Name, vi.Type.Elem)
+		if vi.Type.Elem != tensor.Float32 && vi.Type.Elem != tensor.Uint8 {
+			return nil, fmt.Errorf("check: %s: input %q is %s; random inputs are float32 or uint8 only, give its values with --input FILE.pb", opts.Model, vi.Name, vi.Type.Elem)
 		}
 		shape := make([]int, len(vi.Type.Shape))
 		for k, d := range vi.Type.Shape {
@@ -260,6 +260,14 @@ func checkInputs(m *graph.Model, opts *CheckOptions) ([]*tensor.Tensor, error) {
 			default:
 				return nil, fmt.Errorf("check: %s: input %q: dimension %d is %s, not fixed; give its values with --input FILE.pb", opts.Model, vi.Name, k, d)
 			}
+		}
+		if vi.Type.Elem == tensor.Uint8 { // image bytes, uniform over 0–255
+			t := &tensor.Tensor{DType: tensor.Uint8, Shape: shape, I64: make([]int64, tensor.Numel(shape))}
+			for k := range t.I64 {
+				t.I64[k] = rng.Int64N(256)
+			}
+			out[i] = t
+			continue
 		}
 		t := tensor.New(shape...)
 		for k := range t.F32 {

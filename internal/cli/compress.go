@@ -467,8 +467,19 @@ func parityOnData(m *graph.Model, sess *runtime.Session, test *dataset.Dataset, 
 		return 0, err
 	}
 	in := prog.Input(0)
-	for i := 0; i < n; i++ {
-		test.Image(in.F32[i*test.Stride():(i+1)*test.Stride()], i)
+	switch in.DType {
+	case tensor.Float32:
+		for i := 0; i < n; i++ {
+			test.Image(in.F32[i*test.Stride():(i+1)*test.Stride()], i)
+		}
+	case tensor.Uint8: // the bytes runtime gives onnxruntime
+		img := make([]float32, test.Stride())
+		for i := 0; i < n; i++ {
+			test.Image(img, i)
+			runtime.PixelBytes(in.I64[i*test.Stride():(i+1)*test.Stride()], img)
+		}
+	default:
+		return 0, fmt.Errorf("compress: the model's input is %s; images are fed as float32 or uint8", in.DType)
 	}
 	if err := prog.Forward(); err != nil {
 		return 0, err

@@ -680,3 +680,73 @@ func TestRecalibrateBNAfterShortFinetune(t *testing.T) {
 		t.Errorf("--recalibrate-bn -1: (%v, exit %d), want a usage error naming the flag", err, code)
 	}
 }
+
+// bytesInput turns m's input into uint8 bytes 0–255 read through
+// Cast → Div 255 (a model exported with its pixel scaling, as for camera
+// frames), and returns the name of the added constant.
+func bytesInput(m *graph.Model) string {
+	g := m.Graph
+	in := g.Inputs[0]
+	for _, n := range g.Nodes {
+		for i, x := range n.Inputs {
+			if x == in.Name {
+				n.Inputs[i] = "pixels01"
+			}
+		}
+	}
+	g.Initializers = append(g.Initializers, &graph.Initializer{Name: "k255", Value: tensor.FromFloat32([]float32{255}, 1)})
+	g.Nodes = append([]*graph.Node{
+		{Name: "to_float", OpType: "Cast", Inputs: []string{"frame"}, Outputs: []string{"pixf"}, Attrs: []*graph.Attribute{{Name: "to", Type: graph.AttrInt, I: int64(tensor.Float32)}}},
+		{Name: "scale", OpType: "Div", Inputs: []string{"pixf", "k255"}, Outputs: []string{"pixels01"}},
+	}, g.Nodes...)
+	in.Name = "frame"
+	in.Type.Elem = tensor.Uint8
+	return "k255"
+}
+
+// TestUint8ImageInput: a model that takes uint8 bytes (the shipped
+// Fashion-MNIST model behind Cast → Div 255) is fed round(255·x) in both
+// runtimes. Fashion-MNIST's pixels are bytes, so everything equals the
+// float model's: verify's clean accuracy on the same images, and
+// compress's run (same accuracies, same pruned weights); the written file
+// still takes uint8, and check runs it on random bytes.
+func TestUint8ImageInput(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m := shippedModel(t, "fmnist_resnet8.onnx")
+	k255 := bytesInput(m)
+	u8 := filepath.Join(dir, "u8.onnx")
+	if err := onnxio.WriteFile(u8, m); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	acc, base, stderr := verifyClean(t, u8, shipped, "fashion-mnist", dir)
+	if acc != base || acc < 0.85 {
+		t.Errorf("verify: %v with bytes, %v for the float model on the same images; want equal, at least 85%%\n%s", acc, base, stderr)
+	}
+	run := func(in, name string) (CompressReport, *graph.Model) {
+		out := filepath.Join(dir, name)
+		rep, w, _ := compressChecked(t, out, 0.7, append([]string{"compress", in, "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)...)
+		return rep, w
+	}
+	repU8, wU8 := run(u8, "c_u8.onnx")
+	repF, wF := run(shipped, "c_f.onnx")
+	if repU8.Check.AccuracyORT != repF.Check.AccuracyORT || repU8.Check.AccuracyGo != repF.Check.AccuracyGo {
+		t.Errorf("compress checks: bytes %+v, float %+v; want the same accuracies", repU8.Check, repF.Check)
+	}
+	if in := wU8.Graph.Inputs[0]; in.Name != "frame" || in.Type.Elem != tensor.Uint8 || len(wU8.Graph.Nodes) != len(m.Graph.Nodes) {
+		t.Errorf("written: input %q %s and %d nodes, want frame uint8 and %d nodes", in.Name, in.Type.Elem, len(wU8.Graph.Nodes), len(m.Graph.Nodes))
+	}
+	float := map[string]*tensor.Tensor{}
+	for _, in := range wF.Graph.Initializers {
+		float[in.Name] = in.Value
+	}
+	for _, in := range wU8.Graph.Initializers {
+		if f := float[in.Name]; in.Name != k255 && (f == nil || !slices.Equal(f.F32, in.Value.F32) || !slices.Equal(f.I64, in.Value.I64)) {
+			t.Errorf("initializer %s differs between the bytes and the float model's compress runs", in.Name)
+		}
+	}
+	if _, stderr, err, code := execute(t, "check", filepath.Join(dir, "c_u8.onnx")); err != nil || code != 0 {
+		t.Errorf("check on random bytes: %v (exit %d)\n%s", err, code, stderr)
+	}
+}

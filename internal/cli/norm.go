@@ -192,9 +192,10 @@ func inputMetadata(n *runtime.Normalization, nhwc bool) map[string]string {
 	return kv
 }
 
-// wrapInput puts (x - mean) / std (n, when not nil) and, for a
-// channels-last model, a Transpose to [N, H, W, C] in front of m's graph,
-// so that the Go engine runs m on [0, 1] pixels [N, C, H, W]; unwrap takes
+// wrapInput puts (x - mean) / std (n, when not nil), for a channels-last
+// model a Transpose to [N, H, W, C], and for a model that takes uint8
+// bytes their conversion round(255·x) in front of m's graph, so that the
+// Go engine runs m on [0, 1] pixels [N, C, H, W]; unwrap takes
 // the nodes and their constants out again and gives the input back its
 // name and shape (call it before writing m). A model whose input looks
 // channels-last while nhwc is false is refused with a hint.
@@ -211,10 +212,14 @@ func wrapInput(m *graph.Model, n *runtime.Normalization, nhwc bool) (unwrap func
 	if !nhwc && len(shape) == 4 && shape[3].HasValue && shape[3].Value <= 4 && shape[1].HasValue && shape[1].Value > 4 {
 		return nil, fmt.Errorf("input %q is %v: images with the channels last; pass --input-layout nhwc", vi.Name, shape)
 	}
-	if n == nil && !nhwc {
+	bytes := vi.Type != nil && vi.Type.Elem == tensor.Uint8
+	if bytes && n != nil {
+		return nil, fmt.Errorf("input %q takes uint8 bytes 0–255: an input normalization (--input-mean/--input-std, or the model's metadata) does not apply to it", vi.Name)
+	}
+	if n == nil && !nhwc && !bytes {
 		return func() {}, nil
 	}
-	if len(shape) != 4 {
+	if len(shape) != 4 && (n != nil || nhwc) {
 		return nil, fmt.Errorf("input %q: --input-mean/--input-std and --input-layout need images [N, C, H, W] or [N, H, W, C]", vi.Name)
 	}
 	// pixels: the NCHW shape the engine is fed.
@@ -256,7 +261,10 @@ func wrapInput(m *graph.Model, n *runtime.Normalization, nhwc bool) (unwrap func
 	}
 	cur := fresh("csam_pixels")
 	vi.Name = cur
-	vi.Type = &graph.Type{IsTensor: true, Elem: origType.Elem, HasShape: true, Shape: pixels}
+	vi.Type = &graph.Type{IsTensor: true, Elem: origType.Elem, HasShape: len(pixels) > 0, Shape: pixels}
+	if bytes {
+		vi.Type.Elem = tensor.Float32
+	}
 	// step adds a node reading cur; the last one writes the original input.
 	step := func(op string, last bool, extra []string, at []*graph.Attribute) {
 		out := orig
@@ -266,16 +274,33 @@ func wrapInput(m *graph.Model, n *runtime.Normalization, nhwc bool) (unwrap func
 		nodes = append(nodes, &graph.Node{Name: fresh("csam_input_" + strings.ToLower(op)), OpType: op, Inputs: append([]string{cur}, extra...), Outputs: []string{out}, Attrs: at})
 		cur = out
 	}
+	type op struct {
+		name  string
+		extra []string
+		attrs []*graph.Attribute
+	}
+	var ops []op
 	if n != nil {
 		inits = []*graph.Initializer{
 			{Name: fresh("csam_input_mean"), Value: tensor.FromFloat32(slices.Clone(n.Mean), 1, len(n.Mean), 1, 1)},
 			{Name: fresh("csam_input_std"), Value: tensor.FromFloat32(slices.Clone(n.Std), 1, len(n.Std), 1, 1)},
 		}
-		step("Sub", false, []string{inits[0].Name}, attrs)
-		step("Div", !nhwc, []string{inits[1].Name}, attrs)
+		ops = append(ops, op{"Sub", []string{inits[0].Name}, attrs}, op{"Div", []string{inits[1].Name}, attrs})
 	}
 	if nhwc {
-		step("Transpose", true, nil, []*graph.Attribute{{Name: "perm", Type: graph.AttrInts, Ints: []int64{0, 2, 3, 1}}})
+		ops = append(ops, op{"Transpose", nil, []*graph.Attribute{{Name: "perm", Type: graph.AttrInts, Ints: []int64{0, 2, 3, 1}}}})
+	}
+	if bytes {
+		// round(255·x) as uint8, as runtime feeds onnxruntime: x·255 + 0.5
+		// cast to uint8 (the cast truncates).
+		scale := &graph.Initializer{Name: fresh("csam_input_255"), Value: tensor.FromFloat32([]float32{255}, 1)}
+		half := &graph.Initializer{Name: fresh("csam_input_half"), Value: tensor.FromFloat32([]float32{0.5}, 1)}
+		inits = append(inits, scale, half)
+		ops = append(ops, op{"Mul", []string{scale.Name}, attrs}, op{"Add", []string{half.Name}, attrs},
+			op{"Cast", nil, []*graph.Attribute{{Name: "to", Type: graph.AttrInt, I: int64(tensor.Uint8)}}})
+	}
+	for i, o := range ops {
+		step(o.name, i == len(ops)-1, o.extra, o.attrs)
 	}
 	g.Nodes = slices.Concat(nodes, g.Nodes)
 	g.Initializers = append(g.Initializers, inits...)
