@@ -233,3 +233,43 @@ func TestMoreOutputsThanClasses(t *testing.T) {
 		})
 	}
 }
+
+// TestFloat16InputRefused: a model whose image input is float16 is
+// refused up front by compress, train --init and verify (model or
+// baseline), naming the file, the input and its type, and what to do; no
+// output folder is left behind.
+func TestFloat16InputRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := shippedModel(t, "fmnist_resnet8.onnx")
+	m.Graph.Inputs[0].Type.Elem = tensor.Float16
+	half := filepath.Join(dir, "half.onnx")
+	if err := onnxio.WriteFile(half, m); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	for _, c := range []struct {
+		name string
+		args []string
+		out  string
+	}{
+		{"compress", []string{"compress", half, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "x.onnx")}, "c"},
+		{"train --init", []string{"train", "--init", half, "--data", "fashion-mnist", "-o", filepath.Join(dir, "t", "x.onnx")}, "t"},
+		{"verify", []string{"verify", half, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v")}, "v"},
+		{"verify --baseline", []string{"verify", shipped, "--baseline", half, "--data", "fashion-mnist", "-o", filepath.Join(dir, "b")}, "b"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err, code := execute(t, c.args...)
+			if err == nil || code != 1 {
+				t.Fatalf("got (%v, exit %d), want exit 1", err, code)
+			}
+			for _, w := range []string{half, `input "input" is float16`, "export the model with a float32 input"} {
+				if !strings.Contains(OneLine(err), w) {
+					t.Errorf("message %q does not contain %q", OneLine(err), w)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, c.out)); !os.IsNotExist(err) {
+				t.Errorf("%s left %s behind", c.name, filepath.Join(dir, c.out))
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/onnxio"
+	"github.com/csam-onnx/csam-onnx/tensor"
 )
 
 // loadModel reads the model at path, inlines its model-local functions
@@ -67,6 +68,9 @@ func graphInputs(g *graph.Graph) []*graph.ValueInfo {
 func oneInput(g *graph.Graph) error {
 	ins := graphInputs(g)
 	if len(ins) == 1 {
+		if t := ins[0].Type; t != nil && t.IsTensor && t.Elem != tensor.Float32 && t.Elem != tensor.Uint8 {
+			return fmt.Errorf("input %q is %s; csam-onnx feeds images as float32 (or as uint8 bytes 0–255): export the model with a float32 input (a cast to %s inside it can stay)", ins[0].Name, t.Elem, t.Elem)
+		}
 		return nil
 	}
 	if len(ins) == 0 {
