@@ -417,3 +417,60 @@ func TestRemoveIdentityORT(t *testing.T) {
 		t.Errorf("outputs differ by %.3g after RemoveIdentity, want bit-identical", worst)
 	}
 }
+
+// TestSetEvalModeORT: the training-mode exports (BatchNormalization with
+// training_mode = 1, Dropout with a true training_mode input) list every
+// such node; SetEvalMode turns them all into their eval forms, drops the
+// statistics outputs and the Constant feeding Dropout, and the result
+// computes in onnxruntime what the eval-mode export of the same module
+// (its BatchNormalization kept) computes with the training export's
+// running statistics (the export's traced forward pass moved them, so
+// they differ from the eval export's).
+func TestSetEvalModeORT(t *testing.T) {
+	initORT(t)
+	root := testenv.SharedDir(t, "fixtures", "torch-1.13")
+	for _, name := range []string{"small_cnn_32", "tiny_opmix_32"} {
+		t.Run(name, func(t *testing.T) {
+			m, err := onnxio.ReadFile(filepath.Join(root, name+"_op14_train", "model.onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ops := countOps(m)
+			nodes := graph.TrainingModeNodes(m)
+			if len(nodes) != ops["BatchNormalization"]+ops["Dropout"] || len(nodes) == 0 {
+				t.Fatalf("TrainingModeNodes lists %d nodes, the export has %d BatchNormalization and %d Dropout", len(nodes), ops["BatchNormalization"], ops["Dropout"])
+			}
+			n, err := graph.SetEvalMode(m)
+			if err != nil || n != len(nodes) {
+				t.Fatalf("SetEvalMode = %d, %v; want %d", n, err, len(nodes))
+			}
+			if left := graph.TrainingModeNodes(m); len(left) != 0 {
+				t.Errorf("after SetEvalMode, %d training-mode nodes left", len(left))
+			}
+			if after := countOps(m); after["Constant"] != ops["Constant"]-ops["Dropout"] {
+				t.Errorf("Constant nodes %d → %d, want the %d feeding Dropout gone", ops["Constant"], after["Constant"], ops["Dropout"])
+			}
+			if err := graph.Validate(m); err != nil {
+				t.Fatal(err)
+			}
+			eval, err := onnxio.ReadFile(filepath.Join(root, name+"_op14_evalbn", "model.onnx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, in := range eval.Graph.Initializers {
+				if tr := m.Graph.Initializer(in.Name); tr != nil {
+					eval.Graph.Initializers[i] = tr
+				}
+			}
+			x, err := onnxio.ReadTensorFile(filepath.Join(root, name+"_op14_evalbn", "test_data_set_0", "input_0.pb"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := runORT(t, eval, x)
+			got := runORT(t, m, x)
+			if worst, bad := maxExcess(got, want, 1e-5, 1e-4); bad >= 0 {
+				t.Errorf("output[%d] = %v, the eval-mode export's %v (worst excess %.3g)", bad, got.F32[bad], want.F32[bad], worst)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,5 +272,83 @@ func TestFloat16InputRefused(t *testing.T) {
 				t.Errorf("%s left %s behind", c.name, filepath.Join(dir, c.out))
 			}
 		})
+	}
+}
+
+// TestTrainingModeExport: a model exported in training mode (the shipped
+// model with every BatchNormalization at training_mode = 1) is refused by
+// compress, train --init and verify, naming the nodes and the fix, and
+// leaving nothing behind; compress --eval-mode runs it and writes it in
+// eval mode, with the accuracy of the shipped model's own run. check
+// refuses the PyTorch training-mode fixture, whose Dropout draws at random.
+func TestTrainingModeExport(t *testing.T) {
+	fashionMNIST(t)
+	dir := t.TempDir()
+	m := shippedModel(t, "fmnist_resnet8.onnx")
+	bns := 0
+	for _, n := range m.Graph.Nodes {
+		if n.OpType == "BatchNormalization" {
+			n.Attrs = append(n.Attrs, &graph.Attribute{Name: "training_mode", Type: graph.AttrInt, I: 1})
+			bns++
+		}
+	}
+	trained := filepath.Join(dir, "train_mode.onnx")
+	if err := onnxio.WriteFile(trained, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		out  string
+		fix  string
+	}{
+		{"compress", []string{"compress", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "x.onnx")}, "c", "--eval-mode"},
+		{"train --init", []string{"train", "--init", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "t", "x.onnx")}, "t", "--eval-mode"},
+		{"verify", []string{"verify", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v")}, "v", "compress --eval-mode"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err, code := execute(t, c.args...)
+			if err == nil || code != 1 {
+				t.Fatalf("got (%v, exit %d), want exit 1", err, code)
+			}
+			for _, w := range []string{trained, fmt.Sprintf("%d BatchNormalization with training_mode = 1", bns), "Export it in eval mode", c.fix} {
+				if !strings.Contains(OneLine(err), w) {
+					t.Errorf("message %q does not contain %q", OneLine(err), w)
+				}
+			}
+			if _, err := os.Stat(filepath.Join(dir, c.out)); !os.IsNotExist(err) {
+				t.Errorf("%s left %s behind", c.name, filepath.Join(dir, c.out))
+			}
+		})
+	}
+	out := filepath.Join(dir, "e.onnx")
+	args := append([]string{"compress", trained, "--eval-mode", "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)
+	_, stderr, err, _ := execute(t, args...)
+	if err != nil {
+		t.Fatalf("compress --eval-mode: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("%d nodes run and are written in eval mode", bns)) {
+		t.Errorf("compress --eval-mode did not say what it changed:\n%s", stderr)
+	}
+	w, err := onnxio.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := graph.TrainingModeNodes(w); len(left) != 0 {
+		t.Errorf("the written file has %d training-mode nodes", len(left))
+	}
+	var got, want CompressReport
+	readJSONFile(t, out+".json", &got)
+	ref := filepath.Join(dir, "ref.onnx")
+	if _, stderr, err, _ := execute(t, append([]string{"compress", filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"), "--data", "fashion-mnist", "--sparsity", "0.5", "-o", ref}, quickCompress...)...); err != nil {
+		t.Fatalf("compress the shipped model: %v\n%s", err, stderr)
+	}
+	readJSONFile(t, ref+".json", &want)
+	if got.Check.AccuracyORT != want.Check.AccuracyORT || got.Check.AccuracyORT != got.Check.AccuracyGo {
+		t.Errorf("compress --eval-mode: check %+v; the shipped model's run: %+v; want the same accuracy in both runtimes and runs", got.Check, want.Check)
+	}
+	fixture := filepath.Join(testenv.SharedDir(t, "fixtures", "torch-1.13", "small_cnn_32_op14_train"), "model.onnx")
+	if _, _, err, code := execute(t, "check", fixture); code != 1 || err == nil || !strings.Contains(OneLine(err), `Dropout "/drop/Dropout" drops at random`) {
+		t.Errorf("check on a training-mode export: %v (exit %d), want exit 1 naming the Dropout", err, code)
 	}
 }

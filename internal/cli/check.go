@@ -127,6 +127,14 @@ func checkRun(ctx context.Context, opts *CheckOptions) error {
 	if err != nil {
 		return err
 	}
+	// Dropout in training mode draws its own random mask in each runtime:
+	// nothing to compare. (BatchNormalization in training mode is
+	// deterministic and is compared.)
+	for _, n := range graph.TrainingModeNodes(m) {
+		if n.OpType == "Dropout" {
+			return fmt.Errorf("check: %s was exported in training mode: Dropout %q drops at random (its training_mode input is true), so each runtime draws its own outputs and there is nothing to compare; export it in eval mode (model.eval() before torch.onnx.export), or let compress --eval-mode write an eval-mode copy", opts.Model, n.Name)
+		}
+	}
 	inputs, err := checkInputs(m, opts)
 	if err != nil {
 		return err

@@ -46,9 +46,10 @@ type CompressOptions struct {
 	CheckpointEvery int
 	Resume          bool
 
-	Learn csam.Config
-	Args  []string
-	Norm  inputNormFlags
+	Learn    csam.Config
+	Args     []string
+	Norm     inputNormFlags
+	EvalMode bool
 }
 
 // NewCmdCompress returns the compress command.
@@ -152,6 +153,7 @@ run.`,
 	f.BoolVar(&l.JointWeights, "joint-weights", false, "C-SAM: also train the weights during the mask search (SGD at --finetune-lr with the gradient at the perturbed mask)")
 	f.Float64Var(&l.SearchLR, "search-lr", l.SearchLR, "mask-search learning rate")
 	f.IntVar(&l.FinetuneEpochs, "finetune-epochs", l.FinetuneEpochs, "fine-tuning epochs (mask frozen)")
+	f.BoolVar(&opts.EvalMode, "eval-mode", false, "run and write a model exported in training mode (BatchNormalization on batch statistics, Dropout at random) in eval mode")
 	f.IntVar(&l.RecalibrateBN, "recalibrate-bn", 0, "after fine-tuning, re-estimate the BatchNormalization running statistics as the average over N training batches (0: off; helps most after a short fine-tune)")
 	f.Float64Var(&l.FinetuneLR, "finetune-lr", l.FinetuneLR, "fine-tuning learning rate")
 	f.Float64Var(&l.WeightDecay, "weight-decay", l.WeightDecay, "fine-tuning weight decay")
@@ -236,6 +238,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	m, err := loadModel(opts.Model)
 	if err != nil {
+		return err
+	}
+	if err := evalMode(m, opts.Model, opts.EvalMode, opts.IO.ErrOut, "compress", ", or pass --eval-mode to run it and write it in eval mode"); err != nil {
 		return err
 	}
 	paramsBefore := csam.CountParams(m)

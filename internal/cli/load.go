@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -81,4 +82,47 @@ func oneInput(g *graph.Graph) error {
 		names[i] = strconv.Quote(vi.Name)
 	}
 	return fmt.Errorf("the model has %d inputs (%s); csam-onnx takes image classifiers whose one input is the images: export the model with the other inputs fixed (as constants or initializers)", len(ins), strings.Join(names, ", "))
+}
+
+// evalMode refuses a model exported in training mode (graph.TrainingModeNodes:
+// BatchNormalization on batch statistics, Dropout at random), whose outputs
+// depend on the batch and on chance, naming the nodes; with fix (compress's
+// and train's --eval-mode) it puts them in eval mode instead and says so on
+// errOut. cmd prefixes the note; flag says how to ask for the fix (empty
+// where there is none).
+func evalMode(m *graph.Model, path string, fix bool, errOut io.Writer, cmd, flag string) error {
+	nodes := graph.TrainingModeNodes(m)
+	if len(nodes) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, k := range []struct{ op, what string }{
+		{"BatchNormalization", "with training_mode = 1 (normalizing with each batch's own statistics)"},
+		{"Dropout", "whose training_mode input is true (dropping at random)"},
+	} {
+		var names []string
+		for _, n := range nodes {
+			if n.OpType == k.op {
+				names = append(names, strconv.Quote(n.Name))
+			}
+		}
+		if len(names) == 0 {
+			continue
+		}
+		shown := strings.Join(names[:min(3, len(names))], ", ")
+		if len(names) > 3 {
+			shown += fmt.Sprintf(" and %d more", len(names)-3)
+		}
+		parts = append(parts, fmt.Sprintf("%d %s %s: %s", len(names), k.op, k.what, shown))
+	}
+	list := strings.Join(parts, "; ")
+	if !fix {
+		return fmt.Errorf("%s was exported in training mode: %s; its outputs depend on the batch and on chance. Export it in eval mode (model.eval() before torch.onnx.export, whose default is training=TrainingMode.EVAL)%s", path, list, flag)
+	}
+	n, err := graph.SetEvalMode(m)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	fmt.Fprintf(errOut, "%s: note: %s was exported in training mode; %d nodes run and are written in eval mode (--eval-mode): %s\n", cmd, path, n, list)
+	return nil
 }

@@ -32,6 +32,7 @@ type TrainOptions struct {
 	Width     float64
 	InputSize int
 	Init      string
+	EvalMode  bool
 	Data      string
 	Output    string
 
@@ -126,6 +127,7 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 	f.Float64Var(&opts.Width, "width", 1, "width multiplier of every channel count")
 	f.IntVar(&opts.InputSize, "input-size", 0, "input height and width (default: the data's)")
 	f.StringVar(&opts.Init, "init", "", "ONNX model to continue training instead of --arch")
+	f.BoolVar(&opts.EvalMode, "eval-mode", false, "--init: train and write a model exported in training mode (BatchNormalization on batch statistics, Dropout at random) in eval mode")
 	f.StringVar(&opts.Data, "data", "", "data set spec: fashion-mnist, mnist, cifar10:DIR, flowers102:TARBALL[@SIZE], folder:DIR")
 	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
 	opts.Norm.register(f)
@@ -186,6 +188,9 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	unwrapNorm := func() {}
 	if opts.Init != "" {
 		if m, err = loadModel(opts.Init); err != nil {
+			return err
+		}
+		if err := evalMode(m, opts.Init, opts.EvalMode, opts.IO.ErrOut, "train", ", or pass --eval-mode to train it and write it in eval mode"); err != nil {
 			return err
 		}
 		if norm, err = opts.Norm.resolve(m, opts.Init); err != nil {

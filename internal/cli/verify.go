@@ -255,6 +255,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 	if err := oneInput(mm.Graph); err != nil {
 		return fmt.Errorf("%s: %w", o.Model, err)
 	}
+	if err := evalMode(mm, o.Model, false, nil, "verify", "; compress --eval-mode writes its pruned file in eval mode"); err != nil {
+		return err
+	}
 	mconv, err := o.Norm.conv(mm, o.Model)
 	if err != nil {
 		return err
@@ -268,6 +271,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 		}
 		if err := oneInput(bm.Graph); err != nil {
 			return fmt.Errorf("--baseline %s: %w", o.Baseline, err)
+		}
+		if err := evalMode(bm, o.Baseline, false, nil, "verify", "; compress --eval-mode writes its pruned file in eval mode"); err != nil {
+			return fmt.Errorf("--baseline %w", err)
 		}
 		if err := sameTask(o.Model, o.Baseline); err != nil {
 			return err
