@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -321,6 +322,17 @@ func TestTrainingModeExport(t *testing.T) {
 			}
 		})
 	}
+	stdout, _, err, _ := execute(t, "inspect", trained, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ir InspectReport
+	if err := json.Unmarshal([]byte(stdout), &ir); err != nil {
+		t.Fatal(err)
+	}
+	if len(ir.TrainingMode) != bns || !strings.HasPrefix(ir.TrainingMode[0], "BatchNormalization ") {
+		t.Errorf("inspect lists training-mode nodes %v, want the %d BatchNormalization", ir.TrainingMode, bns)
+	}
 	out := filepath.Join(dir, "e.onnx")
 	args := append([]string{"compress", trained, "--eval-mode", "--data", "fashion-mnist", "--sparsity", "0.5", "-o", out}, quickCompress...)
 	_, stderr, err, _ := execute(t, args...)
@@ -336,6 +348,9 @@ func TestTrainingModeExport(t *testing.T) {
 	}
 	if left := graph.TrainingModeNodes(w); len(left) != 0 {
 		t.Errorf("the written file has %d training-mode nodes", len(left))
+	}
+	if stdout, _, err, _ := execute(t, "inspect", out); err != nil || strings.Contains(stdout, "training mode") {
+		t.Errorf("inspect of the written file: %v\n%s", err, stdout)
 	}
 	var got, want CompressReport
 	readJSONFile(t, out+".json", &got)

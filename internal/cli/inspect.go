@@ -83,6 +83,9 @@ type InspectReport struct {
 	// export_modules_as_functions) that loading replaced by their bodies;
 	// the other figures describe the inlined graph.
 	InlinedCalls int `json:"inlined_function_calls"`
+	// TrainingMode names the nodes that run as in training
+	// (graph.TrainingModeNodes: an export in training mode).
+	TrainingMode []string `json:"training_mode_nodes,omitempty"`
 	// Metadata is the model's metadata_props in file order: what made it
 	// (csam-onnx records arch, seed, data, command, method, sparsity).
 	Metadata []MetadataEntry `json:"metadata"`
@@ -165,6 +168,9 @@ func Inspect(m *graph.Model, batch int) (*InspectReport, error) {
 	}
 	for _, p := range m.Metadata {
 		r.Metadata = append(r.Metadata, MetadataEntry{Key: p.Key, Value: p.Value})
+	}
+	for _, n := range graph.TrainingModeNodes(m) {
+		r.TrainingMode = append(r.TrainingMode, n.OpType+" "+strconv.Quote(n.Name))
 	}
 	for _, o := range m.OpsetImports {
 		d := o.Domain
@@ -438,6 +444,9 @@ func writeInspectText(w io.Writer, r *InspectReport) error {
 	fmt.Fprintf(tw, "weight sparsity\t%.2f%%\n", 100*r.WeightSparsity)
 	if r.InlinedCalls > 0 {
 		fmt.Fprintf(tw, "local functions\t%d calls inlined on load\n", r.InlinedCalls)
+	}
+	if len(r.TrainingMode) > 0 {
+		fmt.Fprintf(tw, "training mode\t%d nodes run as in training (exported in training mode; compress --eval-mode): %s\n", len(r.TrainingMode), strings.Join(r.TrainingMode, ", "))
 	}
 	for _, e := range r.Metadata {
 		fmt.Fprintf(tw, "metadata\t%s = %s\n", e.Key, e.Value)
