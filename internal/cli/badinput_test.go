@@ -367,3 +367,36 @@ func TestTrainingModeExport(t *testing.T) {
 		t.Errorf("check on a training-mode export: %v (exit %d), want exit 1 naming the Dropout", err, code)
 	}
 }
+
+// TestLabelsOutputRefused: a model whose first output is the class label
+// (an ArgMax after the logits, which stay a second output) is refused by
+// compress, train --init and verify, naming the ArgMax and the float32
+// output that may be the scores.
+func TestLabelsOutputRefused(t *testing.T) {
+	dir := t.TempDir()
+	m := shippedModel(t, "fmnist_resnet8.onnx")
+	g := m.Graph
+	logits := g.Outputs[0]
+	g.Nodes = append(g.Nodes, &graph.Node{Name: "pick", OpType: "ArgMax", Inputs: []string{logits.Name}, Outputs: []string{"label"},
+		Attrs: []*graph.Attribute{{Name: "axis", Type: graph.AttrInt, I: 1}, {Name: "keepdims", Type: graph.AttrInt, I: 0}}})
+	g.Outputs = []*graph.ValueInfo{{Name: "label", Type: &graph.Type{IsTensor: true, Elem: tensor.Int64, HasShape: true, Shape: []graph.Dim{{Param: "N", HasParam: true}}}}, logits}
+	labels := filepath.Join(dir, "labels.onnx")
+	if err := onnxio.WriteFile(labels, m); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"compress", labels, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c.onnx")},
+		{"train", "--init", labels, "--data", "fashion-mnist", "-o", filepath.Join(dir, "t.onnx")},
+		{"verify", labels, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v")},
+	} {
+		_, _, err, code := execute(t, args...)
+		if err == nil || code != 1 {
+			t.Fatalf("%s: got (%v, exit %d), want exit 1", args[0], err, code)
+		}
+		for _, w := range []string{labels, `first output "label" is int64, made by ArgMax "pick"`, `output "` + logits.Name + `" is float32 and may be the scores`} {
+			if !strings.Contains(OneLine(err), w) {
+				t.Errorf("%s: message %q does not contain %q", args[0], OneLine(err), w)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,15 +65,16 @@ func graphInputs(g *graph.Graph) []*graph.ValueInfo {
 	return out
 }
 
-// oneInput refuses a model that does not take exactly one input (the
-// images): the data sets feed one tensor.
-func oneInput(g *graph.Graph) error {
+// classifierIO refuses a model that does not take exactly one input (the
+// images: the data sets feed one tensor) of float32 or uint8, or whose
+// first output is not float32 (the scores or probabilities).
+func classifierIO(g *graph.Graph) error {
 	ins := graphInputs(g)
 	if len(ins) == 1 {
 		if t := ins[0].Type; t != nil && t.IsTensor && t.Elem != tensor.Float32 && t.Elem != tensor.Uint8 {
 			return fmt.Errorf("input %q is %s; csam-onnx feeds images as float32 (or as uint8 bytes 0–255): export the model with a float32 input (a cast to %s inside it can stay)", ins[0].Name, t.Elem, t.Elem)
 		}
-		return nil
+		return scoresFirst(g)
 	}
 	if len(ins) == 0 {
 		return fmt.Errorf("the model has no input; csam-onnx takes image classifiers whose one input is the images")
@@ -125,4 +127,31 @@ func evalMode(m *graph.Model, path string, fix bool, errOut io.Writer, cmd, flag
 	}
 	fmt.Fprintf(errOut, "%s: note: %s was exported in training mode; %d nodes run and are written in eval mode (--eval-mode): %s\n", cmd, path, n, list)
 	return nil
+}
+
+// scoresFirst refuses a model whose first output is not float32: class
+// labels (an ArgMax at the end, say) cannot be trained on or certified.
+// It names a later float32 output that could be the scores.
+func scoresFirst(g *graph.Graph) error {
+	if len(g.Outputs) == 0 {
+		return fmt.Errorf("the model has no output")
+	}
+	out := g.Outputs[0]
+	if out.Type == nil || !out.Type.IsTensor || out.Type.Elem == tensor.Float32 || out.Type.Elem == tensor.Undefined {
+		return nil
+	}
+	what := ""
+	for _, n := range g.Nodes {
+		if slices.Contains(n.Outputs, out.Name) {
+			what = fmt.Sprintf(", made by %s %q", n.OpType, n.Name)
+		}
+	}
+	hint := "export the model with its scores (logits or probabilities) as the first output"
+	for _, o := range g.Outputs[1:] {
+		if o.Type != nil && o.Type.IsTensor && o.Type.Elem == tensor.Float32 {
+			hint = fmt.Sprintf("output %q is float32 and may be the scores: export the model with it first", o.Name)
+			break
+		}
+	}
+	return fmt.Errorf("the first output %q is %s%s, not the class scores csam-onnx trains on and certifies; %s", out.Name, out.Type.Elem, what, hint)
 }

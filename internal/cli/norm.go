@@ -201,7 +201,7 @@ func inputMetadata(n *runtime.Normalization, nhwc bool) map[string]string {
 // channels-last while nhwc is false is refused with a hint.
 func wrapInput(m *graph.Model, n *runtime.Normalization, nhwc bool) (unwrap func(), err error) {
 	g := m.Graph
-	if err := oneInput(g); err != nil {
+	if err := classifierIO(g); err != nil {
 		return nil, err
 	}
 	vi := graphInputs(g)[0]

@@ -252,7 +252,7 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := oneInput(mm.Graph); err != nil {
+	if err := classifierIO(mm.Graph); err != nil {
 		return fmt.Errorf("%s: %w", o.Model, err)
 	}
 	if err := evalMode(mm, o.Model, false, nil, "verify", "; compress --eval-mode writes its pruned file in eval mode"); err != nil {
@@ -269,7 +269,7 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 		if err != nil {
 			return err
 		}
-		if err := oneInput(bm.Graph); err != nil {
+		if err := classifierIO(bm.Graph); err != nil {
 			return fmt.Errorf("--baseline %s: %w", o.Baseline, err)
 		}
 		if err := evalMode(bm, o.Baseline, false, nil, "verify", "; compress --eval-mode writes its pruned file in eval mode"); err != nil {
