@@ -25,8 +25,10 @@ import (
 const smoothBlock = 256
 
 // expm1PolyBelow is the |v| below which expm1 takes the Taylor series:
-// there e^v − 1 would lose up to 2 of float32's 24 bits to cancellation,
-// and the series' first omitted term, v⁹/9!, is below 2e-8 relative.
+// from there down, e^v − 1 loses more of float32's 24 bits to
+// cancellation the closer v is to 0 (all of them below 2^−24; about 2 at
+// |v| = 0.5), while the series' first omitted term, v⁹/9!, stays below
+// 2e-8 relative.
 const expm1PolyBelow = 0.5
 
 // expm1Series is e^v − 1 for |v| < expm1PolyBelow: v·q(v), q the Taylor
