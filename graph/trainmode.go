@@ -70,12 +70,15 @@ func SetEvalMode(m *Model) (int, error) {
 		}
 		n.Outputs = n.Outputs[:1]
 	}
-	producers := g.Producers()
+	var flags []string
 	for _, n := range drops {
-		flag := n.Inputs[2]
+		flags = append(flags, n.Inputs[2])
 		n.Inputs = n.Inputs[:2]
-		// The Constant that made the flag goes when nothing else reads it.
-		if p := producers[flag]; p != nil && p.OpType == "Constant" && !g.IsGraphOutput(flag) && len(g.Consumers()[flag]) == 0 {
+	}
+	// The Constants that made the flags go when nothing else reads them.
+	producers, consumers := g.Producers(), g.Consumers()
+	for _, flag := range flags {
+		if p := producers[flag]; p != nil && p.OpType == "Constant" && !g.IsGraphOutput(flag) && len(consumers[flag]) == 0 {
 			g.Nodes = slices.DeleteFunc(g.Nodes, func(x *Node) bool { return x == p })
 		}
 	}

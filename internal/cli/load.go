@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -141,10 +140,8 @@ func scoresFirst(g *graph.Graph) error {
 		return nil
 	}
 	what := ""
-	for _, n := range g.Nodes {
-		if slices.Contains(n.Outputs, out.Name) {
-			what = fmt.Sprintf(", made by %s %q", n.OpType, n.Name)
-		}
+	if n := g.Producers()[out.Name]; n != nil {
+		what = fmt.Sprintf(", made by %s %q", n.OpType, n.Name)
 	}
 	hint := "export the model with its scores (logits or probabilities) as the first output"
 	for _, o := range g.Outputs[1:] {

@@ -454,12 +454,7 @@ func outputIsSoftmax(m *graph.Model) bool {
 	if len(m.Graph.Outputs) == 0 {
 		return false
 	}
-	producer := map[string]*graph.Node{}
-	for _, n := range m.Graph.Nodes {
-		for _, o := range n.Outputs {
-			producer[o] = n
-		}
-	}
+	producer := m.Graph.Producers()
 	v := m.Graph.Outputs[0].Name
 	for range len(m.Graph.Nodes) {
 		n := producer[v]
