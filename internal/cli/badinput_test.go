@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -305,7 +306,7 @@ func TestTrainingModeExport(t *testing.T) {
 	}{
 		{"compress", []string{"compress", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "x.onnx")}, "c", "--eval-mode"},
 		{"train --init", []string{"train", "--init", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "t", "x.onnx")}, "t", "--eval-mode"},
-		{"verify", []string{"verify", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v")}, "v", "compress --eval-mode"},
+		{"verify", []string{"verify", trained, "--data", "fashion-mnist", "-o", filepath.Join(dir, "v")}, "v", "csam-onnx train --init " + trained + " --eval-mode --epochs 0 --data fashion-mnist -o " + filepath.Join(dir, "train_mode.eval.onnx")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, _, err, code := execute(t, c.args...)
@@ -361,6 +362,41 @@ func TestTrainingModeExport(t *testing.T) {
 	readJSONFile(t, ref+".json", &want)
 	if got.Check.AccuracyORT != want.Check.AccuracyORT || got.Check.AccuracyORT != got.Check.AccuracyGo {
 		t.Errorf("compress --eval-mode: check %+v; the shipped model's run: %+v; want the same accuracy in both runtimes and runs", got.Check, want.Check)
+	}
+	// The eval-mode copy verify's message names (train --init --eval-mode
+	// --epochs 0) keeps every weight and measures what the shipped model
+	// measures, in both runtimes.
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	var copyRep, shippedRep TrainReport
+	for _, c := range []struct {
+		in, out string
+		rep     *TrainReport
+		extra   []string
+	}{{trained, filepath.Join(dir, "copy.onnx"), &copyRep, []string{"--eval-mode"}}, {shipped, filepath.Join(dir, "same.onnx"), &shippedRep, nil}} {
+		args := append([]string{"train", "--init", c.in, "--epochs", "0", "--data", "fashion-mnist", "-o", c.out}, c.extra...)
+		if _, stderr, err, _ := execute(t, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr)
+		}
+		readJSONFile(t, c.out+".json", c.rep)
+		w, err := onnxio.ReadFile(c.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left := graph.TrainingModeNodes(w); len(left) != 0 {
+			t.Errorf("%s has %d training-mode nodes", c.out, len(left))
+		}
+		ref := shippedModel(t, "fmnist_resnet8.onnx")
+		if len(w.Graph.Initializers) != len(ref.Graph.Initializers) {
+			t.Errorf("%s has %d initializers, the shipped model %d", c.out, len(w.Graph.Initializers), len(ref.Graph.Initializers))
+		}
+		for _, in := range ref.Graph.Initializers {
+			if got := w.Graph.Initializer(in.Name); got == nil || !slices.Equal(got.Value.F32, in.Value.F32) {
+				t.Errorf("train --epochs 0 changed initializer %s", in.Name)
+			}
+		}
+	}
+	if copyRep.TestORT != shippedRep.TestORT || copyRep.TestGo != shippedRep.TestGo || len(copyRep.Epochs) != 0 || copyRep.TestORT.Accuracy() < 0.9 {
+		t.Errorf("eval-mode copy measured %+v / %+v (epochs %v); the shipped model %+v / %+v", copyRep.TestORT, copyRep.TestGo, copyRep.Epochs, shippedRep.TestORT, shippedRep.TestGo)
 	}
 	fixture := filepath.Join(testenv.SharedDir(t, "fixtures", "torch-1.13", "small_cnn_32_op14_train"), "model.onnx")
 	if _, _, err, code := execute(t, "check", fixture); code != 1 || err == nil || !strings.Contains(OneLine(err), `Dropout "/drop/Dropout" drops at random`) {

@@ -132,7 +132,7 @@ func checkRun(ctx context.Context, opts *CheckOptions) error {
 	// deterministic and is compared.)
 	for _, n := range graph.TrainingModeNodes(m) {
 		if n.OpType == "Dropout" {
-			return fmt.Errorf("check: %s was exported in training mode: Dropout %q drops at random (its training_mode input is true), so each runtime draws its own outputs and there is nothing to compare; export it in eval mode (model.eval() before torch.onnx.export), or let compress --eval-mode write an eval-mode copy", opts.Model, n.Name)
+			return fmt.Errorf("check: %s was exported in training mode: Dropout %q drops at random (its training_mode input is true), so each runtime draws its own outputs and there is nothing to compare; export it in eval mode (model.eval() before torch.onnx.export), or write an eval-mode copy with the same weights ('csam-onnx train --init %s --eval-mode --epochs 0 --data SPEC -o COPY.onnx', for a classifier)", opts.Model, n.Name, opts.Model)
 		}
 	}
 	inputs, err := checkInputs(m, opts)

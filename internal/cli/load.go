@@ -85,6 +85,17 @@ func classifierIO(g *graph.Graph) error {
 	return fmt.Errorf("the model has %d inputs (%s); csam-onnx takes image classifiers whose one input is the images: export the model with the other inputs fixed (as constants or initializers)", len(ins), strings.Join(names, ", "))
 }
 
+// evalCopyHint is how verify's refusal of a training-mode file tells the
+// user to get one it takes: a pruned file written by compress --eval-mode,
+// or an eval-mode copy of the file as it is (train --init --epochs 0).
+func evalCopyHint(path, data string) string {
+	if data == "" {
+		data = "SPEC"
+	}
+	copyPath := strings.TrimSuffix(path, ".onnx") + ".eval.onnx"
+	return fmt.Sprintf("; compress --eval-mode writes its pruned file in eval mode, and 'csam-onnx train --init %s --eval-mode --epochs 0 --data %s -o %s' writes an eval-mode copy with the same weights", path, data, copyPath)
+}
+
 // evalMode refuses a model exported in training mode (graph.TrainingModeNodes:
 // BatchNormalization on batch statistics, Dropout at random), whose outputs
 // depend on the batch and on chance, naming the nodes; with fix (compress's

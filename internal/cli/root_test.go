@@ -100,7 +100,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--arch", "resnet99", "--data", "fashion-mnist", "-o", "t.onnx"}, `--arch "resnet99": want one of resnet18`},
 		{[]string{"train", "--arch", "resnet8", "--width", "0", "--data", "fashion-mnist", "-o", "t.onnx"}, "--width 0"},
 		{[]string{"train", "--arch", "resnet8", "--init", "m.onnx", "--data", "fashion-mnist", "-o", "t.onnx"}, "exactly one of --arch"},
-		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--epochs", "0", "-o", "t.onnx"}, "--epochs and --batch"},
+		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--epochs", "0", "-o", "t.onnx"}, "--epochs must be at least 1 (0 only with --init"},
+		{[]string{"train", "--init", "m.onnx", "--data", "fashion-mnist", "--epochs", "-1", "-o", "t.onnx"}, "--epochs must be at least 1"},
+		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--batch", "0", "-o", "t.onnx"}, "--batch must be at least 1"},
 		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--lr", "-1", "-o", "t.onnx"}, "--lr -1"},
 	}
 	for _, tt := range tests {

@@ -72,6 +72,9 @@ func NewCmdTrain(ios *IOStreams, g *GlobalOptions, runF func(context.Context, *T
 --arch builds a fresh model (` + strings.Join(models.Archs(), ", ") + `) whose
 input normalization uses the training set's per-channel mean and standard
 deviation; --init continues training an existing ONNX model instead.
+--init with --epochs 0 writes the model as it is and measures it: with
+--eval-mode, the eval-mode copy of a model exported in training mode
+(e.g. a dense model to give verify as --baseline).
 
 Checkpoints are written to --checkpoint (default OUT.ckpt) every
 --checkpoint-every steps and at each epoch end; --resume continues from it
@@ -80,8 +83,9 @@ checkpoint and exits with status 2.
 
 Writes OUT (ONNX), OUT.json (the report) and one JSON line per epoch on
 stdout; the test accuracy is measured on the written file in onnxruntime.`,
-		Example: "  csam-onnx train --arch resnet8 --data fashion-mnist --epochs 10 -o fmnist.onnx",
-		Args:    exactArgs(0, "no arguments"),
+		Example: "  csam-onnx train --arch resnet8 --data fashion-mnist --epochs 10 -o fmnist.onnx\n" +
+			"  csam-onnx train --init exported.onnx --eval-mode --epochs 0 --data fashion-mnist -o eval.onnx",
+		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = os.Args
 			if (opts.Arch == "") == (opts.Init == "") {
@@ -110,8 +114,11 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 			if opts.Arch != "" && (len(opts.Norm.Mean) > 0 || opts.Norm.Layout != "") {
 				return FlagErrorf("train: --input-mean/--input-std/--input-layout apply to --init models; a model built with --arch takes [0, 1] pixels [N, C, H, W] and normalizes them inside")
 			}
-			if opts.Epochs < 1 || opts.Batch < 1 {
-				return FlagErrorf("train: --epochs and --batch must be at least 1")
+			if opts.Batch < 1 {
+				return FlagErrorf("train: --batch must be at least 1")
+			}
+			if opts.Epochs < 0 || (opts.Epochs == 0 && opts.Init == "") {
+				return FlagErrorf("train: --epochs must be at least 1 (0 only with --init: write the model unchanged, or in eval mode with --eval-mode, and measure it)")
 			}
 			if !(opts.LR > 0) {
 				return FlagErrorf("train: --lr %v must be positive", opts.LR)
@@ -131,7 +138,7 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 	f.StringVar(&opts.Data, "data", "", "data set spec: fashion-mnist, mnist, cifar10:DIR, flowers102:TARBALL[@SIZE], folder:DIR")
 	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
 	opts.Norm.register(f)
-	f.IntVar(&opts.Epochs, "epochs", 10, "training epochs")
+	f.IntVar(&opts.Epochs, "epochs", 10, "training epochs (0 with --init: write the model as it is, e.g. an eval-mode copy with --eval-mode, and measure it)")
 	f.IntVar(&opts.Batch, "batch", 128, "batch size")
 	f.Float64Var(&opts.LR, "lr", 0.1, "peak learning rate")
 	f.Float64Var(&opts.Momentum, "momentum", 0.9, "SGD momentum")

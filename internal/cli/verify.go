@@ -255,7 +255,7 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 	if err := classifierIO(mm.Graph); err != nil {
 		return fmt.Errorf("%s: %w", o.Model, err)
 	}
-	if err := evalMode(mm, o.Model, false, nil, "verify", "; compress --eval-mode writes its pruned file in eval mode"); err != nil {
+	if err := evalMode(mm, o.Model, false, nil, "verify", evalCopyHint(o.Model, o.Data)); err != nil {
 		return err
 	}
 	mconv, err := o.Norm.conv(mm, o.Model)
@@ -272,7 +272,7 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 		if err := classifierIO(bm.Graph); err != nil {
 			return fmt.Errorf("--baseline %s: %w", o.Baseline, err)
 		}
-		if err := evalMode(bm, o.Baseline, false, nil, "verify", "; compress --eval-mode writes its pruned file in eval mode"); err != nil {
+		if err := evalMode(bm, o.Baseline, false, nil, "verify", evalCopyHint(o.Baseline, o.Data)); err != nil {
 			return fmt.Errorf("--baseline %w", err)
 		}
 		if err := sameTask(o.Model, o.Baseline); err != nil {
