@@ -446,7 +446,7 @@ func writeInspectText(w io.Writer, r *InspectReport) error {
 		fmt.Fprintf(tw, "local functions\t%d calls inlined on load\n", r.InlinedCalls)
 	}
 	if len(r.TrainingMode) > 0 {
-		fmt.Fprintf(tw, "training mode\t%d nodes run as in training (exported in training mode; compress --eval-mode): %s\n", len(r.TrainingMode), strings.Join(r.TrainingMode, ", "))
+		fmt.Fprintf(tw, "training mode\t%d nodes run as in training (exported in training mode; compress --eval-mode, or an eval-mode copy: train --init FILE --eval-mode --epochs 0): %s\n", len(r.TrainingMode), strings.Join(r.TrainingMode, ", "))
 	}
 	for _, e := range r.Metadata {
 		fmt.Fprintf(tw, "metadata\t%s = %s\n", e.Key, e.Value)
