@@ -182,9 +182,14 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	train, test, err := loadSplits(ctx, opts.Data, true)
+	// With --epochs 0 nothing trains: the test split alone is read, and
+	// stands in for the training split's shape checks.
+	train, test, err := loadSplits(ctx, opts.Data, opts.Epochs > 0)
 	if err != nil {
 		return err
+	}
+	if train == nil {
+		train = test
 	}
 	if opts.TrainSubset > 0 && opts.TrainSubset < train.Len() {
 		train = train.Stratified(opts.TrainSubset, newPCG(opts.Global.Seed))
