@@ -2,6 +2,7 @@ package csam
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/csam-onnx/csam-onnx/graph"
 	"github.com/csam-onnx/csam-onnx/tensor"
@@ -19,16 +20,22 @@ func maskedName(weight string) string { return weight + "::csam_masked" }
 // returns the mask tensors (aliasing the new initializers). The caller
 // removes them again with removeMaskNodes before export.
 func insertMaskNodes(g *graph.Graph, layers []*Layer) (map[string]*tensor.Tensor, error) {
-	byNode := map[string]*graph.Node{}
+	// Readers by weight, not by node name: ONNX node names are optional
+	// and need not be unique, and a layer's weight has one reader
+	// (SelectLayers).
+	readers := map[string][]*graph.Node{}
 	for _, n := range g.Nodes {
-		byNode[n.Name] = n
+		for _, in := range n.Inputs {
+			if in != "" && !slices.Contains(readers[in], n) {
+				readers[in] = append(readers[in], n)
+			}
+		}
 	}
 	masks := map[string]*tensor.Tensor{}
 	var prefix []*graph.Node
 	for _, l := range layers {
-		n := byNode[l.Node]
-		if n == nil {
-			return nil, fmt.Errorf("csam: node %q of layer %q not found", l.Node, l.Weight)
+		if len(readers[l.Weight]) == 0 {
+			return nil, fmt.Errorf("csam: no node reads the weight %q of layer %q", l.Weight, l.Node)
 		}
 		if g.Initializer(maskName(l.Weight)) != nil {
 			return nil, fmt.Errorf("csam: the model already has mask nodes for %q", l.Weight)
@@ -43,9 +50,11 @@ func insertMaskNodes(g *graph.Graph, layers []*Layer) (map[string]*tensor.Tensor
 			Name: l.Weight + "::csam_mul", OpType: "Mul",
 			Inputs: []string{l.Weight, maskName(l.Weight)}, Outputs: []string{maskedName(l.Weight)},
 		})
-		for i, in := range n.Inputs {
-			if in == l.Weight {
-				n.Inputs[i] = maskedName(l.Weight)
+		for _, n := range readers[l.Weight] {
+			for i, in := range n.Inputs {
+				if in == l.Weight {
+					n.Inputs[i] = maskedName(l.Weight)
+				}
 			}
 		}
 	}

@@ -109,11 +109,19 @@ func (s *repeatSource) Batches(ctx context.Context, epoch, skip int) iter.Seq2[f
 // TestMaskGradientIsSTE checks the mask rewrite gives the straight-through
 // gradient of CSAM-SPEC §2.1: ∂L/∂M = (∂L/∂W_eff) ⊙ θ, where ∂L/∂W_eff is
 // taken from a second compile of the same network WITHOUT mask nodes and
-// with W_eff = θ ⊙ M as its weights.
+// with W_eff = θ ⊙ M as its weights. With unnamed nodes (legal in ONNX)
+// too: the rewrite used to find layers by node name, so every layer but
+// the last kept reading θ and its mask got no gradient.
 func TestMaskGradientIsSTE(t *testing.T) {
-	for _, gemm := range []bool{false, true} {
-		t.Run(fmt.Sprintf("gemm=%v", gemm), func(t *testing.T) {
+	for _, c := range []struct{ gemm, unnamed bool }{{false, false}, {true, false}, {false, true}} {
+		gemm := c.gemm
+		t.Run(fmt.Sprintf("gemm=%v,unnamed=%v", gemm, c.unnamed), func(t *testing.T) {
 			m := mlp(toyW1, toyW2, true, gemm)
+			if c.unnamed {
+				for _, n := range m.Graph.Nodes {
+					n.Name = ""
+				}
+			}
 			layers, err := SelectLayers(m.Graph, Selection{})
 			if err != nil {
 				t.Fatal(err)

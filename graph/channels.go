@@ -302,6 +302,9 @@ func analyzeChannels(m *Model) (*channelAnalysis, error) {
 		return nil, err
 	}
 	g := m.Graph
+	if err := uniqueNodeNames(g); err != nil {
+		return nil, err
+	}
 	order, err := Sort(g)
 	if err != nil {
 		return nil, err
@@ -676,8 +679,12 @@ func (a *channelAnalysis) conv(n *Node, ins []*layout) {
 		// Depthwise: output channel c reads input channel c only.
 		nl := l
 		if nl == nil {
+			// Its input's channels are not followed (a Pad, a channel
+			// shuffle, the graph input): removing an output channel
+			// would need the same input channel gone.
 			g := a.newGroup(cout)
 			a.raw[g].sources = append(a.raw[g].sources, ChannelSource{Node: n.Name, Weight: n.Inputs[1]})
+			a.markGroup(g, fmt.Sprintf("%s: depthwise convolution on channels the analysis does not follow (%q); its channels are not pruned", nodeRef(n), n.Inputs[0]))
 			nl = &layout{segs: []seg{{g, cout}}, rank: rank, block: 1}
 		} else {
 			nl = &layout{segs: l.segs, rank: rank, block: 1}

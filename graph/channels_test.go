@@ -691,3 +691,110 @@ func BenchmarkShrunkORT(b *testing.B) {
 		}
 	}
 }
+
+// TestDepthwiseOnUntrackedInput: a depthwise Conv whose input's channels
+// the analysis does not follow (after a Pad, or the graph input itself)
+// cannot lose output channels, since output channel c reads input
+// channel c: its group is unprunable, with the reason, and RemoveChannels
+// refuses it (it used to shrink the weight and the group attribute and
+// leave a model onnxruntime cannot load).
+func TestDepthwiseOnUntrackedInput(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	dw := func(in string) *graph.Node {
+		return &graph.Node{Name: "dw", OpType: "Conv", Inputs: []string{in, "wd"}, Outputs: []string{"d"},
+			Attrs: []*graph.Attribute{{Name: "group", Type: graph.AttrInt, I: 4}, {Name: "pads", Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}}
+	}
+	tail := []*graph.Node{
+		{Name: "relu2", OpType: "Relu", Inputs: []string{"d"}, Outputs: []string{"e"}},
+		{Name: "c2", OpType: "Conv", Inputs: []string{"e", "w2"}, Outputs: []string{"y"}},
+	}
+	padded := tinyModel(rng, vi("y", 2, 5, 6, 6), append([]*graph.Node{
+		{Name: "pad", OpType: "Pad", Inputs: []string{"r", "pads"}, Outputs: []string{"p"}}, dw("p")}, tail...),
+		i64("pads", 0, 0, 0, 0, 0, 0, 0, 0), randInit(rng, "wd", 4, 1, 3, 3), randInit(rng, "w2", 5, 4, 1, 1))
+	onInput := &graph.Model{IRVersion: 8, OpsetImports: []graph.OpsetImport{{Version: 17}},
+		Graph: &graph.Graph{Name: "dw", Nodes: append([]*graph.Node{dw("x")}, tail...),
+			Initializers: []*graph.Initializer{randInit(rng, "wd", 4, 1, 3, 3), randInit(rng, "w2", 5, 4, 1, 1)},
+			Inputs:       []*graph.ValueInfo{vi("x", 2, 4, 6, 6)}, Outputs: []*graph.ValueInfo{vi("y", 2, 5, 6, 6)}}}
+	for name, m := range map[string]*graph.Model{"after Pad": padded, "on the graph input": onInput} {
+		t.Run(name, func(t *testing.T) {
+			if err := graph.Validate(m); err != nil {
+				t.Fatalf("test model invalid: %v", err)
+			}
+			gs, err := graph.ChannelGroups(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := groupBySource(gs, "dw")
+			if g == nil {
+				t.Fatal("no group for the depthwise Conv")
+			}
+			if g.Prunable || !strings.Contains(g.Reason, `"dw" (Conv): depthwise convolution on channels the analysis does not follow`) {
+				t.Errorf("dw's group: prunable %v, reason %q; want unprunable, naming the depthwise Conv", g.Prunable, g.Reason)
+			}
+			if err := graph.RemoveChannels(m, map[int][]int{g.ID: {0, 1}}); err == nil || !strings.Contains(err.Error(), "cannot be pruned") {
+				t.Errorf("RemoveChannels on the depthwise group = %v, want it refused", err)
+			}
+			if w := m.Graph.Initializer("wd").Value.Shape[0]; w != 4 {
+				t.Errorf("the refused removal changed the depthwise weight to %d rows", w)
+			}
+		})
+	}
+}
+
+// TestChannelGroupsNeedUniqueNames: the analysis tells nodes apart by
+// name, so a graph with unnamed nodes or a repeated name is refused with
+// the node and the fix; after graph.NameNodes the same graph is analysed,
+// and removing a depthwise group's channels rewrites the group attribute
+// of that Conv only (it used to rewrite every Conv sharing its empty name).
+func TestChannelGroupsNeedUniqueNames(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	build := func() *graph.Model {
+		m := tinyModel(rng, vi("y", 2, 5, 6, 6), []*graph.Node{
+			{OpType: "Conv", Inputs: []string{"r", "wd"}, Outputs: []string{"d"},
+				Attrs: []*graph.Attribute{{Name: "group", Type: graph.AttrInt, I: 4}, {Name: "pads", Type: graph.AttrInts, Ints: []int64{1, 1, 1, 1}}}},
+			{OpType: "Relu", Inputs: []string{"d"}, Outputs: []string{"e"}},
+			{OpType: "Conv", Inputs: []string{"e", "w2"}, Outputs: []string{"y"}},
+		}, randInit(rng, "wd", 4, 1, 3, 3), randInit(rng, "w2", 5, 4, 1, 1))
+		for _, n := range m.Graph.Nodes {
+			n.Name = ""
+		}
+		return m
+	}
+	m := build()
+	if _, err := graph.ChannelGroups(m); err == nil || !strings.Contains(err.Error(), `node producing "c" (Conv) has no name`) || !strings.Contains(err.Error(), "graph.NameNodes") {
+		t.Errorf("ChannelGroups on unnamed nodes = %v, want a refusal naming the node and graph.NameNodes", err)
+	}
+	dup := build()
+	for _, n := range dup.Graph.Nodes {
+		n.Name = "same"
+	}
+	if _, err := graph.ChannelGroups(dup); err == nil || !strings.Contains(err.Error(), `repeats the name "same"`) {
+		t.Errorf("ChannelGroups on repeated names = %v, want a refusal naming the name", err)
+	}
+	if n := graph.NameNodes(m.Graph); n != len(m.Graph.Nodes) {
+		t.Errorf("NameNodes named %d of %d unnamed nodes", n, len(m.Graph.Nodes))
+	}
+	gs, err := graph.ChannelGroups(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := groupBySource(gs, "c") // c1, named after its output
+	if g == nil || !g.Prunable || len(g.Depthwise) != 1 || g.Depthwise[0] != "d" {
+		t.Fatalf("c1's group after NameNodes: %+v; want prunable, with the depthwise Conv \"d\"", g)
+	}
+	if err := graph.RemoveChannels(m, map[int][]int{g.ID: {0, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range m.Graph.Nodes {
+		if n.OpType != "Conv" {
+			continue
+		}
+		want := int64(1)
+		if n.Name == "d" {
+			want = 2
+		}
+		if got := n.AttrInt("group", 1); got != want {
+			t.Errorf("Conv %q has group %d after the removal, want %d", n.Name, got, want)
+		}
+	}
+}

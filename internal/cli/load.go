@@ -49,6 +49,10 @@ func loadModelInlined(path string) (*graph.Model, int, error) {
 	if err := graph.Validate(m); err != nil {
 		return nil, 0, fmt.Errorf("%s: invalid graph: %w", path, err)
 	}
+	// Unnamed nodes and repeated names (both legal in ONNX) get unique
+	// names: the channel analysis and the messages tell nodes apart by
+	// name. A written file keeps the names given here.
+	graph.NameNodes(m.Graph)
 	return m, inlined, nil
 }
 

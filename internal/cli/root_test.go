@@ -104,6 +104,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--init", "m.onnx", "--data", "fashion-mnist", "--epochs", "-1", "-o", "t.onnx"}, "--epochs must be at least 1"},
 		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--batch", "0", "-o", "t.onnx"}, "--batch must be at least 1"},
 		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--lr", "-1", "-o", "t.onnx"}, "--lr -1"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--n", "0"}, "--n 0 must be at least 1"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--cc-k", "0"}, "--cc-k 0 must be at least 1"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--cc-delta", "0"}, "--cc-delta 0: want 0 < δ ≤ 1"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--sigma", "0"}, "--sigma 0: want a positive"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--alpha", "1"}, "--alpha 1: want 0 < α < 1"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--corruptions", "fog,Fog"}, "names fog twice"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -132,11 +132,16 @@ func (o *VerifyOptions) parse() error {
 	case "none", "":
 	default:
 		for _, n := range strings.Split(o.Corruptions, ",") {
-			n = strings.TrimSpace(n)
-			if _, err := corrupt.Describe(n); err != nil {
+			info, err := corrupt.Describe(n)
+			if err != nil {
 				return &FlagError{Err: fmt.Errorf("--corruptions: %w", err)}
 			}
-			o.corruptions = append(o.corruptions, n)
+			// The canonical name: the sweep's cells and the list of
+			// corruptions left out of the means use it.
+			if slices.Contains(o.corruptions, info.Name) {
+				return FlagErrorf("--corruptions %q names %s twice", o.Corruptions, info.Name)
+			}
+			o.corruptions = append(o.corruptions, info.Name)
 		}
 	}
 	sev, err := parseSeverities(o.Severities)
@@ -161,6 +166,20 @@ func (o *VerifyOptions) parse() error {
 	}
 	if o.Batch < 1 || o.Subset < 0 || o.CertSubset < 0 {
 		return FlagErrorf("verify: --batch must be ≥ 1, --subset and --cert-subset ≥ 0")
+	}
+	// The library reads 0 as "the default"; on the command line a 0
+	// would silently run something else (--n 0 ran 100,000 samples).
+	switch {
+	case o.CCN < 1 || o.CCK < 1:
+		return FlagErrorf("verify: --cc-n %d and --cc-k %d must be at least 1", o.CCN, o.CCK)
+	case !(o.CCDelta > 0 && o.CCDelta <= 1):
+		return FlagErrorf("verify: --cc-delta %v: want 0 < δ ≤ 1", o.CCDelta)
+	case !(o.Sigma > 0) || math.IsInf(o.Sigma, 0):
+		return FlagErrorf("verify: --sigma %v: want a positive noise level", o.Sigma)
+	case o.N0 < 1 || o.N < 1:
+		return FlagErrorf("verify: --n0 %d and --n %d must be at least 1", o.N0, o.N)
+	case !(o.Alpha > 0 && o.Alpha < 1):
+		return FlagErrorf("verify: --alpha %v: want 0 < α < 1", o.Alpha)
 	}
 	return nil
 }
