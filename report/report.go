@@ -77,8 +77,20 @@ type Corruptions struct {
 	MCE          float64  `json:"mce_unnormalized"`
 	BaselineMean *float64 `json:"baseline_mean_accuracy,omitempty"`
 	BaselineMCE  *float64 `json:"baseline_mce_unnormalized,omitempty"`
-	// RelativeMCE is the model's mCE divided by the baseline's.
+	// RelativeMCE is the model's unnormalized mCE divided by the
+	// baseline's (a ratio of means over corruptions; despite the JSON
+	// name, not Hendrycks & Dietterich's "relative mCE", which is
+	// RelativeMCEVsBaseline).
 	RelativeMCE *float64 `json:"relative_mce,omitempty"`
+	// MCEVsBaseline is Hendrycks & Dietterich's mCE with the baseline as
+	// the reference model: the mean over the included corruptions c of
+	// Σ_s E^model_{s,c} / Σ_s E^baseline_{s,c} (below 1: more robust
+	// than the baseline). RelativeMCEVsBaseline is their relative mCE:
+	// the same with every error taken in excess of its model's clean
+	// error. Unset when a baseline makes no (excess) errors under some
+	// corruption.
+	MCEVsBaseline         *float64 `json:"mce_vs_baseline,omitempty"`
+	RelativeMCEVsBaseline *float64 `json:"relative_mce_vs_baseline,omitempty"`
 	// Excluded lists corruptions measured but left out of the means
 	// (for example frost, whose textures are procedural here).
 	Excluded []string `json:"excluded_from_means,omitempty"`

@@ -76,7 +76,13 @@ func summaryRows(r *Report) [][3]string {
 		rows = append(rows, [3]string{"mean corruption accuracy", pct(c.Mean), optPct(c.BaselineMean)})
 		rows = append(rows, [3]string{"mCE (unnormalized)", pct(c.MCE), optPct(c.BaselineMCE)})
 		if c.RelativeMCE != nil {
-			rows = append(rows, [3]string{"mCE relative to baseline", fmt.Sprintf("%.3f", *c.RelativeMCE), "1"})
+			rows = append(rows, [3]string{"mCE (unnormalized), model / baseline", fmt.Sprintf("%.3f", *c.RelativeMCE), "1"})
+		}
+		if c.MCEVsBaseline != nil {
+			rows = append(rows, [3]string{"mCE, baseline-normalized per corruption (Hendrycks & Dietterich)", fmt.Sprintf("%.3f", *c.MCEVsBaseline), "1"})
+		}
+		if c.RelativeMCEVsBaseline != nil {
+			rows = append(rows, [3]string{"relative mCE, baseline-normalized (Hendrycks & Dietterich)", fmt.Sprintf("%.3f", *c.RelativeMCEVsBaseline), "1"})
 		}
 	}
 	if c := r.CCCert; c != nil {

@@ -683,6 +683,15 @@ func buildReport(raw *RawResult) *report.Report {
 				rel := c.MCE / mce
 				c.RelativeMCE = &rel
 			}
+			ms, bs := withoutCorruptions(raw.Model.Sweep, raw.Excluded), withoutCorruptions(b.Sweep, raw.Excluded)
+			if len(ms.Cells) > 0 {
+				if v, err := ms.MCEVs(bs, false); err == nil {
+					c.MCEVsBaseline = &v
+				}
+				if v, err := ms.MCEVs(bs, true); err == nil {
+					c.RelativeMCEVsBaseline = &v
+				}
+			}
 		}
 		r.Corruptions = c
 	}
@@ -748,6 +757,17 @@ func ccImages(samples []runtime.CCSample) []report.CCImage {
 // sweepMeans returns the mean accuracy over all cells and the unnormalized
 // mCE (mean over corruptions of the mean error over severities), leaving
 // out excluded corruptions.
+// withoutCorruptions is s without the cells of the excluded corruptions.
+func withoutCorruptions(s *runtime.Sweep, excluded []string) *runtime.Sweep {
+	out := &runtime.Sweep{Seed: s.Seed, Clean: s.Clean}
+	for _, c := range s.Cells {
+		if !slices.Contains(excluded, c.Corruption) {
+			out.Cells = append(out.Cells, c)
+		}
+	}
+	return out
+}
+
 func sweepMeans(cells []runtime.SweepCell, excluded []string) (mean, mce float64) {
 	byName := map[string][]float64{}
 	var order []string

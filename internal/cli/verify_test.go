@@ -2,8 +2,11 @@ package cli
 
 import (
 	"io"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,6 +100,83 @@ func TestVerifyShardsMergeToOneRun(t *testing.T) {
 		if diff := cmp.Diff(d.x, d.y); diff != "" {
 			t.Errorf("%s: sharded + merged differs from one run (-one +merged):\n%s", d.name, diff)
 		}
+	}
+}
+
+// TestVerifyCorruptionNamesAndMCE: --corruptions takes any spelling and
+// the report uses the canonical names, so frost (procedural here) stays
+// out of the means however it is spelled (Frost was counted while the
+// report said it was left out); the baseline-normalized mCE and relative
+// mCE are Hendrycks & Dietterich's, recomputed here from the report's
+// own cells.
+func TestVerifyCorruptionNamesAndMCE(t *testing.T) {
+	testenv.ORTLibrary(t)
+	data := cifarSpec(t)
+	// An untrained model against the shipped CIFAR-10 model: a baseline
+	// that errs more under corruption than on clean images.
+	model := filepath.Join(modelsDir(), "small_cnn_32_op14_evalbn.onnx")
+	base := filepath.Join(testenv.RepoRoot(), "models", "cifar10_resnet18_w0.25.onnx")
+	out := filepath.Join(t.TempDir(), "r")
+	if _, stderr, err, _ := execute(t, "verify", model, "--baseline", base, "--data", data, "--subset", "60", "--corruptions", "Frost, Gaussian Noise,PIXELATE",
+		"--severities", "2,4", "--certify", "none", "--latency=false", "-o", out); err != nil {
+		t.Fatalf("verify: %v\n%s", err, stderr)
+	}
+	var r report.Report
+	readJSONFile(t, filepath.Join(out, "report.json"), &r)
+	c := r.Corruptions
+	if c == nil || len(c.Items) != 6 || !slices.Equal(c.Excluded, []string{"frost"}) {
+		t.Fatalf("corruptions: %+v; want 3 × 2 cells with frost left out of the means", c)
+	}
+	acc := map[string][]float64{}
+	bacc := map[string][]float64{}
+	var sum float64
+	for _, it := range c.Items {
+		if it.BaselineAccuracy == nil {
+			t.Fatalf("%s/%d has no baseline accuracy", it.Name, it.Severity)
+		}
+		acc[it.Name] = append(acc[it.Name], it.Accuracy)
+		bacc[it.Name] = append(bacc[it.Name], *it.BaselineAccuracy)
+		if it.Name != "frost" {
+			sum += it.Accuracy
+		}
+	}
+	if names := slices.Sorted(maps.Keys(acc)); !slices.Equal(names, []string{"frost", "gaussian_noise", "pixelate"}) {
+		t.Errorf("cells named %v, want the canonical names", names)
+	}
+	if c.Mean != sum/4 {
+		t.Errorf("mean corruption accuracy %v, want %v (frost left out)", c.Mean, sum/4)
+	}
+	hd := func(relative bool) float64 {
+		var m float64
+		for _, n := range []string{"gaussian_noise", "pixelate"} {
+			var e, be float64
+			for i := range acc[n] {
+				e += 1 - acc[n][i]
+				be += 1 - bacc[n][i]
+				if relative {
+					e -= 1 - r.Clean.Accuracy
+					be -= 1 - *r.Clean.BaselineAccuracy
+				}
+			}
+			m += e / be
+		}
+		return m / 2
+	}
+	for _, v := range []struct {
+		name string
+		got  *float64
+		want float64
+	}{{"mce_vs_baseline", c.MCEVsBaseline, hd(false)}, {"relative_mce_vs_baseline", c.RelativeMCEVsBaseline, hd(true)}} {
+		if v.got == nil || math.Abs(*v.got-v.want) > 1e-12 {
+			t.Errorf("%s = %v, want %v", v.name, v.got, v.want)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "relative mCE, baseline-normalized (Hendrycks & Dietterich)") || !strings.Contains(string(md), "frost measured but left out") {
+		t.Errorf("report.md lacks the Hendrycks & Dietterich rows or the frost note:\n%s", md)
 	}
 }
 
