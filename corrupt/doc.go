@@ -126,7 +126,12 @@
 //
 // NewRNG gives every (seed, corruption, severity, image index) its own
 // random stream, so a sweep gives the same images whatever the order,
-// batching or sharding. Info.Procedural (frost) and Info.Approximate
+// batching or sharding. runtime.CorruptionSweep (what verify runs) keys
+// its streams by (seed, severity, image index) alone, with a stream
+// constant of its own: its images are not those of NewRNG, and the
+// corruptions of one image at one severity draw from the same stream
+// (gaussian_noise and speckle_noise, say, from the same normals), which
+// leaves each corruption's accuracy unbiased but correlates them. Info.Procedural (frost) and Info.Approximate
 // (motion_blur, snow, spatter, jpeg_compression) say which corruptions
 // are not reproductions of the original's numerics.
 //

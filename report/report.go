@@ -176,7 +176,7 @@ func SignTest(a, b int) float64 {
 // CCImage is one image's CC-Cert outcome: it is certified at level ε when
 // the clean prediction is correct and Bound < ε.
 type CCImage struct {
-	Index   int     `json:"index"` // position in the test set
+	Index   int     `json:"index"` // position in the certified images (--cert-subset spreads them over the test set, in its order)
 	Label   int     `json:"label"`
 	Pred    int     `json:"pred"`
 	Correct bool    `json:"correct"`

@@ -245,6 +245,10 @@ type RawResult struct {
 	Baseline   *ModelRaw `json:"baseline,omitempty"`
 	Severities []int     `json:"severities"`
 	Excluded   []string  `json:"excluded_from_means,omitempty"`
+	// Subset and CertSubset are the --subset and --cert-subset the run
+	// was given (merge refuses shards whose differ).
+	Subset     int `json:"subset,omitempty"`
+	CertSubset int `json:"cert_subset,omitempty"`
 }
 
 // ModelRaw is one model's raw measurements.
@@ -342,7 +346,7 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 	cert = cert.Select(seq(clo, chi))
 
 	raw := &RawResult{Schema: rawSchema, Shard: o.shard, Command: strings.Join(o.Args, " "), Seed: o.Global.Seed,
-		Data: o.Data, DataNote: note, ORTVersion: runtime.Version(), Severities: o.severities}
+		Data: o.Data, DataNote: note, ORTVersion: runtime.Version(), Severities: o.severities, Subset: o.Subset, CertSubset: o.CertSubset}
 	for _, n := range o.corruptions {
 		if info, _ := corrupt.Describe(n); info.Procedural {
 			raw.Excluded = append(raw.Excluded, n)
@@ -856,8 +860,17 @@ func mergeRaw(paths []string) (*RawResult, error) {
 		if s.Shard != [2]int{i, n} {
 			return nil, fmt.Errorf("merge: shard %d/%d is missing or given twice", i, n)
 		}
-		if s.Model.Facts.SHA256 != shards[0].Model.Facts.SHA256 || s.Seed != shards[0].Seed || s.Data != shards[0].Data {
+		f := shards[0]
+		if s.Model.Facts.SHA256 != f.Model.Facts.SHA256 || s.Seed != f.Seed || s.Data != f.Data {
 			return nil, fmt.Errorf("merge: shard %d/%d is of another run (model, seed or data differ)", i, n)
+		}
+		if (s.Baseline == nil) != (f.Baseline == nil) || (s.Baseline != nil && s.Baseline.Facts.SHA256 != f.Baseline.Facts.SHA256) {
+			return nil, fmt.Errorf("merge: shard %d/%d is of another run (the baseline differs)", i, n)
+		}
+		if s.Subset != f.Subset || s.CertSubset != f.CertSubset || !slices.Equal(s.Severities, f.Severities) || !slices.Equal(s.Excluded, f.Excluded) ||
+			s.Model.CCTransform != f.Model.CCTransform {
+			return nil, fmt.Errorf("merge: shard %d/%d was run with other settings than shard 0/%d (--subset %d/%d, --cert-subset %d/%d, --severities %v/%v, --cc-transform %q/%q); run every shard with the same flags but --shard",
+				i, n, n, s.Subset, f.Subset, s.CertSubset, f.CertSubset, s.Severities, f.Severities, s.Model.CCTransform, f.Model.CCTransform)
 		}
 	}
 	out := *shards[0]

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"io"
 	"maps"
 	"math"
@@ -16,6 +17,7 @@ import (
 	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/onnxio"
 	"github.com/csam-onnx/csam-onnx/report"
+	"github.com/csam-onnx/csam-onnx/runtime"
 )
 
 func cifarSpec(t *testing.T) string {
@@ -254,4 +256,58 @@ func otherTask(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestMergeRefusesOtherSettings: merge joins shards of one run only; a
+// shard run with another --subset, --cert-subset, --severities,
+// --cc-transform, baseline or CC-Cert output reading is refused, naming
+// what differs (they used to merge silently).
+func TestMergeRefusesOtherSettings(t *testing.T) {
+	shard := func(i int, edit func(*RawResult)) *RawResult {
+		r := &RawResult{Schema: rawSchema, Shard: [2]int{i, 2}, Seed: 1, Data: "d", Severities: []int{1, 3}, Subset: 1000, CertSubset: 50,
+			Model: ModelRaw{Facts: report.Model{SHA256: "m"}, Clean: runtime.Eval{N: 10, Correct: 7}, CCTransform: "brightness:0.2",
+				CC: &runtime.CCCertResult{Seed: 1, N: 100, K: 10, Delta: 0.9, Samples: []runtime.CCSample{{Index: i}}}},
+			Baseline: &ModelRaw{Facts: report.Model{SHA256: "b"}, Clean: runtime.Eval{N: 10, Correct: 8}, CCTransform: "brightness:0.2",
+				CC: &runtime.CCCertResult{Seed: 1, N: 100, K: 10, Delta: 0.9, Samples: []runtime.CCSample{{Index: i}}}}}
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	dir := t.TempDir()
+	write := func(name string, r *RawResult) string {
+		p := filepath.Join(dir, name)
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := write("raw-0-of-2.json", shard(0, nil))
+	if m, err := mergeRaw([]string{first, write("same.json", shard(1, nil))}); err != nil || m.Model.Clean.N != 20 || len(m.Model.CC.Samples) != 2 {
+		t.Fatalf("merging two shards of one run: %v, %+v", err, m)
+	}
+	for _, c := range []struct {
+		name string
+		edit func(*RawResult)
+		want string
+	}{
+		{"cert-subset", func(r *RawResult) { r.CertSubset = 100 }, "--cert-subset 100/50"},
+		{"subset", func(r *RawResult) { r.Subset = 0 }, "--subset 0/1000"},
+		{"severities", func(r *RawResult) { r.Severities = []int{1, 2} }, "--severities [1 2]/[1 3]"},
+		{"cc-transform", func(r *RawResult) { r.Model.CCTransform = "rotation:10" }, `--cc-transform "rotation:10"/"brightness:0.2"`},
+		{"baseline", func(r *RawResult) { r.Baseline.Facts.SHA256 = "c" }, "the baseline differs"},
+		{"no baseline", func(r *RawResult) { r.Baseline = nil }, "the baseline differs"},
+		{"probabilities", func(r *RawResult) { r.Model.CC.Probabilities = true }, "probabilities true"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := mergeRaw([]string{first, write(c.name+".json", shard(1, c.edit))})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("merge = %v, want a refusal containing %q", err, c.want)
+			}
+		})
+	}
 }
