@@ -25,8 +25,8 @@ func sample() *Report {
 		Baseline: &Model{Path: "dense.onnx", Params: 1000, Nonzero: 1000, Bytes: 4096, GzipBytes: 3900},
 		Clean:    Clean{Images: 500, Accuracy: 0.9, BaselineAccuracy: f(0.91)},
 		CCCert:   &CCCert{Transform: "brightness:0.2", Images: 500, N: 100, K: 10, Delta: 0.9, Eps: []float64{1e-4, 1e-3, 1e-2}, Certified: []float64{0.2, 0.4, 0.6}, Baseline: []float64{0.1, 0.3, 0.5}},
-		Smoothing: &Smoothing{Sigma: 0.25, N0: 100, N: 1000, Alpha: 0.001, Images: 100, Radii: []float64{0, 0.25, 0.5},
-			Certified: []float64{0.7, 0.5, 0.3}, ACR: 0.4, Baseline: []float64{0.6, 0.4, 0.2}, BaselineACR: f(0.3)},
+		Smoothing: &Smoothing{Sigma: 0.25, N0: 100, N: 1000, Alpha: 0.001, Images: 100, Radii: []float64{0, 0.25, 0.5, 0.75},
+			Certified: []float64{0.7, 0.5, 0.3, 0}, ACR: 0.4, Baseline: []float64{0.6, 0.4, 0.2, 0}, BaselineACR: f(0.3)},
 	}
 	c := &Corruptions{Images: 500, Severities: []int{1, 2, 3, 4, 5}, Mean: 0.7, MCE: 0.3, BaselineMean: f(0.68), BaselineMCE: f(0.32)}
 	for _, it := range []struct{ name, fam string }{{"gaussian_noise", "noise"}, {"shot_noise", "noise"}, {"defocus_blur", "blur"}, {"fog", "weather"}, {"contrast", "digital"}} {
@@ -61,7 +61,10 @@ func TestWriteDir(t *testing.T) {
 		t.Errorf("report.html embeds %d plots, want 4", n)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
-	for _, want := range []string{"| clean accuracy (500 images) | 90.00% | 91.00% |", "CC-Cert certified accuracy, ε=0.001 | 40.00% | 30.00% |", "![Sparsity per layer](sparsity.png)"} {
+	for _, want := range []string{"| clean accuracy (500 images) | 90.00% | 91.00% |", "CC-Cert certified accuracy, ε=0.001 | 40.00% | 30.00% |", "![Sparsity per layer](sparsity.png)",
+		// n = 1000 and α = 0.001 cannot certify r = 0.75 at σ = 0.25.
+		"| smoothing certified accuracy, r=0.5 (σ=0.25) | 30.00% | 20.00% |",
+		"| smoothing certified accuracy, r=0.75 (σ=0.25) | n/a: beyond the largest certifiable radius 0.616 (raise --n) |"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}

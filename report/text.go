@@ -105,12 +105,20 @@ func summaryRows(r *Report) [][3]string {
 	if s := r.Smoothing; s != nil {
 		rows = append(rows, [3]string{"smoothing setting", fmt.Sprintf("σ=%g; %d images, n0=%d, n=%d, α=%g; largest certifiable radius %.3f",
 			s.Sigma, s.Images, s.N0, s.N, s.Alpha, MaxRadius(s)), same()})
+		rmax := MaxRadius(s)
 		for i, rad := range s.Radii {
+			label := fmt.Sprintf("smoothing certified accuracy, r=%g (σ=%g)", rad, s.Sigma)
+			if rad > rmax {
+				// Nothing can be certified that far with these n and α,
+				// whatever the model: a 0 would read as a result.
+				rows = append(rows, [3]string{label, fmt.Sprintf("n/a: beyond the largest certifiable radius %.3f (raise --n)", rmax), same()})
+				continue
+			}
 			b := "–"
 			if i < len(s.Baseline) {
 				b = pct(s.Baseline[i])
 			}
-			rows = append(rows, [3]string{fmt.Sprintf("smoothing certified accuracy, r=%g (σ=%g)", rad, s.Sigma), pct(s.Certified[i]), b})
+			rows = append(rows, [3]string{label, pct(s.Certified[i]), b})
 		}
 		b := "–"
 		if s.BaselineACR != nil {
