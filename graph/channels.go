@@ -257,8 +257,11 @@ func (a *channelAnalysis) denseInit(name string) (*Initializer, string) {
 		return nil, fmt.Sprintf("initializer %q is not float32", name)
 	case a.uses[name] > 1:
 		return nil, fmt.Sprintf("initializer %q is shared by %d node inputs", name, a.uses[name])
-	case a.g.IsGraphInput(name):
-		return nil, fmt.Sprintf("initializer %q is also a graph input", name)
+	case overridable(a.m, name):
+		// From IR 4 an initializer listed among the graph inputs is a
+		// default the caller may replace; before IR 4 every initializer
+		// is listed there and stays a constant.
+		return nil, fmt.Sprintf("initializer %q is also a graph input (a default the caller may replace)", name)
 	}
 	return in, ""
 }
@@ -644,6 +647,14 @@ func (a *channelAnalysis) conv(n *Node, ins []*layout) {
 			why = "weight has rank < 3"
 		}
 		a.mark(l, "%s: %s", nodeRef(n), why)
+		// The output channels still form a group, unprunable, so the
+		// reason reaches whoever asks why nothing can be pruned.
+		if ws := a.shape(n.Inputs[1]); len(ws) >= 3 {
+			g := a.newGroup(ws[0])
+			a.raw[g].sources = append(a.raw[g].sources, ChannelSource{Node: n.Name, Weight: n.Inputs[1]})
+			a.markGroup(g, fmt.Sprintf("%s: %s", nodeRef(n), why))
+			a.lay[n.Outputs[0]] = &layout{segs: []seg{{g, ws[0]}}, rank: len(ws), block: 1}
+		}
 		return
 	}
 	cout, cinG := w.Value.Shape[0], w.Value.Shape[1]
@@ -986,6 +997,15 @@ func RemoveChannels(m *Model, keep map[int][]int) error {
 			return fmt.Errorf("graph: RemoveChannels: initializer %q disappeared", name)
 		}
 		in.Value = gatherAxes(in.Value, drop[name])
+		// Before IR 4 the initializer is also a graph input, whose
+		// declared shape follows it.
+		for _, vi := range a.g.Inputs {
+			if vi.Name == name && vi.Type != nil && vi.Type.HasShape && len(vi.Type.Shape) == len(in.Value.Shape) {
+				for i, d := range in.Value.Shape {
+					vi.Type.Shape[i] = Dim{Value: int64(d), HasValue: true}
+				}
+			}
+		}
 	}
 	dw := map[string]bool{}
 	for id := range kept {

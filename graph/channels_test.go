@@ -798,3 +798,76 @@ func TestChannelGroupsNeedUniqueNames(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelsBeforeIR4: before IR 4 every initializer is also listed
+// among the graph inputs and stays a constant, so the weights are pruned
+// as at any IR and the inputs' declared shapes follow them (every IR 3
+// model used to have no channel group at all); from IR 4 such a listing
+// makes the weight a default the caller may replace, which is refused.
+// A Conv whose weight no initializer holds is a group too, unprunable,
+// carrying the reason.
+func TestChannelsBeforeIR4(t *testing.T) {
+	build := func(ir int64) *graph.Model {
+		rng := rand.New(rand.NewPCG(7, 8))
+		m := tinyModel(rng, vi("y", 2, 5, 6, 6), []*graph.Node{
+			{Name: "c2", OpType: "Conv", Inputs: []string{"r", "w2"}, Outputs: []string{"y"}}}, randInit(rng, "w2", 5, 4, 1, 1))
+		m.IRVersion = ir
+		for _, in := range m.Graph.Initializers {
+			d := make([]int64, len(in.Value.Shape))
+			for i, v := range in.Value.Shape {
+				d[i] = int64(v)
+			}
+			m.Graph.Inputs = append(m.Graph.Inputs, vi(in.Name, d...))
+		}
+		return m
+	}
+	m := build(3)
+	gs, err := graph.ChannelGroups(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := groupBySource(gs, "c1")
+	if g == nil || !g.Prunable {
+		t.Fatalf("IR 3: c1's group %+v, want prunable", g)
+	}
+	if err := graph.RemoveChannels(m, map[int][]int{g.ID: {0, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]int64{"w1": {2, 3, 3, 3}, "b1": {2}, "s": {2}, "w2": {5, 2, 1, 1}} {
+		var got []int64
+		for _, in := range m.Graph.Inputs {
+			if in.Name == name {
+				for _, d := range in.Type.Shape {
+					got = append(got, d.Value)
+				}
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("IR 3: graph input %s declared %v after the removal, want %v", name, got, want)
+		}
+	}
+	if _, err := graph.InferShapes(m, map[string][]int{"x": {2, 3, 6, 6}}); err != nil {
+		t.Errorf("IR 3: the pruned graph does not infer: %v", err)
+	}
+
+	gs, err = graph.ChannelGroups(build(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groupBySource(gs, "c1"); g == nil || g.Prunable || !strings.Contains(g.Reason, `initializer "w1" is also a graph input (a default the caller may replace)`) {
+		t.Errorf("IR 8, weights listed as inputs: c1's group %+v, want unprunable naming w1", g)
+	}
+
+	computed := build(8)
+	computed.Graph.Inputs = computed.Graph.Inputs[:1]
+	w2 := computed.Graph.Initializer("w2")
+	w2.Name = "w2_src"
+	computed.Graph.Nodes = append([]*graph.Node{{Name: "copy", OpType: "Identity", Inputs: []string{"w2_src"}, Outputs: []string{"w2"}}}, computed.Graph.Nodes...)
+	gs, err = graph.ChannelGroups(computed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groupBySource(gs, "c2"); g == nil || g.Prunable || !strings.Contains(g.Reason, `"c2" (Conv): "w2" is not a dense initializer`) {
+		t.Errorf("a Conv weight computed by a node: c2's group %+v, want unprunable with the reason", g)
+	}
+}

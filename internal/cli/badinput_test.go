@@ -343,6 +343,10 @@ func TestTrainingModeExport(t *testing.T) {
 	if !strings.Contains(stderr, fmt.Sprintf("%d nodes run and are written in eval mode", bns)) {
 		t.Errorf("compress --eval-mode did not say what it changed:\n%s", stderr)
 	}
+	// The file is checked under a hidden name and then takes its own.
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*unverified*")); len(left) != 0 {
+		t.Errorf("compress left %v behind", left)
+	}
 	w, err := onnxio.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)

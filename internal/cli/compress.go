@@ -384,13 +384,19 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 			return err
 		}
 	}
-	if err := onnxio.WriteFile(opts.Output, m); err != nil {
+	// The file is written beside the output and takes its name once both
+	// runtimes have run it: a run that fails from here on leaves an
+	// earlier file at -o as it was and no new one (the checkpoint stays,
+	// so --resume redoes only this end).
+	unverified := filepath.Join(filepath.Dir(opts.Output), "."+filepath.Base(opts.Output)+".unverified")
+	if err := onnxio.WriteFile(unverified, m); err != nil {
 		return err
 	}
+	defer os.Remove(unverified) // a no-op once renamed
 	// Verify the written file, not the in-memory model.
-	written, err := onnxio.ReadFile(opts.Output)
+	written, err := onnxio.ReadFile(unverified)
 	if err != nil {
-		return fmt.Errorf("compress: reading back %s: %w", opts.Output, err)
+		return fmt.Errorf("compress: reading back %s: %w", unverified, err)
 	}
 	unwrapWritten, err := wrapInput(written, norm, nhwc)
 	if err != nil {
@@ -408,7 +414,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	if !nhwc {
 		fixImageDims(written, test)
 	}
-	sess, ortEval, err := ortAccuracy(ctx, ortLib, opts.Output, test, opts.Global.Threads, norm, nhwc)
+	sess, ortEval, err := ortAccuracy(ctx, ortLib, unverified, test, opts.Global.Threads, norm, nhwc)
 	if err != nil {
 		return err
 	}
@@ -419,8 +425,13 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	rep.Check = CompressCheck{ORTVersion: runtime.Version(), TestImages: ortEval.N, AccuracyORT: ortEval.Accuracy(),
 		AccuracyGo: goEval.Accuracy, MaxAbsLogitDiff: diff}
-	if rep.Size, err = runtime.ModelSize(opts.Output); err != nil {
+	if rep.Size, err = runtime.ModelSize(unverified); err != nil {
 		return err
+	}
+	// Both runtimes ran it (a logit difference beyond the tolerance
+	// still fails below, with the file kept for the report).
+	if err := os.Rename(unverified, opts.Output); err != nil {
+		return fmt.Errorf("compress: %w", err)
 	}
 	rep.WallSeconds = time.Since(start).Seconds()
 	if err := writeJSON(opts.Output+".json", rep); err != nil {
