@@ -80,6 +80,9 @@ type Program struct {
 	outputs []int
 	params  []int
 	ctx     RunContext
+	// pcg is the source of ctx.RNG (training-mode Dropout): its state
+	// goes into checkpoints (RNGState).
+	pcg *rand.PCG
 	// zeroGrads are the gradient buffers Backward clears first: tracked
 	// gradients that no step adds into (other than the graph outputs',
 	// which the caller fills). The others are cleared by their first
@@ -87,6 +90,22 @@ type Program struct {
 	zeroGrads [][]float32
 	// logits is the slot Options.Logits made output 0 (-1: none).
 	logits int
+}
+
+// RNGState returns the state of the random stream training-mode ops
+// (Dropout) draw from, for a checkpoint; SetRNGState restores it, so a
+// resumed run draws what an uninterrupted one would.
+func (p *Program) RNGState() []byte {
+	b, _ := p.pcg.MarshalBinary() // never fails
+	return b
+}
+
+// SetRNGState restores a state RNGState returned.
+func (p *Program) SetRNGState(b []byte) error {
+	if err := p.pcg.UnmarshalBinary(b); err != nil {
+		return fmt.Errorf("autodiff: random stream state: %w", err)
+	}
+	return nil
 }
 
 // pcgRNG adapts math/rand/v2 to RNG.
@@ -127,14 +146,16 @@ func Compile(m *graph.Model, inputShapes [][]int, opts *Options) (*Program, erro
 	if workers <= 0 {
 		workers = defaultWorkers()
 	}
+	pcg := rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15)
 	p := &Program{
 		g:      g,
 		byName: map[string]int{},
 		logits: -1,
 		ctx: RunContext{
 			Workers: workers,
-			RNG:     pcgRNG{rand.New(rand.NewPCG(opts.Seed, 0x9e3779b97f4a7c15))},
+			RNG:     pcgRNG{rand.New(pcg)},
 		},
+		pcg: pcg,
 	}
 	add := func(s *slot) int {
 		p.byName[s.name] = len(p.slots)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 
@@ -87,6 +88,29 @@ type Config struct {
 	CheckpointDir   string
 	CheckpointEvery int
 	Resume          bool
+	// RunMeta are settings outside Config that a resumed run must share
+	// with the checkpoints' run (the data spec and subset, say); every
+	// Config field that changes the result is checked too.
+	RunMeta map[string]string
+}
+
+// resumeMeta is what a checkpoint records of the run that wrote it, and a
+// resumed run must match: every Config field but the thread count, the
+// checkpointing and recalibration settings, as "cfg.Field", plus RunMeta.
+func (c Config) resumeMeta() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(c)
+	for i := range v.NumField() {
+		switch f := v.Type().Field(i); f.Name {
+		case "Workers", "RecalibrateBN", "CheckpointDir", "CheckpointEvery", "Resume", "RunMeta":
+		default:
+			out["cfg."+f.Name] = fmt.Sprintf("%+v", v.Field(i).Interface())
+		}
+	}
+	for k, val := range c.RunMeta {
+		out[k] = val
+	}
+	return out
 }
 
 // DefaultConfig returns the defaults of CSAM-SPEC §2.6 for method.
@@ -139,6 +163,9 @@ func (c *Config) Validate() error {
 	}
 	if c.JointWeights && c.Method != "csam" {
 		bad("--joint-weights (training the weights during the mask search) is a C-SAM option; --method %q has no such search", c.Method)
+	}
+	if c.JointWeights && c.Granularity == "channel" {
+		bad("--joint-weights is not implemented for --granularity channel (the channel search trains the channel scores only); leave it out, or prune weights")
 	}
 	if c.RecalibrateBN < 0 {
 		bad("--recalibrate-bn %d: batches must be ≥ 0", c.RecalibrateBN)
@@ -292,7 +319,11 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 		masks[l.Weight] = l.Mask
 	}
 	res.FinetuneSteps = ftEpochs * src.StepsPerEpoch()
-	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, gradual, fh); err != nil {
+	var changing []*Layer // masks the phase changes (gmp re-prunes them)
+	if gradual != nil {
+		changing = layers
+	}
+	if err := trainPhase(ctx, m, masks, src, cfg, phase("finetune", ftEpochs), ftSAM, gradual, fh, changing...); err != nil {
 		return nil, err
 	}
 	if cfg.Method == "gmp" {
@@ -365,6 +396,9 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 		for k, v := range extraMeta {
 			meta[k] = v
 		}
+		for k, v := range cfg.resumeMeta() {
+			meta[k] = v
+		}
 		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume, Meta: meta}
 		if cfg.CheckpointDir != "" {
 			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
@@ -376,7 +410,10 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 
 // trainPhase fine-tunes the weights of m (kept entries only when masks is
 // set) with SGD, or SAM when samRho > 0.
-func trainPhase(ctx context.Context, m *graph.Model, masks map[string][]float32, src finetune.Source, cfg Config, lc finetune.LoopConfig, samRho float64, before func(finetune.Iter), hooks finetune.Hooks) error {
+//
+// With before (gradual magnitude pruning's re-pruning hook), the masks
+// change during the phase, so the checkpoint holds them too (maskLayers).
+func trainPhase(ctx context.Context, m *graph.Model, masks map[string][]float32, src finetune.Source, cfg Config, lc finetune.LoopConfig, samRho float64, before func(finetune.Iter), hooks finetune.Hooks, maskLayers ...*Layer) error {
 	if lc.Epochs == 0 {
 		return nil
 	}
@@ -395,7 +432,11 @@ func trainPhase(ctx context.Context, m *graph.Model, masks map[string][]float32,
 			return tr.Step(ctx, it, b)
 		}
 	}
-	return finetune.Loop(ctx, lc, src, tr, step, hooks)
+	var state finetune.State = tr
+	if len(maskLayers) > 0 {
+		state = &fbState{tr: tr, layers: maskLayers}
+	}
+	return finetune.Loop(ctx, lc, src, state, step, hooks)
 }
 
 // searcher is the mask-search phase: θ frozen, scores trained.
@@ -408,6 +449,7 @@ type searcher struct {
 	vel    [][]float32
 	pert   [][]float32 // C̃ buffers
 	rng    *rand.Rand
+	pcg    *rand.PCG // rng's source, checkpointed
 	sched  finetune.Schedule
 	hydra  bool
 	// bufs are the BatchNormalization running statistics the search
@@ -427,8 +469,8 @@ func search(ctx context.Context, m *graph.Model, layers []*Layer, bin *binarizer
 	} else {
 		PercentileInit(layers, 1-cfg.Sparsity, cfg.InitPercentile)
 	}
-	s := &searcher{cfg: cfg, layers: layers, bin: bin, hydra: hydra,
-		rng:   rand.New(rand.NewPCG(cfg.Seed, 0xc5a3)),
+	pcg := rand.NewPCG(cfg.Seed, 0xc5a3)
+	s := &searcher{cfg: cfg, layers: layers, bin: bin, hydra: hydra, rng: rand.New(pcg), pcg: pcg,
 		sched: finetune.Schedule{Kind: "cosine", Base: cfg.SearchLR, TotalSteps: lc.Epochs * src.StepsPerEpoch()}}
 	if lc.Epochs > 0 {
 		// The weights a joint search trains, listed before the mask nodes
@@ -523,6 +565,10 @@ func (s *searcher) grad(l *Layer) []float32 { return s.prog.Grad(maskName(l.Weig
 
 // step is one mask-search step: CSAM-SPEC §2.4 (variant A) and §2.5
 // (B–E), or HYDRA's score update.
+//
+// A pass whose loss is NaN or infinite ends the step before it changes
+// the scores, with that loss in the stats: finetune.Loop then stops with
+// finetune.ErrNonFinite and keeps the last good checkpoint.
 func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch) (finetune.StepStats, error) {
 	cfg := s.cfg
 	lr := s.sched.At(it.Global)
@@ -595,6 +641,12 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 		if loss0, correct0, err = finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing); err != nil {
 			return stats, err
 		}
+		if nonFinite(loss0) {
+			// Its gradient would make every perturbed score NaN; the
+			// loop stops on this loss and keeps the last good checkpoint.
+			stats.Loss = loss0
+			return stats, nil
+		}
 	}
 
 	// (c): the perturbed mask.
@@ -624,6 +676,11 @@ func (s *searcher) step(ctx context.Context, it finetune.Iter, b finetune.Batch)
 	s.prog.SetFreezeRunningStats(false)
 	if err != nil {
 		return stats, err
+	}
+	if nonFinite(loss) {
+		// Not applied: NaN scores would be pruned for good, silently.
+		stats.Loss = loss
+		return stats, nil
 	}
 	// Report the loss and accuracy at the current mask, as SAM reports the
 	// loss at w; the loss at the perturbed structure goes to Extra.
@@ -888,7 +945,31 @@ func (s *searcher) Snapshot() map[string][]float32 {
 			out["w."+p.Name] = p.W
 		}
 	}
+	saveStreams(out, s.pcg, s.prog)
 	return out
+}
+
+// saveStreams puts a search's random streams into its checkpoint: its own
+// (mask noise, variants C and E) and the program's (training-mode
+// Dropout), so a resumed search draws what an uninterrupted one would.
+func saveStreams(out map[string][]float32, pcg *rand.PCG, prog *autodiff.Program) {
+	b, _ := pcg.MarshalBinary() // never fails
+	out["rng.search"] = finetune.StateBytes(b)
+	if prog != nil {
+		out["rng.program"] = finetune.StateBytes(prog.RNGState())
+	}
+}
+
+// restoreStreams is saveStreams' inverse; a checkpoint without them
+// (written before 2026-11-28) leaves the streams as they are.
+func restoreStreams(m map[string][]float32, pcg *rand.PCG, prog *autodiff.Program) error {
+	if err := finetune.RestoreRNG(m, "rng.search", pcg.UnmarshalBinary); err != nil {
+		return err
+	}
+	if prog == nil {
+		return nil
+	}
+	return finetune.RestoreRNG(m, "rng.program", prog.SetRNGState)
 }
 
 // Restore loads a Snapshot.
@@ -918,5 +999,8 @@ func (s *searcher) Restore(m map[string][]float32) error {
 		}
 		s.wopt.Restore(m)
 	}
-	return nil
+	return restoreStreams(m, s.pcg, s.prog)
 }
+
+// nonFinite reports whether a loss is NaN or infinite.
+func nonFinite(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }

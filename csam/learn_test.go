@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strings"
@@ -143,13 +144,28 @@ func TestCSAMFlipsAndVariants(t *testing.T) {
 // mask search, with and without joint weight training, Flying Bird's
 // prune-and-regrow) and resumed from its checkpoints ends with the weights
 // of an uninterrupted run.
+//
+// The random streams are checkpointed too (variant C's and E's draws,
+// --mask-noise), and gradual magnitude pruning's masks, which its hook
+// changes during fine-tuning: cancelled at step 20 of 24, after the last
+// re-pruning, gmp used to resume with dense masks.
 func TestLearnResumesSearch(t *testing.T) {
-	for _, method := range []string{"csam", "csam-joint", "flying-bird"} {
-		t.Run(method, func(t *testing.T) {
+	for _, c := range []struct {
+		method, variant string
+		noise           float64
+		cancelAt        int
+	}{{"csam", "A", 0, 8}, {"csam-joint", "A", 0, 8}, {"flying-bird", "A", 0, 8},
+		{"csam", "C", 0, 8}, {"csam", "E", 0, 8}, {"csam", "A", 0.05, 8}, {"gmp", "A", 0, 20}} {
+		method := c.method
+		t.Run(fmt.Sprintf("%s_%s_noise%v", method, c.variant, c.noise), func(t *testing.T) {
 			src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
 			cfg := quick(strings.TrimSuffix(method, "-joint"), 0.7)
 			cfg.JointWeights = strings.HasSuffix(method, "-joint")
+			cfg.Variant, cfg.MaskNoise = c.variant, c.noise
 			cfg.SearchEpochs, cfg.FinetuneEpochs = 2, 1
+			if method == "gmp" {
+				cfg.SearchEpochs, cfg.FinetuneEpochs = 1, 3 // 24 fine-tuning steps, re-pruned up to step 18
+			}
 			ref := toyModel(t)
 			regrown := 0.0
 			if _, err := csam.Learn(context.Background(), ref, src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(_ finetune.Iter, st finetune.StepStats) {
@@ -166,7 +182,7 @@ func TestLearnResumesSearch(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			n := 0
 			_, err := csam.Learn(ctx, m, src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
-				if n++; n == 8 {
+				if n++; n == c.cancelAt {
 					cancel()
 				}
 			}}})
@@ -186,6 +202,77 @@ func TestLearnResumesSearch(t *testing.T) {
 	}
 }
 
+// TestResumeRefusesOtherSettings: a checkpoint records every setting that
+// changes the result; resuming it with another one is refused, naming it
+// (a changed ρ or batch used to continue silently).
+func TestResumeRefusesOtherSettings(t *testing.T) {
+	src := &toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}
+	cfg := quick("csam", 0.7)
+	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = t.TempDir(), 2, true
+	cfg.RunMeta = map[string]string{"data": "toy"}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	if _, err := csam.Learn(ctx, toyModel(t), src, cfg, csam.Hooks{Hooks: finetune.Hooks{OnStep: func(finetune.Iter, finetune.StepStats) {
+		if n++; n == 4 {
+			cancel()
+		}
+	}}}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Learn after cancel = %v", err)
+	}
+	for _, c := range []struct {
+		edit func(*csam.Config)
+		want string
+	}{
+		{func(c *csam.Config) { c.Rho = 0.1 }, `cfg.Rho="0.05", this run has "0.1"`},
+		{func(c *csam.Config) { c.RunMeta = map[string]string{"data": "other"} }, `data="toy", this run has "other"`},
+	} {
+		other := cfg
+		c.edit(&other)
+		if _, err := csam.Learn(context.Background(), toyModel(t), src, other, csam.Hooks{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("resume with other settings = %v, want a refusal containing %q", err, c.want)
+		}
+	}
+	cfg.Workers = 2 // the thread count does not change the result
+	if _, err := csam.Learn(context.Background(), toyModel(t), src, cfg, csam.Hooks{}); err != nil {
+		t.Errorf("resume on another thread count: %v", err)
+	}
+}
+
+// nanSource is a toy source whose third batch holds a NaN pixel.
+type nanSource struct{ toydata.Source }
+
+func (s *nanSource) Batches(ctx context.Context, epoch, skip int) iter.Seq2[finetune.Batch, error] {
+	return func(yield func(finetune.Batch, error) bool) {
+		i := skip
+		for b, err := range s.Source.Batches(ctx, epoch, skip) {
+			if i == 2 && err == nil {
+				b.Images.F32[0] = float32(math.NaN())
+			}
+			i++
+			if !yield(b, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestNonFiniteLossStops: a NaN loss in the mask search stops every
+// method with finetune.ErrNonFinite (C-SAM panicked in its top-k on the
+// NaN perturbation), at weight and channel granularity.
+func TestNonFiniteLossStops(t *testing.T) {
+	for _, c := range []struct{ method, variant, granularity string }{
+		{"csam", "A", "weight"}, {"csam", "B", "weight"}, {"csam", "C", "weight"}, {"csam", "A", "channel"}, {"magnitude", "A", "weight"}} {
+		t.Run(c.method+"_"+c.variant+"_"+c.granularity, func(t *testing.T) {
+			cfg := quick(c.method, 0.5)
+			cfg.Variant, cfg.Granularity = c.variant, c.granularity
+			_, err := csam.Learn(context.Background(), toyModel(t), &nanSource{toydata.Source{Batch: 8, Steps: 6, Size: 8, Seed: 1}}, cfg, csam.Hooks{})
+			if !errors.Is(err, finetune.ErrNonFinite) {
+				t.Errorf("Learn on a NaN batch = %v, want finetune.ErrNonFinite", err)
+			}
+		})
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	c := csam.DefaultConfig("nope")
 	c.Sparsity = 1.5
@@ -198,8 +285,9 @@ func TestConfigValidate(t *testing.T) {
 	c.InitPercentile = 120
 	c.Rho, c.SAMRho = -1, -0.5
 	c.FinetuneLR = 0
+	c.Granularity = "channel"
 	err = c.Validate()
-	for _, want := range []string{`--method "nope": unknown method`, "--sparsity 1.5: the sparsity must be in (0, 1)", `--variant "Z": unknown C-SAM variant`,
+	for _, want := range []string{"--joint-weights is not implemented for --granularity channel", `--method "nope": unknown method`, "--sparsity 1.5: the sparsity must be in (0, 1)", `--variant "Z": unknown C-SAM variant`,
 		"--joint-weights", "--init-percentile 120: the initialization percentile τ must be in (0, 100]", "--rho -1: must be ≥ 0", "--sam-rho -0.5: must be ≥ 0",
 		"--finetune-lr 0: the learning rate must be positive"} {
 		if !strings.Contains(err.Error(), want) {

@@ -388,11 +388,13 @@ type chSearcher struct {
 	soft   [][]float32 // per group: C̃
 	vel    [][]float32
 	rng    *rand.Rand
+	pcg    *rand.PCG // rng's source, checkpointed
 	sched  finetune.Schedule
 }
 
 func searchChannels(ctx context.Context, m *graph.Model, groups []*channelGroup, src finetune.Source, cfg Config, lc finetune.LoopConfig, hooks finetune.Hooks) error {
-	s := &chSearcher{cfg: cfg, groups: groups, rng: rand.New(rand.NewPCG(cfg.Seed, 0xc5a4)),
+	pcg := rand.NewPCG(cfg.Seed, 0xc5a4)
+	s := &chSearcher{cfg: cfg, groups: groups, rng: rand.New(pcg), pcg: pcg,
 		sched: finetune.Schedule{Kind: "cosine", Base: cfg.SearchLR, TotalSteps: lc.Epochs * src.StepsPerEpoch()}}
 	for _, g := range groups {
 		s.grads = append(s.grads, make([]float32, g.cg.Channels))
@@ -478,8 +480,15 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 	if needFirst {
 		// (a)+(b): loss and mask gradient at M = B(C).
 		s.setMasks(func(gi int) []float32 { return s.groups[gi].mask })
-		if _, _, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing); err != nil {
+		loss0, _, err := finetune.ForwardBackward(s.prog, b, cfg.LabelSmoothing)
+		if err != nil {
 			return stats, err
+		}
+		if nonFinite(loss0) {
+			// The loop stops on it (finetune.ErrNonFinite) before the
+			// scores change.
+			stats.Loss = loss0
+			return stats, nil
 		}
 		s.gatherGrads()
 	}
@@ -519,6 +528,9 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 		return stats, err
 	}
 	stats.Loss, stats.Correct = loss, correct
+	if nonFinite(loss) {
+		return stats, nil
+	}
 	s.gatherGrads()
 	lr := s.sched.At(it.Global)
 	for gi, g := range s.groups {
@@ -563,6 +575,7 @@ func (s *chSearcher) Snapshot() map[string][]float32 {
 		out["chscore."+graph.ChannelGroupName(&g.cg)] = g.score
 		out["chvel."+graph.ChannelGroupName(&g.cg)] = s.vel[gi]
 	}
+	saveStreams(out, s.pcg, s.prog)
 	return out
 }
 
@@ -577,7 +590,7 @@ func (s *chSearcher) Restore(m map[string][]float32) error {
 		copy(g.score, sc)
 		copy(s.vel[gi], v)
 	}
-	return nil
+	return restoreStreams(m, s.pcg, s.prog)
 }
 
 // AnnotateChannels is Annotate for a channel-pruned model: it also records

@@ -46,7 +46,9 @@ func topKMaskMag(dst, scores, w, work []float32, k int) {
 		}
 	}
 	equalKeep := k - above
-	if w == nil || tied == equalKeep {
+	// tied < equalKeep only when scores hold NaN (no entry equals a NaN
+	// threshold): keep what compares above it rather than index nothing.
+	if w == nil || tied <= equalKeep {
 		// Ties by index (or every tied entry is kept).
 		for i, s := range scores {
 			switch {

@@ -128,3 +128,41 @@ func writeAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// StateBytes stores b (a random stream's state, say) as a checkpoint
+// tensor: one byte a float, each exact. BytesOf reads it back.
+func StateBytes(b []byte) []float32 {
+	out := make([]float32, len(b))
+	for i, v := range b {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// BytesOf returns the bytes StateBytes stored, or false when v holds a
+// value that is not a byte.
+func BytesOf(v []float32) ([]byte, bool) {
+	out := make([]byte, len(v))
+	for i, f := range v {
+		if f < 0 || f > 255 || f != float32(byte(f)) {
+			return nil, false
+		}
+		out[i] = byte(f)
+	}
+	return out, true
+}
+
+// RestoreRNG sets a random stream from the checkpoint entry key, if the
+// checkpoint has one (checkpoints written before 2026-11-28 do not, and
+// resume with the stream where it stands).
+func RestoreRNG(s map[string][]float32, key string, set func([]byte) error) error {
+	v, ok := s[key]
+	if !ok {
+		return nil
+	}
+	b, ok := BytesOf(v)
+	if !ok {
+		return fmt.Errorf("finetune: checkpoint entry %q is not a random stream state", key)
+	}
+	return set(b)
+}

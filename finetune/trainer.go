@@ -208,6 +208,7 @@ func (t *Trainer) Snapshot() map[string][]float32 {
 			out["w."+n] = in.Value.F32
 		}
 	}
+	out["rng.program"] = StateBytes(t.Prog.RNGState())
 	return out
 }
 
@@ -226,7 +227,7 @@ func (t *Trainer) Restore(s map[string][]float32) error {
 		copy(in.Value.F32, v)
 	}
 	t.Opt.Restore(s)
-	return nil
+	return RestoreRNG(s, "rng.program", t.Prog.SetRNGState)
 }
 
 // samSecondPass moves the weights to w + ε, recomputes the gradient there,

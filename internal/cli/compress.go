@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -317,6 +318,10 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 		return err
 	}
 	l.CheckpointDir, l.CheckpointEvery, l.Resume = ckdir, opts.CheckpointEvery, opts.Resume
+	// What --resume must find unchanged besides the method's settings:
+	// the data the steps draw from and the model they start from.
+	l.RunMeta = map[string]string{"data": opts.Data, "train_subset": strconv.Itoa(opts.TrainSubset), "crop_pad": strconv.Itoa(opts.CropPad),
+		"flip": strconv.FormatBool(opts.Flip), "model_sha256": fileSHA256(opts.Model)}
 	pad := opts.CropPad
 	if pad < 0 {
 		pad = 2
