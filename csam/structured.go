@@ -430,9 +430,18 @@ func searchChannels(ctx context.Context, m *graph.Model, groups []*channelGroup,
 		}
 	}
 	for _, g := range groups {
-		topKMask(g.mask, g.score, g.work, g.keep)
+		g.binarize(g.mask, g.score)
 	}
 	return nil
+}
+
+// binarize writes into dst the group's top-k mask of scores: its keep
+// largest, ties broken by filter norm (then index). As for weights
+// (topKMaskMag), every kept channel of the clipped soft mask sits at 1,
+// and a pruned channel pushed to 1 joins that tie; by index alone it
+// would evict the group's last kept channels whatever their filters.
+func (g *channelGroup) binarize(dst, scores []float32) {
+	topKMaskMag(dst, scores, g.norms, g.work, g.keep)
 }
 
 // setMasks writes per-group channel masks into the graph's mask tensors.
@@ -473,7 +482,7 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 	cfg := s.cfg
 	stats := finetune.StepStats{Count: len(b.Labels), Extra: map[string]float64{}}
 	for _, g := range s.groups {
-		topKMask(g.mask, g.score, g.work, g.keep)
+		g.binarize(g.mask, g.score)
 	}
 	// Variant C perturbs with uniform noise only: no gradient pass.
 	needFirst := cfg.Variant != "C"
@@ -505,7 +514,7 @@ func (s *chSearcher) step(ctx context.Context, it finetune.Iter, b finetune.Batc
 		}
 		perturbScores(&s.cfg, s.rng, s.soft, func(gi int) []float32 { return s.groups[gi].score }, grad)
 		for gi, g := range s.groups {
-			topKMask(s.pert[gi], s.soft[gi], g.work, g.keep)
+			g.binarize(s.pert[gi], s.soft[gi])
 		}
 	}
 	var kp, pk float64

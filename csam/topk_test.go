@@ -151,3 +151,16 @@ func TestSoftMaskTiesGoByMagnitude(t *testing.T) {
 		t.Errorf("mask %v after entry 4 fell below the tie, want %v", l.Mask, want)
 	}
 }
+
+// TestChannelTiesGoByNorm: the channel search's top-k breaks ties among
+// equal scores by filter norm, as the weight-level one breaks them by
+// magnitude (channels used to go by index).
+func TestChannelTiesGoByNorm(t *testing.T) {
+	norms := []float32{0.1, 0.9, 0.8, 0.2, 0.7, 0.6}
+	g := &channelGroup{norms: norms, work: make([]float32, len(norms)), keep: 3}
+	mask := make([]float32, len(norms))
+	g.binarize(mask, []float32{1, 1, 1, 0.3, 1, 0.5}) // channel 0 (norm 0.1) pushed into the tie at 1
+	if want := []float32{0, 1, 1, 0, 1, 0}; !slices.Equal(mask, want) {
+		t.Errorf("mask %v, want %v (the three largest norms among the tied; by index channel 4 would go)", mask, want)
+	}
+}

@@ -12,7 +12,7 @@ import (
 )
 
 // TrainableParams lists the initializers that training updates: the
-// weights and biases of Conv, Gemm and MatMul, and the scale and shift of
+// weights and biases of Conv, ConvTranspose, Gemm and MatMul, and the scale and shift of
 // BatchNormalization. Everything else (running statistics, the input
 // normalization constants, shape tensors) is left alone.
 func TrainableParams(g *graph.Graph) []string {
@@ -31,7 +31,7 @@ func TrainableParams(g *graph.Graph) []string {
 	}
 	for _, n := range g.Nodes {
 		switch n.OpType {
-		case "Conv", "Gemm":
+		case "Conv", "ConvTranspose", "Gemm":
 			for _, in := range n.Inputs[1:] {
 				add(in)
 			}
