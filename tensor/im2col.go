@@ -124,6 +124,11 @@ func im2colPlane(g *Window, t *tapRange, plane, row []float32) {
 	ohLo, ohHi, owLo, owHi := t.ohLo, t.ohHi, t.owLo, t.owHi
 	clear(row[:ohLo*g.OW])
 	clear(row[ohHi*g.OW:])
+	if ohLo >= ohHi {
+		// The tap row reads only padding (a plane one row high under a
+		// 3×3 window, say): the clears above covered the block.
+		return
+	}
 	if owLo >= owHi {
 		clear(row[ohLo*g.OW : ohHi*g.OW])
 		return

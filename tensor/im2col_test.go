@@ -46,9 +46,11 @@ func TestIm2colMatchesDefinitionAndCol2imIsAdjoint(t *testing.T) {
 		{H: 4, W: 9, KH: 2, KW: 3, SH: 3, SW: 2, DH: 2, DW: 3, PadT: 2, PadL: 3},
 		{H: 1, W: 8, KH: 1, KW: 3, SH: 1, SW: 2, DH: 1, DW: 1, PadT: 0, PadL: 1},
 		{H: 3, W: 3, KH: 5, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 2, PadL: 2},
-		{H: 1, W: 1, KH: 1, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 0, PadL: 2}, // taps entirely in padding
-		{H: 6, W: 5, KH: 3, KW: 3, SH: 1, SW: 1, DH: 2, DW: 1, PadT: 2, PadL: 1}, // same width, stride 1: block copy
-		{H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 2, PadT: 0, PadL: 2}, // same width, taps past both ends
+		{H: 1, W: 1, KH: 1, KW: 5, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 0, PadL: 2},   // taps entirely in padding
+		{H: 6, W: 5, KH: 3, KW: 3, SH: 1, SW: 1, DH: 2, DW: 1, PadT: 2, PadL: 1},   // same width, stride 1: block copy
+		{H: 4, W: 4, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 2, PadT: 0, PadL: 2},   // same width, taps past both ends
+		{H: 1, W: 100, KH: 3, KW: 3, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 1}, // one row: the top and bottom taps read only padding (panicked)
+		{H: 1, W: 9, KH: 3, KW: 1, SH: 1, SW: 1, DH: 1, DW: 1, PadT: 1, PadL: 0},   // the same with a 3×1 window, no column padding
 		{D: 4, H: 3, W: 5, KD: 2, KH: 2, KW: 3, SD: 2, SH: 1, SW: 2, DD: 2, DH: 1, DW: 1, PadF: 1, PadT: 1, PadL: 1},
 	}
 	for n, g := range cases {
