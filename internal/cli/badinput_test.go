@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -438,5 +439,69 @@ func TestLabelsOutputRefused(t *testing.T) {
 				t.Errorf("%s: message %q does not contain %q", args[0], OneLine(err), w)
 			}
 		}
+	}
+}
+
+// TestBrokenInputsRefusedUpFront: inputs that used to fail only after a
+// whole training (or pass silently) are refused before any work, naming
+// what is wrong, with nothing left behind: a model holding NaN weights
+// (C-SAM panicked in its top-k), a test split with no images (verify
+// reported 0.00% of 0 images), an output that is a folder (compress and
+// train failed at the final rename).
+func TestBrokenInputsRefusedUpFront(t *testing.T) {
+	dir := t.TempDir()
+	m := shippedModel(t, "fmnist_resnet8.onnx")
+	var w *graph.Initializer
+	for _, in := range m.Graph.Initializers {
+		if len(in.Value.F32) > 3 {
+			w = in
+			break
+		}
+	}
+	w.Value.F32[3] = float32(math.Inf(1))
+	nan := filepath.Join(dir, "nan.onnx")
+	if err := onnxio.WriteFile(nan, m); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty")
+	if err := os.MkdirAll(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"t10k-images-idx3-ubyte": {0, 0, 8, 3, 0, 0, 0, 0, 0, 0, 0, 28, 0, 0, 0, 28},
+		"t10k-labels-idx1-ubyte": {0, 0, 8, 1, 0, 0, 0, 0},
+	} {
+		if err := os.WriteFile(filepath.Join(empty, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folder := filepath.Join(dir, "f")
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"nan weights", []string{"compress", nan, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "x.onnx")}, fmt.Sprintf("initializer %q holds 1 NaN or infinite values", w.Name)},
+		{"nan weights, train", []string{"train", "--init", nan, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "t.onnx")}, fmt.Sprintf("initializer %q holds 1 NaN", w.Name)},
+		{"empty test split", []string{"verify", shipped, "--data", "fashion-mnist:" + empty, "-o", filepath.Join(dir, "c", "r")}, "the test split holds no images"},
+		{"output folder", []string{"compress", shipped, "--data", "fashion-mnist", "-o", folder}, "is a folder; give a file name"},
+		{"output folder, train", []string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "-o", folder + string(filepath.Separator)}, "is a folder; give a file name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err, code := execute(t, c.args...)
+			if err == nil || code == 0 || !strings.Contains(OneLine(err), c.want) {
+				t.Fatalf("%v: (%v, exit %d), want a refusal containing %q", c.args, err, code, c.want)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "c")); !os.IsNotExist(err) {
+				t.Errorf("%s left %s behind", c.name, filepath.Join(dir, "c"))
+			}
+			if left, _ := os.ReadDir(folder); len(left) != 0 {
+				t.Errorf("%s wrote into %s", c.name, folder)
+			}
+		})
 	}
 }

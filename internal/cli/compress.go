@@ -101,6 +101,9 @@ run.`,
 			if opts.Output == "" {
 				opts.Output = besideModel(opts.Model, ".csam.onnx")
 			}
+			if err := outputFile("compress", "-o", opts.Output); err != nil {
+				return err
+			}
 			if err := notInput("compress", "-o", opts.Output, "input model", opts.Model); err != nil {
 				return err
 			}
@@ -239,6 +242,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	m, err := loadModel(opts.Model)
 	if err != nil {
+		return err
+	}
+	if err := finiteWeights(m, opts.Model); err != nil {
 		return err
 	}
 	if err := evalMode(m, opts.Model, opts.EvalMode, opts.IO.ErrOut, "compress", ", or pass --eval-mode to run it and write it in eval mode"); err != nil {
@@ -424,7 +430,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 		return err
 	}
 	defer sess.Close()
-	diff, err := parityOnData(written, sess, test, 64)
+	diff, err := parityOnData(written, sess, test, min(64, test.Len()))
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,14 @@ func loadSplits(ctx context.Context, spec string, needTrain bool) (train, test *
 	if err != nil {
 		return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
 	}
+	for _, d := range []struct {
+		split string
+		d     *dataset.Dataset
+	}{{"training", train}, {"test", test}} {
+		if d.d != nil && d.d.Len() == 0 {
+			return nil, nil, fmt.Errorf("--data %s: the %s split holds no images", spec, d.split)
+		}
+	}
 	if train != nil {
 		if err := train.SameClasses(test); err != nil {
 			return nil, nil, fmt.Errorf("--data %s: %w", spec, err)

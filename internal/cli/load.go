@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -87,6 +88,27 @@ func classifierIO(g *graph.Graph) error {
 		names[i] = strconv.Quote(vi.Name)
 	}
 	return fmt.Errorf("the model has %d inputs (%s); csam-onnx takes image classifiers whose one input is the images: export the model with the other inputs fixed (as constants or initializers)", len(ins), strings.Join(names, ", "))
+}
+
+// finiteWeights refuses a model whose float initializers hold NaN or
+// infinite values, naming the first such tensor: training from it ends
+// in a NaN loss, and its outputs are no answers.
+func finiteWeights(m *graph.Model, path string) error {
+	for _, in := range m.Graph.Initializers {
+		if in.Value == nil {
+			continue
+		}
+		bad := 0
+		for _, v := range in.Value.F32 {
+			if v != v || math.IsInf(float64(v), 0) {
+				bad++
+			}
+		}
+		if bad > 0 {
+			return fmt.Errorf("%s: initializer %q holds %d NaN or infinite values of %d; the model is broken (a diverged training, or a faulty export): export it again from good weights", path, in.Name, bad, in.Value.Len())
+		}
+	}
+	return nil
 }
 
 // evalCopyHint is how verify's refusal of a training-mode file tells the

@@ -201,6 +201,17 @@ func notInput(cmd, outFlag, out, inWhat, in string) error {
 	return nil
 }
 
+// outputFile refuses an output path that names a folder (an existing
+// one, or a path ending in a separator), before the command spends its
+// time on a model it could not write there.
+func outputFile(cmd, flag, out string) error {
+	fi, err := os.Stat(out)
+	if (err == nil && fi.IsDir()) || strings.HasSuffix(out, string(filepath.Separator)) {
+		return FlagErrorf("%s: %s %s is a folder; give a file name, such as %s", cmd, flag, out, filepath.Join(out, "model.onnx"))
+	}
+	return nil
+}
+
 // besideModel is the default output of a command reading model: its path
 // with suffix in place of a final .onnx (m.onnx → m.csam.onnx).
 func besideModel(model, suffix string) string {

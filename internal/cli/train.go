@@ -103,6 +103,9 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 			if opts.Output == "" {
 				return FlagErrorf("train: -o/--output is required")
 			}
+			if err := outputFile("train", "-o", opts.Output); err != nil {
+				return err
+			}
 			if opts.Init != "" {
 				if err := notInput("train", "-o", opts.Output, "--init model", opts.Init); err != nil {
 					return err
@@ -200,6 +203,9 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	unwrapNorm := func() {}
 	if opts.Init != "" {
 		if m, err = loadModel(opts.Init); err != nil {
+			return err
+		}
+		if err := finiteWeights(m, opts.Init); err != nil {
 			return err
 		}
 		if err := evalMode(m, opts.Init, opts.EvalMode, opts.IO.ErrOut, "train", ", or pass --eval-mode to train it and write it in eval mode"); err != nil {

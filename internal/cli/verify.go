@@ -326,6 +326,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 	if err != nil {
 		return fmt.Errorf("--data %s: %w", o.Data, err)
 	}
+	if test.Len() == 0 {
+		return fmt.Errorf("--data %s: the test split holds no images", o.Data)
+	}
 	note := test.Title
 	if note == "" {
 		note = test.Name
@@ -834,6 +837,34 @@ func NewCmdMerge(ios *IOStreams, g *GlobalOptions) *cobra.Command {
 	return cmd
 }
 
+// checkCounts checks that every count of a shard is one a run can
+// produce: 0 ≤ correct ≤ n, every sweep cell
+// over the shard's clean images.
+func (r *RawResult) checkCounts() error {
+	for _, m := range []struct {
+		what string
+		m    *ModelRaw
+	}{{"model", &r.Model}, {"baseline", r.Baseline}} {
+		if m.m == nil {
+			continue
+		}
+		bad := func(what string, e runtime.Eval) error {
+			return fmt.Errorf("%s %s: %d correct of %d images", m.what, what, e.Correct, e.N)
+		}
+		if c := m.m.Clean; c.N < 0 || c.Correct < 0 || c.Correct > c.N {
+			return bad("clean accuracy", c)
+		}
+		if sw := m.m.Sweep; sw != nil {
+			for _, cell := range sw.Cells {
+				if cell.N != m.m.Clean.N || cell.Correct < 0 || cell.Correct > cell.N {
+					return bad(fmt.Sprintf("%s at severity %d (the clean images are %d)", cell.Corruption, cell.Severity, m.m.Clean.N), runtime.Eval{N: cell.N, Correct: cell.Correct})
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // mergeRaw adds the shards' counts and concatenates their samples. Every
 // shard 0..N-1 of one run must be given exactly once.
 func mergeRaw(paths []string) (*RawResult, error) {
@@ -846,8 +877,16 @@ func mergeRaw(paths []string) (*RawResult, error) {
 		var r RawResult
 		err = json.NewDecoder(io.LimitReader(f, 1<<30)).Decode(&r)
 		f.Close()
-		if err != nil || r.Schema != rawSchema {
+		switch {
+		case err != nil:
 			return nil, fmt.Errorf("merge: %s is not a verify shard (raw-I-of-N.json): %v", p, err)
+		case r.Schema != rawSchema:
+			return nil, fmt.Errorf("merge: %s is not a verify shard (raw-I-of-N.json): its schema is %q, not %q", p, r.Schema, rawSchema)
+		case r.Shard[1] < 1 || r.Shard[0] < 0 || r.Shard[0] >= r.Shard[1]:
+			return nil, fmt.Errorf("merge: %s claims to be shard %d/%d", p, r.Shard[0], r.Shard[1])
+		}
+		if err := r.checkCounts(); err != nil {
+			return nil, fmt.Errorf("merge: %s: %w; it was edited or damaged: run that shard again", p, err)
 		}
 		shards = append(shards, &r)
 	}

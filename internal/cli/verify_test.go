@@ -302,6 +302,9 @@ func TestMergeRefusesOtherSettings(t *testing.T) {
 		{"baseline", func(r *RawResult) { r.Baseline.Facts.SHA256 = "c" }, "the baseline differs"},
 		{"no baseline", func(r *RawResult) { r.Baseline = nil }, "the baseline differs"},
 		{"probabilities", func(r *RawResult) { r.Model.CC.Probabilities = true }, "probabilities true"},
+		{"counts", func(r *RawResult) { r.Model.Clean.Correct = 50 }, "model clean accuracy: 50 correct of 10 images; it was edited or damaged"},
+		{"shard number", func(r *RawResult) { r.Shard = [2]int{5, 2} }, "claims to be shard 5/2"},
+		{"schema", func(r *RawResult) { r.Schema = "x" }, `its schema is "x"`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := mergeRaw([]string{first, write(c.name+".json", shard(1, c.edit))})
