@@ -269,6 +269,15 @@ func checkInputs(m *graph.Model, opts *CheckOptions) ([]*tensor.Tensor, error) {
 				return nil, fmt.Errorf("check: %s: input %q: dimension %d is %s, not fixed; give its values with --input FILE.pb", opts.Model, vi.Name, k, d)
 			}
 		}
+		// A size no machine holds is a declared shape to correct, not an
+		// allocation to attempt (Go ends a failed one without recovery).
+		n := 1
+		for _, d := range shape {
+			if d > maxCheckElems/n {
+				return nil, fmt.Errorf("check: %s: input %q of shape %v holds more than %d values; lower --batch, or give the input's values with --input FILE.pb", opts.Model, vi.Name, shape, maxCheckElems)
+			}
+			n *= d
+		}
 		if vi.Type.Elem == tensor.Uint8 { // image bytes, uniform over 0–255
 			t := &tensor.Tensor{DType: tensor.Uint8, Shape: shape, I64: make([]int64, tensor.Numel(shape))}
 			for k := range t.I64 {
@@ -285,6 +294,10 @@ func checkInputs(m *graph.Model, opts *CheckOptions) ([]*tensor.Tensor, error) {
 	}
 	return out, nil
 }
+
+// maxCheckElems bounds a random input check makes: 1<<28 float32 values
+// are 1 GiB.
+const maxCheckElems = 1 << 28
 
 // fitsDeclared checks a tensor read from a file against a graph input's
 // declared type.
