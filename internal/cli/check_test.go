@@ -155,7 +155,7 @@ func TestCheckInputErrors(t *testing.T) {
 		{"missing model", []string{"check", "/nonexistent/m.onnx"}, "/nonexistent/m.onnx: no such file", 1},
 		{"folder as model", []string{"inspect", modelsDir()}, "is a folder", 1},
 		// Used to end the process with Go's unrecoverable out-of-memory.
-		{"input too large", []string{"check", model, "--batch", "1000000000"}, "holds more than 268435456 values; lower --batch", 1},
+		{"input too large", []string{"check", filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx"), "--batch", "1000000000"}, "holds more than 268435456 values; lower --batch", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
