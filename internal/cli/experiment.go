@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path"
@@ -22,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/csam-onnx/csam-onnx/dataset"
 	"github.com/csam-onnx/csam-onnx/internal/results"
 	"github.com/csam-onnx/csam-onnx/models"
 	"github.com/csam-onnx/csam-onnx/report"
@@ -240,6 +242,9 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, FlagErrorf("--config %s is empty; see experiments/*.yaml for the keys", p)
+		}
 		return nil, FlagErrorf("--config %s: %v", p, err)
 	}
 	c.dir = filepath.Dir(p)
@@ -257,6 +262,9 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 	}
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Threads < 0 {
+		bad("threads %d: want 0 (one per core) or more", c.Threads)
+	}
 	names := map[string]bool{}
 	checkName := func(kind, n string) {
 		switch {
@@ -276,6 +284,8 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 		checkName("data", d.Name)
 		if d.Spec == "" {
 			bad("data %q has no spec (e.g. cifar10:/work/shared/data/cifar10)", d.Name)
+		} else if _, err := dataset.Parse(d.Spec); err != nil {
+			bad("data %q: %v", d.Name, err)
 		}
 		for _, k := range present(d.Train, append([]string{"arch"}, trainSetFlags...)) {
 			bad("data %q: train.%s cannot be set per data set; remove it", d.Name, k)
@@ -334,7 +344,9 @@ func LoadExperiment(p string) (*ExperimentConfig, error) {
 			continue
 		}
 		arch := fmt.Sprint(a.Train["arch"])
-		if !slices.Contains(models.Archs(), arch) {
+		if a.Train["arch"] == nil {
+			bad("arch %q: give model (a pretrained file), models (a file per data set) or train: {arch: %s} (an architecture to train)", a.Name, strings.Join(models.Archs(), "|"))
+		} else if !slices.Contains(models.Archs(), arch) {
 			bad("arch %q: train.arch %q is not one of %s", a.Name, arch, strings.Join(models.Archs(), ", "))
 		}
 		for _, k := range present(a.Train, trainSetFlags) {
@@ -816,15 +828,16 @@ func experimentRun(ctx context.Context, o *ExperimentOptions, steps expSteps) er
 		fmt.Fprintf(o.IO.ErrOut, "experiment: %s: wrote %s (%.0f s)\n", c.id, path, time.Since(start).Seconds())
 	}
 	fmt.Fprintf(o.IO.ErrOut, "experiment: %d cells run, %d skipped, %d failed\n", ran, skipped, len(failed))
+	var summary error
 	if !o.NoResults {
 		if err := writeResults(o.IO, resultsDir, md); err != nil {
-			failed = append(failed, err)
+			summary = fmt.Errorf("experiment: the summary of %s: %w", resultsDir, err)
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("experiment: %d of %d cells failed (logs in the cells' folders under %s):\n%w", len(failed), len(chosen), workDir, errors.Join(failed...))
+		return errors.Join(fmt.Errorf("experiment: %d of %d cells failed (logs in the cells' folders under %s):\n%w", len(failed), len(chosen), workDir, errors.Join(failed...)), summary)
 	}
-	return nil
+	return summary
 }
 
 // shardCells returns the cells of shard s ({i, N}): the cells are grouped
@@ -1227,6 +1240,10 @@ func fileExists(p string) bool {
 // writeResults regenerates the summary from the result files.
 func writeResults(ios *IOStreams, dir, md string) error {
 	cells, err := results.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(ios.ErrOut, "experiment: no result files in %s yet; no summary written\n", dir)
+		return nil
+	}
 	if err != nil {
 		return err
 	}

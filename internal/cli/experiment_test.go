@@ -409,6 +409,10 @@ methods: [{name: dense}, {name: csam}]
 		{"input in verify", base + "verify: {input-mean: [0.5]}\n", "verify.input-mean: give the input conventions of a given model in its arch entry"},
 		{"input in method flags", strings.Replace(base, "{name: csam}", "{name: csam, flags: {input-layout: nhwc}}", 1), "method \"csam\": flags.input-layout"},
 		{"bad input value", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "model: x.onnx, input: {input-mean: [0.5], input-std: [0]}", 1), "input-std"},
+		{"empty file", "", "is empty"},
+		{"negative threads", base + "threads: -3\n", "threads -3"},
+		{"arch without model or train", strings.Replace(base, "train: {arch: resnet8, epochs: 1}", "input: {}", 1), `arch "r8": give model (a pretrained file), models (a file per data set) or train`},
+		{"bad data spec", strings.Replace(base, "spec: fashion-mnist", "spec: nonsense:x", 1), `data "fmnist": `},
 		{"models without train", strings.Replace(strings.Replace(base, "data: [{name: fmnist, spec: fashion-mnist}]", "data: [{name: fmnist, spec: fashion-mnist}, {name: mnist, spec: mnist}]", 1), "train: {arch: resnet8, epochs: 1}", "models: {fmnist: x.onnx}", 1), "data mnist has no file in models"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
