@@ -193,7 +193,7 @@ func (l *folderLoad) pool(ctx context.Context, cancel context.CancelCauseFunc) (
 					if l.opts.SkipBad {
 						l.skipped = append(l.skipped, where)
 					} else {
-						cancel(fmt.Errorf("dataset: %s: %v (SkipBad, or --skip-bad on the command line, skips undecodable files)", where, err))
+						cancel(fmt.Errorf("dataset: %s: %v (--skip-bad, or FolderOptions.SkipBad, skips undecodable files and counts them)", where, err))
 					}
 				} else {
 					l.images = append(l.images, decoded{rel: j.rel, class: class, pix: pix, h: h, w: w})

@@ -50,6 +50,7 @@ type CompressOptions struct {
 	Learn    csam.Config
 	Args     []string
 	Norm     inputNormFlags
+	Loading     dataFlags
 	EvalMode bool
 }
 
@@ -139,6 +140,7 @@ run.`,
 	f.StringVar(&opts.Data, "data", "", "data set spec (train split for learning, test split for the check)")
 	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file (default: the model's path with .csam.onnx for .onnx)")
 	opts.Norm.register(f)
+	opts.Loading.register(f)
 	f.StringVar(&opts.Config, "config", "", "YAML recipe holding any of these flags")
 	f.StringVar(&l.Method, "method", l.Method, "pruning method: "+strings.Join(csam.Methods(), ", "))
 	f.Float64Var(&l.Sparsity, "sparsity", l.Sparsity, "fraction of prunable weights to remove, in (0,1)")
@@ -272,7 +274,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	var train, test *dataset.Dataset
 	restoreDims := func() {}
 	if symbolicImageDims(m) {
-		if train, test, err = loadSplits(ctx, opts.Data, true); err != nil {
+		if train, test, err = loadSplits(ctx, opts.Data, true, opts.loading("compress")); err != nil {
 			return err
 		}
 		restoreDims = fixImageDims(m, train)
@@ -300,7 +302,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 		}
 	}()
 	if train == nil {
-		if train, test, err = loadSplits(ctx, opts.Data, true); err != nil {
+		if train, test, err = loadSplits(ctx, opts.Data, true, opts.loading("compress")); err != nil {
 			return err
 		}
 	}
@@ -605,4 +607,11 @@ func sparsifyModel(m *graph.Model, res *csam.Result) {
 		kept = append(kept, in)
 	}
 	m.Graph.Initializers = kept
+}
+
+// loading returns the data-loading flags with the command's name and
+// stderr for their notes.
+func (o *CompressOptions) loading(cmd string) *dataFlags {
+	o.Loading.cmd, o.Loading.errOut = cmd, o.IO.ErrOut
+	return &o.Loading
 }

@@ -3,24 +3,58 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+
+	"github.com/spf13/pflag"
 
 	"github.com/csam-onnx/csam-onnx/dataset"
 	"github.com/csam-onnx/csam-onnx/runtime"
 )
 
+// dataFlags are the data-loading flags of the commands that read --data.
+type dataFlags struct {
+	SkipBad bool
+	// cmd prefixes notes; errOut receives them (set by the command).
+	cmd    string
+	errOut io.Writer
+}
+
+func (d *dataFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&d.SkipBad, "skip-bad", false, "skip image files that do not decode (image folders and JPEG tarballs), counting them, instead of stopping at the first")
+}
+
+// load loads one split of spec; the files --skip-bad skipped are counted
+// in a note.
+func (d *dataFlags) load(ctx context.Context, spec, split string) (*dataset.Dataset, error) {
+	s, err := dataset.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("--data %s: %w", spec, err)
+	}
+	s.SkipBad = d.SkipBad
+	ds, err := s.Load(ctx, split)
+	if err != nil {
+		return nil, fmt.Errorf("--data %s: %w", spec, err)
+	}
+	if n := len(ds.Skipped); n > 0 && d.errOut != nil {
+		fmt.Fprintf(d.errOut, "%s: note: --data %s: skipped %d undecodable files of the %s split (--skip-bad), the first %s\n", d.cmd, spec, n, split, ds.Skipped[0])
+	}
+	return ds, nil
+}
+
 // loadSplits loads the training and test splits of a data spec. The test
 // split is "test"; a data set without one is an error that says so.
-func loadSplits(ctx context.Context, spec string, needTrain bool) (train, test *dataset.Dataset, err error) {
+func loadSplits(ctx context.Context, spec string, needTrain bool, df *dataFlags) (train, test *dataset.Dataset, err error) {
+	if df == nil {
+		df = &dataFlags{}
+	}
 	if needTrain {
-		train, err = dataset.Load(ctx, spec, "train")
-		if err != nil {
-			return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
+		if train, err = df.load(ctx, spec, "train"); err != nil {
+			return nil, nil, err
 		}
 	}
-	test, err = dataset.Load(ctx, spec, "test")
-	if err != nil {
-		return nil, nil, fmt.Errorf("--data %s: %w", spec, err)
+	if test, err = df.load(ctx, spec, "test"); err != nil {
+		return nil, nil, err
 	}
 	for _, d := range []struct {
 		split string

@@ -59,6 +59,7 @@ type TrainOptions struct {
 	// Args is the command line, recorded in the model.
 	Args []string
 	Norm inputNormFlags
+	Loading dataFlags
 }
 
 // NewCmdTrain returns the train command.
@@ -141,6 +142,7 @@ stdout; the test accuracy is measured on the written file in onnxruntime.`,
 	f.StringVar(&opts.Data, "data", "", "data set spec: fashion-mnist, mnist, cifar10:DIR, flowers102:TARBALL[@SIZE], folder:DIR")
 	f.StringVarP(&opts.Output, "output", "o", "", "output ONNX file")
 	opts.Norm.register(f)
+	opts.Loading.register(f)
 	f.IntVar(&opts.Epochs, "epochs", 10, "training epochs (0 with --init: write the model as it is, e.g. an eval-mode copy with --eval-mode, and measure it)")
 	f.IntVar(&opts.Batch, "batch", 128, "batch size")
 	f.Float64Var(&opts.LR, "lr", 0.1, "peak learning rate")
@@ -187,7 +189,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	}
 	// With --epochs 0 nothing trains: the test split alone is read, and
 	// stands in for the training split's shape checks.
-	train, test, err := loadSplits(ctx, opts.Data, opts.Epochs > 0)
+	train, test, err := loadSplits(ctx, opts.Data, opts.Epochs > 0, opts.loading("train"))
 	if err != nil {
 		return err
 	}
@@ -475,4 +477,11 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// loading returns the data-loading flags with the command's name and
+// stderr for their notes.
+func (o *TrainOptions) loading(cmd string) *dataFlags {
+	o.Loading.cmd, o.Loading.errOut = cmd, o.IO.ErrOut
+	return &o.Loading
 }

@@ -53,6 +53,7 @@ type VerifyOptions struct {
 	severities  []int
 	shard       [2]int
 	Norm        inputNormFlags
+	Loading        dataFlags
 }
 
 // NewCmdVerify returns the verify command.
@@ -113,6 +114,7 @@ the images and writes raw results that 'csam-onnx merge' combines.`,
 	f.BoolVar(&opts.Latency, "latency", true, "measure latency at batch 1 and 64")
 	f.IntVar(&opts.Batch, "batch", 100, "images per onnxruntime run")
 	opts.Norm.register(f)
+	opts.Loading.register(f)
 	return cmd
 }
 
@@ -322,9 +324,10 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 			undo()
 		}
 	}()
-	test, err := dataset.Load(ctx, o.Data, "test")
+	o.Loading.cmd, o.Loading.errOut = "verify", o.IO.ErrOut
+	test, err := o.Loading.load(ctx, o.Data, "test")
 	if err != nil {
-		return fmt.Errorf("--data %s: %w", o.Data, err)
+		return err
 	}
 	if test.Len() == 0 {
 		return fmt.Errorf("--data %s: the test split holds no images", o.Data)
