@@ -373,6 +373,10 @@ func TestFitsAndClasses(t *testing.T) {
 			t.Errorf("Fits(%v, %d) = %v, want %q", c.shape, c.classes, err, c.want)
 		}
 	}
+	// @SIZE makes squares only: no hint for a 1×784 input.
+	if err := d.Fits([]int{1, 1, 784}, 10); err == nil || !strings.HasSuffix(err.Error(), "the model wants 1x784") {
+		t.Errorf("Fits([1 1 784]) = %v, want no @SIZE hint", err)
+	}
 	rgb, err := d.WithChannels(3)
 	if err != nil || rgb.C != 3 || !slices.Equal(rgb.Raw(2)[784:1568], d.Raw(2)) {
 		t.Errorf("WithChannels(3): %v, channel 1 differs from the gray image", err)

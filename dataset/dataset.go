@@ -140,7 +140,11 @@ func (d *Dataset) Fits(shape []int, numClasses int) error {
 		errs = append(errs, fmt.Sprintf("images have %d channel(s), the model wants %d", d.C, shape[0]))
 	}
 	if (shape[1] > 0 && shape[1] != d.H) || (shape[2] > 0 && shape[2] != d.W) {
-		errs = append(errs, fmt.Sprintf("images are %dx%d, the model wants %dx%d (add @%d to the data spec to resize)", d.H, d.W, shape[1], shape[2], shape[1]))
+		hint := ""
+		if shape[1] == shape[2] && shape[1] >= 1 && shape[1] <= 4096 {
+			hint = fmt.Sprintf(" (add @%d to the data spec to resize)", shape[1])
+		}
+		errs = append(errs, fmt.Sprintf("images are %dx%d, the model wants %dx%d%s", d.H, d.W, shape[1], shape[2], hint))
 	}
 	if numClasses > 0 {
 		if len(d.Classes) > numClasses {

@@ -50,7 +50,7 @@ type CompressOptions struct {
 	Learn    csam.Config
 	Args     []string
 	Norm     inputNormFlags
-	Loading     dataFlags
+	Loading  dataFlags
 	EvalMode bool
 }
 

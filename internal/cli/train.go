@@ -57,8 +57,8 @@ type TrainOptions struct {
 	Resume          bool
 
 	// Args is the command line, recorded in the model.
-	Args []string
-	Norm inputNormFlags
+	Args    []string
+	Norm    inputNormFlags
 	Loading dataFlags
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -53,7 +54,7 @@ type VerifyOptions struct {
 	severities  []int
 	shard       [2]int
 	Norm        inputNormFlags
-	Loading        dataFlags
+	Loading     dataFlags
 }
 
 // NewCmdVerify returns the verify command.
@@ -90,7 +91,11 @@ the images and writes raw results that 'csam-onnx merge' combines.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return verifyRun(cmd.Context(), opts)
+			err := verifyRun(cmd.Context(), opts)
+			if errors.Is(err, context.Canceled) {
+				return fmt.Errorf("verify: interrupted; no report written, rerun the same command: %w", err)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
