@@ -242,6 +242,9 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	density := 1 - cfg.Sparsity
 	allocate(layers, density)
 	bin := newBinarizer(layers, density, cfg.Global)
+	if err := checkpointsMatch(cfg, nil); err != nil {
+		return nil, err
+	}
 	res, fh, phase := newRun(cfg, hooks, nil)
 	magnitudeMask := func() {
 		MagnitudeScores(layers)
@@ -389,16 +392,7 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 		if hooks.OnPhase != nil {
 			hooks.OnPhase(name, epochs)
 		}
-		meta := map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
-		if cfg.JointWeights {
-			meta["joint_weights"] = "true"
-		}
-		for k, v := range extraMeta {
-			meta[k] = v
-		}
-		for k, v := range cfg.resumeMeta() {
-			meta[k] = v
-		}
+		meta := runMeta(cfg, extraMeta)
 		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume, Meta: meta}
 		if cfg.CheckpointDir != "" {
 			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
@@ -406,6 +400,46 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 		return lc
 	}
 	return res, fh, phase
+}
+
+// runMeta is what every checkpoint of a run records of it and a resumed
+// run must match (finetune.LoopConfig.Meta).
+func runMeta(cfg Config, extraMeta map[string]string) map[string]string {
+	meta := map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
+	if cfg.JointWeights {
+		meta["joint_weights"] = "true"
+	}
+	for k, v := range extraMeta {
+		meta[k] = v
+	}
+	for k, v := range cfg.resumeMeta() {
+		meta[k] = v
+	}
+	return meta
+}
+
+// checkpointsMatch refuses to resume from a checkpoint folder holding a
+// phase of another run: each phase checks its own checkpoint when it
+// starts, but a phase this run does not have (another method's search,
+// say) would otherwise be passed over, and the folder removed at the end.
+func checkpointsMatch(cfg Config, extraMeta map[string]string) error {
+	if !cfg.Resume || cfg.CheckpointDir == "" {
+		return nil
+	}
+	files, _ := filepath.Glob(filepath.Join(cfg.CheckpointDir, "*.ckpt"))
+	want := runMeta(cfg, extraMeta)
+	for _, f := range files {
+		ck, err := finetune.ReadCheckpoint(f)
+		if err != nil {
+			return fmt.Errorf("csam: %s: %w", f, err)
+		}
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if ck.Meta[k] != want[k] {
+				return fmt.Errorf("csam: checkpoint %s was made with %s=%q, this run has %q; rerun with the same settings, or remove %s to start over", f, k, ck.Meta[k], want[k], cfg.CheckpointDir)
+			}
+		}
+	}
+	return nil
 }
 
 // trainPhase fine-tunes the weights of m (kept entries only when masks is

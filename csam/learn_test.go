@@ -225,6 +225,9 @@ func TestResumeRefusesOtherSettings(t *testing.T) {
 	}{
 		{func(c *csam.Config) { c.Rho = 0.1 }, `cfg.Rho="0.05", this run has "0.1"`},
 		{func(c *csam.Config) { c.RunMeta = map[string]string{"data": "other"} }, `data="toy", this run has "other"`},
+		// Magnitude pruning has no search phase: the csam search's
+		// checkpoint used to be passed over, then deleted at the end.
+		{func(c *csam.Config) { c.Method = "magnitude" }, `Method="csam", this run has "magnitude"`},
 	} {
 		other := cfg
 		c.edit(&other)
