@@ -120,6 +120,9 @@ type OutputDiff struct {
 	// type, NaN in one only).
 	Problem string
 	OK      bool
+	// NaNs counts the entries that are NaN in both runtimes (they agree,
+	// and check says so, but no model should answer NaN).
+	NaNs int
 }
 
 func checkRun(ctx context.Context, opts *CheckOptions) error {
@@ -220,6 +223,11 @@ func checkRun(ctx context.Context, opts *CheckOptions) error {
 	}
 	if err := writeCheckTable(opts, inputs, diffs); err != nil {
 		return err
+	}
+	for _, d := range diffs {
+		if d.NaNs > 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "check: note: output %q holds %d NaN values of %d in both runtimes: they agree, but the model computes no answer there (NaN weights, a negative BatchNormalization variance, an overflow?)\n", d.Name, d.NaNs, tensor.Numel(d.Shape))
+		}
 	}
 	if len(failed) > 0 {
 		return &CheckFailedError{Model: opts.Model, ATol: opts.ATol, Failed: failed}
@@ -382,6 +390,7 @@ func compareTensors(name string, a, b *tensor.Tensor, atol float64) OutputDiff {
 				d.Problem = fmt.Sprintf("NaN at index %d in one runtime only (Go %g, onnxruntime %g)", i, x, y)
 				return d
 			}
+			d.NaNs++
 			continue
 		}
 		if math.IsInf(x, 0) || math.IsInf(y, 0) {

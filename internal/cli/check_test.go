@@ -135,6 +135,9 @@ func TestCompareTensors(t *testing.T) {
 			if !strings.Contains(d.Problem, tt.problem) || (tt.problem == "" && d.Problem != "") {
 				t.Errorf("Problem = %q, want it to contain %q", d.Problem, tt.problem)
 			}
+			if want := map[bool]int{true: 1}[tt.name == "nan both"]; d.NaNs != want {
+				t.Errorf("NaNs = %d, want %d (counted for the note on NaN outputs)", d.NaNs, want)
+			}
 		})
 	}
 }
