@@ -440,9 +440,31 @@ func TestSetEvalModeORT(t *testing.T) {
 			if len(nodes) != ops["BatchNormalization"]+ops["Dropout"] || len(nodes) == 0 {
 				t.Fatalf("TrainingModeNodes lists %d nodes, the export has %d BatchNormalization and %d Dropout", len(nodes), ops["BatchNormalization"], ops["Dropout"])
 			}
+			// Declared types of the statistics outputs that go (exporters
+			// write value_info for intermediate values).
+			for _, n := range nodes {
+				if n.OpType == "BatchNormalization" {
+					for _, o := range n.Outputs[1:] {
+						if o != "" {
+							m.Graph.ValueInfo = append(m.Graph.ValueInfo, &graph.ValueInfo{Name: o})
+						}
+					}
+				}
+			}
 			n, err := graph.SetEvalMode(m)
 			if err != nil || n != len(nodes) {
 				t.Fatalf("SetEvalMode = %d, %v; want %d", n, err, len(nodes))
+			}
+			produced := map[string]bool{}
+			for _, n := range m.Graph.Nodes {
+				for _, o := range n.Outputs {
+					produced[o] = true
+				}
+			}
+			for _, vi := range m.Graph.ValueInfo {
+				if !produced[vi.Name] {
+					t.Errorf("value_info %q is left for a value SetEvalMode removed", vi.Name)
+				}
 			}
 			if left := graph.TrainingModeNodes(m); len(left) != 0 {
 				t.Errorf("after SetEvalMode, %d training-mode nodes left", len(left))

@@ -82,5 +82,6 @@ func SetEvalMode(m *Model) (int, error) {
 			g.Nodes = slices.DeleteFunc(g.Nodes, func(x *Node) bool { return x == p })
 		}
 	}
+	pruneValueInfo(g) // of the statistics outputs and flags gone
 	return len(bns) + len(drops), nil
 }
