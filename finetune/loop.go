@@ -96,7 +96,7 @@ type Hooks struct {
 
 // ErrNonFinite is returned when a step's loss is NaN or infinite. The loop
 // stops without writing a checkpoint, so the last good one is kept.
-var ErrNonFinite = errors.New("finetune: loss is not finite (NaN or Inf); stopped and kept the last good checkpoint; lower the learning rate")
+var ErrNonFinite = errors.New("finetune: loss is not finite (NaN or Inf); stopped, keeping the last good checkpoint if one was written; lower the learning rate")
 
 // Loop runs epochs of step over src with checkpointing, resume and
 // cancellation. On cancellation it writes a checkpoint of the last

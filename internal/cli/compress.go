@@ -322,9 +322,6 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	if ckdir == "" {
 		ckdir = opts.Output + ".ckpt"
 	}
-	if err := os.MkdirAll(ckdir, 0o755); err != nil {
-		return err
-	}
 	l.CheckpointDir, l.CheckpointEvery, l.Resume = ckdir, opts.CheckpointEvery, opts.Resume
 	// What --resume must find unchanged besides the method's settings:
 	// the data the steps draw from and the model they start from.
@@ -342,6 +339,14 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	if src.StepsPerEpoch() == 0 {
 		return fmt.Errorf("--data %s: %d training images is fewer than one batch of %d", opts.Data, train.Len(), l.Batch)
 	}
+	if err := os.MkdirAll(ckdir, 0o755); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(ckdir) // only when no checkpoint was written into it
+		}
+	}()
 	rep := &CompressReport{Tool: "csam-onnx " + Version, Command: strings.Join(opts.Args, " "), Input: opts.Model,
 		Output: opts.Output, Data: opts.Data, Config: l}
 	var prog *progress
