@@ -91,7 +91,7 @@ type Config struct {
 	// RunMeta are settings outside Config that a resumed run must share
 	// with the checkpoints' run (the data spec and subset, say); every
 	// Config field that changes the result is checked too.
-	RunMeta map[string]string
+	RunMeta map[string]string `json:"-"`
 }
 
 // resumeMeta is what a checkpoint records of the run that wrote it, and a
