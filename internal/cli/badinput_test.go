@@ -483,12 +483,21 @@ func TestBrokenInputsRefusedUpFront(t *testing.T) {
 	if err := os.MkdirAll(folder, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	b7 := shippedModel(t, "fmnist_resnet8.onnx")
+	b7.Graph.Inputs[0].Type.Shape[0] = graph.Dim{Value: 7, HasValue: true}
+	batch7 := filepath.Join(dir, "batch7.onnx")
+	if err := onnxio.WriteFile(batch7, b7); err != nil {
+		t.Fatal(err)
+	}
 	shipped := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
 	for _, c := range []struct {
 		name string
 		args []string
 		want string
 	}{
+		// The written file's check needs one batch of the file's size: it
+		// used to fail only after the whole training.
+		{"fixed batch above the test subset", []string{"compress", batch7, "--data", "fashion-mnist", "--test-subset", "5", "-o", filepath.Join(dir, "c", "x.onnx")}, "fixes its batch size at 7, more than the 5 test images"},
 		{"nan weights", []string{"compress", nan, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "x.onnx")}, fmt.Sprintf("initializer %q holds 1 NaN or infinite values", w.Name)},
 		{"nan weights, train", []string{"train", "--init", nan, "--data", "fashion-mnist", "-o", filepath.Join(dir, "c", "t.onnx")}, fmt.Sprintf("initializer %q holds 1 NaN", w.Name)},
 		{"empty test split", []string{"verify", shipped, "--data", "fashion-mnist:" + empty, "-o", filepath.Join(dir, "c", "r")}, "the test split holds no images"},

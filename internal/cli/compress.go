@@ -268,6 +268,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	// Train at any batch size, even when the file fixes one (static
 	// PyTorch exports); the declared batch is put back before writing.
+	fixedBatch := declaredBatch(m)
 	restoreBatch := freeBatch(m)
 	// A model exported with dynamic image sizes is compiled for the
 	// data's: the data is read first, and the sizes go back before writing.
@@ -317,6 +318,10 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	if opts.TestSubset > 0 && opts.TestSubset < test.Len() {
 		test = test.Select(spread(test.Len(), opts.TestSubset))
+	}
+	if fixedBatch > test.Len() {
+		// The written file's check runs one batch of the file's size.
+		return fmt.Errorf("%s fixes its batch size at %d, more than the %d test images to check the written file on; give --test-subset %d or more (or export it with a dynamic batch)", opts.Model, fixedBatch, test.Len(), fixedBatch)
 	}
 	ckdir := opts.CheckpointDir
 	if ckdir == "" {
@@ -533,6 +538,18 @@ func parityOnData(m *graph.Model, sess *runtime.Session, test *dataset.Dataset, 
 // and returns a function that puts the declared one back. A model whose
 // graph hard-codes its batch size elsewhere (a Reshape to [2, -1]) then
 // fails to compile at another batch, with an error naming the node.
+// declaredBatch is the batch size m's first input fixes, 0 when free.
+func declaredBatch(m *graph.Model) int {
+	ins := graphInputs(m.Graph)
+	if len(ins) == 0 || ins[0].Type == nil || !ins[0].Type.HasShape || len(ins[0].Type.Shape) == 0 {
+		return 0
+	}
+	if d := ins[0].Type.Shape[0]; d.HasValue && d.Value > 0 {
+		return int(d.Value)
+	}
+	return 0
+}
+
 func freeBatch(m *graph.Model) (restore func()) {
 	for _, vi := range graphInputs(m.Graph) {
 		if vi.Type == nil || !vi.Type.HasShape || len(vi.Type.Shape) == 0 {
