@@ -567,3 +567,41 @@ func TestSkipBad(t *testing.T) {
 		t.Errorf("measured %d images, want the 8 that decode", r.Clean.Images)
 	}
 }
+
+// TestGrayFolderForGrayModel: image folders decode as RGB; a 1-channel
+// model takes them as luma, with a note (they were refused: "images have
+// 3 channel(s), the model wants 1", with no way around it).
+func TestGrayFolderForGrayModel(t *testing.T) {
+	testenv.ORTLibrary(t)
+	root := t.TempDir()
+	for i := range 6 {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(i*37 + p)
+		}
+		var b bytes.Buffer
+		if err := png.Encode(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(root, "test", fmt.Sprintf("c%d", i%2), fmt.Sprintf("%d.png", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	model := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
+	_, stderr, err, _ := execute(t, "verify", model, "--data", "folder:"+root, "--corruptions", "none", "--certify", "none", "--latency=false", "-o", filepath.Join(root, "r"))
+	if err != nil {
+		t.Fatalf("verify on a folder of gray PNGs: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "its 3-channel images are reduced to 1 channel (luma") {
+		t.Errorf("verify did not say it converted the images:\n%s", stderr)
+	}
+	var r report.Report
+	readJSONFile(t, filepath.Join(root, "r", "report.json"), &r)
+	if r.Clean.Images != 6 {
+		t.Errorf("measured %d images, want 6", r.Clean.Images)
+	}
+}

@@ -307,6 +307,9 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 			return err
 		}
 	}
+	var noted bool
+	train = fitChannels(train, shape[1], opts.Data, "compress", opts.IO.ErrOut, &noted)
+	test = fitChannels(test, shape[1], opts.Data, "compress", opts.IO.ErrOut, &noted)
 	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
 		return fmt.Errorf("--data %s does not fit %s: %w", opts.Data, opts.Model, err)
 	}

@@ -133,3 +133,26 @@ func ortAccuracy(ctx context.Context, lib, path string, d *dataset.Dataset, thre
 	}
 	return sess, e, nil
 }
+
+// fitChannels gives a model that wants c channels the data it can take:
+// gray images replicated to RGB for a 3-channel model, RGB reduced to luma
+// for a 1-channel one (image folders always decode as RGB), saying so on
+// errOut once per command (noted). Other counts are left for Fits to refuse.
+func fitChannels(d *dataset.Dataset, c int, spec, cmd string, errOut io.Writer, noted *bool) *dataset.Dataset {
+	if d == nil || c <= 0 || d.C == c {
+		return d
+	}
+	out, err := d.WithChannels(c)
+	if err != nil {
+		return d
+	}
+	if !*noted {
+		*noted = true
+		how := "replicated to 3 channels"
+		if c == 1 {
+			how = "reduced to 1 channel (luma, as PIL's convert('L'))"
+		}
+		fmt.Fprintf(errOut, "%s: note: --data %s: its %d-channel images are %s for the model\n", cmd, spec, d.C, how)
+	}
+	return out
+}

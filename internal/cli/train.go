@@ -243,6 +243,9 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	var noted bool
+	train = fitChannels(train, shape[1], opts.Data, "train", opts.IO.ErrOut, &noted)
+	test = fitChannels(test, shape[1], opts.Data, "train", opts.IO.ErrOut, &noted)
 	if err := train.Fits(shape[1:], outputClasses(m)); err != nil {
 		return fmt.Errorf("--data %s does not fit the model: %w", opts.Data, err)
 	}

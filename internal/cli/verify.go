@@ -416,6 +416,11 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.M
 	if nhwc && len(shape) == 3 {
 		shape = []int{shape[2], shape[0], shape[1]}
 	}
+	if len(shape) == 3 {
+		var noted bool
+		test = fitChannels(test, shape[0], o.Data, "verify", o.IO.ErrOut, &noted)
+		cert = fitChannels(cert, shape[0], o.Data, "verify", o.IO.ErrOut, &noted)
+	}
 	if err := test.Fits(shape, 0); err != nil {
 		return nil, fmt.Errorf("--data %s does not fit %s: %w", o.Data, path, err)
 	}
