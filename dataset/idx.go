@@ -92,7 +92,7 @@ func readIDXFile(name string, rank int) (dims []int, data []uint8, err error) {
 		dims[i] = int(v)
 		total *= int64(v)
 		if total > maxIDXBytes {
-			return nil, nil, fmt.Errorf("dataset: %s: declared size %v exceeds %d bytes", name, dims, int64(maxIDXBytes))
+			return nil, nil, fmt.Errorf("dataset: %s: declared dimensions %v (of %d) already exceed %d bytes; the header is damaged", name, dims[:i+1], rank, int64(maxIDXBytes))
 		}
 	}
 	data = make([]uint8, total)

@@ -425,7 +425,9 @@ func TestReadIDX(t *testing.T) {
 		{"count mismatch", idxBytes([]int{3, 2, 2}, pix), idxBytes([]int{2}, labels[:2]), []string{"3 images", "2 labels"}},
 		{"labels as images", idxBytes([]int{3}, labels), idxBytes([]int{3}, labels), []string{"imgs", "1 dimensions, want 3"}},
 		{"not idx", []byte("hello world"), idxBytes([]int{3}, labels), []string{"imgs", "not an unsigned-byte IDX"}},
-		{"absurd size", idxBytes([]int{1 << 20, 1 << 10, 1 << 10}, nil), idxBytes([]int{3}, labels), []string{"imgs", "exceeds"}},
+		{"absurd size", idxBytes([]int{1 << 20, 1 << 10, 1 << 10}, nil), idxBytes([]int{3}, labels), []string{"imgs", "declared dimensions [1048576 1024 1024] (of 3) already exceed"}},
+		// The dimensions not yet read are not printed as 0.
+		{"absurd count", idxBytes([]int{1 << 31, 28, 28}, nil), idxBytes([]int{3}, labels), []string{"imgs", "declared dimensions [2147483648 28] (of 3) already exceed"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
