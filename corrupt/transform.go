@@ -322,3 +322,86 @@ func (op transformOp) apply(rng *rand.Rand, x, tmp []float64, c, h, w int) {
 		}
 	}
 }
+
+// uniformDraws is how many uniform draws one application of a family
+// makes (rng.Float64 calls, in order); 0 for families that draw
+// otherwise (awgn: normals; corruption: a choice of corruption), which
+// have no parameter grid.
+func (op transformOp) uniformDraws() int {
+	switch op.name {
+	case "brightness", "contrast", "gamma", "blur", "rotation":
+		return 1
+	case "translation", "scale":
+		return 2
+	}
+	return 0
+}
+
+// GridSize is the number of points of the deterministic parameter grid
+// with points values per drawn parameter (the cartesian product over the
+// transform's parameters), as the official CC-Cert script's
+// empirical_accuracy checks every transform of such a grid. Families
+// without a parameter grid (awgn, corruption) are an error.
+func (t Transform) GridSize(points int) (int, error) {
+	if points < 2 {
+		return 0, fmt.Errorf("corrupt: transform grid: %d points per parameter, want at least 2", points)
+	}
+	n := 1
+	for _, op := range t.ops {
+		d := op.uniformDraws()
+		if d == 0 {
+			return 0, fmt.Errorf("corrupt: transform %q: %s draws no bounded parameter, so it has no grid", t.String(), op.name)
+		}
+		for range d {
+			if n > 1<<20/points {
+				return 0, fmt.Errorf("corrupt: transform %q: a grid of %d points per parameter is too large", t.String(), points)
+			}
+			n *= points
+		}
+	}
+	return n, nil
+}
+
+// GridSampler returns a function applying t at point i (0 ≤ i < GridSize)
+// of the grid: each drawn parameter takes the values of linspace over its
+// range, endpoints included (the last parameter varies fastest).
+func (t Transform) GridSampler(points, c, h, w int) (func(i int, x, dst []float32), error) {
+	size, err := t.GridSize(points)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkShape(c, h, w); err != nil {
+		return nil, err
+	}
+	draws := 0
+	for _, op := range t.ops {
+		draws += op.uniformDraws()
+	}
+	n := c * h * w
+	return func(i int, x, dst []float32) {
+		if i < 0 || i >= size || len(x) != n || len(dst) != n {
+			panic(fmt.Sprintf("corrupt: grid point %d of %d on %d and %d values (want %d)", i, size, len(x), len(dst), n))
+		}
+		src := &gridSource{u: make([]uint64, draws)}
+		for d := draws - 1; d >= 0; d-- {
+			k := i % points
+			i /= points
+			// Float64 returns (u<<11>>11)/2^53: k/(points−1), the upper
+			// end as the largest value below 1.
+			src.u[d] = min(uint64(float64(k)/float64(points-1)*(1<<53)), 1<<53-1)
+		}
+		t.sample(rand.New(src), x, c, h, w, dst)
+	}, nil
+}
+
+// gridSource replays a fixed sequence of draws.
+type gridSource struct {
+	u []uint64
+	i int
+}
+
+func (s *gridSource) Uint64() uint64 {
+	v := s.u[s.i%len(s.u)]
+	s.i++
+	return v
+}

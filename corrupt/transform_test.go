@@ -302,3 +302,41 @@ func TestTransformCorruption(t *testing.T) {
 		}
 	}
 }
+
+// TestTransformGrid: the grid of the official script's empirical accuracy
+// (linspace over each drawn parameter, endpoints included; the last
+// parameter fastest), and no grid for families without bounded
+// parameters.
+func TestTransformGrid(t *testing.T) {
+	tr, err := ParseTransform("brightness:0.2,contrast:0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := tr.GridSize(5); err != nil || n != 25 {
+		t.Fatalf("GridSize(5) = %d, %v; want 25", n, err)
+	}
+	g, err := tr.GridSampler(5, 1, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{0.5, 0.25}
+	dst := make([]float32, 2)
+	for i := range 25 {
+		g(i, x, dst)
+		b := -0.2 + 0.1*float64(i/5)       // brightness, the first parameter
+		f := 0.5 + 0.25*float64(i%5)       // contrast U(0.5, 1.5), the second
+		want := min(1, max(0, (0.25+b)*f)) // pixel 1, clipped after each op
+		if math.Abs(float64(dst[1])-want) > 1e-6 {
+			t.Errorf("point %d: %v, want %v (b %v, f %v)", i, dst[1], want, b, f)
+		}
+	}
+	for _, spec := range []string{"awgn:0.1", "brightness:0.1,corruption:2"} {
+		tr, err := ParseTransform(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.GridSize(20); err == nil || !strings.Contains(err.Error(), "has no grid") {
+			t.Errorf("%s: GridSize = %v, want an error", spec, err)
+		}
+	}
+}

@@ -123,6 +123,13 @@ type CCCert struct {
 	// BaselinePerImage is the same for the baseline model, on the same
 	// images.
 	BaselinePerImage []CCImage `json:"baseline_per_image,omitempty"`
+	// Empirical is the official script's empirical accuracy: the share of
+	// the images classified correctly clean and at every one of the
+	// GridPoints transforms of a deterministic parameter grid (an upper
+	// bound on robustness, where certification is a lower one).
+	GridPoints        int      `json:"grid_points,omitempty"`
+	Empirical         *float64 `json:"empirical_accuracy,omitempty"`
+	BaselineEmpirical *float64 `json:"baseline_empirical_accuracy,omitempty"`
 }
 
 // Pairs counts two models' CC-Cert outcomes on the images both were

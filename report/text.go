@@ -94,6 +94,9 @@ func summaryRows(r *Report) [][3]string {
 			}
 			rows = append(rows, [3]string{fmt.Sprintf("CC-Cert certified accuracy, ε=%g", e), pct(c.Certified[i]), b})
 		}
+		if c.Empirical != nil {
+			rows = append(rows, [3]string{fmt.Sprintf("CC-Cert empirical accuracy (correct at all %d grid transforms)", c.GridPoints), pct(*c.Empirical), optPct(c.BaselineEmpirical)})
+		}
 		if len(c.PerImage) > 0 && len(c.BaselinePerImage) > 0 {
 			for _, e := range c.Eps {
 				p := Paired(c.PerImage, c.BaselinePerImage, e)

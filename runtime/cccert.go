@@ -41,6 +41,13 @@ type CCCertOptions struct {
 	// Otherwise p = softmax(output), which would squash probabilities
 	// towards uniform and shrink both the gap d and every Z.
 	Probabilities bool
+	// Grid, when not nil, applies the transform at point i of a
+	// deterministic parameter grid of GridPoints points (corrupt's
+	// Transform.GridSampler): every sample is also classified at each
+	// point, for the official script's empirical accuracy (CSAM-SPEC
+	// §4.1 step 7).
+	Grid       func(i int, x, dst []float32)
+	GridPoints int
 }
 
 func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
@@ -61,6 +68,7 @@ func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
 		r.Seed = o.Seed
 		r.Progress = o.Progress
 		r.Probabilities = o.Probabilities
+		r.Grid, r.GridPoints = o.Grid, o.GridPoints
 		r.Temperatures = slices.Clone(o.Temperatures)
 		r.Epsilons = slices.Clone(o.Epsilons)
 	}
@@ -79,6 +87,8 @@ func (o *CCCertOptions) withDefaults() (CCCertOptions, error) {
 		return r, fmt.Errorf("runtime: CC-Cert: batch = %d, want ≥ 1", r.Batch)
 	case len(r.Temperatures) == 0:
 		return r, fmt.Errorf("runtime: CC-Cert: empty temperature grid")
+	case (r.Grid == nil) != (r.GridPoints == 0) || r.GridPoints < 0:
+		return r, fmt.Errorf("runtime: CC-Cert: a grid function needs its number of points (%d)", r.GridPoints)
 	}
 	for _, t := range r.Temperatures {
 		if !(t > 0) || math.IsInf(t, 0) {
@@ -103,6 +113,16 @@ type CCSample struct {
 	Bound   float64 `json:"bound"` // b̂, an upper bound on P(prediction changes)
 	// MaxZ is the largest ‖p(x) − p(T(x))‖_∞ seen: a diagnostic.
 	MaxZ float64 `json:"max_z"`
+	// GridWrong counts the grid transforms (CCCertOptions.Grid) the
+	// prediction is wrong on; nil without a grid.
+	GridWrong *int `json:"grid_wrong,omitempty"`
+}
+
+// EmpiricallyCorrect reports whether the sample is classified correctly
+// on the clean image and at every point of the transform grid (false
+// without a grid).
+func (s CCSample) EmpiricallyCorrect() bool {
+	return s.Correct && s.GridWrong != nil && *s.GridWrong == 0
 }
 
 // CertifiedAt reports whether the sample is certified at level ε: correct
@@ -121,8 +141,23 @@ type CCCertResult struct {
 	Epsilons     []float64 `json:"epsilons"`
 	// Probabilities: the outputs were taken as probabilities
 	// (CCCertOptions.Probabilities).
-	Probabilities bool       `json:"probabilities,omitempty"`
-	Samples       []CCSample `json:"samples"`
+	Probabilities bool `json:"probabilities,omitempty"`
+	// GridPoints is the size of the transform grid every sample was also
+	// classified on (0: none).
+	GridPoints int        `json:"grid_points,omitempty"`
+	Samples    []CCSample `json:"samples"`
+}
+
+// EmpiricalAccuracy counts the samples correct on the clean image and at
+// every grid transform (the official script's empirical accuracy).
+func (r *CCCertResult) EmpiricalAccuracy() Eval {
+	e := Eval{N: len(r.Samples)}
+	for _, s := range r.Samples {
+		if s.EmpiricallyCorrect() {
+			e.Correct++
+		}
+	}
+	return e
 }
 
 // Clean is the clean accuracy of the certified samples.
@@ -167,7 +202,7 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 	res := &CCCertResult{
 		Seed: o.Seed, N: o.N, K: o.K, Delta: o.Delta, Temperatures: len(o.Temperatures),
 		TMin: slices.Min(o.Temperatures), TMax: slices.Max(o.Temperatures),
-		Epsilons: o.Epsilons, Probabilities: o.Probabilities,
+		Epsilons: o.Epsilons, Probabilities: o.Probabilities, GridPoints: o.GridPoints,
 	}
 	var c *classifier
 	var xt []float32 // transformed images of one chunk
@@ -224,6 +259,27 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 				}
 			}
 			smp.Bound = CCCertBound(z, smp.D, o.N, o.K, o.Delta, o.Temperatures)
+			if o.Grid != nil {
+				wrong := 0
+				for lo := 0; lo < o.GridPoints; lo += o.Batch {
+					hi := min(lo+o.Batch, o.GridPoints)
+					for j := 0; j < hi-lo; j++ {
+						dst := xt[j*c.per : (j+1)*c.per]
+						o.Grid(lo+j, x, dst)
+						clip01(dst)
+					}
+					out, err := c.logits(ctx, xt[:(hi-lo)*c.per], hi-lo, o.Batch)
+					if err != nil {
+						return nil, err
+					}
+					for j := 0; j < hi-lo; j++ {
+						if argmax(out[j*K:(j+1)*K]) != label {
+							wrong++
+						}
+					}
+				}
+				smp.GridWrong = &wrong
+			}
 			res.Samples = append(res.Samples, smp)
 			if o.Progress != nil {
 				o.Progress(len(res.Samples))

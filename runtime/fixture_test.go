@@ -191,3 +191,81 @@ func TestCertifyCCProbabilities(t *testing.T) {
 		t.Logf("sample %d: d %.4f (probabilities %.4f, squashed %.4f), max Z %.4f / %.4f / %.4f", i, w.D, g.D, sq.D, w.MaxZ, g.MaxZ, sq.MaxZ)
 	}
 }
+
+// TestCertifyCCGrid: with a grid, every sample is also classified at each
+// grid point, and its count of wrong points equals what the classifier
+// says on those images one by one; the empirical accuracy counts the
+// samples correct clean and everywhere on the grid.
+func TestCertifyCCGrid(t *testing.T) {
+	s, stored, _ := fixture(t, "small_cnn_32_op14_dynbatch")
+	in := stored.Clone()
+	for i, v := range in.F32 {
+		in.F32[i] = min(max(0.5+0.25*v, 0), 1)
+	}
+	n := in.Shape[0]
+	per := in.Len() / n
+	// Labels: the clean predictions (found by asking for each class).
+	labels := make([]int, n)
+	for i := range n {
+		img := tensor.FromFloat32(slices.Clone(in.F32[i*per:(i+1)*per]), append([]int{1}, in.Shape[1:]...)...)
+		for c := range 10 {
+			if e, err := runtime.Accuracy(context.Background(), s, runtime.SliceBatches(img, []int{c}, 1), 1); err == nil && e.Correct == 1 {
+				labels[i] = c
+			}
+		}
+	}
+	const points = 9
+	offset := func(i int) float32 { return -0.8 + 1.6*float32(i)/(points-1) }
+	grid := func(i int, x, dst []float32) {
+		for j, v := range x {
+			dst[j] = v + offset(i)
+		}
+	}
+	noise := func(rng *rand.Rand, x, dst []float32) { copy(dst, x) }
+	res, err := runtime.CertifyCC(context.Background(), s, runtime.SliceBatches(in, labels, 2), noise,
+		&runtime.CCCertOptions{N: 4, K: 2, Batch: 4, Seed: 1, Grid: grid, GridPoints: points})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.GridPoints != points {
+		t.Errorf("result records %d grid points, want %d", res.GridPoints, points)
+	}
+	someWrong, empirical := false, 0
+	for i, smp := range res.Samples {
+		if smp.GridWrong == nil {
+			t.Fatalf("sample %d has no grid outcome", i)
+		}
+		imgs := tensor.New(append([]int{points}, in.Shape[1:]...)...)
+		for p := range points {
+			img := imgs.F32[p*per : (p+1)*per]
+			grid(p, in.F32[i*per:(i+1)*per], img)
+			for j, v := range img {
+				img[j] = min(max(v, 0), 1)
+			}
+		}
+		lab := make([]int, points)
+		for p := range lab {
+			lab[p] = labels[i]
+		}
+		e, err := runtime.Accuracy(context.Background(), s, runtime.SliceBatches(imgs, lab, points), points)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := points - e.Correct; *smp.GridWrong != want {
+			t.Errorf("sample %d: %d grid points wrong, the classifier says %d", i, *smp.GridWrong, want)
+		}
+		someWrong = someWrong || *smp.GridWrong > 0
+		if smp.Correct && *smp.GridWrong == 0 {
+			empirical++
+		}
+	}
+	if !someWrong {
+		t.Error("no grid point changed a prediction: the test would not see a miscount")
+	}
+	if got := res.EmpiricalAccuracy(); got.Correct != empirical || got.N != n {
+		t.Errorf("EmpiricalAccuracy = %+v, want %d of %d", got, empirical, n)
+	}
+	if _, err := runtime.CertifyCC(context.Background(), s, runtime.SliceBatches(in, labels, 2), noise, &runtime.CCCertOptions{Grid: grid}); err == nil {
+		t.Error("a grid without its size was accepted")
+	}
+}

@@ -19,9 +19,9 @@ func MergeCC(parts ...*CCCertResult) (*CCCertResult, error) {
 	out.Samples = nil
 	for i, p := range parts {
 		if p.Seed != first.Seed || p.N != first.N || p.K != first.K || p.Delta != first.Delta ||
-			p.Temperatures != first.Temperatures || p.TMin != first.TMin || p.TMax != first.TMax || p.Probabilities != first.Probabilities {
-			return nil, fmt.Errorf("runtime: merge CC-Cert: part %d has settings (seed %d, n %d, k %d, δ %v, %d temperatures, probabilities %v) that differ from part 0 (seed %d, n %d, k %d, δ %v, %d temperatures, probabilities %v)",
-				i, p.Seed, p.N, p.K, p.Delta, p.Temperatures, p.Probabilities, first.Seed, first.N, first.K, first.Delta, first.Temperatures, first.Probabilities)
+			p.Temperatures != first.Temperatures || p.TMin != first.TMin || p.TMax != first.TMax || p.Probabilities != first.Probabilities || p.GridPoints != first.GridPoints {
+			return nil, fmt.Errorf("runtime: merge CC-Cert: part %d has settings (seed %d, n %d, k %d, δ %v, %d temperatures, probabilities %v, grid %d) that differ from part 0 (seed %d, n %d, k %d, δ %v, %d temperatures, probabilities %v, grid %d)",
+				i, p.Seed, p.N, p.K, p.Delta, p.Temperatures, p.Probabilities, p.GridPoints, first.Seed, first.N, first.K, first.Delta, first.Temperatures, first.Probabilities, first.GridPoints)
 		}
 		out.Samples = append(out.Samples, p.Samples...)
 	}

@@ -106,6 +106,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--arch", "resnet8", "--data", "fashion-mnist", "--lr", "-1", "-o", "t.onnx"}, "--lr -1"},
 		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--n", "0"}, "--n 0 must be at least 1"},
 		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--cc-k", "0"}, "--cc-k 0 must be at least 1"},
+		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--cc-grid", "1"}, "--cc-grid 1: want 0 (off) or at least 2"},
 		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--cc-delta", "0"}, "--cc-delta 0: want 0 < δ ≤ 1"},
 		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--sigma", "0"}, "--sigma 0: want a positive"},
 		{[]string{"verify", "m.onnx", "--data", "fashion-mnist", "--alpha", "1"}, "--alpha 1: want 0 < α < 1"},

@@ -40,6 +40,7 @@ type VerifyOptions struct {
 	CCTransform string
 	CCN, CCK    int
 	CCDelta     float64
+	CCGrid      int
 	Sigma       float64
 	N0, N       int
 	Alpha       float64
@@ -109,6 +110,7 @@ the images and writes raw results that 'csam-onnx merge' combines.`,
 	f.IntVar(&opts.CCN, "cc-n", 100, "CC-Cert samples per group n")
 	f.IntVar(&opts.CCK, "cc-k", 10, "CC-Cert groups k")
 	f.Float64Var(&opts.CCDelta, "cc-delta", 0.9, "CC-Cert δ")
+	f.IntVar(&opts.CCGrid, "cc-grid", 20, "CC-Cert empirical accuracy: also classify every image at each point of a grid of N values per transform parameter, as the official script (0: off; transforms with awgn or corruption have no grid)")
 	f.Float64Var(&opts.Sigma, "sigma", 0.25, "randomized smoothing noise σ on [0,1] pixels")
 	f.IntVar(&opts.N0, "n0", 100, "randomized smoothing selection samples")
 	f.IntVar(&opts.N, "n", 1000, "randomized smoothing estimation samples (Cohen et al. use 100000)")
@@ -179,6 +181,8 @@ func (o *VerifyOptions) parse() error {
 	switch {
 	case o.CCN < 1 || o.CCK < 1:
 		return FlagErrorf("verify: --cc-n %d and --cc-k %d must be at least 1", o.CCN, o.CCK)
+	case o.CCGrid < 0 || o.CCGrid == 1:
+		return FlagErrorf("verify: --cc-grid %d: want 0 (off) or at least 2 points per parameter", o.CCGrid)
 	case !(o.CCDelta > 0 && o.CCDelta <= 1):
 		return FlagErrorf("verify: --cc-delta %v: want 0 < δ ≤ 1", o.CCDelta)
 	case !(o.Sigma > 0) || math.IsInf(o.Sigma, 0):
@@ -470,8 +474,18 @@ func measureModel(ctx context.Context, o *VerifyOptions, path string, m *graph.M
 			return nil, err
 		}
 		r.CCTransform = tr.String()
-		r.CC, err = runtime.CertifyCC(ctx, sess, runtime.OffsetBatches(ortBatches(ctx, cert, o.Batch), certOffset), fn,
-			&runtime.CCCertOptions{N: o.CCN, K: o.CCK, Delta: o.CCDelta, Seed: o.Global.Seed, Probabilities: outputIsSoftmax(m)})
+		ccOpts := &runtime.CCCertOptions{N: o.CCN, K: o.CCK, Delta: o.CCDelta, Seed: o.Global.Seed, Probabilities: outputIsSoftmax(m)}
+		if o.CCGrid > 0 {
+			if size, err := tr.GridSize(o.CCGrid); err == nil {
+				if ccOpts.Grid, err = tr.GridSampler(o.CCGrid, cert.C, cert.H, cert.W); err != nil {
+					return nil, err
+				}
+				ccOpts.GridPoints = size
+			} else if path == o.Model {
+				fmt.Fprintf(o.IO.ErrOut, "verify: note: no CC-Cert empirical accuracy: %v\n", err)
+			}
+		}
+		r.CC, err = runtime.CertifyCC(ctx, sess, runtime.OffsetBatches(ortBatches(ctx, cert, o.Batch), certOffset), fn, ccOpts)
 		if err != nil {
 			return nil, err
 		}
@@ -726,6 +740,15 @@ func buildReport(raw *RawResult) *report.Report {
 		out.PerImage = ccImages(cc.Samples)
 		if b != nil && b.CC != nil {
 			out.BaselinePerImage = ccImages(b.CC.Samples)
+		}
+		if cc.GridPoints > 0 {
+			out.GridPoints = cc.GridPoints
+			v := cc.EmpiricalAccuracy().Accuracy()
+			out.Empirical = &v
+			if b != nil && b.CC != nil && b.CC.GridPoints == cc.GridPoints {
+				bv := b.CC.EmpiricalAccuracy().Accuracy()
+				out.BaselineEmpirical = &bv
+			}
 		}
 		r.CCCert = out
 	}
