@@ -74,6 +74,12 @@ func newBatchNorm(n *graph.Node, opset int64) (Kernel, error) {
 	default:
 		return nil, fmt.Errorf("training_mode is %d, want 0 or 1", t)
 	}
+	// Before opset 14 the form with statistics outputs is the training
+	// one (ONNX "output case #1"), which onnxruntime runs on batch
+	// statistics whatever the mode.
+	if opset < 14 && k.nOut > 1 {
+		k.trainingAttr = true
+	}
 	if opset >= 14 && k.nOut > 3 {
 		return nil, fmt.Errorf("%d outputs, BatchNormalization-%d has at most 3", k.nOut, opset)
 	}

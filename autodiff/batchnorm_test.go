@@ -450,3 +450,45 @@ func BenchmarkBatchNormReluFromX(b *testing.B) {
 		})
 	}
 }
+
+// TestBatchNormTrainingFormBeforeOpset14: before opset 14 a
+// BatchNormalization with its statistics outputs is the training form
+// (ONNX "output case #1"), which onnxruntime normalizes with batch
+// statistics even for inference; it was run on the running statistics.
+// The one-output form stays inference.
+func TestBatchNormTrainingFormBeforeOpset14(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	in := coreBNInputs(rng)
+	five, err := runKernel(newTestNode("BatchNormalization", 5, 5), 9, in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := runKernel(newTestNode("BatchNormalization", 5, 3, intAttr("training_mode", 1)), 15, in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := runKernel(newTestNode("BatchNormalization", 5, 1), 9, in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infer, err := runKernel(newTestNode("BatchNormalization", 5, 1), 15, in...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(five[0].F32, train[0].F32) {
+		t.Error("opset 9 with five outputs: Y differs from the training form's")
+	}
+	if !slices.Equal(one[0].F32, infer[0].F32) {
+		t.Error("opset 9 with one output: Y differs from inference")
+	}
+	for c := range 3 {
+		if five[3].F32[c] == 0 || five[4].F32[c] == 0 {
+			t.Errorf("channel %d: saved mean %v, saved inverse std %v: not written", c, five[3].F32[c], five[4].F32[c])
+		}
+	}
+	m := &graph.Model{IRVersion: 4, OpsetImports: []graph.OpsetImport{{Version: 9}}, Graph: &graph.Graph{Nodes: []*graph.Node{
+		{Name: "bn", OpType: "BatchNormalization", Inputs: []string{"x", "s", "b", "m", "v"}, Outputs: []string{"y", "rm", "rv", "sm", "sv"}}}}}
+	if nodes := graph.TrainingModeNodes(m); len(nodes) != 1 {
+		t.Errorf("TrainingModeNodes lists %d nodes, want the five-output BatchNormalization-9", len(nodes))
+	}
+}

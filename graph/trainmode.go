@@ -7,7 +7,8 @@ import (
 
 // TrainingModeNodes lists the nodes of m's main graph that behave as in
 // training when run for inference: BatchNormalization with
-// training_mode = 1 (it normalizes with each batch's own statistics) and
+// training_mode = 1, or before opset 14 with its statistics outputs (it
+// normalizes with each batch's own statistics), and
 // Dropout whose training_mode input is a constant true (it drops at
 // random), as torch.onnx.export(training=TrainingMode.TRAINING) writes
 // them. Such a model's outputs depend on the batch and on chance.
@@ -20,7 +21,10 @@ func TrainingModeNodes(m *Model) []*Node {
 		}
 		switch n.OpType {
 		case "BatchNormalization":
-			if n.AttrInt("training_mode", 0) != 0 {
+			// Before opset 14 the training form is the one with the
+			// statistics outputs (ONNX's "output case #1"; onnxruntime
+			// then normalizes with batch statistics).
+			if n.AttrInt("training_mode", 0) != 0 || (m.Opset() < 14 && slices.ContainsFunc(n.Outputs[min(1, len(n.Outputs)):], func(o string) bool { return o != "" })) {
 				out = append(out, n)
 			}
 		case "Dropout":
