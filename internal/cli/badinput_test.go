@@ -318,7 +318,7 @@ func TestTrainingModeExport(t *testing.T) {
 			if err == nil || code != 1 {
 				t.Fatalf("got (%v, exit %d), want exit 1", err, code)
 			}
-			for _, w := range []string{trained, fmt.Sprintf("%d BatchNormalization with training_mode = 1", bns), "Export it in eval mode", c.fix} {
+			for _, w := range []string{trained, fmt.Sprintf("%d BatchNormalization in training mode (training_mode = 1", bns), "Export it in eval mode", c.fix} {
 				if !strings.Contains(OneLine(err), w) {
 					t.Errorf("message %q does not contain %q", OneLine(err), w)
 				}

@@ -135,7 +135,7 @@ func evalMode(m *graph.Model, path string, fix bool, errOut io.Writer, cmd, flag
 	}
 	var parts []string
 	for _, k := range []struct{ op, what string }{
-		{"BatchNormalization", "with training_mode = 1 (normalizing with each batch's own statistics)"},
+		{"BatchNormalization", "in training mode (training_mode = 1, or before opset 14 its statistics outputs: normalizing with each batch's own statistics)"},
 		{"Dropout", "whose training_mode input is true (dropping at random)"},
 	} {
 		var names []string
