@@ -99,13 +99,15 @@ func regrow(l *Layer, g, vel []float32, alpha float64) int {
 	return k
 }
 
-// fbState checkpoints the trainer together with the layers' masks.
-type fbState struct {
+// maskState checkpoints the trainer together with the layers' masks, for
+// phases that change them (Flying Bird's regrowth, gradual magnitude
+// pruning's re-pruning).
+type maskState struct {
 	tr     *finetune.Trainer
 	layers []*Layer
 }
 
-func (s *fbState) Snapshot() map[string][]float32 {
+func (s *maskState) Snapshot() map[string][]float32 {
 	out := s.tr.Snapshot()
 	for _, l := range s.layers {
 		out["mask."+l.Weight] = l.Mask
@@ -113,7 +115,7 @@ func (s *fbState) Snapshot() map[string][]float32 {
 	return out
 }
 
-func (s *fbState) Restore(in map[string][]float32) error {
+func (s *maskState) Restore(in map[string][]float32) error {
 	for _, l := range s.layers {
 		v, ok := in["mask."+l.Weight]
 		if !ok || len(v) != len(l.Mask) {
@@ -143,7 +145,7 @@ func flyingBird(ctx context.Context, m *graph.Model, layers []*Layer, src finetu
 	if err != nil {
 		return err
 	}
-	state := &fbState{tr: tr, layers: layers}
+	state := &maskState{tr: tr, layers: layers}
 	step := func(ctx context.Context, it finetune.Iter, b finetune.Batch) (finetune.StepStats, error) {
 		st, err := tr.Step(ctx, it, b)
 		if err != nil {

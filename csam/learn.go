@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 
 	"github.com/csam-onnx/csam-onnx/autodiff"
 	"github.com/csam-onnx/csam-onnx/finetune"
@@ -242,10 +241,10 @@ func Learn(ctx context.Context, m *graph.Model, src finetune.Source, cfg Config,
 	density := 1 - cfg.Sparsity
 	allocate(layers, density)
 	bin := newBinarizer(layers, density, cfg.Global)
-	if err := checkpointsMatch(cfg, nil); err != nil {
+	if err := checkpointsMatch(cfg); err != nil {
 		return nil, err
 	}
-	res, fh, phase := newRun(cfg, hooks, nil)
+	res, fh, phase := newRun(cfg, hooks)
 	magnitudeMask := func() {
 		MagnitudeScores(layers)
 		bin.apply(layers, func(l *Layer) []float32 { return l.Score }, func(l *Layer) []float32 { return l.Mask })
@@ -371,8 +370,8 @@ func recalibrate(ctx context.Context, m *graph.Model, src finetune.Source, cfg C
 // the phases (recording every epoch into the Result) and the function that
 // opens a phase: it records the phase, tells OnPhase, and gives the loop
 // configuration with its checkpoint file and the settings a resume must
-// match (extraMeta adds to them).
-func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, finetune.Hooks, func(name string, epochs int) finetune.LoopConfig) {
+// match (Config.resumeMeta).
+func newRun(cfg Config, hooks Hooks) (*Result, finetune.Hooks, func(name string, epochs int) finetune.LoopConfig) {
 	res := &Result{Method: cfg.Method}
 	fh := hooks.Hooks
 	fh.OnEpoch = func(e finetune.EpochStats) {
@@ -392,8 +391,7 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 		if hooks.OnPhase != nil {
 			hooks.OnPhase(name, epochs)
 		}
-		meta := runMeta(cfg, extraMeta)
-		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume, Meta: meta}
+		lc := finetune.LoopConfig{Phase: name, Epochs: epochs, CheckpointEvery: cfg.CheckpointEvery, Resume: cfg.Resume, Meta: cfg.resumeMeta()}
 		if cfg.CheckpointDir != "" {
 			lc.CheckpointPath = filepath.Join(cfg.CheckpointDir, name+".ckpt")
 		}
@@ -402,32 +400,16 @@ func newRun(cfg Config, hooks Hooks, extraMeta map[string]string) (*Result, fine
 	return res, fh, phase
 }
 
-// runMeta is what every checkpoint of a run records of it and a resumed
-// run must match (finetune.LoopConfig.Meta).
-func runMeta(cfg Config, extraMeta map[string]string) map[string]string {
-	meta := map[string]string{"method": cfg.Method, "sparsity": strconv.FormatFloat(cfg.Sparsity, 'g', -1, 64), "seed": strconv.FormatUint(cfg.Seed, 10)}
-	if cfg.JointWeights {
-		meta["joint_weights"] = "true"
-	}
-	for k, v := range extraMeta {
-		meta[k] = v
-	}
-	for k, v := range cfg.resumeMeta() {
-		meta[k] = v
-	}
-	return meta
-}
-
 // checkpointsMatch refuses to resume from a checkpoint folder holding a
 // phase of another run: each phase checks its own checkpoint when it
 // starts, but a phase this run does not have (another method's search,
 // say) would otherwise be passed over, and the folder removed at the end.
-func checkpointsMatch(cfg Config, extraMeta map[string]string) error {
+func checkpointsMatch(cfg Config) error {
 	if !cfg.Resume || cfg.CheckpointDir == "" {
 		return nil
 	}
 	files, _ := filepath.Glob(filepath.Join(cfg.CheckpointDir, "*.ckpt"))
-	want := runMeta(cfg, extraMeta)
+	want := cfg.resumeMeta()
 	for _, f := range files {
 		ck, err := finetune.ReadCheckpoint(f)
 		if err != nil {
@@ -468,7 +450,7 @@ func trainPhase(ctx context.Context, m *graph.Model, masks map[string][]float32,
 	}
 	var state finetune.State = tr
 	if len(maskLayers) > 0 {
-		state = &fbState{tr: tr, layers: maskLayers}
+		state = &maskState{tr: tr, layers: maskLayers}
 	}
 	return finetune.Loop(ctx, lc, src, state, step, hooks)
 }

@@ -166,10 +166,10 @@ func learnChannels(ctx context.Context, m *graph.Model, src finetune.Source, cfg
 		groups[i] = &channelGroup{cg: g, score: make([]float32, g.Channels), mask: make([]float32, g.Channels),
 			work: make([]float32, g.Channels), keep: keepCount(density, g.Channels)}
 	}
-	if err := checkpointsMatch(cfg, map[string]string{"granularity": "channel"}); err != nil {
+	if err := checkpointsMatch(cfg); err != nil {
 		return nil, err
 	}
-	res, fh, phase := newRun(cfg, hooks, map[string]string{"granularity": "channel"})
+	res, fh, phase := newRun(cfg, hooks)
 	magnitude := func() {
 		for _, g := range groups {
 			g.norms = filterNorms(m.Graph, &g.cg)

@@ -240,43 +240,24 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 			rng := sampleRNG(o.Seed, streamCCCert, smp.Index)
 			smp.Correct = smp.Pred == label
 			smp.D = halfGap(p0)
-			total := o.N * o.K
-			for lo := 0; lo < total; lo += o.Batch {
-				hi := min(lo+o.Batch, total)
-				for j := 0; j < hi-lo; j++ {
-					dst := xt[j*c.per : (j+1)*c.per]
-					transform(rng, x, dst)
-					clip01(dst)
-				}
-				out, err := c.logits(ctx, xt[:(hi-lo)*c.per], hi-lo, o.Batch)
-				if err != nil {
-					return nil, err
-				}
-				for j := 0; j < hi-lo; j++ {
-					o.probs(p, out[j*K:(j+1)*K])
-					z[lo+j] = linfDist(p0, p)
-					smp.MaxZ = math.Max(smp.MaxZ, z[lo+j])
-				}
+			err := c.transformed(ctx, xt, o.N*o.K, o.Batch, func(_ int, dst []float32) { transform(rng, x, dst) }, func(j int, row []float32) {
+				o.probs(p, row)
+				z[j] = linfDist(p0, p)
+				smp.MaxZ = math.Max(smp.MaxZ, z[j])
+			})
+			if err != nil {
+				return nil, err
 			}
 			smp.Bound = CCCertBound(z, smp.D, o.N, o.K, o.Delta, o.Temperatures)
 			if o.Grid != nil {
 				wrong := 0
-				for lo := 0; lo < o.GridPoints; lo += o.Batch {
-					hi := min(lo+o.Batch, o.GridPoints)
-					for j := 0; j < hi-lo; j++ {
-						dst := xt[j*c.per : (j+1)*c.per]
-						o.Grid(lo+j, x, dst)
-						clip01(dst)
+				err := c.transformed(ctx, xt, o.GridPoints, o.Batch, func(j int, dst []float32) { o.Grid(j, x, dst) }, func(_ int, row []float32) {
+					if argmax(row) != label {
+						wrong++
 					}
-					out, err := c.logits(ctx, xt[:(hi-lo)*c.per], hi-lo, o.Batch)
-					if err != nil {
-						return nil, err
-					}
-					for j := 0; j < hi-lo; j++ {
-						if argmax(out[j*K:(j+1)*K]) != label {
-							wrong++
-						}
-					}
+				})
+				if err != nil {
+					return nil, err
 				}
 				smp.GridWrong = &wrong
 			}
@@ -287,6 +268,29 @@ func CertifyCC(ctx context.Context, s *Session, data Batches, transform Transfor
 		}
 	}
 	return res, nil
+}
+
+// transformed classifies n transformed copies of one image, batch at a
+// time through xt (batch images long): fill writes copy j into dst, which
+// is then clipped to [0, 1], and row receives copy j's output row.
+func (c *classifier) transformed(ctx context.Context, xt []float32, n, batch int, fill func(j int, dst []float32), row func(j int, out []float32)) error {
+	K := c.classes
+	for lo := 0; lo < n; lo += batch {
+		hi := min(lo+batch, n)
+		for j := 0; j < hi-lo; j++ {
+			dst := xt[j*c.per : (j+1)*c.per]
+			fill(lo+j, dst)
+			clip01(dst)
+		}
+		out, err := c.logits(ctx, xt[:(hi-lo)*c.per], hi-lo, batch)
+		if err != nil {
+			return err
+		}
+		for j := 0; j < hi-lo; j++ {
+			row(lo+j, out[j*K:(j+1)*K])
+		}
+	}
+	return nil
 }
 
 // probs writes the class probabilities of one output row into dst:

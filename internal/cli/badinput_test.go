@@ -525,25 +525,13 @@ func TestBrokenInputsRefusedUpFront(t *testing.T) {
 func TestSkipBad(t *testing.T) {
 	testenv.ORTLibrary(t)
 	root := t.TempDir()
-	for i := range 8 {
+	writePNGFolder(t, root, []string{"train", "test"}, 8, func(i int) image.Image {
 		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
 		for p := range img.Pix {
 			img.Pix[p] = uint8(i*29 + p)
 		}
-		var b bytes.Buffer
-		if err := png.Encode(&b, img); err != nil {
-			t.Fatal(err)
-		}
-		for _, split := range []string{"train", "test"} {
-			p := filepath.Join(root, split, fmt.Sprintf("c%d", i%2), fmt.Sprintf("%d.png", i))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+		return img
+	})
 	bad := filepath.Join(root, "test", "c1", "broken.jpg")
 	if err := os.WriteFile(bad, []byte("\xff\xd8\xff\xe0 not a jpeg"), 0o644); err != nil {
 		t.Fatal(err)
@@ -574,23 +562,13 @@ func TestSkipBad(t *testing.T) {
 func TestGrayFolderForGrayModel(t *testing.T) {
 	testenv.ORTLibrary(t)
 	root := t.TempDir()
-	for i := range 6 {
+	writePNGFolder(t, root, []string{"test"}, 6, func(i int) image.Image {
 		img := image.NewGray(image.Rect(0, 0, 28, 28))
 		for p := range img.Pix {
 			img.Pix[p] = uint8(i*37 + p)
 		}
-		var b bytes.Buffer
-		if err := png.Encode(&b, img); err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(root, "test", fmt.Sprintf("c%d", i%2), fmt.Sprintf("%d.png", i))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return img
+	})
 	model := filepath.Join(testenv.RepoRoot(), "models", "fmnist_resnet8.onnx")
 	_, stderr, err, _ := execute(t, "verify", model, "--data", "folder:"+root, "--corruptions", "none", "--certify", "none", "--latency=false", "-o", filepath.Join(root, "r"))
 	if err != nil {
@@ -603,5 +581,26 @@ func TestGrayFolderForGrayModel(t *testing.T) {
 	readJSONFile(t, filepath.Join(root, "r", "report.json"), &r)
 	if r.Clean.Images != 6 {
 		t.Errorf("measured %d images, want 6", r.Clean.Images)
+	}
+}
+
+// writePNGFolder writes n images made by img as root/<split>/c<i mod 2>/<i>.png
+// for each split: a two-class image-folder data set.
+func writePNGFolder(t *testing.T, root string, splits []string, n int, img func(i int) image.Image) {
+	t.Helper()
+	for i := range n {
+		var b bytes.Buffer
+		if err := png.Encode(&b, img(i)); err != nil {
+			t.Fatal(err)
+		}
+		for _, split := range splits {
+			p := filepath.Join(root, split, fmt.Sprintf("c%d", i%2), fmt.Sprintf("%d.png", i))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -275,7 +275,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	var train, test *dataset.Dataset
 	restoreDims := func() {}
 	if symbolicImageDims(m) {
-		if train, test, err = loadSplits(ctx, opts.Data, true, opts.loading("compress")); err != nil {
+		if train, test, err = loadSplits(ctx, opts.Data, true, opts.Loading.with("compress", opts.IO.ErrOut)); err != nil {
 			return err
 		}
 		restoreDims = fixImageDims(m, train)
@@ -303,7 +303,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 		}
 	}()
 	if train == nil {
-		if train, test, err = loadSplits(ctx, opts.Data, true, opts.loading("compress")); err != nil {
+		if train, test, err = loadSplits(ctx, opts.Data, true, opts.Loading.with("compress", opts.IO.ErrOut)); err != nil {
 			return err
 		}
 	}
@@ -331,10 +331,11 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 		ckdir = opts.Output + ".ckpt"
 	}
 	l.CheckpointDir, l.CheckpointEvery, l.Resume = ckdir, opts.CheckpointEvery, opts.Resume
+	sourceHash := fileSHA256(opts.Model) // recorded in the checkpoints and in the written file
 	// What --resume must find unchanged besides the method's settings:
 	// the data the steps draw from and the model they start from.
 	l.RunMeta = map[string]string{"data": opts.Data, "train_subset": strconv.Itoa(opts.TrainSubset), "crop_pad": strconv.Itoa(opts.CropPad),
-		"flip": strconv.FormatBool(opts.Flip), "model_sha256": fileSHA256(opts.Model)}
+		"flip": strconv.FormatBool(opts.Flip), "model_sha256": sourceHash}
 	pad := opts.CropPad
 	if pad < 0 {
 		pad = 2
@@ -400,7 +401,7 @@ func compressRun(ctx context.Context, opts *CompressOptions) (err error) {
 	}
 	rep.ParamsBefore, rep.ParamsAfter = paramsBefore, csam.CountParams(m)
 	meta := inputMetadata(norm, nhwc)
-	meta[metaSource] = fileSHA256(opts.Model)
+	meta[metaSource] = sourceHash
 	csam.SetMetadata(m, meta)
 	if opts.SparseFormat == "coo" {
 		sparsifyModel(m, res)
@@ -537,10 +538,6 @@ func parityOnData(m *graph.Model, sess *runtime.Session, test *dataset.Dataset, 
 	return worst, nil
 }
 
-// freeBatch makes the first dimension of the model's first input symbolic
-// and returns a function that puts the declared one back. A model whose
-// graph hard-codes its batch size elsewhere (a Reshape to [2, -1]) then
-// fails to compile at another batch, with an error naming the node.
 // declaredBatch is the batch size m's first input fixes, 0 when free.
 func declaredBatch(m *graph.Model) int {
 	ins := graphInputs(m.Graph)
@@ -553,6 +550,10 @@ func declaredBatch(m *graph.Model) int {
 	return 0
 }
 
+// freeBatch makes the first dimension of the model's first input symbolic
+// and returns a function that puts the declared one back. A model whose
+// graph hard-codes its batch size elsewhere (a Reshape to [2, -1]) then
+// fails to compile at another batch, with an error naming the node.
 func freeBatch(m *graph.Model) (restore func()) {
 	for _, vi := range graphInputs(m.Graph) {
 		if vi.Type == nil || !vi.Type.HasShape || len(vi.Type.Shape) == 0 {
@@ -632,11 +633,4 @@ func sparsifyModel(m *graph.Model, res *csam.Result) {
 		kept = append(kept, in)
 	}
 	m.Graph.Initializers = kept
-}
-
-// loading returns the data-loading flags with the command's name and
-// stderr for their notes.
-func (o *CompressOptions) loading(cmd string) *dataFlags {
-	o.Loading.cmd, o.Loading.errOut = cmd, o.IO.ErrOut
-	return &o.Loading
 }

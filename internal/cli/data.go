@@ -24,8 +24,14 @@ func (d *dataFlags) register(f *pflag.FlagSet) {
 	f.BoolVar(&d.SkipBad, "skip-bad", false, "skip image files that do not decode (image folders and JPEG tarballs), counting them, instead of stopping at the first")
 }
 
-// load loads one split of spec; the files --skip-bad skipped are counted
-// in a note.
+// with sets the command name and the writer of the notes.
+func (d *dataFlags) with(cmd string, errOut io.Writer) *dataFlags {
+	d.cmd, d.errOut = cmd, errOut
+	return d
+}
+
+// load loads one split of spec, refusing an empty one; the files
+// --skip-bad skipped are counted in a note.
 func (d *dataFlags) load(ctx context.Context, spec, split string) (*dataset.Dataset, error) {
 	s, err := dataset.Parse(spec)
 	if err != nil {
@@ -35,6 +41,9 @@ func (d *dataFlags) load(ctx context.Context, spec, split string) (*dataset.Data
 	ds, err := s.Load(ctx, split)
 	if err != nil {
 		return nil, fmt.Errorf("--data %s: %w", spec, err)
+	}
+	if ds.Len() == 0 {
+		return nil, fmt.Errorf("--data %s: the %s split holds no images", spec, split)
 	}
 	if n := len(ds.Skipped); n > 0 && d.errOut != nil {
 		fmt.Fprintf(d.errOut, "%s: note: --data %s: skipped %d undecodable files of the %s split (--skip-bad), the first %s\n", d.cmd, spec, n, split, ds.Skipped[0])
@@ -55,14 +64,6 @@ func loadSplits(ctx context.Context, spec string, needTrain bool, df *dataFlags)
 	}
 	if test, err = df.load(ctx, spec, "test"); err != nil {
 		return nil, nil, err
-	}
-	for _, d := range []struct {
-		split string
-		d     *dataset.Dataset
-	}{{"training", train}, {"test", test}} {
-		if d.d != nil && d.d.Len() == 0 {
-			return nil, nil, fmt.Errorf("--data %s: the %s split holds no images", spec, d.split)
-		}
 	}
 	if train != nil {
 		if err := train.SameClasses(test); err != nil {

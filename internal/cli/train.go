@@ -189,7 +189,7 @@ func trainRun(ctx context.Context, opts *TrainOptions) (err error) {
 	}
 	// With --epochs 0 nothing trains: the test split alone is read, and
 	// stands in for the training split's shape checks.
-	train, test, err := loadSplits(ctx, opts.Data, opts.Epochs > 0, opts.loading("train"))
+	train, test, err := loadSplits(ctx, opts.Data, opts.Epochs > 0, opts.Loading.with("train", opts.IO.ErrOut))
 	if err != nil {
 		return err
 	}
@@ -480,11 +480,4 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// loading returns the data-loading flags with the command's name and
-// stderr for their notes.
-func (o *TrainOptions) loading(cmd string) *dataFlags {
-	o.Loading.cmd, o.Loading.errOut = cmd, o.IO.ErrOut
-	return &o.Loading
 }

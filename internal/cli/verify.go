@@ -333,13 +333,9 @@ func verifyRun(ctx context.Context, o *VerifyOptions) (err error) {
 			undo()
 		}
 	}()
-	o.Loading.cmd, o.Loading.errOut = "verify", o.IO.ErrOut
-	test, err := o.Loading.load(ctx, o.Data, "test")
+	test, err := o.Loading.with("verify", o.IO.ErrOut).load(ctx, o.Data, "test")
 	if err != nil {
 		return err
-	}
-	if test.Len() == 0 {
-		return fmt.Errorf("--data %s: the test split holds no images", o.Data)
 	}
 	note := test.Title
 	if note == "" {
